@@ -1,0 +1,181 @@
+//! `/v1/events`: record one, record a batch, list with filters.
+
+use axum::extract::State;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{parse_instant, Page, PageParams};
+use crate::auth::keys::ApiProject;
+use crate::db::events::{EventCursor, EventFilter};
+use crate::domain::events::{Event, EventInput, NewEvent};
+use crate::error::{ApiJson, ApiQuery, AppError, ErrorBody};
+use crate::server::AppState;
+
+/// Most events one batch may carry.
+pub const MAX_BATCH: usize = 1000;
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordResponse {
+    pub id: String,
+    pub recorded: bool,
+    /// True when the idempotency key was seen before; the event counted once.
+    pub duplicate: bool,
+}
+
+#[utoipa::path(post, path = "/v1/events/record", tag = "events", security(("bearer" = [])), request_body = EventInput,
+    responses((status = 200, body = RecordResponse), (status = 400, body = ErrorBody)))]
+pub async fn record(
+    State(state): State<AppState>,
+    ApiProject(project): ApiProject,
+    ApiJson(input): ApiJson<EventInput>,
+) -> Result<Json<RecordResponse>, AppError> {
+    let event = input.validate("", state.engine.now(), state.engine.max_backdate())?;
+    let recorded = state
+        .engine
+        .record(&project, std::slice::from_ref(&event))
+        .await?;
+    let first = recorded
+        .into_iter()
+        .next()
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no record result")))?;
+    Ok(Json(RecordResponse {
+        id: first.id,
+        recorded: true,
+        duplicate: first.duplicate,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct BatchRequest {
+    pub events: Vec<EventInput>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchResponse {
+    /// One result per event, in request order.
+    pub results: Vec<RecordResponse>,
+    /// Events newly recorded (duplicates excluded).
+    pub count: usize,
+    pub duplicates: usize,
+}
+
+#[utoipa::path(post, path = "/v1/events/batch", tag = "events", security(("bearer" = [])), request_body = BatchRequest,
+    responses((status = 200, body = BatchResponse), (status = 400, body = ErrorBody)))]
+/// Records up to 1,000 events in one transaction. If any event is invalid, none is recorded
+/// and the error names it (`events[3].customerId`).
+pub async fn batch(
+    State(state): State<AppState>,
+    ApiProject(project): ApiProject,
+    ApiJson(request): ApiJson<BatchRequest>,
+) -> Result<Json<BatchResponse>, AppError> {
+    if request.events.is_empty() || request.events.len() > MAX_BATCH {
+        return Err(AppError::InvalidField {
+            field: "events".into(),
+            message: format!(
+                "must hold 1 to {MAX_BATCH} events, got {}",
+                request.events.len()
+            ),
+        });
+    }
+    let now = state.engine.now();
+    let events = request
+        .events
+        .into_iter()
+        .enumerate()
+        .map(|(i, input)| input.validate(&format!("events[{i}]"), now, state.engine.max_backdate()))
+        .collect::<Result<Vec<NewEvent>, _>>()?;
+    let recorded = state.engine.record(&project, &events).await?;
+    let duplicates = recorded.iter().filter(|r| r.duplicate).count();
+    Ok(Json(BatchResponse {
+        count: recorded.len() - duplicates,
+        duplicates,
+        results: recorded
+            .into_iter()
+            .map(|r| RecordResponse {
+                id: r.id,
+                recorded: true,
+                duplicate: r.duplicate,
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListParams {
+    #[serde(flatten)]
+    page: PageParams,
+    customer_id: Option<String>,
+    event_type: Option<String>,
+    start_date: Option<String>,
+    end_date: Option<String>,
+}
+
+fn parse_cursor(cursor: &str) -> Result<EventCursor, AppError> {
+    cursor
+        .split_once('_')
+        .and_then(|(at, id)| {
+            Some(EventCursor {
+                occurred_at: at.parse().ok()?,
+                id: id.to_string(),
+            })
+        })
+        .ok_or_else(|| AppError::InvalidField {
+            field: "cursor".into(),
+            message: "is not a cursor from a previous page".into(),
+        })
+}
+
+#[utoipa::path(get, path = "/v1/events", tag = "events", security(("bearer" = [])),
+    params(("customerId" = Option<String>, Query), ("eventType" = Option<String>, Query),
+           ("startDate" = Option<String>, Query, description = "inclusive, RFC 3339 or YYYY-MM-DD"),
+           ("endDate" = Option<String>, Query, description = "exclusive"),
+           ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Page<Event>), (status = 400, body = ErrorBody)))]
+/// Events newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    ApiProject(project): ApiProject,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<Json<Page<Event>>, AppError> {
+    let size = params.page.size()?;
+    let cursor = params.page.cursor().map(parse_cursor).transpose()?;
+    let customer_id = match params.customer_id.as_deref().filter(|c| !c.is_empty()) {
+        Some(reference) => match state.engine.db().customer(&project.id, reference).await? {
+            Some(customer) => customer.id,
+            None => {
+                return Ok(Json(Page {
+                    data: Vec::new(),
+                    next_cursor: None,
+                    has_more: false,
+                }))
+            }
+        },
+        None => String::new(),
+    };
+    let start_ms = match params.start_date.as_deref().filter(|d| !d.is_empty()) {
+        Some(text) => parse_instant(text, "startDate")?.timestamp_millis(),
+        None => i64::MIN,
+    };
+    let end_ms = match params.end_date.as_deref().filter(|d| !d.is_empty()) {
+        Some(text) => parse_instant(text, "endDate")?.timestamp_millis(),
+        None => i64::MAX,
+    };
+    let filter = EventFilter {
+        customer_id: &customer_id,
+        event_type: params.event_type.as_deref().unwrap_or(""),
+        start_ms,
+        end_ms,
+    };
+    let rows = state
+        .engine
+        .db()
+        .events_page(&project.id, &filter, cursor.as_ref(), size + 1)
+        .await?;
+    Ok(Json(Page::from_rows(rows, size, |e| {
+        format!("{}_{}", e.timestamp.timestamp_millis(), e.id)
+    })))
+}

@@ -1,0 +1,325 @@
+//! `/v1/limits`: CRUD and the check.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::{Page, PageParams};
+use crate::auth::keys::ApiProject;
+use crate::db::projects::Project;
+use crate::domain::customers::MAX_EXTERNAL_ID;
+use crate::domain::ids::new_id;
+use crate::domain::limits::{FailMode, Limit};
+use crate::domain::quantity::Quantity;
+use crate::domain::windows::Period;
+use crate::domain::{required_text, validate_dimensions, FieldError};
+use crate::engine::{CheckQuery, CheckResponse};
+use crate::error::{ApiJson, ApiQuery, AppError, ErrorBody};
+use crate::server::AppState;
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LimitRequest {
+    pub name: Option<String>,
+    pub meter_id: Option<String>,
+    #[schema(value_type = Option<f64>)]
+    pub limit_value: Option<serde_json::Number>,
+    /// hour, day, week, month, annual or all_time.
+    pub period: Option<String>,
+    /// The customer (id or externalId) this limit is for; omit for the project default.
+    pub customer_id: Option<String>,
+    pub dimension_filters: Option<BTreeMap<String, String>>,
+    /// Percentages 1–100.
+    pub alert_thresholds: Option<Vec<i64>>,
+    /// open (default) or closed.
+    pub fail_mode: Option<String>,
+}
+
+fn positive_quantity(number: &serde_json::Number, field: &str) -> Result<Quantity, FieldError> {
+    match number.as_f64().and_then(Quantity::from_f64) {
+        Some(q) if q > Quantity::ZERO => Ok(q),
+        _ => Err(FieldError::invalid(
+            field,
+            "must be a number greater than 0",
+        )),
+    }
+}
+
+impl LimitRequest {
+    /// Validates over `base`; meter and customer references are resolved by the caller.
+    fn apply(self, base: Limit) -> Result<Limit, FieldError> {
+        let mut alert_thresholds = match self.alert_thresholds {
+            Some(list) => list
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    u8::try_from(p)
+                        .ok()
+                        .filter(|p| (1..=100).contains(p))
+                        .ok_or_else(|| {
+                            FieldError::invalid(
+                                format!("alertThresholds[{i}]"),
+                                "must be a percentage from 1 to 100",
+                            )
+                        })
+                })
+                .collect::<Result<Vec<u8>, _>>()?,
+            None => base.alert_thresholds,
+        };
+        alert_thresholds.sort_unstable();
+        alert_thresholds.dedup();
+        Ok(Limit {
+            name: match self.name {
+                Some(name) => required_text(Some(name), "name", 128)?,
+                None => base.name,
+            },
+            limit_value: match self.limit_value {
+                Some(value) => positive_quantity(&value, "limitValue")?,
+                None => base.limit_value,
+            },
+            period: match self.period {
+                Some(text) => Period::parse(&text).ok_or_else(|| {
+                    FieldError::invalid(
+                        "period",
+                        "must be one of hour, day, week, month, annual, all_time",
+                    )
+                })?,
+                None => base.period,
+            },
+            dimension_filters: match self.dimension_filters {
+                Some(filters) => validate_dimensions(Some(filters), "dimensionFilters")?,
+                None => base.dimension_filters,
+            },
+            alert_thresholds,
+            fail_mode: match self.fail_mode {
+                Some(text) => FailMode::parse(&text)
+                    .ok_or_else(|| FieldError::invalid("failMode", "must be open or closed"))?,
+                None => base.fail_mode,
+            },
+            ..base
+        })
+    }
+}
+
+async fn find_limit(state: &AppState, project: &Project, id: &str) -> Result<Limit, AppError> {
+    state
+        .engine
+        .db()
+        .limit(&project.id, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("limit", id))
+}
+
+/// Validates the request, resolves its meter and customer, and saves it with fresh counters.
+async fn save(
+    state: &AppState,
+    project: &Project,
+    mut request: LimitRequest,
+    base: Limit,
+    is_new: bool,
+) -> Result<Limit, AppError> {
+    let meter_id = request
+        .meter_id
+        .take()
+        .unwrap_or_else(|| base.meter_id.clone());
+    let customer_ref = request.customer_id.take();
+    let mut limit = request.apply(base)?;
+    let meter = state
+        .engine
+        .db()
+        .meter(&project.id, &meter_id)
+        .await?
+        .ok_or_else(|| {
+            FieldError::invalid(
+                "meterId",
+                format!("no meter {}", crate::domain::truncate(&meter_id, 100)),
+            )
+        })?;
+    limit.meter_id = meter.id.clone();
+    if let Some(reference) = customer_ref {
+        limit.customer_id = if reference.is_empty() {
+            None
+        } else {
+            required_text(Some(reference.clone()), "customerId", MAX_EXTERNAL_ID)?;
+            let customer = state
+                .engine
+                .db()
+                .customer(&project.id, &reference)
+                .await?
+                .ok_or_else(|| {
+                    FieldError::invalid(
+                        "customerId",
+                        format!("no customer {}", crate::domain::truncate(&reference, 100)),
+                    )
+                })?;
+            Some(customer.id)
+        };
+    }
+    let _invalidates_cache = state.engine.begin_write();
+    state
+        .engine
+        .db()
+        .save_limit(project, &limit, &meter, is_new, state.engine.now())
+        .await?;
+    Ok(limit)
+}
+
+#[utoipa::path(post, path = "/v1/limits", tag = "limits", security(("bearer" = [])), request_body = LimitRequest,
+    responses((status = 201, body = Limit), (status = 400, body = ErrorBody)))]
+/// Creates a limit; usage already recorded in its current windows counts from the start.
+pub async fn create(
+    State(state): State<AppState>,
+    ApiProject(project): ApiProject,
+    ApiJson(request): ApiJson<LimitRequest>,
+) -> Result<(StatusCode, Json<Limit>), AppError> {
+    for (present, field) in [
+        (request.name.is_some(), "name"),
+        (request.meter_id.is_some(), "meterId"),
+        (request.limit_value.is_some(), "limitValue"),
+        (request.period.is_some(), "period"),
+    ] {
+        if !present {
+            return Err(FieldError::missing(field).into());
+        }
+    }
+    let now = state.engine.now();
+    let base = Limit {
+        id: new_id("lmt", now.timestamp_millis()),
+        name: String::new(),
+        meter_id: String::new(),
+        limit_value: Quantity::ONE,
+        period: Period::Day,
+        customer_id: None,
+        dimension_filters: BTreeMap::new(),
+        alert_thresholds: Vec::new(),
+        fail_mode: FailMode::Open,
+        created_at: now,
+        updated_at: now,
+    };
+    let limit = save(&state, &project, request, base, true).await?;
+    Ok((StatusCode::CREATED, Json(limit)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListParams {
+    #[serde(flatten)]
+    page: PageParams,
+    customer_id: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/limits", tag = "limits", security(("bearer" = [])),
+    params(("customerId" = Option<String>, Query, description = "only this customer's own limits"),
+           ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Page<Limit>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    ApiProject(project): ApiProject,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<Json<Page<Limit>>, AppError> {
+    let size = params.page.size()?;
+    let customer_id = match params.customer_id.as_deref().filter(|c| !c.is_empty()) {
+        Some(reference) => Some(
+            super::customers::find_customer(&state, &project, reference)
+                .await?
+                .id,
+        ),
+        None => None,
+    };
+    let rows = state
+        .engine
+        .db()
+        .limits_page(
+            &project.id,
+            params.page.cursor(),
+            customer_id.as_deref(),
+            size + 1,
+        )
+        .await?;
+    Ok(Json(Page::from_rows(rows, size, |l| l.id.clone())))
+}
+
+#[utoipa::path(get, path = "/v1/limits/{id}", tag = "limits", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = Limit), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    ApiProject(project): ApiProject,
+    Path(id): Path<String>,
+) -> Result<Json<Limit>, AppError> {
+    Ok(Json(find_limit(&state, &project, &id).await?))
+}
+
+#[utoipa::path(put, path = "/v1/limits/{id}", tag = "limits", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = LimitRequest,
+    responses((status = 200, body = Limit), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+/// Changes a limit; its counters are rebuilt for the current windows.
+pub async fn update(
+    State(state): State<AppState>,
+    ApiProject(project): ApiProject,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<LimitRequest>,
+) -> Result<Json<Limit>, AppError> {
+    let before = find_limit(&state, &project, &id).await?;
+    let base = Limit {
+        updated_at: state.engine.now(),
+        ..before
+    };
+    Ok(Json(save(&state, &project, request, base, false).await?))
+}
+
+#[utoipa::path(delete, path = "/v1/limits/{id}", tag = "limits", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    ApiProject(project): ApiProject,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    find_limit(&state, &project, &id).await?;
+    let _invalidates_cache = state.engine.begin_write();
+    state.engine.db().delete_limit(&project.id, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckRequest {
+    /// The customer's externalId (or cust_… id); created on first use.
+    pub customer_id: Option<String>,
+    pub dimensions: Option<BTreeMap<String, String>>,
+    /// The amount about to be used: a limit passes only if used + requested <= limit.
+    #[schema(value_type = Option<f64>)]
+    pub requested: Option<serde_json::Number>,
+}
+
+#[utoipa::path(post, path = "/v1/limits/check", tag = "limits", security(("bearer" = [])), request_body = CheckRequest,
+    responses((status = 200, body = CheckResponse, description = "a refusal is allowed: false, not an error"),
+              (status = 400, body = ErrorBody)))]
+pub async fn check(
+    State(state): State<AppState>,
+    ApiProject(project): ApiProject,
+    ApiJson(request): ApiJson<CheckRequest>,
+) -> Result<Json<CheckResponse>, AppError> {
+    let customer_ref = required_text(request.customer_id, "customerId", MAX_EXTERNAL_ID)?;
+    let dimensions = validate_dimensions(request.dimensions, "dimensions")?;
+    let requested = match request.requested {
+        Some(number) => match number.as_f64().and_then(Quantity::from_f64) {
+            Some(q) if q >= Quantity::ZERO => Some(q),
+            _ => {
+                return Err(
+                    FieldError::invalid("requested", "must be a number of at least 0").into(),
+                )
+            }
+        },
+        None => None,
+    };
+    let query = CheckQuery {
+        customer_ref: &customer_ref,
+        dimensions: &dimensions,
+        requested,
+    };
+    Ok(Json(state.engine.check(&project, &query).await?))
+}

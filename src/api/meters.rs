@@ -1,0 +1,250 @@
+//! `/v1/meters`: CRUD and queries over a date range.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::{parse_instant, Page, PageParams};
+use crate::auth::keys::ApiProject;
+use crate::db::projects::Project;
+use crate::domain::ids::new_id;
+use crate::domain::meters::{validate_field, Aggregation, EventFilter, Meter};
+use crate::domain::{is_valid_key, optional_text, required_text, validate_dimensions, FieldError};
+use crate::engine::query::{query_meter, MeterQuery, MeterQueryResult, WindowSize};
+use crate::error::{ApiJson, ApiQuery, AppError, ErrorBody};
+use crate::server::AppState;
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MeterRequest {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub aggregation: Option<String>,
+    /// `values.<key>`, or `*` for `count`.
+    pub field: Option<String>,
+    pub event_filter: Option<EventFilter>,
+}
+
+impl MeterRequest {
+    /// Validates the request over `base` (the stored meter for an update).
+    fn into_meter(self, base: Meter) -> Result<Meter, FieldError> {
+        let aggregation = match self.aggregation {
+            Some(text) => Aggregation::parse(&text).ok_or_else(|| {
+                FieldError::invalid("aggregation", "must be one of sum, count, max, latest")
+            })?,
+            None => base.aggregation,
+        };
+        let field_changes = self.field.is_some() || aggregation != base.aggregation;
+        let field = if field_changes || base.field.is_empty() {
+            validate_field(
+                aggregation,
+                self.field
+                    .or_else(|| (!base.field.is_empty()).then_some(base.field)),
+            )?
+        } else {
+            base.field
+        };
+        Ok(Meter {
+            name: match self.name {
+                Some(name) => required_text(Some(name), "name", 128)?,
+                None => base.name,
+            },
+            description: optional_text(self.description, "description", 1024)?.or(base.description),
+            aggregation,
+            field,
+            event_filter: match self.event_filter {
+                Some(filter) => filter.validate("eventFilter")?,
+                None => base.event_filter,
+            },
+            ..base
+        })
+    }
+}
+
+async fn find_meter(state: &AppState, project: &Project, id: &str) -> Result<Meter, AppError> {
+    state
+        .engine
+        .db()
+        .meter(&project.id, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("meter", id))
+}
+
+#[utoipa::path(post, path = "/v1/meters", tag = "meters", security(("bearer" = [])), request_body = MeterRequest,
+    responses((status = 201, body = Meter), (status = 400, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    ApiProject(project): ApiProject,
+    ApiJson(request): ApiJson<MeterRequest>,
+) -> Result<(StatusCode, Json<Meter>), AppError> {
+    let now = state.engine.now();
+    if request.name.is_none() {
+        return Err(FieldError::missing("name").into());
+    }
+    if request.aggregation.is_none() {
+        return Err(FieldError::missing("aggregation").into());
+    }
+    let meter = request.into_meter(Meter {
+        id: new_id("mtr", now.timestamp_millis()),
+        name: String::new(),
+        description: None,
+        aggregation: Aggregation::Sum,
+        field: String::new(),
+        event_filter: EventFilter::default(),
+        created_at: now,
+        updated_at: now,
+    })?;
+    state.engine.db().create_meter(&project.id, &meter).await?;
+    Ok((StatusCode::CREATED, Json(meter)))
+}
+
+#[utoipa::path(get, path = "/v1/meters", tag = "meters", security(("bearer" = [])),
+    params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Page<Meter>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    ApiProject(project): ApiProject,
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> Result<Json<Page<Meter>>, AppError> {
+    let size = params.size()?;
+    let rows = state
+        .engine
+        .db()
+        .meters_page(&project.id, params.cursor(), size + 1)
+        .await?;
+    Ok(Json(Page::from_rows(rows, size, |m| m.id.clone())))
+}
+
+#[utoipa::path(get, path = "/v1/meters/{id}", tag = "meters", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = Meter), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    ApiProject(project): ApiProject,
+    Path(id): Path<String>,
+) -> Result<Json<Meter>, AppError> {
+    Ok(Json(find_meter(&state, &project, &id).await?))
+}
+
+#[utoipa::path(put, path = "/v1/meters/{id}", tag = "meters", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = MeterRequest,
+    responses((status = 200, body = Meter), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+/// Changes a meter; the counters of its limits are rebuilt from the recorded events.
+pub async fn update(
+    State(state): State<AppState>,
+    ApiProject(project): ApiProject,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<MeterRequest>,
+) -> Result<Json<Meter>, AppError> {
+    let now = state.engine.now();
+    let before = find_meter(&state, &project, &id).await?;
+    let meter = request.into_meter(Meter {
+        updated_at: now,
+        ..before
+    })?;
+    let _invalidates_cache = state.engine.begin_write();
+    state
+        .engine
+        .db()
+        .update_meter(&project, &meter, now)
+        .await?;
+    Ok(Json(meter))
+}
+
+#[utoipa::path(delete, path = "/v1/meters/{id}", tag = "meters", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+/// Deletes a meter no limit uses.
+pub async fn delete(
+    State(state): State<AppState>,
+    ApiProject(project): ApiProject,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    find_meter(&state, &project, &id).await?;
+    state.engine.db().delete_meter(&project.id, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MeterQueryRequest {
+    /// Inclusive; RFC 3339 or YYYY-MM-DD.
+    pub start_date: Option<String>,
+    /// Exclusive; RFC 3339 or YYYY-MM-DD.
+    pub end_date: Option<String>,
+    pub customer_id: Option<String>,
+    pub dimensions: Option<std::collections::BTreeMap<String, String>>,
+    /// Dimension keys to group by; `customerId` groups by customer.
+    pub group_by: Option<Vec<String>>,
+    pub window_size: Option<String>,
+}
+
+#[utoipa::path(post, path = "/v1/meters/{id}/query", tag = "meters", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = MeterQueryRequest,
+    responses((status = 200, body = MeterQueryResult), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+/// The meter's value over a date range, optionally per customer, filtered by dimensions,
+/// grouped, and as an hourly or daily series (UTC buckets).
+pub async fn query(
+    State(state): State<AppState>,
+    ApiProject(project): ApiProject,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<MeterQueryRequest>,
+) -> Result<Json<MeterQueryResult>, AppError> {
+    let meter = find_meter(&state, &project, &id).await?;
+    let start = parse_instant(
+        &required_text(request.start_date, "startDate", 40)?,
+        "startDate",
+    )?;
+    let end = parse_instant(&required_text(request.end_date, "endDate", 40)?, "endDate")?;
+    if end <= start {
+        return Err(FieldError::invalid("endDate", "must be after startDate").into());
+    }
+    let window_size = match request.window_size.as_deref() {
+        None => None,
+        Some("hour") => Some(WindowSize::Hour),
+        Some("day") => Some(WindowSize::Day),
+        Some(_) => return Err(FieldError::invalid("windowSize", "must be hour or day").into()),
+    };
+    if let Some(size) = window_size {
+        if (end - start).num_seconds() / size.duration().num_seconds() > WindowSize::MAX_BUCKETS {
+            return Err(FieldError::invalid(
+                "windowSize",
+                format!(
+                    "the range holds more than {} buckets",
+                    WindowSize::MAX_BUCKETS
+                ),
+            )
+            .into());
+        }
+    }
+    let group_by = request.group_by.unwrap_or_default();
+    if let Some(bad) = group_by.iter().find(|g| !is_valid_key(g)) {
+        return Err(FieldError::invalid(
+            "groupBy",
+            format!(
+                "{} is not a dimension key",
+                crate::domain::truncate(bad, 70)
+            ),
+        )
+        .into());
+    }
+    let customer_id = match request.customer_id.as_deref() {
+        Some(reference) => Some(
+            super::customers::find_customer(&state, &project, reference)
+                .await?
+                .id,
+        ),
+        None => None,
+    };
+    let query = MeterQuery {
+        start,
+        end,
+        customer_id,
+        dimensions: validate_dimensions(request.dimensions, "dimensions")?,
+        group_by,
+        window_size,
+    };
+    Ok(Json(
+        query_meter(state.engine.db(), &project.id, &meter, &query).await?,
+    ))
+}

@@ -1,0 +1,126 @@
+//! The JSON API under `/v1`: thin handlers that parse, call the engine or the database, and
+//! shape the answer. One file per resource.
+
+pub mod customers;
+pub mod events;
+pub mod limits;
+pub mod meters;
+pub mod openapi;
+pub mod project;
+
+use axum::routing::{get, post};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::AppError;
+use crate::server::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/project", get(project::get_project))
+        .route(
+            "/v1/customers",
+            post(customers::create).get(customers::list),
+        )
+        .route(
+            "/v1/customers/{id}",
+            get(customers::get)
+                .put(customers::update)
+                .delete(customers::delete),
+        )
+        .route("/v1/customers/{id}/usage", get(customers::usage))
+        .route("/v1/events/record", post(events::record))
+        .route("/v1/events/batch", post(events::batch))
+        .route("/v1/events", get(events::list))
+        .route("/v1/meters", post(meters::create).get(meters::list))
+        .route(
+            "/v1/meters/{id}",
+            get(meters::get).put(meters::update).delete(meters::delete),
+        )
+        .route("/v1/meters/{id}/query", post(meters::query))
+        .route("/v1/limits", post(limits::create).get(limits::list))
+        .route("/v1/limits/check", post(limits::check))
+        .route(
+            "/v1/limits/{id}",
+            get(limits::get).put(limits::update).delete(limits::delete),
+        )
+        .route("/v1/openapi.json", get(openapi::document))
+        .fallback(not_found)
+}
+
+async fn not_found(uri: axum::http::Uri) -> AppError {
+    AppError::NotFound {
+        resource: "route",
+        id: uri.path().to_string(),
+    }
+}
+
+/// `?limit=&cursor=` as sent; validated by `page_size`.
+#[derive(Debug, Default, Deserialize)]
+pub struct PageParams {
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+impl PageParams {
+    /// The page size: 1–100, default 50.
+    pub fn size(&self) -> Result<i64, AppError> {
+        match self.limit.as_deref() {
+            None | Some("") => Ok(50),
+            Some(text) => match text.parse::<i64>() {
+                Ok(n) if (1..=100).contains(&n) => Ok(n),
+                _ => Err(AppError::InvalidField {
+                    field: "limit".into(),
+                    message: "must be an integer from 1 to 100".into(),
+                }),
+            },
+        }
+    }
+
+    pub fn cursor(&self) -> Option<&str> {
+        self.cursor.as_deref().filter(|c| !c.is_empty())
+    }
+}
+
+/// A page of a list.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub next_cursor: Option<String>,
+    pub has_more: bool,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from `size + 1` fetched rows: the extra row only says there is more.
+    pub fn from_rows(mut rows: Vec<T>, size: i64, cursor_of: impl Fn(&T) -> String) -> Page<T> {
+        let has_more = rows.len() as i64 > size;
+        rows.truncate(size as usize);
+        let next_cursor = if has_more {
+            rows.last().map(cursor_of)
+        } else {
+            None
+        };
+        Page {
+            data: rows,
+            next_cursor,
+            has_more,
+        }
+    }
+}
+
+/// Parses an RFC 3339 instant or a `YYYY-MM-DD` date (midnight UTC) from a named field.
+pub fn parse_instant(text: &str, field: &str) -> Result<chrono::DateTime<chrono::Utc>, AppError> {
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc())
+        .ok_or_else(|| AppError::InvalidField {
+            field: field.into(),
+            message: "must be an RFC 3339 timestamp or a YYYY-MM-DD date".into(),
+        })
+}

@@ -1,0 +1,48 @@
+//! `GET /v1/openapi.json`: the OpenAPI 3.1 document, generated from the handlers' annotations
+//! and the wire types.
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{customers, events, limits, meters, project};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Limitry API", description = "Usage metering, limit enforcement and prepaid credits."),
+    paths(
+        project::get_project,
+        customers::create, customers::list, customers::get, customers::update, customers::delete, customers::usage,
+        events::record, events::batch, events::list,
+        meters::create, meters::list, meters::get, meters::update, meters::delete, meters::query,
+        limits::create, limits::list, limits::get, limits::update, limits::delete, limits::check,
+        document,
+    ),
+    components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("limitry_sk_…")
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "meta", responses((status = 200, description = "this document")))]
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    Json(doc)
+}

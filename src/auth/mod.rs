@@ -1,0 +1,3 @@
+//! Who is calling: API keys for the JSON API.
+
+pub mod keys;

@@ -1,0 +1,51 @@
+//! Command-line administration: API keys, run against the same database as the service.
+
+use std::sync::Arc;
+
+use crate::auth::keys::create_key;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{DatabaseArgs, KeysCommand};
+use crate::db::projects::DEFAULT_PROJECT_ID;
+use crate::db::Db;
+
+/// Runs a `keys` subcommand. The new secret is the only line written to stdout.
+pub async fn keys(command: KeysCommand, database: &DatabaseArgs) -> anyhow::Result<()> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let now_ms = clock.now().timestamp_millis();
+    let db = Db::connect(&database.url()).await?;
+    db.ensure_default_project(now_ms).await?;
+    match command {
+        KeysCommand::Create { name, project } => {
+            let name = name.trim();
+            anyhow::ensure!(
+                !name.is_empty() && name.len() <= 128,
+                "--name must be 1 to 128 characters"
+            );
+            let project = project.as_deref().unwrap_or(DEFAULT_PROJECT_ID);
+            let key = create_key(&db, project, name, now_ms).await?;
+            eprintln!("Created API key {} ({name}) for project {project}. Store it now: it is not shown again.", key.id);
+            println!("{}", key.secret);
+        }
+        KeysCommand::List => {
+            for key in db.keys().await? {
+                let status = match key.revoked_at {
+                    Some(at) => format!("revoked {}", at.to_rfc3339()),
+                    None => "active".to_string(),
+                };
+                let last_used = key
+                    .last_used_at
+                    .map_or("never".to_string(), |at| at.to_rfc3339());
+                println!(
+                    "{}\t{}\t{}…\t{}\tlast used {}",
+                    key.id, key.name, key.key_prefix, status, last_used
+                );
+            }
+        }
+        KeysCommand::Revoke { id } => {
+            db.revoke_key(&id, now_ms).await?;
+            eprintln!("Revoked {id}.");
+        }
+    }
+    db.close().await;
+    Ok(())
+}

@@ -1,0 +1,128 @@
+//! One typed configuration: CLI flags > environment > `Leptos.toml` > defaults.
+
+use std::net::SocketAddr;
+
+use clap::{Args, Parser, Subcommand};
+
+pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://limitry.db";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "limitry",
+    version,
+    about = "Usage metering, limit enforcement and prepaid credits for AI products"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service (the default).
+    Serve(ServeArgs),
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print it (the only time it is shown).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Project id; the default project when omitted.
+        #[arg(long)]
+        project: Option<String>,
+    },
+    /// List keys (never their secrets).
+    List,
+    /// Revoke a key by id (`key_…`).
+    Revoke { id: String },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// `sqlite://path` (created if missing) or `postgres://user@host/db`.
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+}
+
+impl DatabaseArgs {
+    pub fn url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string())
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free one.
+    #[arg(long, env = "LIMITRY_BIND")]
+    pub bind: Option<SocketAddr>,
+    /// How many days in the past an event may be dated.
+    #[arg(long, env = "LIMITRY_MAX_BACKDATE_DAYS", default_value_t = 35)]
+    pub max_backdate_days: u32,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+/// Everything the service needs to start.
+#[derive(Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub database_url: String,
+    pub max_backdate_days: u32,
+}
+
+impl Config {
+    /// Resolves flags and environment (already merged by clap) over `Leptos.toml` and defaults.
+    pub fn from_args(args: &ServeArgs) -> anyhow::Result<Config> {
+        let bind = match args.bind {
+            Some(bind) => bind,
+            None => leptos_toml_site_addr().unwrap_or(DEFAULT_BIND.parse()?),
+        };
+        Ok(Config {
+            bind,
+            database_url: args.database.url(),
+            max_backdate_days: args.max_backdate_days,
+        })
+    }
+}
+
+/// `site-addr` from `Leptos.toml` in the working directory, if there is one.
+fn leptos_toml_site_addr() -> Option<SocketAddr> {
+    if !std::path::Path::new("Leptos.toml").exists() {
+        return None;
+    }
+    leptos::config::get_configuration(Some("Leptos.toml"))
+        .ok()
+        .map(|c| c.leptos_options.site_addr)
+}
+
+/// Database URLs may carry a password: show only the scheme and what follows the `@`.
+pub fn redact_url(url: &str) -> String {
+    match (url.split_once("://"), url.rsplit_once('@')) {
+        (Some((scheme, _)), Some((_, host))) => format!("{scheme}://***@{host}"),
+        _ => url.to_string(),
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("bind", &self.bind)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("max_backdate_days", &self.max_backdate_days)
+            .finish()
+    }
+}

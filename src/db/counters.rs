@@ -1,0 +1,177 @@
+//! Pre-aggregated usage: one counter per limit, customer and window. The check path reads
+//! these and never the raw events.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use sqlx::{Postgres, Sqlite};
+
+use super::customers::CustomerRow;
+use super::events::UsageRow;
+use super::projects::Project;
+use super::{with_store, Db, DbResult, PgStore, SqliteStore, Store, WriteTx};
+use crate::domain::customers::Customer;
+use crate::domain::limits::Limit;
+use crate::domain::meters::{Aggregation, Counter, Meter};
+use crate::domain::quantity::Quantity;
+use crate::domain::usage::{counter_updates, merge_updates, CounterKey, CounterUpdate, Usage};
+use crate::domain::windows::window_containing;
+
+const SELECT_COUNTER: &str =
+    "select value, latest_at from usage_counters where limit_id = $1 and customer_id = $2 and window_start = $3";
+const DELETE_COUNTERS_OF_LIMIT: &str = "delete from usage_counters where limit_id = $1";
+const DELETE_COUNTERS_OF_LIMIT_AND_CUSTOMER: &str =
+    "delete from usage_counters where limit_id = $1 and customer_id = $2";
+const SELECT_PROJECT_CUSTOMERS: &str = concat!(
+    "select id, external_id, name, email, metadata, timezone, billing_cycle_start, created_at, updated_at ",
+    "from customers where project_id = $1"
+);
+const SELECT_CUSTOMER_USAGE_SINCE: &str =
+    "select event_type, metric_values, dimensions, occurred_at from events \
+     where customer_id = $1 and occurred_at >= $2 and occurred_at < $3";
+
+const UPSERT_SUM: &str =
+    "insert into usage_counters (limit_id, customer_id, window_start, value, latest_at) \
+     values ($1, $2, $3, $4, $5) on conflict (limit_id, customer_id, window_start) do update set \
+     value = usage_counters.value + excluded.value, \
+     latest_at = case when excluded.latest_at > usage_counters.latest_at then excluded.latest_at \
+                      else usage_counters.latest_at end";
+const UPSERT_MAX: &str = "insert into usage_counters (limit_id, customer_id, window_start, value, latest_at) \
+     values ($1, $2, $3, $4, $5) on conflict (limit_id, customer_id, window_start) do update set \
+     value = case when excluded.value > usage_counters.value then excluded.value else usage_counters.value end, \
+     latest_at = case when excluded.latest_at > usage_counters.latest_at then excluded.latest_at \
+                      else usage_counters.latest_at end";
+// Ties go to the later arrival, as in `Aggregation::merge`.
+const UPSERT_LATEST: &str =
+    "insert into usage_counters (limit_id, customer_id, window_start, value, latest_at) \
+     values ($1, $2, $3, $4, $5) on conflict (limit_id, customer_id, window_start) do update set \
+     value = case when excluded.latest_at >= usage_counters.latest_at then excluded.value \
+                  else usage_counters.value end, \
+     latest_at = case when excluded.latest_at > usage_counters.latest_at then excluded.latest_at \
+                      else usage_counters.latest_at end";
+
+fn upsert_sql(aggregation: Aggregation) -> &'static str {
+    match aggregation {
+        Aggregation::Sum | Aggregation::Count => UPSERT_SUM,
+        Aggregation::Max => UPSERT_MAX,
+        Aggregation::Latest => UPSERT_LATEST,
+    }
+}
+
+macro_rules! counter_transaction_helpers {
+    ($store:ty, $database:ty) => {
+        impl $store {
+            /// Folds updates into their counters; callers pass them merged and in key order.
+            pub(crate) async fn apply_counter_updates_tx(
+                &self,
+                tx: &mut WriteTx<$database>,
+                updates: &[CounterUpdate],
+            ) -> DbResult<()> {
+                for update in updates {
+                    sqlx::query(upsert_sql(update.aggregation))
+                        .bind(&update.key.limit_id)
+                        .bind(&update.key.customer_id)
+                        .bind(update.key.window_start)
+                        .bind(update.counter.value.0)
+                        .bind(update.counter.latest_at)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                Ok(())
+            }
+
+            /// Recomputes a limit's counters for the current windows from recorded events:
+            /// for every customer it governs, or only `only_customer`.
+            pub(crate) async fn rebuild_counters_tx(
+                &self,
+                tx: &mut WriteTx<$database>,
+                project: &Project,
+                limit: &Limit,
+                meter: &Meter,
+                only_customer: Option<&Customer>,
+                now: DateTime<Utc>,
+            ) -> DbResult<()> {
+                let customers: Vec<Customer> = match only_customer {
+                    Some(customer) => {
+                        sqlx::query(DELETE_COUNTERS_OF_LIMIT_AND_CUSTOMER)
+                            .bind(&limit.id)
+                            .bind(&customer.id)
+                            .execute(&mut **tx)
+                            .await?;
+                        vec![customer.clone()]
+                    }
+                    None => {
+                        sqlx::query(DELETE_COUNTERS_OF_LIMIT)
+                            .bind(&limit.id)
+                            .execute(&mut **tx)
+                            .await?;
+                        sqlx::query_as::<_, CustomerRow>(SELECT_PROJECT_CUSTOMERS)
+                            .bind(&project.id)
+                            .fetch_all(&mut **tx)
+                            .await?
+                            .into_iter()
+                            .map(Customer::try_from)
+                            .collect::<DbResult<Vec<_>>>()?
+                    }
+                };
+                let limits = std::slice::from_ref(limit);
+                let meters = HashMap::from([(meter.id.as_str(), meter)]);
+                for customer in customers
+                    .iter()
+                    .filter(|c| limit.customer_id.as_ref().is_none_or(|id| *id == c.id))
+                {
+                    let window = window_containing(
+                        limit.period,
+                        now,
+                        customer.window_zone(project.timezone),
+                        customer.billing_cycle_start,
+                    );
+                    let rows = sqlx::query_as::<_, UsageRow>(SELECT_CUSTOMER_USAGE_SINCE)
+                        .bind(&customer.id)
+                        .bind(window.start_ms())
+                        .bind(window.end.map_or(i64::MAX, |end| end.timestamp_millis()))
+                        .fetch_all(&mut **tx)
+                        .await?;
+                    let mut updates = Vec::new();
+                    for row in rows {
+                        let usage = row.decode()?;
+                        let dimensions: &BTreeMap<String, String> = &usage.dimensions;
+                        updates.extend(counter_updates(
+                            limits,
+                            &meters,
+                            customer,
+                            project.timezone,
+                            &Usage {
+                                event_type: &usage.event_type,
+                                dimensions,
+                                quantities: &usage.quantities,
+                                occurred_at: usage.occurred_at,
+                            },
+                        ));
+                    }
+                    self.apply_counter_updates_tx(tx, &merge_updates(updates))
+                        .await?;
+                }
+                Ok(())
+            }
+        }
+    };
+}
+counter_transaction_helpers!(SqliteStore, Sqlite);
+counter_transaction_helpers!(PgStore, Postgres);
+
+impl Db {
+    /// One counter's current state, if any event has fed it.
+    pub async fn counter(&self, key: &CounterKey) -> DbResult<Option<Counter>> {
+        let row: Option<(i64, i64)> = with_store!(self, s => sqlx::query_as(SELECT_COUNTER)
+            .bind(&key.limit_id)
+            .bind(&key.customer_id)
+            .bind(key.window_start)
+            .fetch_optional(s.pool())
+            .await)?;
+        Ok(row.map(|(value, latest_at)| Counter {
+            value: Quantity(value),
+            latest_at,
+        }))
+    }
+}

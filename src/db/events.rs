@@ -1,0 +1,271 @@
+//! Events: append-only recording (with idempotency and counter updates in one transaction),
+//! listing, and scans for meter queries.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
+
+use super::projects::Project;
+use super::{ms_to_time, with_store, Db, DbError, DbResult, Store};
+use crate::domain::events::{Event, NewEvent};
+use crate::domain::ids::new_id;
+use crate::domain::quantity::Quantity;
+use crate::domain::usage::{counter_updates, merge_updates, CounterUpdate, Usage};
+
+const INSERT_EVENT: &str = "insert into events \
+     (id, project_id, customer_id, event_type, occurred_at, metric_values, dimensions, properties, \
+      idempotency_key, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+     on conflict (project_id, idempotency_key) do nothing returning id";
+const SELECT_EVENT_ID_BY_KEY: &str =
+    "select id from events where project_id = $1 and idempotency_key = $2";
+const SELECT_EVENTS_PAGE: &str = "select e.id, e.customer_id, c.external_id, e.event_type, e.occurred_at, \
+     e.metric_values, e.dimensions, e.properties, e.idempotency_key, e.created_at \
+     from events e join customers c on c.id = e.customer_id \
+     where e.project_id = $1 and ($2 = '' or e.customer_id = $2) and ($3 = '' or e.event_type = $3) \
+     and e.occurred_at >= $4 and e.occurred_at < $5 \
+     and (e.occurred_at < $6 or (e.occurred_at = $6 and e.id < $7)) \
+     order by e.occurred_at desc, e.id desc limit $8";
+const SELECT_METERED_EVENTS: &str = "select e.customer_id, c.external_id, e.event_type, e.metric_values, \
+     e.dimensions, e.occurred_at from events e join customers c on c.id = e.customer_id \
+     where e.project_id = $1 and ($2 = '' or e.customer_id = $2) and ($3 = '' or e.event_type = $3) \
+     and e.occurred_at >= $4 and e.occurred_at < $5";
+
+/// The columns of an event that feed counters.
+#[derive(sqlx::FromRow)]
+pub(crate) struct UsageRow {
+    event_type: String,
+    metric_values: String,
+    dimensions: String,
+    occurred_at: i64,
+}
+
+pub(crate) struct DecodedUsage {
+    pub event_type: String,
+    pub dimensions: BTreeMap<String, String>,
+    pub quantities: BTreeMap<String, Quantity>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+fn quantities(metric_values: &str) -> DbResult<BTreeMap<String, Quantity>> {
+    let values: BTreeMap<String, serde_json::Number> = serde_json::from_str(metric_values)?;
+    Ok(values
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v.as_f64().and_then(Quantity::from_f64)?)))
+        .collect())
+}
+
+impl UsageRow {
+    pub(crate) fn decode(self) -> DbResult<DecodedUsage> {
+        Ok(DecodedUsage {
+            quantities: quantities(&self.metric_values)?,
+            dimensions: serde_json::from_str(&self.dimensions)?,
+            event_type: self.event_type,
+            occurred_at: ms_to_time(self.occurred_at),
+        })
+    }
+}
+
+/// An event as a meter query sees it.
+pub struct MeteredEvent {
+    pub customer_id: String,
+    pub customer_external_id: String,
+    pub event_type: String,
+    pub dimensions: BTreeMap<String, String>,
+    pub quantities: BTreeMap<String, Quantity>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct MeteredRow {
+    customer_id: String,
+    external_id: String,
+    event_type: String,
+    metric_values: String,
+    dimensions: String,
+    occurred_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    id: String,
+    customer_id: String,
+    external_id: String,
+    event_type: String,
+    occurred_at: i64,
+    metric_values: String,
+    dimensions: String,
+    properties: String,
+    idempotency_key: Option<String>,
+    created_at: i64,
+}
+
+impl TryFrom<EventRow> for Event {
+    type Error = DbError;
+    fn try_from(row: EventRow) -> DbResult<Event> {
+        Ok(Event {
+            id: row.id,
+            customer_id: row.customer_id,
+            customer_external_id: row.external_id,
+            event_type: row.event_type,
+            values: serde_json::from_str(&row.metric_values)?,
+            dimensions: serde_json::from_str(&row.dimensions)?,
+            properties: serde_json::from_str(&row.properties)?,
+            timestamp: ms_to_time(row.occurred_at),
+            idempotency_key: row.idempotency_key,
+            created_at: ms_to_time(row.created_at),
+        })
+    }
+}
+
+/// One recorded (or recognised as already recorded) event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedEvent {
+    pub id: String,
+    pub duplicate: bool,
+}
+
+/// What a record transaction committed: per-event results and the counter changes made.
+pub struct RecordOutcome {
+    pub events: Vec<RecordedEvent>,
+    pub counter_updates: Vec<CounterUpdate>,
+}
+
+/// Filters for listing and scanning events; empty strings mean "any".
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter<'a> {
+    pub customer_id: &'a str,
+    pub event_type: &'a str,
+    pub start_ms: i64,
+    pub end_ms: i64,
+}
+
+/// A position in the newest-first event list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventCursor {
+    pub occurred_at: i64,
+    pub id: String,
+}
+
+impl Db {
+    /// Records events in one transaction: customers created on first use, duplicates of an
+    /// idempotency key acknowledged with the original id, and every affected window counter
+    /// updated. Nothing is written unless everything is.
+    pub async fn record_events(
+        &self,
+        project: &Project,
+        events: &[NewEvent],
+        now: DateTime<Utc>,
+    ) -> DbResult<RecordOutcome> {
+        let now_ms = now.timestamp_millis();
+        with_store!(self, s => {
+            let mut tx = s.begin_write().await?;
+            s.lock_project(&mut tx, &project.id, false).await?;
+            let (limits, meters) = s.limits_and_meters_tx(&mut tx, &project.id).await?;
+            let meters: HashMap<&str, _> = meters.iter().map(|m| (m.id.as_str(), m)).collect();
+            // Sorted, so concurrent batches take customer rows in the same order.
+            let mut references: Vec<&str> = events.iter().map(|e| e.customer_ref.as_str()).collect();
+            references.sort_unstable();
+            references.dedup();
+            let mut customers = HashMap::with_capacity(references.len());
+            for reference in references {
+                customers.insert(reference, s.ensure_customer_tx(&mut tx, &project.id, reference, now_ms).await?);
+            }
+            let mut recorded = Vec::with_capacity(events.len());
+            let mut updates = Vec::new();
+            for event in events {
+                let customer = &customers[event.customer_ref.as_str()];
+                let inserted: Option<String> = sqlx::query_scalar(INSERT_EVENT)
+                    .bind(new_id("evt", now_ms))
+                    .bind(&project.id)
+                    .bind(&customer.id)
+                    .bind(&event.event_type)
+                    .bind(event.occurred_at.timestamp_millis())
+                    .bind(serde_json::to_string(&event.values)?)
+                    .bind(serde_json::to_string(&event.dimensions)?)
+                    .bind(event.properties.to_string())
+                    .bind(&event.idempotency_key)
+                    .bind(now_ms)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                match inserted {
+                    Some(id) => {
+                        recorded.push(RecordedEvent { id, duplicate: false });
+                        if !limits.is_empty() {
+                            updates.extend(counter_updates(&limits, &meters, customer, project.timezone, &Usage {
+                                event_type: &event.event_type,
+                                dimensions: &event.dimensions,
+                                quantities: &event.quantities,
+                                occurred_at: event.occurred_at,
+                            }));
+                        }
+                    }
+                    None => {
+                        let id: String = sqlx::query_scalar(SELECT_EVENT_ID_BY_KEY)
+                            .bind(&project.id)
+                            .bind(&event.idempotency_key)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        recorded.push(RecordedEvent { id, duplicate: true });
+                    }
+                }
+            }
+            let updates = merge_updates(updates);
+            s.apply_counter_updates_tx(&mut tx, &updates).await?;
+            tx.commit().await?;
+            Ok(RecordOutcome { events: recorded, counter_updates: updates })
+        })
+    }
+
+    /// Events newest first, after the cursor.
+    pub async fn events_page(
+        &self,
+        project_id: &str,
+        filter: &EventFilter<'_>,
+        after: Option<&EventCursor>,
+        limit: i64,
+    ) -> DbResult<Vec<Event>> {
+        let (after_at, after_id) = after.map_or((i64::MAX, ""), |c| (c.occurred_at, c.id.as_str()));
+        let rows = with_store!(self, s => sqlx::query_as::<_, EventRow>(SELECT_EVENTS_PAGE)
+            .bind(project_id)
+            .bind(filter.customer_id)
+            .bind(filter.event_type)
+            .bind(filter.start_ms)
+            .bind(filter.end_ms)
+            .bind(after_at)
+            .bind(after_id)
+            .bind(limit)
+            .fetch_all(s.pool())
+            .await)?;
+        rows.into_iter().map(Event::try_from).collect()
+    }
+
+    /// Streams the events in a range to `visit`, without holding them all in memory.
+    pub async fn scan_events(
+        &self,
+        project_id: &str,
+        filter: &EventFilter<'_>,
+        mut visit: impl FnMut(MeteredEvent) + Send,
+    ) -> DbResult<()> {
+        with_store!(self, s => {
+            let mut rows = sqlx::query_as::<_, MeteredRow>(SELECT_METERED_EVENTS)
+                .bind(project_id)
+                .bind(filter.customer_id)
+                .bind(filter.event_type)
+                .bind(filter.start_ms)
+                .bind(filter.end_ms)
+                .fetch(s.pool());
+            while let Some(row) = rows.try_next().await? {
+                visit(MeteredEvent {
+                    quantities: quantities(&row.metric_values)?,
+                    dimensions: serde_json::from_str(&row.dimensions)?,
+                    customer_id: row.customer_id,
+                    customer_external_id: row.external_id,
+                    event_type: row.event_type,
+                    occurred_at: ms_to_time(row.occurred_at),
+                });
+            }
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,253 @@
+//! Storage on SQLite or PostgreSQL: the only place that writes SQL. One file per table group.
+
+pub mod counters;
+pub mod customers;
+pub mod events;
+pub mod keys;
+pub mod limits;
+pub mod meters;
+pub mod projects;
+
+use std::future::Future;
+use std::ops::{Deref, DerefMut};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgPool, PgPoolOptions, Postgres};
+use sqlx::sqlite::{
+    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::{Database, Pool, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{resource} not found: {id}")]
+    NotFound { resource: &'static str, id: String },
+    #[error("unsupported database URL {0}: use sqlite://path or postgres://…")]
+    UnsupportedUrl(String),
+    #[error("stored data could not be read: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Sqlx(#[from] sqlx::Error),
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<serde_json::Error> for DbError {
+    fn from(err: serde_json::Error) -> Self {
+        DbError::Corrupt(err.to_string())
+    }
+}
+
+pub type DbResult<T> = Result<T, DbError>;
+
+/// The database behind the service. Both backends share table and column names and, nearly
+/// everywhere, the same SQL text; each keeps its native types and locking.
+#[derive(Clone)]
+pub enum Db {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    /// SQLite has one writer at a time; queueing writers here is fairer and faster than
+    /// letting them spin on the busy timeout.
+    write_lock: Arc<Mutex<()>>,
+}
+
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+/// A write transaction; on SQLite it also holds the process's writer slot until it ends.
+pub struct WriteTx<DB: Database> {
+    tx: Transaction<'static, DB>,
+    _writer: Option<OwnedMutexGuard<()>>,
+}
+
+impl<DB: Database> WriteTx<DB> {
+    pub async fn commit(self) -> DbResult<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl<DB: Database> Deref for WriteTx<DB> {
+    type Target = DB::Connection;
+    fn deref(&self) -> &DB::Connection {
+        &self.tx
+    }
+}
+
+impl<DB: Database> DerefMut for WriteTx<DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        &mut self.tx
+    }
+}
+
+/// What the query code needs from either backend.
+pub trait Store {
+    type Database: Database;
+    const POSTGRES: bool;
+    fn pool(&self) -> &Pool<Self::Database>;
+    fn begin_write(&self) -> impl Future<Output = DbResult<WriteTx<Self::Database>>> + Send;
+}
+
+impl Store for SqliteStore {
+    type Database = Sqlite;
+    const POSTGRES: bool = false;
+
+    fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    async fn begin_write(&self) -> DbResult<WriteTx<Sqlite>> {
+        let writer = self.write_lock.clone().lock_owned().await;
+        // IMMEDIATE takes the write lock up front, so read-then-write cannot fail to upgrade.
+        let tx = self.pool.begin_with("begin immediate").await?;
+        Ok(WriteTx {
+            tx,
+            _writer: Some(writer),
+        })
+    }
+}
+
+impl Store for PgStore {
+    type Database = Postgres;
+    const POSTGRES: bool = true;
+
+    fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn begin_write(&self) -> DbResult<WriteTx<Postgres>> {
+        Ok(WriteTx {
+            tx: self.pool.begin().await?,
+            _writer: None,
+        })
+    }
+}
+
+/// Runs the same code against whichever backend is configured.
+macro_rules! with_store {
+    ($db:expr, $store:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite($store) => $body,
+            $crate::db::Db::Postgres($store) => $body,
+        }
+    };
+}
+pub(crate) use with_store;
+
+/// Serializes changes to a project's limits against concurrent recording on PostgreSQL, so a
+/// backfill never misses an event committed beside it. (SQLite writers are already serial.)
+pub(crate) const LOCK_PROJECT_FOR_RECORDING: &str =
+    "select pg_advisory_xact_lock_shared(hashtext($1))";
+pub(crate) const LOCK_PROJECT_FOR_LIMIT_CHANGE: &str = "select pg_advisory_xact_lock(hashtext($1))";
+
+/// Transaction helpers are defined once per backend's concrete types by a macro like this one
+/// in each table group's file; the same method name on both stores lets `with_store!` bodies
+/// call them.
+macro_rules! transaction_helpers {
+    ($store:ty, $database:ty) => {
+        impl $store {
+            /// Takes the project lock (PostgreSQL only): shared for recording, exclusive for
+            /// limit changes that rebuild counters.
+            pub(crate) async fn lock_project(
+                &self,
+                tx: &mut WriteTx<$database>,
+                project_id: &str,
+                exclusive: bool,
+            ) -> DbResult<()> {
+                if <$store as Store>::POSTGRES {
+                    let sql = if exclusive {
+                        LOCK_PROJECT_FOR_LIMIT_CHANGE
+                    } else {
+                        LOCK_PROJECT_FOR_RECORDING
+                    };
+                    sqlx::query(sql).bind(project_id).execute(&mut **tx).await?;
+                }
+                Ok(())
+            }
+        }
+    };
+}
+transaction_helpers!(SqliteStore, Sqlite);
+transaction_helpers!(PgStore, Postgres);
+
+impl Db {
+    /// Connects, creating a SQLite file if missing, and applies pending migrations.
+    pub async fn connect(url: &str) -> DbResult<Db> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await?;
+            sqlx::migrate!("migrations/postgres").run(&pool).await?;
+            Ok(Db::Postgres(PgStore { pool }))
+        } else if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .connect_with(options)
+                .await?;
+            sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+            Ok(Db::Sqlite(SqliteStore {
+                pool,
+                write_lock: Arc::new(Mutex::new(())),
+            }))
+        } else {
+            Err(DbError::UnsupportedUrl(crate::config::redact_url(url)))
+        }
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Whether this process is the database's only writer, so it may keep authoritative
+    /// copies of what it writes in memory. True for the embedded SQLite file; PostgreSQL may
+    /// be shared by several instances.
+    pub fn is_exclusive(&self) -> bool {
+        matches!(self, Db::Sqlite(_))
+    }
+
+    pub async fn ping(&self) -> DbResult<()> {
+        with_store!(self, s => sqlx::query("select 1").execute(s.pool()).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        with_store!(self, s => s.pool().close().await)
+    }
+}
+
+/// Unique-constraint violations become conflicts with a message the client can act on.
+pub(crate) fn conflict_on_unique(err: sqlx::Error, message: impl Into<String>) -> DbError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => DbError::Conflict(message.into()),
+        _ => DbError::Sqlx(err),
+    }
+}
+
+pub(crate) fn ms_to_time(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}

@@ -1,0 +1,84 @@
+//! Projects (tenants) and the service-wide counts shown on the status page.
+
+use chrono_tz::Tz;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{with_store, Db, DbResult, Store};
+
+/// The project every fresh installation starts with.
+pub const DEFAULT_PROJECT_ID: &str = "proj_default";
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Project {
+    pub id: String,
+    pub name: String,
+    #[schema(value_type = String, example = "UTC")]
+    pub timezone: Tz,
+}
+
+#[derive(sqlx::FromRow)]
+struct ProjectRow {
+    id: String,
+    name: String,
+    timezone: String,
+}
+
+impl From<ProjectRow> for Project {
+    fn from(row: ProjectRow) -> Self {
+        Project {
+            id: row.id,
+            name: row.name,
+            timezone: row.timezone.parse().unwrap_or(Tz::UTC),
+        }
+    }
+}
+
+/// Row counts for the status page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub customers: i64,
+    pub events: i64,
+    pub meters: i64,
+    pub limits: i64,
+}
+
+const INSERT_DEFAULT_PROJECT: &str = "insert into projects (id, name, timezone, created_at) \
+     values ($1, 'Default project', 'UTC', $2) on conflict (id) do nothing";
+const SELECT_PROJECT: &str = "select id, name, timezone from projects where id = $1";
+const COUNT_ROWS: &str = "select \
+     (select count(*) from customers) as customers, \
+     (select count(*) from events) as events, \
+     (select count(*) from meters) as meters, \
+     (select count(*) from limits) as limits";
+
+impl Db {
+    pub async fn ensure_default_project(&self, now_ms: i64) -> DbResult<()> {
+        with_store!(self, s => sqlx::query(INSERT_DEFAULT_PROJECT)
+            .bind(DEFAULT_PROJECT_ID)
+            .bind(now_ms)
+            .execute(s.pool())
+            .await.map(|_| ()))?;
+        Ok(())
+    }
+
+    pub async fn project(&self, id: &str) -> DbResult<Option<Project>> {
+        let row = with_store!(self, s => sqlx::query_as::<_, ProjectRow>(SELECT_PROJECT)
+            .bind(id)
+            .fetch_optional(s.pool())
+            .await)?;
+        Ok(row.map(Project::from))
+    }
+
+    pub async fn counts(&self) -> DbResult<Counts> {
+        let (customers, events, meters, limits) = with_store!(self, s =>
+            sqlx::query_as::<_, (i64, i64, i64, i64)>(COUNT_ROWS).fetch_one(s.pool()).await)?;
+        Ok(Counts {
+            customers,
+            events,
+            meters,
+            limits,
+        })
+    }
+}

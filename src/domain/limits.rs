@@ -1,0 +1,226 @@
+//! Limits cap a meter over a period; which limits govern a customer and how a check is judged.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::quantity::Quantity;
+use super::windows::{Period, Window};
+
+/// What a client should do when the service cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FailMode {
+    #[default]
+    Open,
+    Closed,
+}
+
+impl FailMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailMode::Open => "open",
+            FailMode::Closed => "closed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<FailMode> {
+        match s {
+            "open" => Some(FailMode::Open),
+            "closed" => Some(FailMode::Closed),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Limit {
+    pub id: String,
+    pub name: String,
+    pub meter_id: String,
+    #[schema(value_type = f64)]
+    pub limit_value: Quantity,
+    #[schema(value_type = String, example = "day")]
+    pub period: Period,
+    /// `None`: the project-wide default for every customer.
+    pub customer_id: Option<String>,
+    pub dimension_filters: BTreeMap<String, String>,
+    pub alert_thresholds: Vec<u8>,
+    pub fail_mode: FailMode,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Limit {
+    /// Whether an event with these dimensions counts toward this limit: every filter must match.
+    pub fn counts(&self, dimensions: &BTreeMap<String, String>) -> bool {
+        self.dimension_filters
+            .iter()
+            .all(|(k, v)| dimensions.get(k) == Some(v))
+    }
+
+    /// Whether a check with these dimensions is subject to this limit: no filter contradicts
+    /// them (a dimension the check does not name contradicts nothing).
+    pub fn applies_to_check(&self, dimensions: &BTreeMap<String, String>) -> bool {
+        self.dimension_filters
+            .iter()
+            .all(|(k, v)| dimensions.get(k).is_none_or(|d| d == v))
+    }
+
+    /// A customer's own limit overrides a default with the same meter, period and filters.
+    fn overrides(&self, default: &Limit) -> bool {
+        self.meter_id == default.meter_id
+            && self.period == default.period
+            && self.dimension_filters == default.dimension_filters
+    }
+}
+
+/// The limits that govern a customer: their own, plus every project default they do not override.
+pub fn governing_limits<'a>(limits: &'a [Limit], customer_id: &str) -> Vec<&'a Limit> {
+    let own: Vec<&Limit> = limits
+        .iter()
+        .filter(|l| l.customer_id.as_deref() == Some(customer_id))
+        .collect();
+    let defaults = limits
+        .iter()
+        .filter(|l| l.customer_id.is_none())
+        .filter(|d| !own.iter().any(|o| o.overrides(d)));
+    own.iter().copied().chain(defaults).collect()
+}
+
+/// The limits whose counters an event of this customer feeds: their own and every default,
+/// overridden or not, so that removing an override leaves an exact default counter behind.
+pub fn counted_limits<'a>(
+    limits: &'a [Limit],
+    customer_id: &'a str,
+) -> impl Iterator<Item = &'a Limit> {
+    limits
+        .iter()
+        .filter(move |l| l.customer_id.as_deref().is_none_or(|c| c == customer_id))
+}
+
+/// One limit's state in a check answer.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LimitStatus {
+    pub id: String,
+    pub name: String,
+    pub meter_id: String,
+    #[schema(value_type = String, example = "day")]
+    pub period: Period,
+    #[schema(value_type = f64)]
+    pub limit: Quantity,
+    #[schema(value_type = f64)]
+    pub used: Quantity,
+    #[schema(value_type = f64)]
+    pub remaining: Quantity,
+    pub exceeded: bool,
+    /// Window end in Unix seconds; null for `all_time`.
+    pub reset: Option<i64>,
+    pub fail_mode: FailMode,
+}
+
+impl LimitStatus {
+    pub fn new(limit: &Limit, used: Quantity, window: &Window) -> Self {
+        LimitStatus {
+            id: limit.id.clone(),
+            name: limit.name.clone(),
+            meter_id: limit.meter_id.clone(),
+            period: limit.period,
+            limit: limit.limit_value,
+            used,
+            remaining: limit.limit_value.saturating_sub(used).max(Quantity::ZERO),
+            exceeded: used >= limit.limit_value,
+            reset: window.reset_unix_seconds(),
+            fail_mode: limit.fail_mode,
+        }
+    }
+
+    /// Whether this limit lets the work through: under the limit, or with `requested`, room
+    /// for all of it.
+    pub fn passes(&self, requested: Option<Quantity>) -> bool {
+        match requested {
+            Some(requested) => self.used.saturating_add(requested) <= self.limit,
+            None => !self.exceeded,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limit(id: &str, customer: Option<&str>, filters: &[(&str, &str)]) -> Limit {
+        Limit {
+            id: id.into(),
+            name: id.into(),
+            meter_id: "mtr_1".into(),
+            limit_value: Quantity(100_000),
+            period: Period::Day,
+            customer_id: customer.map(Into::into),
+            dimension_filters: filters
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            alert_thresholds: vec![],
+            fail_mode: FailMode::Open,
+            created_at: DateTime::UNIX_EPOCH,
+            updated_at: DateTime::UNIX_EPOCH,
+        }
+    }
+
+    fn dims(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_customer_limit_overrides_the_default_with_the_same_scope_only() {
+        let limits = vec![
+            limit("default", None, &[]),
+            limit("default_gpt4", None, &[("model", "gpt-4o")]),
+            limit("own", Some("cust_a"), &[]),
+        ];
+        let ids: Vec<_> = governing_limits(&limits, "cust_a")
+            .iter()
+            .map(|l| l.id.as_str())
+            .collect();
+        assert_eq!(ids, ["own", "default_gpt4"]);
+        let ids: Vec<_> = governing_limits(&limits, "cust_b")
+            .iter()
+            .map(|l| l.id.as_str())
+            .collect();
+        assert_eq!(ids, ["default", "default_gpt4"]);
+    }
+
+    #[test]
+    fn checks_are_subject_to_limits_their_dimensions_do_not_contradict() {
+        let l = limit("l", None, &[("model", "gpt-4o")]);
+        assert!(l.applies_to_check(&dims(&[])));
+        assert!(l.applies_to_check(&dims(&[("model", "gpt-4o")])));
+        assert!(!l.applies_to_check(&dims(&[("model", "claude")])));
+        assert!(!l.counts(&dims(&[])));
+        assert!(l.counts(&dims(&[("model", "gpt-4o"), ("feature", "chat")])));
+    }
+
+    #[test]
+    fn requested_passes_only_when_it_fits_entirely() {
+        let l = limit("l", None, &[]);
+        let window = Window {
+            start: DateTime::UNIX_EPOCH,
+            end: None,
+        };
+        let status = LimitStatus::new(&l, Quantity(90_000), &window);
+        assert!(status.passes(None));
+        assert!(status.passes(Some(Quantity(10_000))));
+        assert!(!status.passes(Some(Quantity(10_001))));
+        let status = LimitStatus::new(&l, Quantity(100_000), &window);
+        assert!(status.exceeded);
+        assert_eq!(status.remaining, Quantity::ZERO);
+    }
+}

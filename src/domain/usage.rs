@@ -1,0 +1,99 @@
+//! How one event feeds the window counters of the limits it counts toward.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use super::customers::Customer;
+use super::limits::{counted_limits, Limit};
+use super::meters::{Aggregation, Counter, Meter};
+use super::quantity::Quantity;
+use super::windows::window_containing;
+
+/// Identifies one counter: a limit's usage by one customer in one window.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CounterKey {
+    pub limit_id: String,
+    pub customer_id: String,
+    /// Window start in Unix milliseconds (0 for `all_time`).
+    pub window_start: i64,
+}
+
+/// A change to fold into a counter with the limit's meter aggregation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterUpdate {
+    pub key: CounterKey,
+    pub aggregation: Aggregation,
+    pub counter: Counter,
+}
+
+/// What an event describes, as far as counters care.
+pub struct Usage<'a> {
+    pub event_type: &'a str,
+    pub dimensions: &'a BTreeMap<String, String>,
+    pub quantities: &'a BTreeMap<String, Quantity>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// The counter updates one event causes: one per limit it counts toward, in the window of
+/// the event's own timestamp (so backdated events land where they belong).
+pub fn counter_updates(
+    limits: &[Limit],
+    meters: &HashMap<&str, &Meter>,
+    customer: &Customer,
+    project_zone: Tz,
+    usage: &Usage<'_>,
+) -> Vec<CounterUpdate> {
+    let zone = customer.window_zone(project_zone);
+    counted_limits(limits, &customer.id)
+        .filter(|limit| limit.counts(usage.dimensions))
+        .filter_map(|limit| {
+            let meter = meters.get(limit.meter_id.as_str())?;
+            if !meter.matches(usage.event_type, usage.dimensions) {
+                return None;
+            }
+            let value = meter.contribution(usage.quantities)?;
+            let window = window_containing(
+                limit.period,
+                usage.occurred_at,
+                zone,
+                customer.billing_cycle_start,
+            );
+            Some(CounterUpdate {
+                key: CounterKey {
+                    limit_id: limit.id.clone(),
+                    customer_id: customer.id.clone(),
+                    window_start: window.start_ms(),
+                },
+                aggregation: meter.aggregation,
+                counter: Counter {
+                    value,
+                    latest_at: usage.occurred_at.timestamp_millis(),
+                },
+            })
+        })
+        .collect()
+}
+
+/// Folds many updates into one per counter, in key order: fewer writes, and a fixed lock
+/// order so concurrent transactions cannot deadlock.
+pub fn merge_updates(updates: impl IntoIterator<Item = CounterUpdate>) -> Vec<CounterUpdate> {
+    let mut merged: BTreeMap<CounterKey, (Aggregation, Counter)> = BTreeMap::new();
+    for update in updates {
+        merged
+            .entry(update.key)
+            .and_modify(|(aggregation, counter)| {
+                *counter = aggregation.merge(Some(*counter), update.counter)
+            })
+            .or_insert((update.aggregation, update.counter));
+    }
+    merged
+        .into_iter()
+        .map(|(key, (aggregation, counter))| CounterUpdate {
+            key,
+            aggregation,
+            counter,
+        })
+        .collect()
+}
