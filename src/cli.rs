@@ -1,19 +1,48 @@
 //! Command-line administration: API keys, run against the same database as the service.
 
-use std::sync::Arc;
-
 use crate::auth::keys::create_key;
 use crate::clock::{Clock, SystemClock};
-use crate::config::{DatabaseArgs, KeysCommand};
+use crate::config::{DatabaseArgs, KeysCommand, ProjectsCommand};
 use crate::db::projects::DEFAULT_PROJECT_ID;
 use crate::db::Db;
 
-/// Runs a `keys` subcommand. The new secret is the only line written to stdout.
-pub async fn keys(command: KeysCommand, database: &DatabaseArgs) -> anyhow::Result<()> {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let now_ms = clock.now().timestamp_millis();
+async fn connect(database: &DatabaseArgs, now_ms: i64) -> anyhow::Result<Db> {
     let db = Db::connect(&database.url()).await?;
     db.ensure_default_project(now_ms).await?;
+    Ok(db)
+}
+
+/// Runs a `projects` subcommand. `create` prints only the new id on stdout.
+pub async fn projects(command: ProjectsCommand, database: &DatabaseArgs) -> anyhow::Result<()> {
+    let now_ms = SystemClock.now().timestamp_millis();
+    let db = connect(database, now_ms).await?;
+    match command {
+        ProjectsCommand::Create { name, timezone } => {
+            let name = name.trim();
+            anyhow::ensure!(
+                !name.is_empty() && name.len() <= 128,
+                "--name must be 1 to 128 characters"
+            );
+            let zone = timezone
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--timezone {timezone} is not an IANA timezone"))?;
+            let project = db.create_project(name, zone, now_ms).await?;
+            println!("{}", project.id);
+        }
+        ProjectsCommand::List => {
+            for project in db.projects().await? {
+                println!("{}\t{}\t{}", project.id, project.name, project.timezone);
+            }
+        }
+    }
+    db.close().await;
+    Ok(())
+}
+
+/// Runs a `keys` subcommand. The new secret is the only line written to stdout.
+pub async fn keys(command: KeysCommand, database: &DatabaseArgs) -> anyhow::Result<()> {
+    let now_ms = SystemClock.now().timestamp_millis();
+    let db = connect(database, now_ms).await?;
     match command {
         KeysCommand::Create { name, project } => {
             let name = name.trim();

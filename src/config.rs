@@ -24,6 +24,13 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP service (the default).
     Serve(ServeArgs),
+    /// Manage projects (tenants).
+    Projects {
+        #[command(subcommand)]
+        command: ProjectsCommand,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
     /// Manage API keys.
     Keys {
         #[command(subcommand)]
@@ -31,6 +38,20 @@ pub enum Command {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectsCommand {
+    /// Create a project and print its id.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Default IANA timezone of the project's customers.
+        #[arg(long, default_value = "UTC")]
+        timezone: String,
+    },
+    /// List projects.
+    List,
 }
 
 #[derive(Debug, Subcommand)]

@@ -19,6 +19,9 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Keys { command, database }) => limitry::cli::keys(command, &database).await,
+        Some(Command::Projects { command, database }) => {
+            limitry::cli::projects(command, &database).await
+        }
         Some(Command::Serve(args)) => {
             limitry::server::run(Config::from_args(&args)?, Arc::new(SystemClock)).await
         }

@@ -140,26 +140,24 @@ async fn save(
             )
         })?;
     limit.meter_id = meter.id.clone();
+    let _invalidates_cache = state.engine.begin_write();
     if let Some(reference) = customer_ref {
         limit.customer_id = if reference.is_empty() {
             None
         } else {
-            required_text(Some(reference.clone()), "customerId", MAX_EXTERNAL_ID)?;
-            let customer = state
-                .engine
-                .db()
-                .customer(&project.id, &reference)
-                .await?
-                .ok_or_else(|| {
-                    FieldError::invalid(
-                        "customerId",
-                        format!("no customer {}", crate::domain::truncate(&reference, 100)),
-                    )
-                })?;
-            Some(customer.id)
+            let reference = required_text(Some(reference), "customerId", MAX_EXTERNAL_ID)?;
+            // Like recording, naming a new customer creates it.
+            let now_ms = state.engine.now().timestamp_millis();
+            Some(
+                state
+                    .engine
+                    .db()
+                    .ensure_customer(&project.id, &reference, now_ms)
+                    .await?
+                    .id,
+            )
         };
     }
-    let _invalidates_cache = state.engine.begin_write();
     state
         .engine
         .db()

@@ -5,6 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{with_store, Db, DbResult, Store};
+use crate::domain::ids::new_id;
 
 /// The project every fresh installation starts with.
 pub const DEFAULT_PROJECT_ID: &str = "proj_default";
@@ -46,6 +47,9 @@ pub struct Counts {
 
 const INSERT_DEFAULT_PROJECT: &str = "insert into projects (id, name, timezone, created_at) \
      values ($1, 'Default project', 'UTC', $2) on conflict (id) do nothing";
+const INSERT_PROJECT: &str =
+    "insert into projects (id, name, timezone, created_at) values ($1, $2, $3, $4)";
+const SELECT_PROJECTS: &str = "select id, name, timezone from projects order by id";
 const SELECT_PROJECT: &str = "select id, name, timezone from projects where id = $1";
 const COUNT_ROWS: &str = "select \
      (select count(*) from customers) as customers, \
@@ -61,6 +65,28 @@ impl Db {
             .execute(s.pool())
             .await.map(|_| ()))?;
         Ok(())
+    }
+
+    pub async fn create_project(&self, name: &str, timezone: Tz, now_ms: i64) -> DbResult<Project> {
+        let project = Project {
+            id: new_id("proj", now_ms),
+            name: name.to_string(),
+            timezone,
+        };
+        with_store!(self, s => sqlx::query(INSERT_PROJECT)
+            .bind(&project.id)
+            .bind(&project.name)
+            .bind(project.timezone.name())
+            .bind(now_ms)
+            .execute(s.pool())
+            .await
+            .map(|_| ()))?;
+        Ok(project)
+    }
+
+    pub async fn projects(&self) -> DbResult<Vec<Project>> {
+        let rows = with_store!(self, s => sqlx::query_as::<_, ProjectRow>(SELECT_PROJECTS).fetch_all(s.pool()).await)?;
+        Ok(rows.into_iter().map(Project::from).collect())
     }
 
     pub async fn project(&self, id: &str) -> DbResult<Option<Project>> {

@@ -144,7 +144,12 @@ fn hour_containing(at: DateTime<Utc>) -> Window {
     }
 }
 
-/// Windows that begin at local midnight on dates of a calendar rule.
+/// Windows that begin at local midnight on the dates of a calendar rule.
+///
+/// Boundaries are numbered so that consecutive windows are `step` apart: days since the common
+/// era for days and weeks, months since year 0, or years. Negative numbers therefore lie before
+/// the common era, far from both of chrono's limits, so the sign tells which limit an
+/// unrepresentable boundary lies beyond.
 #[derive(Debug, Clone, Copy)]
 enum Calendar {
     Day,
@@ -160,16 +165,11 @@ enum Calendar {
     },
 }
 
-/// More than a wall clock turned back across midnight ever calls for; it only bounds the
-/// search at chrono's limits, where saturated boundaries stop moving.
+/// More than a wall clock turned back across midnight ever calls for (one step); the bound
+/// only matters at chrono's limits, where saturated boundaries stop moving.
 const MAX_CORRECTIONS: usize = 8;
 
 impl Calendar {
-    // Boundaries are numbered so that consecutive windows are `step` apart: days since the
-    // common era for days and weeks, months since year 0, or years. Negative numbers therefore
-    // lie before the common era, far from both of chrono's limits, so the sign tells which
-    // limit an unrepresentable boundary lies beyond.
-
     fn step(self) -> i64 {
         match self {
             Calendar::Week => 7,
@@ -276,8 +276,7 @@ fn start_of_local_date(date: NaiveDate, tz: Tz) -> Option<DateTime<Utc>> {
     let midnight = date.and_time(NaiveTime::MIN);
     match tz.from_local_datetime(&midnight) {
         MappedLocalTime::Single(instant) => Some(instant.to_utc()),
-        // Compared rather than relying on the order of the pair, which chrono does not promise.
-        MappedLocalTime::Ambiguous(one, other) => Some(one.to_utc().min(other.to_utc())),
+        MappedLocalTime::Ambiguous(earliest, _) => Some(earliest.to_utc()),
         // chrono-tz answers `None` both for a skipped midnight and for one beyond chrono's
         // range. The last resort reads midnight with a nearby offset, so that tz data
         // unlike any seen so far still yields an instant close to the right one.
@@ -319,4 +318,793 @@ fn end_of_gap(skipped: NaiveDateTime, tz: Tz) -> Option<DateTime<Utc>> {
         }
     }
     DateTime::from_timestamp(after, 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeDelta, Weekday};
+
+    fn instant(rfc3339: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(rfc3339).unwrap().to_utc()
+    }
+
+    fn zone(name: &str) -> Tz {
+        name.parse().unwrap()
+    }
+
+    fn date(ymd: &str) -> NaiveDate {
+        ymd.parse().unwrap()
+    }
+
+    fn window(period: Period, at: &str, tz: &str) -> Window {
+        window_containing(period, instant(at), zone(tz), None)
+    }
+
+    fn anchored(period: Period, at: &str, tz: &str, anchor: &str) -> Window {
+        window_containing(period, instant(at), zone(tz), Some(date(anchor)))
+    }
+
+    fn span(start: &str, end: &str) -> Window {
+        Window {
+            start: instant(start),
+            end: Some(instant(end)),
+        }
+    }
+
+    fn length(window: Window) -> TimeDelta {
+        window.end.unwrap() - window.start
+    }
+
+    #[test]
+    fn period_names_round_trip_through_parse_display_and_serde() {
+        let names: Vec<_> = Period::ALL.iter().map(|period| period.as_str()).collect();
+        assert_eq!(
+            names,
+            ["hour", "day", "week", "month", "annual", "all_time"]
+        );
+        for period in Period::ALL {
+            assert_eq!(Period::parse(period.as_str()), Some(period));
+            assert_eq!(period.to_string(), period.as_str());
+            let json = serde_json::to_string(&period).unwrap();
+            assert_eq!(json, format!("\"{}\"", period.as_str()));
+            assert_eq!(serde_json::from_str::<Period>(&json).unwrap(), period);
+        }
+        for unknown in ["", "Hour", "year", "allTime", "all-time", " day"] {
+            assert_eq!(Period::parse(unknown), None, "{unknown:?}");
+        }
+    }
+
+    #[test]
+    fn an_hour_starts_on_the_utc_hour() {
+        assert_eq!(
+            window(Period::Hour, "2024-05-17T13:45:12.345Z", "UTC"),
+            span("2024-05-17T13:00:00Z", "2024-05-17T14:00:00Z")
+        );
+    }
+
+    #[test]
+    fn hours_ignore_the_timezone_even_with_a_half_hour_offset() {
+        let expected = span("2024-05-17T13:00:00Z", "2024-05-17T14:00:00Z");
+        for tz in ["Asia/Kolkata", "America/New_York", "Australia/Lord_Howe"] {
+            assert_eq!(window(Period::Hour, "2024-05-17T13:45:00Z", tz), expected);
+        }
+        let anchor = Some(date("2024-01-15"));
+        let at = instant("2024-05-17T13:45:00Z");
+        assert_eq!(
+            window_containing(Period::Hour, at, zone("Asia/Kolkata"), anchor),
+            expected
+        );
+    }
+
+    #[test]
+    fn a_leap_second_stays_in_its_hour_and_day() {
+        let leap = NaiveDate::from_ymd_opt(2016, 12, 31)
+            .unwrap()
+            .and_hms_milli_opt(23, 59, 59, 1_500)
+            .unwrap()
+            .and_utc();
+        let hour = window_containing(Period::Hour, leap, Tz::UTC, None);
+        assert_eq!(hour, span("2016-12-31T23:00:00Z", "2017-01-01T00:00:00Z"));
+        assert!(hour.contains(leap));
+        let day = window_containing(Period::Day, leap, Tz::UTC, None);
+        assert_eq!(day, span("2016-12-31T00:00:00Z", "2017-01-01T00:00:00Z"));
+    }
+
+    #[test]
+    fn a_utc_day_runs_from_midnight_to_midnight() {
+        assert_eq!(
+            window(Period::Day, "2024-05-17T23:59:59.999Z", "UTC"),
+            span("2024-05-17T00:00:00Z", "2024-05-18T00:00:00Z")
+        );
+    }
+
+    #[test]
+    fn a_utc_week_runs_from_monday_to_monday() {
+        let week = span("2024-05-13T00:00:00Z", "2024-05-20T00:00:00Z");
+        assert_eq!(window(Period::Week, "2024-05-13T00:00:00Z", "UTC"), week);
+        assert_eq!(window(Period::Week, "2024-05-17T12:00:00Z", "UTC"), week);
+        assert_eq!(window(Period::Week, "2024-05-19T23:59:59Z", "UTC"), week);
+    }
+
+    #[test]
+    fn a_week_crosses_the_end_of_the_year() {
+        assert_eq!(
+            window(Period::Week, "2025-01-01T12:00:00Z", "UTC"),
+            span("2024-12-30T00:00:00Z", "2025-01-06T00:00:00Z")
+        );
+    }
+
+    #[test]
+    fn a_utc_month_runs_from_the_first_to_the_first() {
+        assert_eq!(
+            window(Period::Month, "2024-05-17T12:00:00Z", "UTC"),
+            span("2024-05-01T00:00:00Z", "2024-06-01T00:00:00Z")
+        );
+        assert_eq!(
+            window(Period::Month, "2024-12-31T23:59:59Z", "UTC"),
+            span("2024-12-01T00:00:00Z", "2025-01-01T00:00:00Z")
+        );
+    }
+
+    #[test]
+    fn a_utc_year_runs_from_january_first_to_january_first() {
+        assert_eq!(
+            window(Period::Annual, "2024-05-17T12:00:00Z", "UTC"),
+            span("2024-01-01T00:00:00Z", "2025-01-01T00:00:00Z")
+        );
+    }
+
+    #[test]
+    fn all_time_starts_at_the_unix_epoch_and_never_ends() {
+        for tz in ["UTC", "Asia/Kolkata", "America/New_York"] {
+            let all_time = anchored(Period::AllTime, "2024-05-17T12:00:00Z", tz, "2020-02-29");
+            assert_eq!(
+                all_time,
+                Window {
+                    start: DateTime::UNIX_EPOCH,
+                    end: None
+                }
+            );
+            assert_eq!(all_time.start_ms(), 0);
+            assert_eq!(all_time.reset_unix_seconds(), None);
+            assert!(all_time.contains(instant("2024-05-17T12:00:00Z")));
+            assert!(all_time.contains(DateTime::<Utc>::MAX_UTC));
+        }
+    }
+
+    #[test]
+    fn a_day_in_new_york_starts_at_local_midnight() {
+        assert_eq!(
+            window(Period::Day, "2024-01-15T03:00:00Z", "America/New_York"),
+            span("2024-01-14T00:00:00-05:00", "2024-01-15T00:00:00-05:00")
+        );
+    }
+
+    #[test]
+    fn a_day_in_kolkata_starts_at_local_midnight_despite_the_half_hour_offset() {
+        assert_eq!(
+            window(Period::Day, "2024-01-14T19:00:00Z", "Asia/Kolkata"),
+            span("2024-01-15T00:00:00+05:30", "2024-01-16T00:00:00+05:30")
+        );
+    }
+
+    #[test]
+    fn a_week_in_new_york_is_still_the_previous_one_on_sunday_evening() {
+        // Already Monday in UTC, still Sunday in New York.
+        assert_eq!(
+            window(Period::Week, "2024-01-15T03:00:00Z", "America/New_York"),
+            span("2024-01-08T00:00:00-05:00", "2024-01-15T00:00:00-05:00")
+        );
+    }
+
+    #[test]
+    fn a_week_in_kolkata_begins_while_it_is_still_sunday_in_utc() {
+        assert_eq!(
+            window(Period::Week, "2024-01-14T19:00:00Z", "Asia/Kolkata"),
+            span("2024-01-15T00:00:00+05:30", "2024-01-22T00:00:00+05:30")
+        );
+    }
+
+    #[test]
+    fn the_spring_forward_day_lasts_23_hours_in_new_york_and_berlin() {
+        let new_york = window(Period::Day, "2024-03-10T12:00:00-04:00", "America/New_York");
+        assert_eq!(
+            new_york,
+            span("2024-03-10T00:00:00-05:00", "2024-03-11T00:00:00-04:00")
+        );
+        assert_eq!(length(new_york), TimeDelta::hours(23));
+        let berlin = window(Period::Day, "2024-03-31T12:00:00+02:00", "Europe/Berlin");
+        assert_eq!(
+            berlin,
+            span("2024-03-31T00:00:00+01:00", "2024-04-01T00:00:00+02:00")
+        );
+        assert_eq!(length(berlin), TimeDelta::hours(23));
+    }
+
+    #[test]
+    fn the_fall_back_day_lasts_25_hours_and_holds_both_passes_of_the_repeated_hour() {
+        let new_york = window(Period::Day, "2024-11-03T12:00:00-05:00", "America/New_York");
+        assert_eq!(
+            new_york,
+            span("2024-11-03T00:00:00-04:00", "2024-11-04T00:00:00-05:00")
+        );
+        assert_eq!(length(new_york), TimeDelta::hours(25));
+        for repeated in ["2024-11-03T01:30:00-04:00", "2024-11-03T01:30:00-05:00"] {
+            assert_eq!(window(Period::Day, repeated, "America/New_York"), new_york);
+        }
+        let berlin = window(Period::Day, "2024-10-27T02:30:00+01:00", "Europe/Berlin");
+        assert_eq!(
+            berlin,
+            span("2024-10-27T00:00:00+02:00", "2024-10-28T00:00:00+01:00")
+        );
+        assert_eq!(length(berlin), TimeDelta::hours(25));
+        assert_eq!(
+            window(Period::Day, "2024-10-27T02:30:00+02:00", "Europe/Berlin"),
+            berlin
+        );
+    }
+
+    #[test]
+    fn a_week_containing_a_dst_change_is_an_hour_short_or_long() {
+        let spring = window(
+            Period::Week,
+            "2024-03-10T12:00:00-04:00",
+            "America/New_York",
+        );
+        assert_eq!(
+            spring,
+            span("2024-03-04T00:00:00-05:00", "2024-03-11T00:00:00-04:00")
+        );
+        assert_eq!(length(spring), TimeDelta::hours(7 * 24 - 1));
+        let fall = window(Period::Week, "2024-10-27T12:00:00+01:00", "Europe/Berlin");
+        assert_eq!(
+            fall,
+            span("2024-10-21T00:00:00+02:00", "2024-10-28T00:00:00+01:00")
+        );
+        assert_eq!(length(fall), TimeDelta::hours(7 * 24 + 1));
+    }
+
+    #[test]
+    fn a_month_containing_a_dst_change_runs_between_local_midnights() {
+        assert_eq!(
+            window(Period::Month, "2024-03-20T12:00:00Z", "America/New_York"),
+            span("2024-03-01T00:00:00-05:00", "2024-04-01T00:00:00-04:00")
+        );
+    }
+
+    #[test]
+    fn a_day_whose_midnight_is_skipped_starts_when_the_clock_resumes() {
+        // Santiago moved from -04 to -03 at midnight on 2022-09-11, and Havana from -05 to -04
+        // on 2023-03-12: those days begin at 01:00 local.
+        let santiago = window(Period::Day, "2022-09-11T12:00:00-03:00", "America/Santiago");
+        assert_eq!(
+            santiago,
+            span("2022-09-11T01:00:00-03:00", "2022-09-12T00:00:00-03:00")
+        );
+        assert_eq!(length(santiago), TimeDelta::hours(23));
+        let eve = window(Period::Day, "2022-09-10T12:00:00-04:00", "America/Santiago");
+        assert_eq!(eve.end, Some(santiago.start));
+        assert_eq!(length(eve), TimeDelta::hours(24));
+        assert_eq!(
+            window(Period::Day, "2023-03-12T10:00:00-04:00", "America/Havana"),
+            span("2023-03-12T01:00:00-04:00", "2023-03-13T00:00:00-04:00")
+        );
+        assert_eq!(
+            window(Period::Day, "2023-03-26T10:00:00+03:00", "Asia/Beirut"),
+            span("2023-03-26T01:00:00+03:00", "2023-03-27T00:00:00+03:00")
+        );
+    }
+
+    #[test]
+    fn a_midnight_skipped_mid_gap_starts_the_day_when_the_clock_resumes() {
+        // Toronto jumped from 23:30 to 00:30 on 1919-03-31: the first instant after midnight
+        // reads 00:30, not 01:00.
+        let day = window(Period::Day, "1919-03-31T12:00:00-04:00", "America/Toronto");
+        assert_eq!(
+            day,
+            span("1919-03-31T00:30:00-04:00", "1919-04-01T00:00:00-04:00")
+        );
+        let eve = window(Period::Day, "1919-03-30T12:00:00-05:00", "America/Toronto");
+        assert_eq!(eve.end, Some(day.start));
+        assert_eq!(length(eve), TimeDelta::minutes(23 * 60 + 30));
+    }
+
+    #[test]
+    fn an_ambiguous_midnight_starts_the_day_at_its_first_pass() {
+        // Havana turned back from 01:00 (-04) to 00:00 (-05) on 2023-11-05.
+        let day = window(Period::Day, "2023-11-05T12:00:00-05:00", "America/Havana");
+        assert_eq!(
+            day,
+            span("2023-11-05T00:00:00-04:00", "2023-11-06T00:00:00-05:00")
+        );
+        assert_eq!(length(day), TimeDelta::hours(25));
+        for both_passes in ["2023-11-05T00:30:00-04:00", "2023-11-05T00:30:00-05:00"] {
+            assert_eq!(window(Period::Day, both_passes, "America/Havana"), day);
+        }
+        let eve = window(Period::Day, "2023-11-04T12:00:00-04:00", "America/Havana");
+        assert_eq!(length(eve), TimeDelta::hours(24));
+    }
+
+    #[test]
+    fn an_evening_repeated_after_midnight_belongs_to_the_day_that_began() {
+        // Goose Bay turned back from 00:01 (-03) to 23:01 (-04) on 2010-11-07: after the first
+        // midnight the clock reads the 6th again, yet the 7th has begun.
+        let seventh = span("2010-11-07T00:00:00-03:00", "2010-11-08T00:00:00-04:00");
+        assert_eq!(
+            window(
+                Period::Day,
+                "2010-11-06T23:30:00-04:00",
+                "America/Goose_Bay"
+            ),
+            seventh
+        );
+        assert_eq!(
+            window(
+                Period::Day,
+                "2010-11-06T23:30:00-03:00",
+                "America/Goose_Bay"
+            ),
+            span("2010-11-06T00:00:00-03:00", "2010-11-07T00:00:00-03:00")
+        );
+        let tz = zone("America/Goose_Bay");
+        let mut at = instant("2010-11-07T02:00:00Z");
+        while at < instant("2010-11-07T05:00:00Z") {
+            for period in [Period::Day, Period::Month] {
+                check_sweep_window(period, at, tz, Some(date("2000-01-07")));
+            }
+            at += TimeDelta::seconds(59);
+        }
+    }
+
+    #[test]
+    fn a_billing_month_anchored_on_a_skipped_midnight_starts_when_the_clock_resumes() {
+        assert_eq!(
+            anchored(
+                Period::Month,
+                "2022-09-20T12:00:00Z",
+                "America/Santiago",
+                "2022-01-11"
+            ),
+            span("2022-09-11T01:00:00-03:00", "2022-10-11T00:00:00-03:00")
+        );
+    }
+
+    #[test]
+    fn a_day_ending_when_the_clock_turns_back_to_the_previous_evening_lasts_25_hours() {
+        // São Paulo left DST at midnight on 2019-02-17, back to 23:00 on the 16th.
+        let sao_paulo = window(
+            Period::Day,
+            "2019-02-16T12:00:00-02:00",
+            "America/Sao_Paulo",
+        );
+        assert_eq!(
+            sao_paulo,
+            span("2019-02-16T00:00:00-02:00", "2019-02-17T00:00:00-03:00")
+        );
+        assert_eq!(length(sao_paulo), TimeDelta::hours(25));
+        for repeated in ["2019-02-16T23:30:00-02:00", "2019-02-16T23:30:00-03:00"] {
+            assert_eq!(
+                window(Period::Day, repeated, "America/Sao_Paulo"),
+                sao_paulo
+            );
+        }
+        let santiago = window(Period::Day, "2022-04-02T12:00:00-03:00", "America/Santiago");
+        assert_eq!(
+            santiago,
+            span("2022-04-02T00:00:00-03:00", "2022-04-03T00:00:00-04:00")
+        );
+    }
+
+    #[test]
+    fn a_calendar_day_the_clock_skips_entirely_has_no_window() {
+        // Samoa jumped from 2011-12-29 24:00 (-10) straight to 2011-12-31 00:00 (+14).
+        let before = window(Period::Day, "2011-12-30T09:59:59Z", "Pacific/Apia");
+        assert_eq!(
+            before,
+            span("2011-12-29T00:00:00-10:00", "2011-12-31T00:00:00+14:00")
+        );
+        assert_eq!(length(before), TimeDelta::hours(24));
+        assert_eq!(
+            window(Period::Day, "2011-12-30T10:00:00Z", "Pacific/Apia"),
+            span("2011-12-31T00:00:00+14:00", "2012-01-01T00:00:00+14:00")
+        );
+        // A billing month anchored on the skipped day starts when the clock resumes.
+        assert_eq!(
+            anchored(
+                Period::Month,
+                "2011-12-30T09:00:00Z",
+                "Pacific/Apia",
+                "2000-01-30"
+            ),
+            span("2011-11-30T00:00:00-10:00", "2011-12-31T00:00:00+14:00")
+        );
+        assert_eq!(
+            anchored(
+                Period::Month,
+                "2011-12-30T12:00:00Z",
+                "Pacific/Apia",
+                "2000-01-30"
+            ),
+            span("2011-12-31T00:00:00+14:00", "2012-01-30T00:00:00+14:00")
+        );
+    }
+
+    #[test]
+    fn january_ends_where_february_begins() {
+        let january = span("2023-01-01T00:00:00Z", "2023-02-01T00:00:00Z");
+        assert_eq!(
+            window(Period::Month, "2023-01-31T23:59:59Z", "UTC"),
+            january
+        );
+        assert_eq!(
+            window(Period::Month, "2023-02-01T00:00:00Z", "UTC"),
+            span("2023-02-01T00:00:00Z", "2023-03-01T00:00:00Z")
+        );
+    }
+
+    #[test]
+    fn february_has_29_days_in_leap_years_but_not_in_2100() {
+        let leap = window(Period::Month, "2024-02-29T12:00:00Z", "UTC");
+        assert_eq!(leap, span("2024-02-01T00:00:00Z", "2024-03-01T00:00:00Z"));
+        assert_eq!(length(leap), TimeDelta::days(29));
+        assert_eq!(
+            window(Period::Day, "2024-02-29T12:00:00Z", "UTC"),
+            span("2024-02-29T00:00:00Z", "2024-03-01T00:00:00Z")
+        );
+        let not_leap = window(Period::Month, "2100-02-15T12:00:00Z", "UTC");
+        assert_eq!(length(not_leap), TimeDelta::days(28));
+        assert_eq!(
+            window(Period::Day, "2100-02-28T12:00:00Z", "UTC"),
+            span("2100-02-28T00:00:00Z", "2100-03-01T00:00:00Z")
+        );
+        assert_eq!(
+            length(window(Period::Month, "2000-02-15T12:00:00Z", "UTC")),
+            TimeDelta::days(29)
+        );
+    }
+
+    #[test]
+    fn a_billing_month_before_the_anchor_day_belongs_to_the_previous_month() {
+        assert_eq!(
+            anchored(Period::Month, "2024-03-10T12:00:00Z", "UTC", "2023-01-15"),
+            span("2024-02-15T00:00:00Z", "2024-03-15T00:00:00Z")
+        );
+        assert_eq!(
+            anchored(Period::Month, "2024-03-15T00:00:00Z", "UTC", "2023-01-15"),
+            span("2024-03-15T00:00:00Z", "2024-04-15T00:00:00Z")
+        );
+        assert_eq!(
+            anchored(Period::Month, "2024-01-05T00:00:00Z", "UTC", "2023-01-15"),
+            span("2023-12-15T00:00:00Z", "2024-01-15T00:00:00Z")
+        );
+    }
+
+    #[test]
+    fn an_anchor_on_the_31st_clamps_to_short_months_in_both_directions() {
+        let cases = [
+            ("2023-02-10T12:00:00Z", "2023-01-31", "2023-02-28"),
+            ("2023-03-05T12:00:00Z", "2023-02-28", "2023-03-31"),
+            ("2024-03-05T12:00:00Z", "2024-02-29", "2024-03-31"),
+            ("2024-03-31T10:00:00Z", "2024-03-31", "2024-04-30"),
+            ("2024-04-30T00:00:00Z", "2024-04-30", "2024-05-31"),
+            ("2024-12-31T00:00:00Z", "2024-12-31", "2025-01-31"),
+        ];
+        for (at, start, end) in cases {
+            assert_eq!(
+                anchored(Period::Month, at, "UTC", "2021-08-31"),
+                span(&format!("{start}T00:00:00Z"), &format!("{end}T00:00:00Z")),
+                "{at}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_anchor_on_the_30th_clamps_to_the_end_of_february() {
+        let cases = [
+            ("2023-02-10T12:00:00Z", "2023-01-30", "2023-02-28"),
+            ("2023-03-01T12:00:00Z", "2023-02-28", "2023-03-30"),
+            ("2024-02-28T12:00:00Z", "2024-01-30", "2024-02-29"),
+            ("2024-02-29T12:00:00Z", "2024-02-29", "2024-03-30"),
+        ];
+        for (at, start, end) in cases {
+            assert_eq!(
+                anchored(Period::Month, at, "UTC", "2019-11-30"),
+                span(&format!("{start}T00:00:00Z"), &format!("{end}T00:00:00Z")),
+                "{at}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_anchor_on_the_29th_clamps_only_in_common_years() {
+        let cases = [
+            ("2023-02-27T12:00:00Z", "2023-01-29", "2023-02-28"),
+            ("2023-02-28T12:00:00Z", "2023-02-28", "2023-03-29"),
+            ("2024-02-28T12:00:00Z", "2024-01-29", "2024-02-29"),
+            ("2024-02-29T12:00:00Z", "2024-02-29", "2024-03-29"),
+            ("2100-03-10T12:00:00Z", "2100-02-28", "2100-03-29"),
+        ];
+        for (at, start, end) in cases {
+            assert_eq!(
+                anchored(Period::Month, at, "UTC", "2020-01-29"),
+                span(&format!("{start}T00:00:00Z"), &format!("{end}T00:00:00Z")),
+                "{at}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_anchor_year_does_not_matter_even_in_the_future() {
+        let expected = span("2024-02-15T00:00:00Z", "2024-03-15T00:00:00Z");
+        for anchor in ["1999-06-15", "2024-03-15", "2099-12-15"] {
+            assert_eq!(
+                anchored(Period::Month, "2024-03-10T12:00:00Z", "UTC", anchor),
+                expected,
+                "{anchor}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_billing_month_starts_at_local_midnight_in_the_customer_zone() {
+        // 23:00 on the 14th in New York, although already the 15th in UTC.
+        assert_eq!(
+            anchored(
+                Period::Month,
+                "2024-03-15T03:00:00Z",
+                "America/New_York",
+                "2023-07-15"
+            ),
+            span("2024-02-15T00:00:00-05:00", "2024-03-15T00:00:00-04:00")
+        );
+    }
+
+    #[test]
+    fn a_year_starts_on_january_first_at_local_midnight() {
+        assert_eq!(
+            window(Period::Annual, "2023-12-31T16:00:00Z", "Asia/Tokyo"),
+            span("2024-01-01T00:00:00+09:00", "2025-01-01T00:00:00+09:00")
+        );
+        assert_eq!(
+            window(Period::Annual, "2024-01-01T03:00:00Z", "America/New_York"),
+            span("2023-01-01T00:00:00-05:00", "2024-01-01T00:00:00-05:00")
+        );
+    }
+
+    #[test]
+    fn a_billing_year_runs_from_anniversary_to_anniversary() {
+        assert_eq!(
+            anchored(Period::Annual, "2024-03-01T12:00:00Z", "UTC", "2021-06-15"),
+            span("2023-06-15T00:00:00Z", "2024-06-15T00:00:00Z")
+        );
+        assert_eq!(
+            anchored(Period::Annual, "2024-06-15T00:00:00Z", "UTC", "2021-06-15"),
+            span("2024-06-15T00:00:00Z", "2025-06-15T00:00:00Z")
+        );
+        assert_eq!(
+            anchored(
+                Period::Annual,
+                "2024-06-15T03:00:00Z",
+                "America/New_York",
+                "2030-06-15"
+            ),
+            span("2023-06-15T00:00:00-04:00", "2024-06-15T00:00:00-04:00")
+        );
+    }
+
+    #[test]
+    fn a_february_29_anniversary_falls_on_february_28_in_common_years() {
+        let cases = [
+            ("2023-05-01T12:00:00Z", "2023-02-28", "2024-02-29"),
+            ("2024-02-28T23:00:00Z", "2023-02-28", "2024-02-29"),
+            ("2024-03-01T00:00:00Z", "2024-02-29", "2025-02-28"),
+            ("2099-12-01T00:00:00Z", "2099-02-28", "2100-02-28"),
+            ("2100-03-01T00:00:00Z", "2100-02-28", "2101-02-28"),
+        ];
+        for (at, start, end) in cases {
+            assert_eq!(
+                anchored(Period::Annual, at, "UTC", "2020-02-29"),
+                span(&format!("{start}T00:00:00Z"), &format!("{end}T00:00:00Z")),
+                "{at}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_instant_exactly_at_a_boundary_belongs_to_the_new_window() {
+        let at = instant("2024-03-10T12:00:00Z");
+        for tz in ["UTC", "America/New_York", "Asia/Kolkata"] {
+            for anchor in [None, Some(date("2020-01-31"))] {
+                for period in Period::ALL {
+                    let window = window_containing(period, at, zone(tz), anchor);
+                    let Some(end) = window.end else {
+                        assert_eq!(period, Period::AllTime);
+                        continue;
+                    };
+                    let next = window_containing(period, end, zone(tz), anchor);
+                    assert!(!window.contains(end), "{period} {tz}");
+                    assert!(next.contains(end), "{period} {tz}");
+                    assert_eq!(next.start, end, "{period} {tz}");
+                    let last_nanosecond = end - TimeDelta::nanoseconds(1);
+                    assert_eq!(
+                        window_containing(period, last_nanosecond, zone(tz), anchor),
+                        window,
+                        "{period} {tz}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn contains_is_half_open() {
+        let day = span("2024-05-17T00:00:00Z", "2024-05-18T00:00:00Z");
+        assert!(day.contains(instant("2024-05-17T00:00:00Z")));
+        assert!(day.contains(instant("2024-05-17T23:59:59.999999999Z")));
+        assert!(!day.contains(instant("2024-05-18T00:00:00Z")));
+        assert!(!day.contains(instant("2024-05-16T23:59:59.999999999Z")));
+    }
+
+    #[test]
+    fn the_counter_key_is_the_start_in_milliseconds_and_reset_the_end_in_seconds() {
+        let day = window(Period::Day, "2024-05-17T13:45:12.345Z", "UTC");
+        assert_eq!(day.start_ms(), 1_715_904_000_000);
+        assert_eq!(day.reset_unix_seconds(), Some(1_715_990_400));
+        let hour = window(Period::Hour, "2024-05-17T13:45:12.345Z", "Asia/Kolkata");
+        assert_eq!(hour.start_ms(), 1_715_950_800_000);
+        assert_eq!(hour.reset_unix_seconds(), Some(1_715_950_800 + 3600));
+        let before_epoch = window(Period::Day, "1969-12-31T12:00:00Z", "UTC");
+        assert_eq!(before_epoch.start_ms(), -86_400_000);
+        assert_eq!(before_epoch.reset_unix_seconds(), Some(0));
+    }
+
+    #[test]
+    fn instants_at_the_limits_of_chrono_do_not_panic() {
+        let limits = [
+            DateTime::<Utc>::MIN_UTC,
+            DateTime::<Utc>::MIN_UTC + TimeDelta::days(1),
+            DateTime::<Utc>::MAX_UTC - TimeDelta::days(1),
+            DateTime::<Utc>::MAX_UTC,
+        ];
+        let zones = [
+            "UTC",
+            "Pacific/Kiritimati",
+            "Etc/GMT+12",
+            "America/New_York",
+            "Asia/Tokyo",
+        ];
+        let anchors = [None, Some(date("2020-02-29")), Some(date("2020-12-31"))];
+        for at in limits {
+            for tz in zones {
+                for anchor in anchors {
+                    for period in Period::ALL {
+                        let window = window_containing(period, at, zone(tz), anchor);
+                        assert!(window.end.is_none_or(|end| window.start <= end));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Checks one window of the sweep against the rules of its period.
+    fn check_sweep_window(
+        period: Period,
+        at: DateTime<Utc>,
+        tz: Tz,
+        anchor: Option<NaiveDate>,
+    ) -> Window {
+        let context = format!("{period} at {at} in {tz} anchored {anchor:?}");
+        let window = window_containing(period, at, tz, anchor);
+        assert!(window.contains(at), "{context}: {window:?}");
+        let Some(end) = window.end else {
+            assert_eq!(period, Period::AllTime, "{context}");
+            assert_eq!(window.start, DateTime::UNIX_EPOCH, "{context}");
+            return window;
+        };
+        assert_eq!(
+            window_containing(period, end, tz, anchor).start,
+            end,
+            "{context}"
+        );
+        let before =
+            window_containing(period, window.start - TimeDelta::nanoseconds(1), tz, anchor);
+        assert_eq!(before.end, Some(window.start), "{context}");
+
+        let hours = length(window).num_minutes() as f64 / 60.0;
+        let (shortest, longest) = match period {
+            Period::Hour => (1.0, 1.0),
+            Period::Day => (23.0, 25.0),
+            Period::Week => (167.0, 169.0),
+            Period::Month => (28.0 * 24.0 - 1.0, 31.0 * 24.0 + 1.0),
+            Period::Annual => (365.0 * 24.0 - 1.0, 366.0 * 24.0 + 1.0),
+            Period::AllTime => unreachable!(),
+        };
+        assert!((shortest..=longest).contains(&hours), "{context}: {hours}h");
+        if period == Period::Hour {
+            return window;
+        }
+
+        // Calendar windows start where the wall clock turns to the boundary date: at its
+        // midnight, or later only if the clock skips midnight.
+        let wall = |instant: DateTime<Utc>| instant.with_timezone(&tz).naive_local();
+        let first_day = wall(window.start).date();
+        assert!(
+            wall(window.start - TimeDelta::nanoseconds(1)).date() < first_day,
+            "{context}"
+        );
+        if wall(window.start).time() != NaiveTime::MIN {
+            assert_eq!(
+                tz.from_local_datetime(&first_day.and_time(NaiveTime::MIN)),
+                MappedLocalTime::None,
+                "{context}"
+            );
+        }
+        let is_last_of_month = first_day.succ_opt().unwrap().month() != first_day.month();
+        let on_or_clamped =
+            |day: u32| first_day.day() == day || (first_day.day() < day && is_last_of_month);
+        match period {
+            Period::Day => {}
+            Period::Week => assert_eq!(first_day.weekday(), Weekday::Mon, "{context}"),
+            Period::Month => {
+                assert!(on_or_clamped(anchor.map_or(1, |a| a.day())), "{context}")
+            }
+            Period::Annual => {
+                let (month, day) = anchor.map_or((1, 1), |a| (a.month(), a.day()));
+                assert_eq!(first_day.month(), month, "{context}");
+                assert!(on_or_clamped(day), "{context}");
+            }
+            Period::Hour | Period::AllTime => unreachable!(),
+        }
+        window
+    }
+
+    #[test]
+    fn every_window_contains_its_instant_and_ends_where_the_next_begins() {
+        let zones = [
+            "UTC",
+            "America/New_York",
+            "Europe/Berlin",
+            "Asia/Kolkata",
+            "America/Santiago",
+            "America/Havana",
+            "Asia/Beirut",
+            "America/Sao_Paulo",
+            "Australia/Lord_Howe",
+        ];
+        let anchors = [
+            None,
+            Some(date("2020-01-29")),
+            Some(date("2020-02-29")),
+            Some(date("2019-11-30")),
+            Some(date("2021-08-31")),
+            Some(date("2030-03-15")),
+        ];
+        let step = TimeDelta::hours(7) + TimeDelta::minutes(13);
+        let last = instant("2025-01-05T00:00:00Z");
+        for tz in zones.map(zone) {
+            for period in Period::ALL {
+                let anchors = match period {
+                    Period::Month | Period::Annual => &anchors[..],
+                    _ => &anchors[..1],
+                };
+                for &anchor in anchors {
+                    let mut at = instant("2021-12-25T00:00:00Z");
+                    let mut previous: Option<Window> = None;
+                    while at < last {
+                        let window = check_sweep_window(period, at, tz, anchor);
+                        // Windows longer than the step must tile the sweep without gaps.
+                        if let Some(previous) = previous.filter(|_| period != Period::Hour) {
+                            assert!(
+                                previous == window || previous.end == Some(window.start),
+                                "{period} at {at} in {tz}: {previous:?} then {window:?}"
+                            );
+                        }
+                        previous = Some(window);
+                        at += step;
+                    }
+                }
+            }
+        }
+    }
 }

@@ -1,0 +1,15 @@
+//! HTTP integration tests against the real app. Run on SQLite by default and on PostgreSQL
+//! with `LIMITRY_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres`.
+
+mod helpers;
+
+mod cli;
+mod concurrency;
+mod customers;
+mod events;
+mod limits;
+mod meters;
+mod quickstart;
+mod service;
+mod validation;
+mod windows;
