@@ -29,14 +29,8 @@ pub enum Period {
 
 impl Period {
     /// Every period, shortest first.
-    pub const ALL: [Period; 6] = [
-        Period::Hour,
-        Period::Day,
-        Period::Week,
-        Period::Month,
-        Period::Annual,
-        Period::AllTime,
-    ];
+    pub const ALL: [Period; 6] =
+        [Period::Hour, Period::Day, Period::Week, Period::Month, Period::Annual, Period::AllTime];
 
     /// The period's name in the API and the database.
     pub fn as_str(self) -> &'static str {
@@ -100,25 +94,13 @@ impl Window {
 ///
 /// Within a day of chrono's representable range (years ±262,000) boundaries saturate at its
 /// limits instead of panicking.
-pub fn window_containing(
-    period: Period,
-    at: DateTime<Utc>,
-    tz: Tz,
-    anchor: Option<NaiveDate>,
-) -> Window {
+pub fn window_containing(period: Period, at: DateTime<Utc>, tz: Tz, anchor: Option<NaiveDate>) -> Window {
     let calendar = match period {
         Period::Hour => return hour_containing(at),
-        Period::AllTime => {
-            return Window {
-                start: DateTime::UNIX_EPOCH,
-                end: None,
-            }
-        }
+        Period::AllTime => return Window { start: DateTime::UNIX_EPOCH, end: None },
         Period::Day => Calendar::Day,
         Period::Week => Calendar::Week,
-        Period::Month => Calendar::Month {
-            day: anchor.map_or(1, |anchor| anchor.day()),
-        },
+        Period::Month => Calendar::Month { day: anchor.map_or(1, |anchor| anchor.day()) },
         Period::Annual => Calendar::Year {
             month: anchor.map_or(1, |anchor| anchor.month()),
             day: anchor.map_or(1, |anchor| anchor.day()),
@@ -137,10 +119,7 @@ fn hour_containing(at: DateTime<Utc>) -> Window {
         // chrono's lower limit falls on the hour, so flooring cannot leave the range; only the
         // end can, and it saturates.
         start: DateTime::from_timestamp(start, 0).unwrap_or(DateTime::<Utc>::MIN_UTC),
-        end: Some(
-            DateTime::from_timestamp(start + SECONDS_PER_HOUR, 0)
-                .unwrap_or(DateTime::<Utc>::MAX_UTC),
-        ),
+        end: Some(DateTime::from_timestamp(start + SECONDS_PER_HOUR, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)),
     }
 }
 
@@ -180,9 +159,7 @@ impl Calendar {
     /// The local date boundary `index` falls on, `None` beyond chrono's range.
     fn boundary_date(self, index: i64) -> Option<NaiveDate> {
         match self {
-            Calendar::Day | Calendar::Week => {
-                NaiveDate::from_num_days_from_ce_opt(i32::try_from(index).ok()?)
-            }
+            Calendar::Day | Calendar::Week => NaiveDate::from_num_days_from_ce_opt(i32::try_from(index).ok()?),
             Calendar::Month { day } => {
                 let year = i32::try_from(index.div_euclid(12)).ok()?;
                 let month = u32::try_from(index.rem_euclid(12)).ok()? + 1;
@@ -211,14 +188,8 @@ impl Calendar {
 
     /// The instant boundary `index` begins, saturated at chrono's limits.
     fn boundary_instant(self, index: i64, tz: Tz) -> DateTime<Utc> {
-        let instant = self
-            .boundary_date(index)
-            .and_then(|date| start_of_local_date(date, tz));
-        instant.unwrap_or(if index < 0 {
-            DateTime::<Utc>::MIN_UTC
-        } else {
-            DateTime::<Utc>::MAX_UTC
-        })
+        let instant = self.boundary_date(index).and_then(|date| start_of_local_date(date, tz));
+        instant.unwrap_or(if index < 0 { DateTime::<Utc>::MIN_UTC } else { DateTime::<Utc>::MAX_UTC })
     }
 }
 
@@ -247,18 +218,13 @@ fn calendar_window(calendar: Calendar, at: DateTime<Utc>, tz: Tz) -> Window {
             break;
         }
     }
-    Window {
-        start,
-        end: Some(end),
-    }
+    Window { start, end: Some(end) }
 }
 
 /// `year-month-day`, or the month's last day when it has fewer than `day` days.
 fn clamped_date(year: i32, month: u32, day: u32) -> Option<NaiveDate> {
     // Every month has at least 28 days, so at most three days are out of reach.
-    (day.saturating_sub(3).max(1)..=day)
-        .rev()
-        .find_map(|day| NaiveDate::from_ymd_opt(year, month, day))
+    (day.saturating_sub(3).max(1)..=day).rev().find_map(|day| NaiveDate::from_ymd_opt(year, month, day))
 }
 
 /// What a wall clock in `tz` reads at `at`, `None` beyond chrono's range.
@@ -296,15 +262,11 @@ fn end_of_gap(skipped: NaiveDateTime, tz: Tz) -> Option<DateTime<Utc>> {
     let first = offset_at(skipped);
     let second = offset_at(skipped.checked_sub_offset(first)?);
     let third = offset_at(skipped.checked_sub_offset(second)?);
-    let (larger, smaller) = if second.local_minus_utc() >= third.local_minus_utc() {
-        (second, third)
-    } else {
-        (third, second)
-    };
+    let (larger, smaller) =
+        if second.local_minus_utc() >= third.local_minus_utc() { (second, third) } else { (third, second) };
     let mut before = skipped.checked_sub_offset(larger)?.and_utc().timestamp();
     let mut after = skipped.checked_sub_offset(smaller)?.and_utc().timestamp();
-    let reads_skipped_or_later =
-        |seconds: i64| Some(wall_clock(DateTime::from_timestamp(seconds, 0)?, tz)? >= skipped);
+    let reads_skipped_or_later = |seconds: i64| Some(wall_clock(DateTime::from_timestamp(seconds, 0)?, tz)? >= skipped);
     if reads_skipped_or_later(before)? || !reads_skipped_or_later(after)? {
         return None;
     }
@@ -346,10 +308,7 @@ mod tests {
     }
 
     fn span(start: &str, end: &str) -> Window {
-        Window {
-            start: instant(start),
-            end: Some(instant(end)),
-        }
+        Window { start: instant(start), end: Some(instant(end)) }
     }
 
     fn length(window: Window) -> TimeDelta {
@@ -359,10 +318,7 @@ mod tests {
     #[test]
     fn period_names_round_trip_through_parse_display_and_serde() {
         let names: Vec<_> = Period::ALL.iter().map(|period| period.as_str()).collect();
-        assert_eq!(
-            names,
-            ["hour", "day", "week", "month", "annual", "all_time"]
-        );
+        assert_eq!(names, ["hour", "day", "week", "month", "annual", "all_time"]);
         for period in Period::ALL {
             assert_eq!(Period::parse(period.as_str()), Some(period));
             assert_eq!(period.to_string(), period.as_str());
@@ -391,19 +347,13 @@ mod tests {
         }
         let anchor = Some(date("2024-01-15"));
         let at = instant("2024-05-17T13:45:00Z");
-        assert_eq!(
-            window_containing(Period::Hour, at, zone("Asia/Kolkata"), anchor),
-            expected
-        );
+        assert_eq!(window_containing(Period::Hour, at, zone("Asia/Kolkata"), anchor), expected);
     }
 
     #[test]
     fn a_leap_second_stays_in_its_hour_and_day() {
-        let leap = NaiveDate::from_ymd_opt(2016, 12, 31)
-            .unwrap()
-            .and_hms_milli_opt(23, 59, 59, 1_500)
-            .unwrap()
-            .and_utc();
+        let leap =
+            NaiveDate::from_ymd_opt(2016, 12, 31).unwrap().and_hms_milli_opt(23, 59, 59, 1_500).unwrap().and_utc();
         let hour = window_containing(Period::Hour, leap, Tz::UTC, None);
         assert_eq!(hour, span("2016-12-31T23:00:00Z", "2017-01-01T00:00:00Z"));
         assert!(hour.contains(leap));
@@ -459,13 +409,7 @@ mod tests {
     fn all_time_starts_at_the_unix_epoch_and_never_ends() {
         for tz in ["UTC", "Asia/Kolkata", "America/New_York"] {
             let all_time = anchored(Period::AllTime, "2024-05-17T12:00:00Z", tz, "2020-02-29");
-            assert_eq!(
-                all_time,
-                Window {
-                    start: DateTime::UNIX_EPOCH,
-                    end: None
-                }
-            );
+            assert_eq!(all_time, Window { start: DateTime::UNIX_EPOCH, end: None });
             assert_eq!(all_time.start_ms(), 0);
             assert_eq!(all_time.reset_unix_seconds(), None);
             assert!(all_time.contains(instant("2024-05-17T12:00:00Z")));
@@ -509,59 +453,34 @@ mod tests {
     #[test]
     fn the_spring_forward_day_lasts_23_hours_in_new_york_and_berlin() {
         let new_york = window(Period::Day, "2024-03-10T12:00:00-04:00", "America/New_York");
-        assert_eq!(
-            new_york,
-            span("2024-03-10T00:00:00-05:00", "2024-03-11T00:00:00-04:00")
-        );
+        assert_eq!(new_york, span("2024-03-10T00:00:00-05:00", "2024-03-11T00:00:00-04:00"));
         assert_eq!(length(new_york), TimeDelta::hours(23));
         let berlin = window(Period::Day, "2024-03-31T12:00:00+02:00", "Europe/Berlin");
-        assert_eq!(
-            berlin,
-            span("2024-03-31T00:00:00+01:00", "2024-04-01T00:00:00+02:00")
-        );
+        assert_eq!(berlin, span("2024-03-31T00:00:00+01:00", "2024-04-01T00:00:00+02:00"));
         assert_eq!(length(berlin), TimeDelta::hours(23));
     }
 
     #[test]
     fn the_fall_back_day_lasts_25_hours_and_holds_both_passes_of_the_repeated_hour() {
         let new_york = window(Period::Day, "2024-11-03T12:00:00-05:00", "America/New_York");
-        assert_eq!(
-            new_york,
-            span("2024-11-03T00:00:00-04:00", "2024-11-04T00:00:00-05:00")
-        );
+        assert_eq!(new_york, span("2024-11-03T00:00:00-04:00", "2024-11-04T00:00:00-05:00"));
         assert_eq!(length(new_york), TimeDelta::hours(25));
         for repeated in ["2024-11-03T01:30:00-04:00", "2024-11-03T01:30:00-05:00"] {
             assert_eq!(window(Period::Day, repeated, "America/New_York"), new_york);
         }
         let berlin = window(Period::Day, "2024-10-27T02:30:00+01:00", "Europe/Berlin");
-        assert_eq!(
-            berlin,
-            span("2024-10-27T00:00:00+02:00", "2024-10-28T00:00:00+01:00")
-        );
+        assert_eq!(berlin, span("2024-10-27T00:00:00+02:00", "2024-10-28T00:00:00+01:00"));
         assert_eq!(length(berlin), TimeDelta::hours(25));
-        assert_eq!(
-            window(Period::Day, "2024-10-27T02:30:00+02:00", "Europe/Berlin"),
-            berlin
-        );
+        assert_eq!(window(Period::Day, "2024-10-27T02:30:00+02:00", "Europe/Berlin"), berlin);
     }
 
     #[test]
     fn a_week_containing_a_dst_change_is_an_hour_short_or_long() {
-        let spring = window(
-            Period::Week,
-            "2024-03-10T12:00:00-04:00",
-            "America/New_York",
-        );
-        assert_eq!(
-            spring,
-            span("2024-03-04T00:00:00-05:00", "2024-03-11T00:00:00-04:00")
-        );
+        let spring = window(Period::Week, "2024-03-10T12:00:00-04:00", "America/New_York");
+        assert_eq!(spring, span("2024-03-04T00:00:00-05:00", "2024-03-11T00:00:00-04:00"));
         assert_eq!(length(spring), TimeDelta::hours(7 * 24 - 1));
         let fall = window(Period::Week, "2024-10-27T12:00:00+01:00", "Europe/Berlin");
-        assert_eq!(
-            fall,
-            span("2024-10-21T00:00:00+02:00", "2024-10-28T00:00:00+01:00")
-        );
+        assert_eq!(fall, span("2024-10-21T00:00:00+02:00", "2024-10-28T00:00:00+01:00"));
         assert_eq!(length(fall), TimeDelta::hours(7 * 24 + 1));
     }
 
@@ -578,10 +497,7 @@ mod tests {
         // Santiago moved from -04 to -03 at midnight on 2022-09-11, and Havana from -05 to -04
         // on 2023-03-12: those days begin at 01:00 local.
         let santiago = window(Period::Day, "2022-09-11T12:00:00-03:00", "America/Santiago");
-        assert_eq!(
-            santiago,
-            span("2022-09-11T01:00:00-03:00", "2022-09-12T00:00:00-03:00")
-        );
+        assert_eq!(santiago, span("2022-09-11T01:00:00-03:00", "2022-09-12T00:00:00-03:00"));
         assert_eq!(length(santiago), TimeDelta::hours(23));
         let eve = window(Period::Day, "2022-09-10T12:00:00-04:00", "America/Santiago");
         assert_eq!(eve.end, Some(santiago.start));
@@ -601,10 +517,7 @@ mod tests {
         // Toronto jumped from 23:30 to 00:30 on 1919-03-31: the first instant after midnight
         // reads 00:30, not 01:00.
         let day = window(Period::Day, "1919-03-31T12:00:00-04:00", "America/Toronto");
-        assert_eq!(
-            day,
-            span("1919-03-31T00:30:00-04:00", "1919-04-01T00:00:00-04:00")
-        );
+        assert_eq!(day, span("1919-03-31T00:30:00-04:00", "1919-04-01T00:00:00-04:00"));
         let eve = window(Period::Day, "1919-03-30T12:00:00-05:00", "America/Toronto");
         assert_eq!(eve.end, Some(day.start));
         assert_eq!(length(eve), TimeDelta::minutes(23 * 60 + 30));
@@ -614,10 +527,7 @@ mod tests {
     fn an_ambiguous_midnight_starts_the_day_at_its_first_pass() {
         // Havana turned back from 01:00 (-04) to 00:00 (-05) on 2023-11-05.
         let day = window(Period::Day, "2023-11-05T12:00:00-05:00", "America/Havana");
-        assert_eq!(
-            day,
-            span("2023-11-05T00:00:00-04:00", "2023-11-06T00:00:00-05:00")
-        );
+        assert_eq!(day, span("2023-11-05T00:00:00-04:00", "2023-11-06T00:00:00-05:00"));
         assert_eq!(length(day), TimeDelta::hours(25));
         for both_passes in ["2023-11-05T00:30:00-04:00", "2023-11-05T00:30:00-05:00"] {
             assert_eq!(window(Period::Day, both_passes, "America/Havana"), day);
@@ -631,20 +541,9 @@ mod tests {
         // Goose Bay turned back from 00:01 (-03) to 23:01 (-04) on 2010-11-07: after the first
         // midnight the clock reads the 6th again, yet the 7th has begun.
         let seventh = span("2010-11-07T00:00:00-03:00", "2010-11-08T00:00:00-04:00");
+        assert_eq!(window(Period::Day, "2010-11-06T23:30:00-04:00", "America/Goose_Bay"), seventh);
         assert_eq!(
-            window(
-                Period::Day,
-                "2010-11-06T23:30:00-04:00",
-                "America/Goose_Bay"
-            ),
-            seventh
-        );
-        assert_eq!(
-            window(
-                Period::Day,
-                "2010-11-06T23:30:00-03:00",
-                "America/Goose_Bay"
-            ),
+            window(Period::Day, "2010-11-06T23:30:00-03:00", "America/Goose_Bay"),
             span("2010-11-06T00:00:00-03:00", "2010-11-07T00:00:00-03:00")
         );
         let tz = zone("America/Goose_Bay");
@@ -660,12 +559,7 @@ mod tests {
     #[test]
     fn a_billing_month_anchored_on_a_skipped_midnight_starts_when_the_clock_resumes() {
         assert_eq!(
-            anchored(
-                Period::Month,
-                "2022-09-20T12:00:00Z",
-                "America/Santiago",
-                "2022-01-11"
-            ),
+            anchored(Period::Month, "2022-09-20T12:00:00Z", "America/Santiago", "2022-01-11"),
             span("2022-09-11T01:00:00-03:00", "2022-10-11T00:00:00-03:00")
         );
     }
@@ -673,37 +567,21 @@ mod tests {
     #[test]
     fn a_day_ending_when_the_clock_turns_back_to_the_previous_evening_lasts_25_hours() {
         // São Paulo left DST at midnight on 2019-02-17, back to 23:00 on the 16th.
-        let sao_paulo = window(
-            Period::Day,
-            "2019-02-16T12:00:00-02:00",
-            "America/Sao_Paulo",
-        );
-        assert_eq!(
-            sao_paulo,
-            span("2019-02-16T00:00:00-02:00", "2019-02-17T00:00:00-03:00")
-        );
+        let sao_paulo = window(Period::Day, "2019-02-16T12:00:00-02:00", "America/Sao_Paulo");
+        assert_eq!(sao_paulo, span("2019-02-16T00:00:00-02:00", "2019-02-17T00:00:00-03:00"));
         assert_eq!(length(sao_paulo), TimeDelta::hours(25));
         for repeated in ["2019-02-16T23:30:00-02:00", "2019-02-16T23:30:00-03:00"] {
-            assert_eq!(
-                window(Period::Day, repeated, "America/Sao_Paulo"),
-                sao_paulo
-            );
+            assert_eq!(window(Period::Day, repeated, "America/Sao_Paulo"), sao_paulo);
         }
         let santiago = window(Period::Day, "2022-04-02T12:00:00-03:00", "America/Santiago");
-        assert_eq!(
-            santiago,
-            span("2022-04-02T00:00:00-03:00", "2022-04-03T00:00:00-04:00")
-        );
+        assert_eq!(santiago, span("2022-04-02T00:00:00-03:00", "2022-04-03T00:00:00-04:00"));
     }
 
     #[test]
     fn a_calendar_day_the_clock_skips_entirely_has_no_window() {
         // Samoa jumped from 2011-12-29 24:00 (-10) straight to 2011-12-31 00:00 (+14).
         let before = window(Period::Day, "2011-12-30T09:59:59Z", "Pacific/Apia");
-        assert_eq!(
-            before,
-            span("2011-12-29T00:00:00-10:00", "2011-12-31T00:00:00+14:00")
-        );
+        assert_eq!(before, span("2011-12-29T00:00:00-10:00", "2011-12-31T00:00:00+14:00"));
         assert_eq!(length(before), TimeDelta::hours(24));
         assert_eq!(
             window(Period::Day, "2011-12-30T10:00:00Z", "Pacific/Apia"),
@@ -711,21 +589,11 @@ mod tests {
         );
         // A billing month anchored on the skipped day starts when the clock resumes.
         assert_eq!(
-            anchored(
-                Period::Month,
-                "2011-12-30T09:00:00Z",
-                "Pacific/Apia",
-                "2000-01-30"
-            ),
+            anchored(Period::Month, "2011-12-30T09:00:00Z", "Pacific/Apia", "2000-01-30"),
             span("2011-11-30T00:00:00-10:00", "2011-12-31T00:00:00+14:00")
         );
         assert_eq!(
-            anchored(
-                Period::Month,
-                "2011-12-30T12:00:00Z",
-                "Pacific/Apia",
-                "2000-01-30"
-            ),
+            anchored(Period::Month, "2011-12-30T12:00:00Z", "Pacific/Apia", "2000-01-30"),
             span("2011-12-31T00:00:00+14:00", "2012-01-30T00:00:00+14:00")
         );
     }
@@ -733,10 +601,7 @@ mod tests {
     #[test]
     fn january_ends_where_february_begins() {
         let january = span("2023-01-01T00:00:00Z", "2023-02-01T00:00:00Z");
-        assert_eq!(
-            window(Period::Month, "2023-01-31T23:59:59Z", "UTC"),
-            january
-        );
+        assert_eq!(window(Period::Month, "2023-01-31T23:59:59Z", "UTC"), january);
         assert_eq!(
             window(Period::Month, "2023-02-01T00:00:00Z", "UTC"),
             span("2023-02-01T00:00:00Z", "2023-03-01T00:00:00Z")
@@ -758,10 +623,7 @@ mod tests {
             window(Period::Day, "2100-02-28T12:00:00Z", "UTC"),
             span("2100-02-28T00:00:00Z", "2100-03-01T00:00:00Z")
         );
-        assert_eq!(
-            length(window(Period::Month, "2000-02-15T12:00:00Z", "UTC")),
-            TimeDelta::days(29)
-        );
+        assert_eq!(length(window(Period::Month, "2000-02-15T12:00:00Z", "UTC")), TimeDelta::days(29));
     }
 
     #[test]
@@ -838,11 +700,7 @@ mod tests {
     fn the_anchor_year_does_not_matter_even_in_the_future() {
         let expected = span("2024-02-15T00:00:00Z", "2024-03-15T00:00:00Z");
         for anchor in ["1999-06-15", "2024-03-15", "2099-12-15"] {
-            assert_eq!(
-                anchored(Period::Month, "2024-03-10T12:00:00Z", "UTC", anchor),
-                expected,
-                "{anchor}"
-            );
+            assert_eq!(anchored(Period::Month, "2024-03-10T12:00:00Z", "UTC", anchor), expected, "{anchor}");
         }
     }
 
@@ -850,12 +708,7 @@ mod tests {
     fn a_billing_month_starts_at_local_midnight_in_the_customer_zone() {
         // 23:00 on the 14th in New York, although already the 15th in UTC.
         assert_eq!(
-            anchored(
-                Period::Month,
-                "2024-03-15T03:00:00Z",
-                "America/New_York",
-                "2023-07-15"
-            ),
+            anchored(Period::Month, "2024-03-15T03:00:00Z", "America/New_York", "2023-07-15"),
             span("2024-02-15T00:00:00-05:00", "2024-03-15T00:00:00-04:00")
         );
     }
@@ -883,12 +736,7 @@ mod tests {
             span("2024-06-15T00:00:00Z", "2025-06-15T00:00:00Z")
         );
         assert_eq!(
-            anchored(
-                Period::Annual,
-                "2024-06-15T03:00:00Z",
-                "America/New_York",
-                "2030-06-15"
-            ),
+            anchored(Period::Annual, "2024-06-15T03:00:00Z", "America/New_York", "2030-06-15"),
             span("2023-06-15T00:00:00-04:00", "2024-06-15T00:00:00-04:00")
         );
     }
@@ -927,11 +775,7 @@ mod tests {
                     assert!(next.contains(end), "{period} {tz}");
                     assert_eq!(next.start, end, "{period} {tz}");
                     let last_nanosecond = end - TimeDelta::nanoseconds(1);
-                    assert_eq!(
-                        window_containing(period, last_nanosecond, zone(tz), anchor),
-                        window,
-                        "{period} {tz}"
-                    );
+                    assert_eq!(window_containing(period, last_nanosecond, zone(tz), anchor), window, "{period} {tz}");
                 }
             }
         }
@@ -967,13 +811,7 @@ mod tests {
             DateTime::<Utc>::MAX_UTC - TimeDelta::days(1),
             DateTime::<Utc>::MAX_UTC,
         ];
-        let zones = [
-            "UTC",
-            "Pacific/Kiritimati",
-            "Etc/GMT+12",
-            "America/New_York",
-            "Asia/Tokyo",
-        ];
+        let zones = ["UTC", "Pacific/Kiritimati", "Etc/GMT+12", "America/New_York", "Asia/Tokyo"];
         let anchors = [None, Some(date("2020-02-29")), Some(date("2020-12-31"))];
         for at in limits {
             for tz in zones {
@@ -988,12 +826,7 @@ mod tests {
     }
 
     /// Checks one window of the sweep against the rules of its period.
-    fn check_sweep_window(
-        period: Period,
-        at: DateTime<Utc>,
-        tz: Tz,
-        anchor: Option<NaiveDate>,
-    ) -> Window {
+    fn check_sweep_window(period: Period, at: DateTime<Utc>, tz: Tz, anchor: Option<NaiveDate>) -> Window {
         let context = format!("{period} at {at} in {tz} anchored {anchor:?}");
         let window = window_containing(period, at, tz, anchor);
         assert!(window.contains(at), "{context}: {window:?}");
@@ -1002,13 +835,8 @@ mod tests {
             assert_eq!(window.start, DateTime::UNIX_EPOCH, "{context}");
             return window;
         };
-        assert_eq!(
-            window_containing(period, end, tz, anchor).start,
-            end,
-            "{context}"
-        );
-        let before =
-            window_containing(period, window.start - TimeDelta::nanoseconds(1), tz, anchor);
+        assert_eq!(window_containing(period, end, tz, anchor).start, end, "{context}");
+        let before = window_containing(period, window.start - TimeDelta::nanoseconds(1), tz, anchor);
         assert_eq!(before.end, Some(window.start), "{context}");
 
         let hours = length(window).num_minutes() as f64 / 60.0;
@@ -1029,20 +857,12 @@ mod tests {
         // midnight, or later only if the clock skips midnight.
         let wall = |instant: DateTime<Utc>| instant.with_timezone(&tz).naive_local();
         let first_day = wall(window.start).date();
-        assert!(
-            wall(window.start - TimeDelta::nanoseconds(1)).date() < first_day,
-            "{context}"
-        );
+        assert!(wall(window.start - TimeDelta::nanoseconds(1)).date() < first_day, "{context}");
         if wall(window.start).time() != NaiveTime::MIN {
-            assert_eq!(
-                tz.from_local_datetime(&first_day.and_time(NaiveTime::MIN)),
-                MappedLocalTime::None,
-                "{context}"
-            );
+            assert_eq!(tz.from_local_datetime(&first_day.and_time(NaiveTime::MIN)), MappedLocalTime::None, "{context}");
         }
         let is_last_of_month = first_day.succ_opt().unwrap().month() != first_day.month();
-        let on_or_clamped =
-            |day: u32| first_day.day() == day || (first_day.day() < day && is_last_of_month);
+        let on_or_clamped = |day: u32| first_day.day() == day || (first_day.day() < day && is_last_of_month);
         match period {
             Period::Day => {}
             Period::Week => assert_eq!(first_day.weekday(), Weekday::Mon, "{context}"),

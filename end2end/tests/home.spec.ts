@@ -1,0 +1,104 @@
+import { test, expect, type LimitryServer } from './fixtures';
+import type { APIRequestContext, Page } from '@playwright/test';
+
+const COUNTS = ['customers', 'events', 'meters', 'limits'] as const;
+type Counts = Record<(typeof COUNTS)[number], number>;
+
+async function expectCounts(page: Page, counts: Counts) {
+  for (const name of COUNTS) {
+    await expect(page.getByTestId(`count-${name}`), `count-${name}`).toHaveText(
+      String(counts[name]),
+      { useInnerText: true },
+    );
+  }
+}
+
+async function recordEvent(
+  request: APIRequestContext,
+  server: LimitryServer,
+  key: string,
+  customerId: string,
+  tokens: number,
+) {
+  const res = await request.post(`${server.baseURL}/v1/events/record`, {
+    headers: server.authHeaders(key),
+    data: { customerId, eventType: 'llm.completion', values: { tokens } },
+  });
+  const text = await res.text();
+  expect(res.status(), `POST /v1/events/record → ${text}`).toBe(200);
+  const body = JSON.parse(text);
+  expect(body).toMatchObject({ recorded: true, duplicate: false });
+  expect(body.id).toMatch(/^evt_/);
+}
+
+test.describe('home page', () => {
+  test('healthz answers', async ({ request, server }) => {
+    const res = await request.get(`${server.baseURL}/healthz`);
+    expect(res.status()).toBe(200);
+  });
+
+  test('shows service status on a fresh database', async ({ page }) => {
+    const res = await page.goto('/');
+    expect(res?.status()).toBe(200);
+    expect(res?.headers()['content-type'] ?? '').toContain('text/html');
+
+    await expect(page.locator('h1')).toContainText('Limitry');
+    await expect(page.getByTestId('version')).toHaveText(/^\s*\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?\s*$/);
+    await expect(page.getByTestId('database')).toHaveText(/^\s*sqlite\s*$/);
+    await expectCounts(page, { customers: 0, events: 0, meters: 0, limits: 0 });
+  });
+
+  test('is server-rendered: the status is in the HTML itself', async ({ request, server }) => {
+    const res = await request.get(`${server.baseURL}/`);
+    expect(res.status()).toBe(200);
+    const html = await res.text();
+    expect(html).toMatch(/<h1[^>]*>[\s\S]*Limitry[\s\S]*<\/h1>/);
+    for (const id of ['version', 'database', ...COUNTS.map((c) => `count-${c}`)]) {
+      expect(html, `data-testid="${id}" in the SSR HTML`).toContain(`data-testid="${id}"`);
+    }
+  });
+
+  test('counts follow usage recorded through the API', async ({ page, request, server }) => {
+    await page.goto('/');
+    await expectCounts(page, { customers: 0, events: 0, meters: 0, limits: 0 });
+
+    const key = await server.createKey('e2e-home');
+    expect(key).toMatch(/^limitry_sk_/);
+
+    await recordEvent(request, server, key, 'acme', 100);
+    await recordEvent(request, server, key, 'acme', 250);
+    await recordEvent(request, server, key, 'globex', 40);
+
+    const meterRes = await request.post(`${server.baseURL}/v1/meters`, {
+      headers: server.authHeaders(key),
+      data: {
+        name: 'Tokens',
+        aggregation: 'sum',
+        field: 'values.tokens',
+        eventFilter: { eventType: 'llm.completion' },
+      },
+    });
+    const meterText = await meterRes.text();
+    expect(meterRes.status(), `POST /v1/meters → ${meterText}`).toBe(201);
+    expect(JSON.parse(meterText).id).toMatch(/^mtr_/);
+
+    await page.reload();
+    await expect(page.locator('h1')).toContainText('Limitry');
+    await expectCounts(page, { customers: 2, events: 3, meters: 1, limits: 0 });
+  });
+
+  test('API rejects requests without a valid key', async ({ page, request, server }) => {
+    const event = { customerId: 'acme', eventType: 'llm.completion', values: { tokens: 1 } };
+    const none = await request.post(`${server.baseURL}/v1/events/record`, { data: event });
+    expect([401, 403], `no key → ${none.status()}`).toContain(none.status());
+    const bad = await request.post(`${server.baseURL}/v1/events/record`, {
+      headers: server.authHeaders('limitry_sk_not_a_real_key'),
+      data: event,
+    });
+    expect([401, 403], `bad key → ${bad.status()}`).toContain(bad.status());
+
+    // and nothing was recorded
+    await page.goto('/');
+    await expectCounts(page, { customers: 0, events: 0, meters: 0, limits: 0 });
+  });
+});
