@@ -19,13 +19,9 @@ pub async fn projects(command: ProjectsCommand, database: &DatabaseArgs) -> anyh
     match command {
         ProjectsCommand::Create { name, timezone } => {
             let name = name.trim();
-            anyhow::ensure!(
-                !name.is_empty() && name.len() <= 128,
-                "--name must be 1 to 128 characters"
-            );
-            let zone = timezone
-                .parse()
-                .map_err(|_| anyhow::anyhow!("--timezone {timezone} is not an IANA timezone"))?;
+            anyhow::ensure!(!name.is_empty() && name.len() <= 128, "--name must be 1 to 128 characters");
+            let zone =
+                timezone.parse().map_err(|_| anyhow::anyhow!("--timezone {timezone} is not an IANA timezone"))?;
             let project = db.create_project(name, zone, now_ms).await?;
             println!("{}", project.id);
         }
@@ -46,13 +42,13 @@ pub async fn keys(command: KeysCommand, database: &DatabaseArgs) -> anyhow::Resu
     match command {
         KeysCommand::Create { name, project } => {
             let name = name.trim();
-            anyhow::ensure!(
-                !name.is_empty() && name.len() <= 128,
-                "--name must be 1 to 128 characters"
-            );
+            anyhow::ensure!(!name.is_empty() && name.len() <= 128, "--name must be 1 to 128 characters");
             let project = project.as_deref().unwrap_or(DEFAULT_PROJECT_ID);
             let key = create_key(&db, project, name, now_ms).await?;
-            eprintln!("Created API key {} ({name}) for project {project}. Store it now: it is not shown again.", key.id);
+            eprintln!(
+                "Created API key {} ({name}) for project {project}. Store it now: it is not shown again.",
+                key.id
+            );
             println!("{}", key.secret);
         }
         KeysCommand::List => {
@@ -61,13 +57,8 @@ pub async fn keys(command: KeysCommand, database: &DatabaseArgs) -> anyhow::Resu
                     Some(at) => format!("revoked {}", at.to_rfc3339()),
                     None => "active".to_string(),
                 };
-                let last_used = key
-                    .last_used_at
-                    .map_or("never".to_string(), |at| at.to_rfc3339());
-                println!(
-                    "{}\t{}\t{}…\t{}\tlast used {}",
-                    key.id, key.name, key.key_prefix, status, last_used
-                );
+                let last_used = key.last_used_at.map_or("never".to_string(), |at| at.to_rfc3339());
+                println!("{}\t{}\t{}…\t{}\tlast used {}", key.id, key.name, key.key_prefix, status, last_used);
             }
         }
         KeysCommand::Revoke { id } => {

@@ -30,9 +30,13 @@ impl ManualClock {
         self.0.store(at.timestamp_micros(), Ordering::SeqCst);
     }
 
+    /// The current reading, without the `Clock` trait in scope.
+    pub fn now_for_tests(&self) -> DateTime<Utc> {
+        Clock::now(self)
+    }
+
     pub fn advance(&self, by: Duration) {
-        self.0
-            .fetch_add(by.num_microseconds().unwrap_or(i64::MAX), Ordering::SeqCst);
+        self.0.fetch_add(by.num_microseconds().unwrap_or(i64::MAX), Ordering::SeqCst);
     }
 }
 

@@ -8,11 +8,7 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://limitry.db";
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "limitry",
-    version,
-    about = "Usage metering, limit enforcement and prepaid credits for AI products"
-)]
+#[command(name = "limitry", version, about = "Usage metering, limit enforcement and prepaid credits for AI products")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -79,9 +75,7 @@ pub struct DatabaseArgs {
 
 impl DatabaseArgs {
     pub fn url(&self) -> String {
-        self.database_url
-            .clone()
-            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string())
+        self.database_url.clone().unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string())
     }
 }
 
@@ -112,11 +106,7 @@ impl Config {
             Some(bind) => bind,
             None => leptos_toml_site_addr().unwrap_or(DEFAULT_BIND.parse()?),
         };
-        Ok(Config {
-            bind,
-            database_url: args.database.url(),
-            max_backdate_days: args.max_backdate_days,
-        })
+        Ok(Config { bind, database_url: args.database.url(), max_backdate_days: args.max_backdate_days })
     }
 }
 
@@ -125,9 +115,7 @@ fn leptos_toml_site_addr() -> Option<SocketAddr> {
     if !std::path::Path::new("Leptos.toml").exists() {
         return None;
     }
-    leptos::config::get_configuration(Some("Leptos.toml"))
-        .ok()
-        .map(|c| c.leptos_options.site_addr)
+    leptos::config::get_configuration(Some("Leptos.toml")).ok().map(|c| c.leptos_options.site_addr)
 }
 
 /// Database URLs may carry a password: show only the scheme and what follows the `@`.

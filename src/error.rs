@@ -50,12 +50,10 @@ impl AppError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            AppError::MissingApiKey | AppError::InvalidApiKey | AppError::ExpiredApiKey => {
-                StatusCode::UNAUTHORIZED
+            AppError::MissingApiKey | AppError::InvalidApiKey | AppError::ExpiredApiKey => StatusCode::UNAUTHORIZED,
+            AppError::InvalidRequest(_) | AppError::MissingField { .. } | AppError::InvalidField { .. } => {
+                StatusCode::BAD_REQUEST
             }
-            AppError::InvalidRequest(_)
-            | AppError::MissingField { .. }
-            | AppError::InvalidField { .. } => StatusCode::BAD_REQUEST,
             AppError::NotFound { .. } => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -63,10 +61,7 @@ impl AppError {
     }
 
     pub fn not_found(resource: &'static str, id: &str) -> Self {
-        AppError::NotFound {
-            resource,
-            id: crate::domain::truncate(id, 100),
-        }
+        AppError::NotFound { resource, id: crate::domain::truncate(id, 100) }
     }
 
     fn field(&self) -> Option<&str> {
@@ -140,9 +135,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|e| {
-                AppError::InvalidRequest(format!("could not read the request body: {e}"))
-            })?;
+            .map_err(|e| AppError::InvalidRequest(format!("could not read the request body: {e}")))?;
         parse_json(&bytes).map(ApiJson)
     }
 }
@@ -150,9 +143,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 /// Parses a JSON document, mapping serde's errors onto field-named API errors.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Err(AppError::InvalidRequest(
-            "the request body must be a JSON object".into(),
-        ));
+        return Err(AppError::InvalidRequest("the request body must be a JSON object".into()));
     }
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(deserializer).map_err(|err| {
@@ -161,30 +152,17 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
         match inner.classify() {
             serde_json::error::Category::Syntax
             | serde_json::error::Category::Eof
-            | serde_json::error::Category::Io => {
-                AppError::InvalidRequest(format!("malformed JSON: {inner}"))
-            }
+            | serde_json::error::Category::Io => AppError::InvalidRequest(format!("malformed JSON: {inner}")),
             serde_json::error::Category::Data => {
                 let message = inner.to_string();
                 if let Some(name) = missing_field_name(&message) {
-                    let field = if path == "." {
-                        name
-                    } else {
-                        format!("{path}.{name}")
-                    };
+                    let field = if path == "." { name } else { format!("{path}.{name}") };
                     AppError::MissingField { field }
                 } else if path == "." {
                     AppError::InvalidRequest(format!("invalid request body: {message}"))
                 } else {
-                    let message = message
-                        .split(" at line ")
-                        .next()
-                        .unwrap_or(&message)
-                        .to_string();
-                    AppError::InvalidField {
-                        field: path,
-                        message,
-                    }
+                    let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+                    AppError::InvalidField { field: path, message }
                 }
             }
         }
@@ -225,16 +203,9 @@ mod tests {
     #[test]
     fn json_errors_name_the_field() {
         let err = parse_json::<Probe>(br#"{"values": {}}"#).unwrap_err();
-        assert!(
-            matches!(err, AppError::MissingField { ref field } if field == "customerId"),
-            "{err:?}"
-        );
-        let err =
-            parse_json::<Probe>(br#"{"customerId": "a", "values": {"tokens": "x"}}"#).unwrap_err();
-        assert!(
-            matches!(err, AppError::InvalidField { ref field, .. } if field == "values.tokens"),
-            "{err:?}"
-        );
+        assert!(matches!(err, AppError::MissingField { ref field } if field == "customerId"), "{err:?}");
+        let err = parse_json::<Probe>(br#"{"customerId": "a", "values": {"tokens": "x"}}"#).unwrap_err();
+        assert!(matches!(err, AppError::InvalidField { ref field, .. } if field == "values.tokens"), "{err:?}");
         let err = parse_json::<Probe>(br#"{"customerId": "#).unwrap_err();
         assert_eq!(err.code(), "invalid_request");
     }

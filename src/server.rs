@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{FromRef, State};
 use axum::http::{header, StatusCode};
@@ -37,12 +38,8 @@ impl FromRef<AppState> for LeptosOptions {
 /// Connects to the database, applies migrations and makes sure the default project exists.
 pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
     let db = Db::connect(&config.database_url).await?;
-    db.ensure_default_project(clock.now().timestamp_millis())
-        .await?;
-    let leptos = LeptosOptions::builder()
-        .output_name("limitry")
-        .site_addr(config.bind)
-        .build();
+    db.ensure_default_project(clock.now().timestamp_millis()).await?;
+    let leptos = LeptosOptions::builder().output_name("limitry").site_addr(config.bind).build();
     Ok(AppState {
         engine: Arc::new(Engine::new(db, clock, config.max_backdate_days)),
         keys: Arc::new(KeyAuthenticator::default()),
@@ -86,17 +83,11 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn stylesheet() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
-        include_str!("../style/main.css"),
-    )
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("../style/main.css"))
 }
 
 async fn favicon() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "image/svg+xml")],
-        include_str!("../public/favicon.svg"),
-    )
+    ([(header::CONTENT_TYPE, "image/svg+xml")], include_str!("../public/favicon.svg"))
 }
 
 /// A server running in the background, stopped by `shutdown` (or when dropped).
@@ -105,10 +96,12 @@ pub struct RunningServer {
     pub state: AppState,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    expiry: JoinHandle<()>,
 }
 
 impl RunningServer {
     pub async fn shutdown(mut self) {
+        self.expiry.abort();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -121,6 +114,7 @@ impl RunningServer {
 
 impl Drop for RunningServer {
     fn drop(&mut self) {
+        self.expiry.abort();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -144,12 +138,8 @@ pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
             tracing::error!(error = %err, "server stopped with an error");
         }
     });
-    Ok(RunningServer {
-        addr,
-        state,
-        stop: Some(stop),
-        task: Some(task),
-    })
+    let expiry = spawn_expiry_worker(state.engine.clone());
+    Ok(RunningServer { addr, state, stop: Some(stop), task: Some(task), expiry })
 }
 
 /// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests.
@@ -157,16 +147,30 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     let state = build_state(&config, clock).await?;
     let listener = TcpListener::bind(config.bind).await?;
     let addr = listener.local_addr()?;
-    tracing::info!(
-        database = state.engine.db().kind(),
-        "listening on http://{addr}"
-    );
-    axum::serve(listener, router(state.clone()))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    tracing::info!(database = state.engine.db().kind(), "listening on http://{addr}");
+    let expiry = spawn_expiry_worker(state.engine.clone());
+    axum::serve(listener, router(state.clone())).with_graceful_shutdown(shutdown_signal()).await?;
+    expiry.abort();
     state.engine.db().close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How often held reservations past their expiry are released. Operations on a balance also
+/// expire its due holds first, so this only bounds how long a reading can show a stale hold.
+const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
+
+fn spawn_expiry_worker(engine: Arc<Engine>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(EXPIRY_INTERVAL);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Err(err) = engine.db().expire_due_holds(engine.now()).await {
+                tracing::warn!(error = %err, "could not expire reservations");
+            }
+        }
+    })
 }
 
 async fn shutdown_signal() {

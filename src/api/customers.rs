@@ -53,11 +53,10 @@ impl CustomerRequest {
             Some(tz) => Some(parse_timezone(&tz, "timezone")?.name().to_string()),
             None => base.timezone,
         };
-        let billing_cycle_start =
-            match optional_text(self.billing_cycle_start, "billingCycleStart", 10)? {
-                Some(date) => Some(parse_billing_anchor(&date, "billingCycleStart")?),
-                None => base.billing_cycle_start,
-            };
+        let billing_cycle_start = match optional_text(self.billing_cycle_start, "billingCycleStart", 10)? {
+            Some(date) => Some(parse_billing_anchor(&date, "billingCycleStart")?),
+            None => base.billing_cycle_start,
+        };
         Ok(CustomerFields {
             external_id: base.external_id,
             name: optional_text(self.name, "name", 256)?.or(base.name),
@@ -81,17 +80,8 @@ fn fields_of(customer: &Customer) -> CustomerFields {
 }
 
 /// Resolves `{id}` (internal id or externalId) to a customer of the project.
-pub async fn find_customer(
-    state: &AppState,
-    project: &Project,
-    reference: &str,
-) -> Result<Customer, AppError> {
-    state
-        .engine
-        .db()
-        .customer(&project.id, reference)
-        .await?
-        .ok_or_else(|| AppError::not_found("customer", reference))
+pub async fn find_customer(state: &AppState, project: &Project, reference: &str) -> Result<Customer, AppError> {
+    state.engine.db().customer(&project.id, reference).await?.ok_or_else(|| AppError::not_found("customer", reference))
 }
 
 #[utoipa::path(post, path = "/v1/customers", tag = "customers", security(("bearer" = [])), request_body = CustomerRequest,
@@ -108,11 +98,7 @@ pub async fn create(
         ..CustomerFields::default()
     })?;
     let guard = state.engine.begin_write();
-    let customer = state
-        .engine
-        .db()
-        .create_customer(&project.id, &fields, state.engine.now())
-        .await?;
+    let customer = state.engine.db().create_customer(&project.id, &fields, state.engine.now()).await?;
     guard.finish_with_counters(&[]);
     Ok((StatusCode::CREATED, Json(customer)))
 }
@@ -133,16 +119,8 @@ pub async fn list(
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<Page<Customer>>, AppError> {
     let size = params.page.size()?;
-    let rows = state
-        .engine
-        .db()
-        .customers_page(
-            &project.id,
-            params.page.cursor(),
-            params.search.as_deref(),
-            size + 1,
-        )
-        .await?;
+    let rows =
+        state.engine.db().customers_page(&project.id, params.page.cursor(), params.search.as_deref(), size + 1).await?;
     Ok(Json(Page::from_rows(rows, size, |c| c.id.clone())))
 }
 
@@ -167,20 +145,12 @@ pub async fn update(
     ApiJson(request): ApiJson<CustomerRequest>,
 ) -> Result<Json<Customer>, AppError> {
     let before = find_customer(&state, &project, &id).await?;
-    if request
-        .external_id
-        .as_ref()
-        .is_some_and(|e| *e != before.external_id)
-    {
+    if request.external_id.as_ref().is_some_and(|e| *e != before.external_id) {
         return Err(FieldError::invalid("externalId", "cannot be changed").into());
     }
     let fields = request.into_fields(fields_of(&before))?;
     let _invalidates_cache = state.engine.begin_write();
-    let customer = state
-        .engine
-        .db()
-        .update_customer(&project, &before, &fields, state.engine.now())
-        .await?;
+    let customer = state.engine.db().update_customer(&project, &before, &fields, state.engine.now()).await?;
     Ok(Json(customer))
 }
 
@@ -242,9 +212,7 @@ pub async fn usage(
     for meter in &meters {
         let periods = Period::ALL.into_iter().filter(|period| {
             matches!(period, Period::Day | Period::Month)
-                || governing
-                    .iter()
-                    .any(|l| l.meter_id == meter.id && l.period == *period)
+                || governing.iter().any(|l| l.meter_id == meter.id && l.period == *period)
         });
         for period in periods {
             let window = window_containing(period, now, zone, customer.billing_cycle_start);
@@ -268,8 +236,5 @@ pub async fn usage(
             });
         }
     }
-    Ok(Json(UsageResponse {
-        customer_id: customer.id,
-        data,
-    }))
+    Ok(Json(UsageResponse { customer_id: customer.id, data }))
 }

@@ -32,19 +32,9 @@ pub async fn record(
     ApiJson(input): ApiJson<EventInput>,
 ) -> Result<Json<RecordResponse>, AppError> {
     let event = input.validate("", state.engine.now(), state.engine.max_backdate())?;
-    let recorded = state
-        .engine
-        .record(&project, std::slice::from_ref(&event))
-        .await?;
-    let first = recorded
-        .into_iter()
-        .next()
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no record result")))?;
-    Ok(Json(RecordResponse {
-        id: first.id,
-        recorded: true,
-        duplicate: first.duplicate,
-    }))
+    let recorded = state.engine.record(&project, std::slice::from_ref(&event)).await?;
+    let first = recorded.into_iter().next().ok_or_else(|| AppError::Internal(anyhow::anyhow!("no record result")))?;
+    Ok(Json(RecordResponse { id: first.id, recorded: true, duplicate: first.duplicate }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -74,10 +64,7 @@ pub async fn batch(
     if request.events.is_empty() || request.events.len() > MAX_BATCH {
         return Err(AppError::InvalidField {
             field: "events".into(),
-            message: format!(
-                "must hold 1 to {MAX_BATCH} events, got {}",
-                request.events.len()
-            ),
+            message: format!("must hold 1 to {MAX_BATCH} events, got {}", request.events.len()),
         });
     }
     let now = state.engine.now();
@@ -94,11 +81,7 @@ pub async fn batch(
         duplicates,
         results: recorded
             .into_iter()
-            .map(|r| RecordResponse {
-                id: r.id,
-                recorded: true,
-                duplicate: r.duplicate,
-            })
+            .map(|r| RecordResponse { id: r.id, recorded: true, duplicate: r.duplicate })
             .collect(),
     }))
 }
@@ -117,12 +100,7 @@ pub struct ListParams {
 fn parse_cursor(cursor: &str) -> Result<EventCursor, AppError> {
     cursor
         .split_once('_')
-        .and_then(|(at, id)| {
-            Some(EventCursor {
-                occurred_at: at.parse().ok()?,
-                id: id.to_string(),
-            })
-        })
+        .and_then(|(at, id)| Some(EventCursor { occurred_at: at.parse().ok()?, id: id.to_string() }))
         .ok_or_else(|| AppError::InvalidField {
             field: "cursor".into(),
             message: "is not a cursor from a previous page".into(),
@@ -146,13 +124,7 @@ pub async fn list(
     let customer_id = match params.customer_id.as_deref().filter(|c| !c.is_empty()) {
         Some(reference) => match state.engine.db().customer(&project.id, reference).await? {
             Some(customer) => customer.id,
-            None => {
-                return Ok(Json(Page {
-                    data: Vec::new(),
-                    next_cursor: None,
-                    has_more: false,
-                }))
-            }
+            None => return Ok(Json(Page { data: Vec::new(), next_cursor: None, has_more: false })),
         },
         None => String::new(),
     };
@@ -170,12 +142,6 @@ pub async fn list(
         start_ms,
         end_ms,
     };
-    let rows = state
-        .engine
-        .db()
-        .events_page(&project.id, &filter, cursor.as_ref(), size + 1)
-        .await?;
-    Ok(Json(Page::from_rows(rows, size, |e| {
-        format!("{}_{}", e.timestamp.timestamp_millis(), e.id)
-    })))
+    let rows = state.engine.db().events_page(&project.id, &filter, cursor.as_ref(), size + 1).await?;
+    Ok(Json(Page::from_rows(rows, size, |e| format!("{}_{}", e.timestamp.timestamp_millis(), e.id))))
 }

@@ -11,13 +11,14 @@ use utoipa::ToSchema;
 use super::{Page, PageParams};
 use crate::auth::keys::ApiProject;
 use crate::db::projects::Project;
+use crate::domain::balances::positive_amount;
 use crate::domain::customers::MAX_EXTERNAL_ID;
 use crate::domain::ids::new_id;
 use crate::domain::limits::{FailMode, Limit};
 use crate::domain::quantity::Quantity;
 use crate::domain::windows::Period;
 use crate::domain::{required_text, validate_dimensions, FieldError};
-use crate::engine::{CheckQuery, CheckResponse};
+use crate::engine::{BalanceRequirement, CheckQuery, CheckResponse};
 use crate::error::{ApiJson, ApiQuery, AppError, ErrorBody};
 use crate::server::AppState;
 
@@ -42,10 +43,7 @@ pub struct LimitRequest {
 fn positive_quantity(number: &serde_json::Number, field: &str) -> Result<Quantity, FieldError> {
     match number.as_f64().and_then(Quantity::from_f64) {
         Some(q) if q > Quantity::ZERO => Ok(q),
-        _ => Err(FieldError::invalid(
-            field,
-            "must be a number greater than 0",
-        )),
+        _ => Err(FieldError::invalid(field, "must be a number greater than 0")),
     }
 }
 
@@ -57,15 +55,9 @@ impl LimitRequest {
                 .into_iter()
                 .enumerate()
                 .map(|(i, p)| {
-                    u8::try_from(p)
-                        .ok()
-                        .filter(|p| (1..=100).contains(p))
-                        .ok_or_else(|| {
-                            FieldError::invalid(
-                                format!("alertThresholds[{i}]"),
-                                "must be a percentage from 1 to 100",
-                            )
-                        })
+                    u8::try_from(p).ok().filter(|p| (1..=100).contains(p)).ok_or_else(|| {
+                        FieldError::invalid(format!("alertThresholds[{i}]"), "must be a percentage from 1 to 100")
+                    })
                 })
                 .collect::<Result<Vec<u8>, _>>()?,
             None => base.alert_thresholds,
@@ -83,10 +75,7 @@ impl LimitRequest {
             },
             period: match self.period {
                 Some(text) => Period::parse(&text).ok_or_else(|| {
-                    FieldError::invalid(
-                        "period",
-                        "must be one of hour, day, week, month, annual, all_time",
-                    )
+                    FieldError::invalid("period", "must be one of hour, day, week, month, annual, all_time")
                 })?,
                 None => base.period,
             },
@@ -96,8 +85,9 @@ impl LimitRequest {
             },
             alert_thresholds,
             fail_mode: match self.fail_mode {
-                Some(text) => FailMode::parse(&text)
-                    .ok_or_else(|| FieldError::invalid("failMode", "must be open or closed"))?,
+                Some(text) => {
+                    FailMode::parse(&text).ok_or_else(|| FieldError::invalid("failMode", "must be open or closed"))?
+                }
                 None => base.fail_mode,
             },
             ..base
@@ -106,12 +96,7 @@ impl LimitRequest {
 }
 
 async fn find_limit(state: &AppState, project: &Project, id: &str) -> Result<Limit, AppError> {
-    state
-        .engine
-        .db()
-        .limit(&project.id, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("limit", id))
+    state.engine.db().limit(&project.id, id).await?.ok_or_else(|| AppError::not_found("limit", id))
 }
 
 /// Validates the request, resolves its meter and customer, and saves it with fresh counters.
@@ -122,23 +107,12 @@ async fn save(
     base: Limit,
     is_new: bool,
 ) -> Result<Limit, AppError> {
-    let meter_id = request
-        .meter_id
-        .take()
-        .unwrap_or_else(|| base.meter_id.clone());
+    let meter_id = request.meter_id.take().unwrap_or_else(|| base.meter_id.clone());
     let customer_ref = request.customer_id.take();
     let mut limit = request.apply(base)?;
-    let meter = state
-        .engine
-        .db()
-        .meter(&project.id, &meter_id)
-        .await?
-        .ok_or_else(|| {
-            FieldError::invalid(
-                "meterId",
-                format!("no meter {}", crate::domain::truncate(&meter_id, 100)),
-            )
-        })?;
+    let meter = state.engine.db().meter(&project.id, &meter_id).await?.ok_or_else(|| {
+        FieldError::invalid("meterId", format!("no meter {}", crate::domain::truncate(&meter_id, 100)))
+    })?;
     limit.meter_id = meter.id.clone();
     let _invalidates_cache = state.engine.begin_write();
     if let Some(reference) = customer_ref {
@@ -148,21 +122,10 @@ async fn save(
             let reference = required_text(Some(reference), "customerId", MAX_EXTERNAL_ID)?;
             // Like recording, naming a new customer creates it.
             let now_ms = state.engine.now().timestamp_millis();
-            Some(
-                state
-                    .engine
-                    .db()
-                    .ensure_customer(&project.id, &reference, now_ms)
-                    .await?
-                    .id,
-            )
+            Some(state.engine.db().ensure_customer(&project.id, &reference, now_ms).await?.id)
         };
     }
-    state
-        .engine
-        .db()
-        .save_limit(project, &limit, &meter, is_new, state.engine.now())
-        .await?;
+    state.engine.db().save_limit(project, &limit, &meter, is_new, state.engine.now()).await?;
     Ok(limit)
 }
 
@@ -221,23 +184,11 @@ pub async fn list(
 ) -> Result<Json<Page<Limit>>, AppError> {
     let size = params.page.size()?;
     let customer_id = match params.customer_id.as_deref().filter(|c| !c.is_empty()) {
-        Some(reference) => Some(
-            super::customers::find_customer(&state, &project, reference)
-                .await?
-                .id,
-        ),
+        Some(reference) => Some(super::customers::find_customer(&state, &project, reference).await?.id),
         None => None,
     };
-    let rows = state
-        .engine
-        .db()
-        .limits_page(
-            &project.id,
-            params.page.cursor(),
-            customer_id.as_deref(),
-            size + 1,
-        )
-        .await?;
+    let rows =
+        state.engine.db().limits_page(&project.id, params.page.cursor(), customer_id.as_deref(), size + 1).await?;
     Ok(Json(Page::from_rows(rows, size, |l| l.id.clone())))
 }
 
@@ -262,10 +213,7 @@ pub async fn update(
     ApiJson(request): ApiJson<LimitRequest>,
 ) -> Result<Json<Limit>, AppError> {
     let before = find_limit(&state, &project, &id).await?;
-    let base = Limit {
-        updated_at: state.engine.now(),
-        ..before
-    };
+    let base = Limit { updated_at: state.engine.now(), ..before };
     Ok(Json(save(&state, &project, request, base, false).await?))
 }
 
@@ -291,6 +239,16 @@ pub struct CheckRequest {
     /// The amount about to be used: a limit passes only if used + requested <= limit.
     #[schema(value_type = Option<f64>)]
     pub requested: Option<serde_json::Number>,
+    /// Balances the work will draw on: each must cover its amount for `allowed`.
+    pub balances: Option<Vec<BalanceAmount>>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BalanceAmount {
+    pub name: Option<String>,
+    #[schema(value_type = i64)]
+    pub amount: Option<serde_json::Number>,
 }
 
 #[utoipa::path(post, path = "/v1/limits/check", tag = "limits", security(("bearer" = [])), request_body = CheckRequest,
@@ -306,18 +264,22 @@ pub async fn check(
     let requested = match request.requested {
         Some(number) => match number.as_f64().and_then(Quantity::from_f64) {
             Some(q) if q >= Quantity::ZERO => Some(q),
-            _ => {
-                return Err(
-                    FieldError::invalid("requested", "must be a number of at least 0").into(),
-                )
-            }
+            _ => return Err(FieldError::invalid("requested", "must be a number of at least 0").into()),
         },
         None => None,
     };
-    let query = CheckQuery {
-        customer_ref: &customer_ref,
-        dimensions: &dimensions,
-        requested,
-    };
+    let balances = request
+        .balances
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let name = required_text(b.name, &format!("balances[{i}].name"), 128)?;
+            let field = format!("balances[{i}].amount");
+            let amount = positive_amount(&b.amount.ok_or_else(|| FieldError::missing(&field))?, &field)?;
+            Ok(BalanceRequirement { name, amount })
+        })
+        .collect::<Result<Vec<_>, FieldError>>()?;
+    let query = CheckQuery { customer_ref: &customer_ref, dimensions: &dimensions, requested, balances: &balances };
     Ok(Json(state.engine.check(&project, &query).await?))
 }

@@ -31,18 +31,13 @@ impl MeterRequest {
     /// Validates the request over `base` (the stored meter for an update).
     fn into_meter(self, base: Meter) -> Result<Meter, FieldError> {
         let aggregation = match self.aggregation {
-            Some(text) => Aggregation::parse(&text).ok_or_else(|| {
-                FieldError::invalid("aggregation", "must be one of sum, count, max, latest")
-            })?,
+            Some(text) => Aggregation::parse(&text)
+                .ok_or_else(|| FieldError::invalid("aggregation", "must be one of sum, count, max, latest"))?,
             None => base.aggregation,
         };
         let field_changes = self.field.is_some() || aggregation != base.aggregation;
         let field = if field_changes || base.field.is_empty() {
-            validate_field(
-                aggregation,
-                self.field
-                    .or_else(|| (!base.field.is_empty()).then_some(base.field)),
-            )?
+            validate_field(aggregation, self.field.or_else(|| (!base.field.is_empty()).then_some(base.field)))?
         } else {
             base.field
         };
@@ -64,12 +59,7 @@ impl MeterRequest {
 }
 
 async fn find_meter(state: &AppState, project: &Project, id: &str) -> Result<Meter, AppError> {
-    state
-        .engine
-        .db()
-        .meter(&project.id, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("meter", id))
+    state.engine.db().meter(&project.id, id).await?.ok_or_else(|| AppError::not_found("meter", id))
 }
 
 #[utoipa::path(post, path = "/v1/meters", tag = "meters", security(("bearer" = [])), request_body = MeterRequest,
@@ -109,11 +99,7 @@ pub async fn list(
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<Page<Meter>>, AppError> {
     let size = params.size()?;
-    let rows = state
-        .engine
-        .db()
-        .meters_page(&project.id, params.cursor(), size + 1)
-        .await?;
+    let rows = state.engine.db().meters_page(&project.id, params.cursor(), size + 1).await?;
     Ok(Json(Page::from_rows(rows, size, |m| m.id.clone())))
 }
 
@@ -139,16 +125,9 @@ pub async fn update(
 ) -> Result<Json<Meter>, AppError> {
     let now = state.engine.now();
     let before = find_meter(&state, &project, &id).await?;
-    let meter = request.into_meter(Meter {
-        updated_at: now,
-        ..before
-    })?;
+    let meter = request.into_meter(Meter { updated_at: now, ..before })?;
     let _invalidates_cache = state.engine.begin_write();
-    state
-        .engine
-        .db()
-        .update_meter(&project, &meter, now)
-        .await?;
+    state.engine.db().update_meter(&project, &meter, now).await?;
     Ok(Json(meter))
 }
 
@@ -191,10 +170,7 @@ pub async fn query(
     ApiJson(request): ApiJson<MeterQueryRequest>,
 ) -> Result<Json<MeterQueryResult>, AppError> {
     let meter = find_meter(&state, &project, &id).await?;
-    let start = parse_instant(
-        &required_text(request.start_date, "startDate", 40)?,
-        "startDate",
-    )?;
+    let start = parse_instant(&required_text(request.start_date, "startDate", 40)?, "startDate")?;
     let end = parse_instant(&required_text(request.end_date, "endDate", 40)?, "endDate")?;
     if end <= start {
         return Err(FieldError::invalid("endDate", "must be after startDate").into());
@@ -209,10 +185,7 @@ pub async fn query(
         if (end - start).num_seconds() / size.duration().num_seconds() > WindowSize::MAX_BUCKETS {
             return Err(FieldError::invalid(
                 "windowSize",
-                format!(
-                    "the range holds more than {} buckets",
-                    WindowSize::MAX_BUCKETS
-                ),
+                format!("the range holds more than {} buckets", WindowSize::MAX_BUCKETS),
             )
             .into());
         }
@@ -221,19 +194,12 @@ pub async fn query(
     if let Some(bad) = group_by.iter().find(|g| !is_valid_key(g)) {
         return Err(FieldError::invalid(
             "groupBy",
-            format!(
-                "{} is not a dimension key",
-                crate::domain::truncate(bad, 70)
-            ),
+            format!("{} is not a dimension key", crate::domain::truncate(bad, 70)),
         )
         .into());
     }
     let customer_id = match request.customer_id.as_deref() {
-        Some(reference) => Some(
-            super::customers::find_customer(&state, &project, reference)
-                .await?
-                .id,
-        ),
+        Some(reference) => Some(super::customers::find_customer(&state, &project, reference).await?.id),
         None => None,
     };
     let query = MeterQuery {
@@ -244,7 +210,5 @@ pub async fn query(
         group_by,
         window_size,
     };
-    Ok(Json(
-        query_meter(state.engine.db(), &project.id, &meter, &query).await?,
-    ))
+    Ok(Json(query_meter(state.engine.db(), &project.id, &meter, &query).await?))
 }

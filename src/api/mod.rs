@@ -1,6 +1,7 @@
 //! The JSON API under `/v1`: thin handlers that parse, call the engine or the database, and
 //! shape the answer. One file per resource.
 
+pub mod balances;
 pub mod customers;
 pub mod events;
 pub mod limits;
@@ -19,41 +20,34 @@ use crate::server::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/project", get(project::get_project))
-        .route(
-            "/v1/customers",
-            post(customers::create).get(customers::list),
-        )
-        .route(
-            "/v1/customers/{id}",
-            get(customers::get)
-                .put(customers::update)
-                .delete(customers::delete),
-        )
+        .route("/v1/customers", post(customers::create).get(customers::list))
+        .route("/v1/customers/{id}", get(customers::get).put(customers::update).delete(customers::delete))
         .route("/v1/customers/{id}/usage", get(customers::usage))
+        .route("/v1/customers/{id}/balances", get(balances::customer_balances))
+        .route("/v1/balances", post(balances::create))
+        .route("/v1/balances/check", post(balances::check))
+        .route("/v1/balances/credit", post(balances::credit))
+        .route("/v1/balances/debit", post(balances::debit))
+        .route("/v1/balances/reserve", post(balances::reserve))
+        .route("/v1/balances/{id}", get(balances::get))
+        .route("/v1/balances/{id}/transactions", get(balances::transactions))
+        .route("/v1/reservations/{id}/commit", post(balances::commit))
+        .route("/v1/reservations/{id}/release", post(balances::release))
         .route("/v1/events/record", post(events::record))
         .route("/v1/events/batch", post(events::batch))
         .route("/v1/events", get(events::list))
         .route("/v1/meters", post(meters::create).get(meters::list))
-        .route(
-            "/v1/meters/{id}",
-            get(meters::get).put(meters::update).delete(meters::delete),
-        )
+        .route("/v1/meters/{id}", get(meters::get).put(meters::update).delete(meters::delete))
         .route("/v1/meters/{id}/query", post(meters::query))
         .route("/v1/limits", post(limits::create).get(limits::list))
         .route("/v1/limits/check", post(limits::check))
-        .route(
-            "/v1/limits/{id}",
-            get(limits::get).put(limits::update).delete(limits::delete),
-        )
+        .route("/v1/limits/{id}", get(limits::get).put(limits::update).delete(limits::delete))
         .route("/v1/openapi.json", get(openapi::document))
         .fallback(not_found)
 }
 
 async fn not_found(uri: axum::http::Uri) -> AppError {
-    AppError::NotFound {
-        resource: "route",
-        id: uri.path().to_string(),
-    }
+    AppError::NotFound { resource: "route", id: uri.path().to_string() }
 }
 
 /// `?limit=&cursor=` as sent; validated by `page_size`.
@@ -97,16 +91,8 @@ impl<T> Page<T> {
     pub fn from_rows(mut rows: Vec<T>, size: i64, cursor_of: impl Fn(&T) -> String) -> Page<T> {
         let has_more = rows.len() as i64 > size;
         rows.truncate(size as usize);
-        let next_cursor = if has_more {
-            rows.last().map(cursor_of)
-        } else {
-            None
-        };
-        Page {
-            data: rows,
-            next_cursor,
-            has_more,
-        }
+        let next_cursor = if has_more { rows.last().map(cursor_of) } else { None };
+        Page { data: rows, next_cursor, has_more }
     }
 }
 

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{customers, events, limits, meters, project};
+use super::{balances, customers, events, limits, meters, project};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,6 +16,8 @@ use super::{customers, events, limits, meters, project};
         events::record, events::batch, events::list,
         meters::create, meters::list, meters::get, meters::update, meters::delete, meters::query,
         limits::create, limits::list, limits::get, limits::update, limits::delete, limits::check,
+        balances::create, balances::get, balances::customer_balances, balances::transactions, balances::check,
+        balances::credit, balances::debit, balances::reserve, balances::commit, balances::release,
         document,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
@@ -31,10 +33,7 @@ impl Modify for BearerAuth {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("limitry_sk_…")
-                    .build(),
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("limitry_sk_…").build(),
             ),
         );
     }

@@ -27,10 +27,7 @@ const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
 /// The stored form of a secret. Keys carry 256 bits of randomness, so a plain SHA-256 is
 /// enough; a slow password hash would only slow every request.
 pub fn hash_key(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A new key: its id and the secret, which is shown once and never stored.
@@ -39,17 +36,8 @@ pub struct CreatedKey {
     pub secret: String,
 }
 
-pub async fn create_key(
-    db: &Db,
-    project_id: &str,
-    name: &str,
-    now_ms: i64,
-) -> DbResult<CreatedKey> {
-    let random: String = rand::thread_rng()
-        .sample_iter(&Alphanumeric)
-        .take(43)
-        .map(char::from)
-        .collect();
+pub async fn create_key(db: &Db, project_id: &str, name: &str, now_ms: i64) -> DbResult<CreatedKey> {
+    let random: String = rand::thread_rng().sample_iter(&Alphanumeric).take(43).map(char::from).collect();
     let secret = format!("{KEY_PREFIX}{random}");
     let id = new_id("key", now_ms);
     db.create_key(NewApiKey {
@@ -80,12 +68,7 @@ pub struct KeyAuthenticator {
 }
 
 impl KeyAuthenticator {
-    pub async fn authenticate(
-        &self,
-        db: &Db,
-        secret: &str,
-        now_ms: i64,
-    ) -> Result<Arc<Project>, AppError> {
+    pub async fn authenticate(&self, db: &Db, secret: &str, now_ms: i64) -> Result<Arc<Project>, AppError> {
         if !secret.starts_with(KEY_PREFIX) {
             return Err(AppError::InvalidApiKey);
         }
@@ -99,12 +82,7 @@ impl KeyAuthenticator {
                     Some(key) => db.project(&key.project_id).await?.map(Arc::new),
                     None => None,
                 };
-                let entry = Cached {
-                    key,
-                    project,
-                    fetched: Instant::now(),
-                    touched: Instant::now() - TOUCH_INTERVAL,
-                };
+                let entry = Cached { key, project, fetched: Instant::now(), touched: Instant::now() - TOUCH_INTERVAL };
                 if let Ok(mut cache) = self.cache.write() {
                     cache.insert(hash.clone(), entry.clone());
                 }
@@ -146,14 +124,8 @@ pub struct ApiProject(pub Arc<Project>);
 impl FromRequestParts<AppState> for ApiProject {
     type Rejection = AppError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or(AppError::MissingApiKey)?;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or(AppError::MissingApiKey)?;
         let value = header.to_str().map_err(|_| AppError::InvalidApiKey)?;
         let secret = value
             .strip_prefix("Bearer ")
@@ -164,10 +136,6 @@ impl FromRequestParts<AppState> for ApiProject {
             return Err(AppError::MissingApiKey);
         }
         let now_ms = state.engine.now().timestamp_millis();
-        state
-            .keys
-            .authenticate(state.engine.db(), secret, now_ms)
-            .await
-            .map(ApiProject)
+        state.keys.authenticate(state.engine.db(), secret, now_ms).await.map(ApiProject)
     }
 }

@@ -26,12 +26,10 @@ const SELECT_PROJECT_CUSTOMERS: &str = concat!(
     "select id, external_id, name, email, metadata, timezone, billing_cycle_start, created_at, updated_at ",
     "from customers where project_id = $1"
 );
-const SELECT_CUSTOMER_USAGE_SINCE: &str =
-    "select event_type, metric_values, dimensions, occurred_at from events \
+const SELECT_CUSTOMER_USAGE_SINCE: &str = "select event_type, metric_values, dimensions, occurred_at from events \
      where customer_id = $1 and occurred_at >= $2 and occurred_at < $3";
 
-const UPSERT_SUM: &str =
-    "insert into usage_counters (limit_id, customer_id, window_start, value, latest_at) \
+const UPSERT_SUM: &str = "insert into usage_counters (limit_id, customer_id, window_start, value, latest_at) \
      values ($1, $2, $3, $4, $5) on conflict (limit_id, customer_id, window_start) do update set \
      value = usage_counters.value + excluded.value, \
      latest_at = case when excluded.latest_at > usage_counters.latest_at then excluded.latest_at \
@@ -42,8 +40,7 @@ const UPSERT_MAX: &str = "insert into usage_counters (limit_id, customer_id, win
      latest_at = case when excluded.latest_at > usage_counters.latest_at then excluded.latest_at \
                       else usage_counters.latest_at end";
 // Ties go to the later arrival, as in `Aggregation::merge`.
-const UPSERT_LATEST: &str =
-    "insert into usage_counters (limit_id, customer_id, window_start, value, latest_at) \
+const UPSERT_LATEST: &str = "insert into usage_counters (limit_id, customer_id, window_start, value, latest_at) \
      values ($1, $2, $3, $4, $5) on conflict (limit_id, customer_id, window_start) do update set \
      value = case when excluded.latest_at >= usage_counters.latest_at then excluded.value \
                   else usage_counters.value end, \
@@ -101,10 +98,7 @@ macro_rules! counter_transaction_helpers {
                         vec![customer.clone()]
                     }
                     None => {
-                        sqlx::query(DELETE_COUNTERS_OF_LIMIT)
-                            .bind(&limit.id)
-                            .execute(&mut **tx)
-                            .await?;
+                        sqlx::query(DELETE_COUNTERS_OF_LIMIT).bind(&limit.id).execute(&mut **tx).await?;
                         sqlx::query_as::<_, CustomerRow>(SELECT_PROJECT_CUSTOMERS)
                             .bind(&project.id)
                             .fetch_all(&mut **tx)
@@ -116,10 +110,7 @@ macro_rules! counter_transaction_helpers {
                 };
                 let limits = std::slice::from_ref(limit);
                 let meters = HashMap::from([(meter.id.as_str(), meter)]);
-                for customer in customers
-                    .iter()
-                    .filter(|c| limit.customer_id.as_ref().is_none_or(|id| *id == c.id))
-                {
+                for customer in customers.iter().filter(|c| limit.customer_id.as_ref().is_none_or(|id| *id == c.id)) {
                     let window = window_containing(
                         limit.period,
                         now,
@@ -149,8 +140,7 @@ macro_rules! counter_transaction_helpers {
                             },
                         ));
                     }
-                    self.apply_counter_updates_tx(tx, &merge_updates(updates))
-                        .await?;
+                    self.apply_counter_updates_tx(tx, &merge_updates(updates)).await?;
                 }
                 Ok(())
             }
@@ -169,9 +159,6 @@ impl Db {
             .bind(key.window_start)
             .fetch_optional(s.pool())
             .await)?;
-        Ok(row.map(|(value, latest_at)| Counter {
-            value: Quantity(value),
-            latest_at,
-        }))
+        Ok(row.map(|(value, latest_at)| Counter { value: Quantity(value), latest_at }))
     }
 }

@@ -3,10 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Sqlite};
 
-use super::{
-    conflict_on_unique, ms_to_time, with_store, Db, DbError, DbResult, PgStore, SqliteStore, Store,
-    WriteTx,
-};
+use super::{conflict_on_unique, ms_to_time, with_store, Db, DbError, DbResult, PgStore, SqliteStore, Store, WriteTx};
 use crate::domain::customers::{parse_billing_anchor, Customer};
 use crate::domain::ids::new_id;
 use crate::domain::limits::counted_limits;
@@ -51,16 +48,10 @@ macro_rules! customer_columns {
     };
 }
 
-const SELECT_CUSTOMER_BY_ID: &str = concat!(
-    "select ",
-    customer_columns!(),
-    " from customers where project_id = $1 and id = $2"
-);
-const SELECT_CUSTOMER_BY_EXTERNAL_ID: &str = concat!(
-    "select ",
-    customer_columns!(),
-    " from customers where project_id = $1 and external_id = $2"
-);
+const SELECT_CUSTOMER_BY_ID: &str =
+    concat!("select ", customer_columns!(), " from customers where project_id = $1 and id = $2");
+const SELECT_CUSTOMER_BY_EXTERNAL_ID: &str =
+    concat!("select ", customer_columns!(), " from customers where project_id = $1 and external_id = $2");
 const SELECT_CUSTOMERS_PAGE: &str = concat!(
     "select ",
     customer_columns!(),
@@ -75,8 +66,7 @@ const INSERT_CUSTOMER: &str = "insert into customers \
 const INSERT_CUSTOMER_IF_MISSING: &str = "insert into customers \
      (id, project_id, external_id, metadata, created_at, updated_at) values ($1, $2, $3, '{}', $4, $4) \
      on conflict (project_id, external_id) do nothing";
-const UPDATE_CUSTOMER: &str =
-    "update customers set name = $3, email = $4, metadata = $5, timezone = $6, \
+const UPDATE_CUSTOMER: &str = "update customers set name = $3, email = $4, metadata = $5, timezone = $6, \
      billing_cycle_start = $7, updated_at = $8 where project_id = $1 and id = $2";
 const DELETE_CUSTOMER_COUNTERS: &str = "delete from usage_counters where customer_id = $1";
 const DELETE_CUSTOMER_LIMIT_COUNTERS: &str =
@@ -84,6 +74,7 @@ const DELETE_CUSTOMER_LIMIT_COUNTERS: &str =
 const DELETE_CUSTOMER_LIMITS: &str = "delete from limits where customer_id = $1";
 const DELETE_CUSTOMER_EVENTS: &str = "delete from events where customer_id = $1";
 const DELETE_CUSTOMER: &str = "delete from customers where id = $1";
+const COUNT_CUSTOMER_BALANCES: &str = "select count(*) from balances where customer_id = $1";
 
 /// Fields of a customer as stored; the API layer validates them.
 #[derive(Debug, Clone, Default)]
@@ -162,12 +153,7 @@ impl Db {
     }
 
     /// The customer, created by `externalId` on first use.
-    pub async fn ensure_customer(
-        &self,
-        project_id: &str,
-        reference: &str,
-        now_ms: i64,
-    ) -> DbResult<Customer> {
+    pub async fn ensure_customer(&self, project_id: &str, reference: &str, now_ms: i64) -> DbResult<Customer> {
         with_store!(self, s => {
             let mut tx = s.begin_write().await?;
             let customer = s.ensure_customer_tx(&mut tx, project_id, reference, now_ms).await?;
@@ -200,12 +186,7 @@ impl Db {
                 .map_err(|e| conflict_on_unique(e, format!("a customer with externalId {} already exists", fields.external_id)))?;
             tx.commit().await?;
         });
-        self.customer(project_id, &id)
-            .await?
-            .ok_or(DbError::NotFound {
-                resource: "customer",
-                id,
-            })
+        self.customer(project_id, &id).await?.ok_or(DbError::NotFound { resource: "customer", id })
     }
 
     /// Lists customers in creation order after the cursor, optionally matching a search text.
@@ -216,10 +197,7 @@ impl Db {
         search: Option<&str>,
         limit: i64,
     ) -> DbResult<Vec<Customer>> {
-        let pattern = search
-            .filter(|s| !s.is_empty())
-            .map(|s| format!("%{}%", s.to_lowercase()))
-            .unwrap_or_default();
+        let pattern = search.filter(|s| !s.is_empty()).map(|s| format!("%{}%", s.to_lowercase())).unwrap_or_default();
         let rows = with_store!(self, s => sqlx::query_as::<_, CustomerRow>(SELECT_CUSTOMERS_PAGE)
             .bind(project_id)
             .bind(after.unwrap_or(""))
@@ -239,8 +217,8 @@ impl Db {
         fields: &CustomerFields,
         now: DateTime<Utc>,
     ) -> DbResult<Customer> {
-        let windows_move = before.timezone != fields.timezone
-            || before.billing_cycle_start != fields.billing_cycle_start;
+        let windows_move =
+            before.timezone != fields.timezone || before.billing_cycle_start != fields.billing_cycle_start;
         with_store!(self, s => {
             let mut tx = s.begin_write().await?;
             s.lock_project(&mut tx, &project.id, true).await?;
@@ -272,16 +250,20 @@ impl Db {
         });
         self.customer(&project.id, &before.id)
             .await?
-            .ok_or_else(|| DbError::NotFound {
-                resource: "customer",
-                id: before.id.clone(),
-            })
+            .ok_or_else(|| DbError::NotFound { resource: "customer", id: before.id.clone() })
     }
 
-    /// Deletes a customer with its events, its own limits and their counters.
+    /// Deletes a customer with its events, its own limits and their counters. A customer
+    /// holding balances is kept: money ledgers are never deleted.
     pub async fn delete_customer(&self, customer_id: &str) -> DbResult<()> {
         with_store!(self, s => {
             let mut tx = s.begin_write().await?;
+            let balances: i64 = sqlx::query_scalar(COUNT_CUSTOMER_BALANCES).bind(customer_id).fetch_one(&mut *tx).await?;
+            if balances > 0 {
+                return Err(DbError::Conflict(format!(
+                    "customer {customer_id} holds {balances} balance(s); customers with a ledger cannot be deleted"
+                )));
+            }
             for sql in [
                 DELETE_CUSTOMER_COUNTERS,
                 DELETE_CUSTOMER_LIMIT_COUNTERS,

@@ -17,8 +17,7 @@ const INSERT_EVENT: &str = "insert into events \
      (id, project_id, customer_id, event_type, occurred_at, metric_values, dimensions, properties, \
       idempotency_key, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
      on conflict (project_id, idempotency_key) do nothing returning id";
-const SELECT_EVENT_ID_BY_KEY: &str =
-    "select id from events where project_id = $1 and idempotency_key = $2";
+const SELECT_EVENT_ID_BY_KEY: &str = "select id from events where project_id = $1 and idempotency_key = $2";
 const SELECT_EVENTS_PAGE: &str = "select e.id, e.customer_id, c.external_id, e.event_type, e.occurred_at, \
      e.metric_values, e.dimensions, e.properties, e.idempotency_key, e.created_at \
      from events e join customers c on c.id = e.customer_id \
@@ -49,10 +48,7 @@ pub(crate) struct DecodedUsage {
 
 fn quantities(metric_values: &str) -> DbResult<BTreeMap<String, Quantity>> {
     let values: BTreeMap<String, serde_json::Number> = serde_json::from_str(metric_values)?;
-    Ok(values
-        .into_iter()
-        .filter_map(|(k, v)| Some((k, v.as_f64().and_then(Quantity::from_f64)?)))
-        .collect())
+    Ok(values.into_iter().filter_map(|(k, v)| Some((k, v.as_f64().and_then(Quantity::from_f64)?))).collect())
 }
 
 impl UsageRow {

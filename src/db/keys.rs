@@ -41,14 +41,11 @@ impl From<ApiKeyRow> for ApiKey {
     }
 }
 
-const INSERT_KEY: &str =
-    "insert into api_keys (id, project_id, name, key_hash, key_prefix, created_at) \
+const INSERT_KEY: &str = "insert into api_keys (id, project_id, name, key_hash, key_prefix, created_at) \
      values ($1, $2, $3, $4, $5, $6)";
-const SELECT_KEY_BY_HASH: &str =
-    "select id, project_id, name, key_prefix, created_at, last_used_at, revoked_at \
+const SELECT_KEY_BY_HASH: &str = "select id, project_id, name, key_prefix, created_at, last_used_at, revoked_at \
      from api_keys where key_hash = $1";
-const SELECT_KEYS: &str =
-    "select id, project_id, name, key_prefix, created_at, last_used_at, revoked_at \
+const SELECT_KEYS: &str = "select id, project_id, name, key_prefix, created_at, last_used_at, revoked_at \
      from api_keys order by id";
 const REVOKE_KEY: &str = "update api_keys set revoked_at = $2 where id = $1 and revoked_at is null";
 const KEY_EXISTS: &str = "select count(*) from api_keys where id = $1";
@@ -76,10 +73,9 @@ impl Db {
             .execute(s.pool())
             .await.map(|_| ()))
         .map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.is_foreign_key_violation() => DbError::NotFound {
-                resource: "project",
-                id: key.project_id.to_string(),
-            },
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                DbError::NotFound { resource: "project", id: key.project_id.to_string() }
+            }
             _ => conflict_on_unique(e, "an API key with this hash already exists"),
         })?;
         Ok(())
@@ -102,10 +98,7 @@ impl Db {
     pub async fn revoke_key(&self, id: &str, now_ms: i64) -> DbResult<()> {
         let exists: i64 = with_store!(self, s => sqlx::query_scalar(KEY_EXISTS).bind(id).fetch_one(s.pool()).await)?;
         if exists == 0 {
-            return Err(DbError::NotFound {
-                resource: "api_key",
-                id: id.to_string(),
-            });
+            return Err(DbError::NotFound { resource: "api_key", id: id.to_string() });
         }
         with_store!(self, s => sqlx::query(REVOKE_KEY).bind(id).bind(now_ms).execute(s.pool()).await.map(|_| ()))?;
         Ok(())

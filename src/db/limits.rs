@@ -31,8 +31,7 @@ impl TryFrom<LimitRow> for Limit {
     type Error = DbError;
     fn try_from(row: LimitRow) -> DbResult<Limit> {
         Ok(Limit {
-            period: Period::parse(&row.period)
-                .ok_or_else(|| DbError::Corrupt(format!("period {}", row.period)))?,
+            period: Period::parse(&row.period).ok_or_else(|| DbError::Corrupt(format!("period {}", row.period)))?,
             fail_mode: FailMode::parse(&row.fail_mode)
                 .ok_or_else(|| DbError::Corrupt(format!("fail mode {}", row.fail_mode)))?,
             dimension_filters: serde_json::from_str(&row.dimension_filters)?,
@@ -55,21 +54,13 @@ macro_rules! limit_columns {
     };
 }
 
-const SELECT_LIMIT: &str = concat!(
-    "select ",
-    limit_columns!(),
-    " from limits where project_id = $1 and id = $2"
-);
+const SELECT_LIMIT: &str = concat!("select ", limit_columns!(), " from limits where project_id = $1 and id = $2");
 const SELECT_LIMITS_PAGE: &str = concat!(
     "select ",
     limit_columns!(),
     " from limits where project_id = $1 and id > $2 and ($3 = '' or customer_id = $3) order by id limit $4"
 );
-const SELECT_ALL_LIMITS: &str = concat!(
-    "select ",
-    limit_columns!(),
-    " from limits where project_id = $1 order by id"
-);
+const SELECT_ALL_LIMITS: &str = concat!("select ", limit_columns!(), " from limits where project_id = $1 order by id");
 const INSERT_LIMIT: &str = "insert into limits \
      (id, project_id, name, meter_id, limit_value, period, customer_id, dimension_filters, alert_thresholds, \
       fail_mode, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";

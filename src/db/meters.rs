@@ -40,26 +40,15 @@ macro_rules! meter_columns {
     };
 }
 
-const SELECT_METER: &str = concat!(
-    "select ",
-    meter_columns!(),
-    " from meters where project_id = $1 and id = $2"
-);
-const SELECT_METERS_PAGE: &str = concat!(
-    "select ",
-    meter_columns!(),
-    " from meters where project_id = $1 and id > $2 order by id limit $3"
-);
-pub(crate) const SELECT_ALL_METERS: &str = concat!(
-    "select ",
-    meter_columns!(),
-    " from meters where project_id = $1 order by id"
-);
+const SELECT_METER: &str = concat!("select ", meter_columns!(), " from meters where project_id = $1 and id = $2");
+const SELECT_METERS_PAGE: &str =
+    concat!("select ", meter_columns!(), " from meters where project_id = $1 and id > $2 order by id limit $3");
+pub(crate) const SELECT_ALL_METERS: &str =
+    concat!("select ", meter_columns!(), " from meters where project_id = $1 order by id");
 const INSERT_METER: &str = "insert into meters \
      (id, project_id, name, description, aggregation, field, event_filter, created_at, updated_at) \
      values ($1, $2, $3, $4, $5, $6, $7, $8, $8)";
-const UPDATE_METER: &str =
-    "update meters set name = $3, description = $4, aggregation = $5, field = $6, \
+const UPDATE_METER: &str = "update meters set name = $3, description = $4, aggregation = $5, field = $6, \
      event_filter = $7, updated_at = $8 where project_id = $1 and id = $2";
 const COUNT_METER_LIMITS: &str = "select count(*) from limits where meter_id = $1";
 const DELETE_METER: &str = "delete from meters where project_id = $1 and id = $2";
@@ -74,12 +63,7 @@ impl Db {
         row.map(Meter::try_from).transpose()
     }
 
-    pub async fn meters_page(
-        &self,
-        project_id: &str,
-        after: Option<&str>,
-        limit: i64,
-    ) -> DbResult<Vec<Meter>> {
+    pub async fn meters_page(&self, project_id: &str, after: Option<&str>, limit: i64) -> DbResult<Vec<Meter>> {
         let rows = with_store!(self, s => sqlx::query_as::<_, MeterRow>(SELECT_METERS_PAGE)
             .bind(project_id)
             .bind(after.unwrap_or(""))

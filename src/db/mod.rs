@@ -1,5 +1,6 @@
 //! Storage on SQLite or PostgreSQL: the only place that writes SQL. One file per table group.
 
+pub mod balances;
 pub mod counters;
 pub mod customers;
 pub mod events;
@@ -15,10 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions, Postgres};
-use sqlx::sqlite::{
-    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
-};
+use sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Database, Pool, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
@@ -113,10 +111,7 @@ impl Store for SqliteStore {
         let writer = self.write_lock.clone().lock_owned().await;
         // IMMEDIATE takes the write lock up front, so read-then-write cannot fail to upgrade.
         let tx = self.pool.begin_with("begin immediate").await?;
-        Ok(WriteTx {
-            tx,
-            _writer: Some(writer),
-        })
+        Ok(WriteTx { tx, _writer: Some(writer) })
     }
 }
 
@@ -129,10 +124,7 @@ impl Store for PgStore {
     }
 
     async fn begin_write(&self) -> DbResult<WriteTx<Postgres>> {
-        Ok(WriteTx {
-            tx: self.pool.begin().await?,
-            _writer: None,
-        })
+        Ok(WriteTx { tx: self.pool.begin().await?, _writer: None })
     }
 }
 
@@ -149,8 +141,7 @@ pub(crate) use with_store;
 
 /// Serializes changes to a project's limits against concurrent recording on PostgreSQL, so a
 /// backfill never misses an event committed beside it. (SQLite writers are already serial.)
-pub(crate) const LOCK_PROJECT_FOR_RECORDING: &str =
-    "select pg_advisory_xact_lock_shared(hashtext($1))";
+pub(crate) const LOCK_PROJECT_FOR_RECORDING: &str = "select pg_advisory_xact_lock_shared(hashtext($1))";
 pub(crate) const LOCK_PROJECT_FOR_LIMIT_CHANGE: &str = "select pg_advisory_xact_lock(hashtext($1))";
 
 /// Transaction helpers are defined once per backend's concrete types by a macro like this one
@@ -168,11 +159,7 @@ macro_rules! transaction_helpers {
                 exclusive: bool,
             ) -> DbResult<()> {
                 if <$store as Store>::POSTGRES {
-                    let sql = if exclusive {
-                        LOCK_PROJECT_FOR_LIMIT_CHANGE
-                    } else {
-                        LOCK_PROJECT_FOR_RECORDING
-                    };
+                    let sql = if exclusive { LOCK_PROJECT_FOR_LIMIT_CHANGE } else { LOCK_PROJECT_FOR_RECORDING };
                     sqlx::query(sql).bind(project_id).execute(&mut **tx).await?;
                 }
                 Ok(())
@@ -187,11 +174,8 @@ impl Db {
     /// Connects, creating a SQLite file if missing, and applies pending migrations.
     pub async fn connect(url: &str) -> DbResult<Db> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pool = PgPoolOptions::new()
-                .max_connections(16)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect(url)
-                .await?;
+            let pool =
+                PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect(url).await?;
             sqlx::migrate!("migrations/postgres").run(&pool).await?;
             Ok(Db::Postgres(PgStore { pool }))
         } else if url.starts_with("sqlite:") {
@@ -201,15 +185,9 @@ impl Db {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
-            let pool = SqlitePoolOptions::new()
-                .max_connections(8)
-                .connect_with(options)
-                .await?;
+            let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
             sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-            Ok(Db::Sqlite(SqliteStore {
-                pool,
-                write_lock: Arc::new(Mutex::new(())),
-            }))
+            Ok(Db::Sqlite(SqliteStore { pool, write_lock: Arc::new(Mutex::new(())) }))
         } else {
             Err(DbError::UnsupportedUrl(crate::config::redact_url(url)))
         }

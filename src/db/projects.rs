@@ -28,11 +28,7 @@ struct ProjectRow {
 
 impl From<ProjectRow> for Project {
     fn from(row: ProjectRow) -> Self {
-        Project {
-            id: row.id,
-            name: row.name,
-            timezone: row.timezone.parse().unwrap_or(Tz::UTC),
-        }
+        Project { id: row.id, name: row.name, timezone: row.timezone.parse().unwrap_or(Tz::UTC) }
     }
 }
 
@@ -47,8 +43,7 @@ pub struct Counts {
 
 const INSERT_DEFAULT_PROJECT: &str = "insert into projects (id, name, timezone, created_at) \
      values ($1, 'Default project', 'UTC', $2) on conflict (id) do nothing";
-const INSERT_PROJECT: &str =
-    "insert into projects (id, name, timezone, created_at) values ($1, $2, $3, $4)";
+const INSERT_PROJECT: &str = "insert into projects (id, name, timezone, created_at) values ($1, $2, $3, $4)";
 const SELECT_PROJECTS: &str = "select id, name, timezone from projects order by id";
 const SELECT_PROJECT: &str = "select id, name, timezone from projects where id = $1";
 const COUNT_ROWS: &str = "select \
@@ -68,11 +63,7 @@ impl Db {
     }
 
     pub async fn create_project(&self, name: &str, timezone: Tz, now_ms: i64) -> DbResult<Project> {
-        let project = Project {
-            id: new_id("proj", now_ms),
-            name: name.to_string(),
-            timezone,
-        };
+        let project = Project { id: new_id("proj", now_ms), name: name.to_string(), timezone };
         with_store!(self, s => sqlx::query(INSERT_PROJECT)
             .bind(&project.id)
             .bind(&project.name)
@@ -100,11 +91,6 @@ impl Db {
     pub async fn counts(&self) -> DbResult<Counts> {
         let (customers, events, meters, limits) = with_store!(self, s =>
             sqlx::query_as::<_, (i64, i64, i64, i64)>(COUNT_ROWS).fetch_one(s.pool()).await)?;
-        Ok(Counts {
-            customers,
-            events,
-            meters,
-            limits,
-        })
+        Ok(Counts { customers, events, meters, limits })
     }
 }

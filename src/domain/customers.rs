@@ -26,10 +26,7 @@ pub struct Customer {
 impl Customer {
     /// The zone this customer's day, week, month and year windows follow.
     pub fn window_zone(&self, project_zone: Tz) -> Tz {
-        self.timezone
-            .as_deref()
-            .and_then(|tz| tz.parse().ok())
-            .unwrap_or(project_zone)
+        self.timezone.as_deref().and_then(|tz| tz.parse().ok()).unwrap_or(project_zone)
     }
 }
 
@@ -38,18 +35,13 @@ pub const MAX_EXTERNAL_ID: usize = 256;
 
 /// Parses `billingCycleStart` (`YYYY-MM-DD`).
 pub fn parse_billing_anchor(value: &str, field: &str) -> Result<NaiveDate, FieldError> {
-    NaiveDate::parse_from_str(value, "%Y-%m-%d")
-        .map_err(|_| FieldError::invalid(field, "must be a date as YYYY-MM-DD"))
+    NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| FieldError::invalid(field, "must be a date as YYYY-MM-DD"))
 }
 
 /// Checks an email address loosely: one `@` with text on both sides.
 pub fn validate_email(email: &str, field: &str) -> Result<(), FieldError> {
     match email.split_once('@') {
-        Some((local, domain))
-            if !local.is_empty() && domain.contains('.') && !domain.contains('@') =>
-        {
-            Ok(())
-        }
+        Some((local, domain)) if !local.is_empty() && domain.contains('.') && !domain.contains('@') => Ok(()),
         _ => Err(FieldError::invalid(field, "must be an email address")),
     }
 }

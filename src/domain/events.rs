@@ -49,34 +49,20 @@ pub struct NewEvent {
 
 impl EventInput {
     /// Validates against `now`: at most `max_backdate` in the past, at most five minutes ahead.
-    pub fn validate(
-        self,
-        prefix: &str,
-        now: DateTime<Utc>,
-        max_backdate: Duration,
-    ) -> Result<NewEvent, FieldError> {
-        let customer_ref = required_text(
-            self.customer_id,
-            &path(prefix, "customerId"),
-            MAX_EXTERNAL_ID,
-        )?;
+    pub fn validate(self, prefix: &str, now: DateTime<Utc>, max_backdate: Duration) -> Result<NewEvent, FieldError> {
+        let customer_ref = required_text(self.customer_id, &path(prefix, "customerId"), MAX_EXTERNAL_ID)?;
         let event_type = required_text(self.event_type, &path(prefix, "eventType"), 128)?;
         let values = self.values.unwrap_or_default();
         let mut quantities = BTreeMap::new();
         for (key, number) in &values {
             let field = path(prefix, &format!("values.{}", super::truncate(key, 70)));
             if !is_valid_key(key) {
-                return Err(FieldError::invalid(
-                    field,
-                    "keys must match [A-Za-z0-9_]{1,64}",
-                ));
+                return Err(FieldError::invalid(field, "keys must match [A-Za-z0-9_]{1,64}"));
             }
             let quantity = number
                 .as_f64()
                 .and_then(Quantity::from_f64)
-                .ok_or_else(|| {
-                    FieldError::invalid(&field, "must be a number between -1e12 and 1e12")
-                })?;
+                .ok_or_else(|| FieldError::invalid(&field, "must be a number between -1e12 and 1e12"))?;
             quantities.insert(key.clone(), quantity);
         }
         let dimensions = validate_dimensions(self.dimensions, &path(prefix, "dimensions"))?;
@@ -114,26 +100,15 @@ fn parse_timestamp(
     max_backdate: Duration,
 ) -> Result<DateTime<Utc>, FieldError> {
     let at = DateTime::parse_from_rfc3339(text)
-        .map_err(|_| {
-            FieldError::invalid(
-                field,
-                "must be an RFC 3339 timestamp such as 2026-01-31T12:00:00Z",
-            )
-        })?
+        .map_err(|_| FieldError::invalid(field, "must be an RFC 3339 timestamp such as 2026-01-31T12:00:00Z"))?
         .with_timezone(&Utc);
     if at > now + MAX_FUTURE_SKEW {
-        return Err(FieldError::invalid(
-            field,
-            "must not be more than 5 minutes in the future",
-        ));
+        return Err(FieldError::invalid(field, "must not be more than 5 minutes in the future"));
     }
     if at < now - max_backdate {
         return Err(FieldError::invalid(
             field,
-            format!(
-                "must not be more than {} days in the past",
-                max_backdate.num_days()
-            ),
+            format!("must not be more than {} days in the past", max_backdate.num_days()),
         ));
     }
     Ok(at)
@@ -176,9 +151,7 @@ mod tests {
         let now = Utc::now();
         let mut event = input();
         event.timestamp = Some((now + Duration::minutes(6)).to_rfc3339());
-        let err = event
-            .validate("events[1]", now, Duration::days(35))
-            .unwrap_err();
+        let err = event.validate("events[1]", now, Duration::days(35)).unwrap_err();
         assert_eq!(err.field(), "events[1].timestamp");
         let mut event = input();
         event.timestamp = Some((now + Duration::minutes(4)).to_rfc3339());
@@ -193,13 +166,7 @@ mod tests {
         assert!(event.validate("", now, Duration::days(35)).is_ok());
         let mut event = input();
         event.timestamp = Some((now - Duration::days(36)).to_rfc3339());
-        assert_eq!(
-            event
-                .validate("", now, Duration::days(35))
-                .unwrap_err()
-                .field(),
-            "timestamp"
-        );
+        assert_eq!(event.validate("", now, Duration::days(35)).unwrap_err().field(), "timestamp");
     }
 
     #[test]
@@ -207,18 +174,9 @@ mod tests {
         let now = Utc::now();
         let mut event = input();
         event.customer_id = None;
-        assert_eq!(
-            event.validate("", now, Duration::days(35)).unwrap_err(),
-            FieldError::missing("customerId")
-        );
+        assert_eq!(event.validate("", now, Duration::days(35)).unwrap_err(), FieldError::missing("customerId"));
         let mut event = input();
         event.dimensions = Some(BTreeMap::from([("bad key".into(), "x".into())]));
-        assert_eq!(
-            event
-                .validate("", now, Duration::days(35))
-                .unwrap_err()
-                .field(),
-            "dimensions.bad key"
-        );
+        assert_eq!(event.validate("", now, Duration::days(35)).unwrap_err().field(), "dimensions.bad key");
     }
 }

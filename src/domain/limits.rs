@@ -57,17 +57,13 @@ pub struct Limit {
 impl Limit {
     /// Whether an event with these dimensions counts toward this limit: every filter must match.
     pub fn counts(&self, dimensions: &BTreeMap<String, String>) -> bool {
-        self.dimension_filters
-            .iter()
-            .all(|(k, v)| dimensions.get(k) == Some(v))
+        self.dimension_filters.iter().all(|(k, v)| dimensions.get(k) == Some(v))
     }
 
     /// Whether a check with these dimensions is subject to this limit: no filter contradicts
     /// them (a dimension the check does not name contradicts nothing).
     pub fn applies_to_check(&self, dimensions: &BTreeMap<String, String>) -> bool {
-        self.dimension_filters
-            .iter()
-            .all(|(k, v)| dimensions.get(k).is_none_or(|d| d == v))
+        self.dimension_filters.iter().all(|(k, v)| dimensions.get(k).is_none_or(|d| d == v))
     }
 
     /// A customer's own limit overrides a default with the same meter, period and filters.
@@ -80,26 +76,15 @@ impl Limit {
 
 /// The limits that govern a customer: their own, plus every project default they do not override.
 pub fn governing_limits<'a>(limits: &'a [Limit], customer_id: &str) -> Vec<&'a Limit> {
-    let own: Vec<&Limit> = limits
-        .iter()
-        .filter(|l| l.customer_id.as_deref() == Some(customer_id))
-        .collect();
-    let defaults = limits
-        .iter()
-        .filter(|l| l.customer_id.is_none())
-        .filter(|d| !own.iter().any(|o| o.overrides(d)));
+    let own: Vec<&Limit> = limits.iter().filter(|l| l.customer_id.as_deref() == Some(customer_id)).collect();
+    let defaults = limits.iter().filter(|l| l.customer_id.is_none()).filter(|d| !own.iter().any(|o| o.overrides(d)));
     own.iter().copied().chain(defaults).collect()
 }
 
 /// The limits whose counters an event of this customer feeds: their own and every default,
 /// overridden or not, so that removing an override leaves an exact default counter behind.
-pub fn counted_limits<'a>(
-    limits: &'a [Limit],
-    customer_id: &'a str,
-) -> impl Iterator<Item = &'a Limit> {
-    limits
-        .iter()
-        .filter(move |l| l.customer_id.as_deref().is_none_or(|c| c == customer_id))
+pub fn counted_limits<'a>(limits: &'a [Limit], customer_id: &'a str) -> impl Iterator<Item = &'a Limit> {
+    limits.iter().filter(move |l| l.customer_id.as_deref().is_none_or(|c| c == customer_id))
 }
 
 /// One limit's state in a check answer.
@@ -161,10 +146,7 @@ mod tests {
             limit_value: Quantity(100_000),
             period: Period::Day,
             customer_id: customer.map(Into::into),
-            dimension_filters: filters
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            dimension_filters: filters.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             alert_thresholds: vec![],
             fail_mode: FailMode::Open,
             created_at: DateTime::UNIX_EPOCH,
@@ -173,10 +155,7 @@ mod tests {
     }
 
     fn dims(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -186,15 +165,9 @@ mod tests {
             limit("default_gpt4", None, &[("model", "gpt-4o")]),
             limit("own", Some("cust_a"), &[]),
         ];
-        let ids: Vec<_> = governing_limits(&limits, "cust_a")
-            .iter()
-            .map(|l| l.id.as_str())
-            .collect();
+        let ids: Vec<_> = governing_limits(&limits, "cust_a").iter().map(|l| l.id.as_str()).collect();
         assert_eq!(ids, ["own", "default_gpt4"]);
-        let ids: Vec<_> = governing_limits(&limits, "cust_b")
-            .iter()
-            .map(|l| l.id.as_str())
-            .collect();
+        let ids: Vec<_> = governing_limits(&limits, "cust_b").iter().map(|l| l.id.as_str()).collect();
         assert_eq!(ids, ["default", "default_gpt4"]);
     }
 
@@ -211,10 +184,7 @@ mod tests {
     #[test]
     fn requested_passes_only_when_it_fits_entirely() {
         let l = limit("l", None, &[]);
-        let window = Window {
-            start: DateTime::UNIX_EPOCH,
-            end: None,
-        };
+        let window = Window { start: DateTime::UNIX_EPOCH, end: None };
         let status = LimitStatus::new(&l, Quantity(90_000), &window);
         assert!(status.passes(None));
         assert!(status.passes(Some(Quantity(10_000))));

@@ -75,20 +75,13 @@ pub struct EventFilter {
 impl EventFilter {
     pub fn matches(&self, event_type: &str, dimensions: &BTreeMap<String, String>) -> bool {
         self.event_type.as_deref().is_none_or(|t| t == event_type)
-            && self
-                .dimensions
-                .iter()
-                .all(|(k, v)| dimensions.get(k) == Some(v))
+            && self.dimensions.iter().all(|(k, v)| dimensions.get(k) == Some(v))
     }
 
     pub fn validate(self, field: &str) -> Result<EventFilter, FieldError> {
         let event_type = super::optional_text(self.event_type, &format!("{field}.eventType"), 128)?;
-        let dimensions =
-            validate_dimensions(Some(self.dimensions), &format!("{field}.dimensions"))?;
-        Ok(EventFilter {
-            event_type,
-            dimensions,
-        })
+        let dimensions = validate_dimensions(Some(self.dimensions), &format!("{field}.dimensions"))?;
+        Ok(EventFilter { event_type, dimensions })
     }
 }
 
@@ -125,10 +118,7 @@ impl Meter {
 }
 
 /// Checks a meter's `field` against its aggregation; `count` defaults to `*`.
-pub fn validate_field(
-    aggregation: Aggregation,
-    field: Option<String>,
-) -> Result<String, FieldError> {
+pub fn validate_field(aggregation: Aggregation, field: Option<String>) -> Result<String, FieldError> {
     match (aggregation, field.as_deref()) {
         (Aggregation::Count, None | Some("*")) => Ok("*".into()),
         (_, None) => Err(FieldError::missing("field")),
@@ -151,20 +141,11 @@ pub struct Accumulator {
 
 impl Accumulator {
     pub fn new(aggregation: Aggregation) -> Self {
-        Accumulator {
-            aggregation,
-            counter: None,
-        }
+        Accumulator { aggregation, counter: None }
     }
 
     pub fn add(&mut self, value: Quantity, at_ms: i64) {
-        self.counter = Some(self.aggregation.merge(
-            self.counter,
-            Counter {
-                value,
-                latest_at: at_ms,
-            },
-        ));
+        self.counter = Some(self.aggregation.merge(self.counter, Counter { value, latest_at: at_ms }));
     }
 
     /// The meter's value; zero when nothing matched.
@@ -178,10 +159,7 @@ mod tests {
     use super::*;
 
     fn counter(value: i64, latest_at: i64) -> Counter {
-        Counter {
-            value: Quantity(value),
-            latest_at,
-        }
+        Counter { value: Quantity(value), latest_at }
     }
 
     #[test]
@@ -194,18 +172,8 @@ mod tests {
 
     #[test]
     fn max_and_sum_fold_as_expected() {
-        assert_eq!(
-            Aggregation::Max
-                .merge(Some(counter(7, 1)), counter(3, 2))
-                .value,
-            Quantity(7)
-        );
-        assert_eq!(
-            Aggregation::Sum
-                .merge(Some(counter(7, 1)), counter(3, 2))
-                .value,
-            Quantity(10)
-        );
+        assert_eq!(Aggregation::Max.merge(Some(counter(7, 1)), counter(3, 2)).value, Quantity(7));
+        assert_eq!(Aggregation::Sum.merge(Some(counter(7, 1)), counter(3, 2)).value, Quantity(10));
     }
 
     #[test]
@@ -213,9 +181,6 @@ mod tests {
         assert_eq!(validate_field(Aggregation::Count, None).unwrap(), "*");
         assert!(validate_field(Aggregation::Sum, None).is_err());
         assert!(validate_field(Aggregation::Sum, Some("tokens".into())).is_err());
-        assert_eq!(
-            validate_field(Aggregation::Sum, Some("values.tokens".into())).unwrap(),
-            "values.tokens"
-        );
+        assert_eq!(validate_field(Aggregation::Sum, Some("values.tokens".into())).unwrap(), "values.tokens");
     }
 }

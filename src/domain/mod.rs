@@ -1,5 +1,6 @@
 //! Pure types and rules of the product, free of IO: ids, amounts, windows, meters, limits, events.
 
+pub mod balances;
 pub mod customers;
 pub mod events;
 pub mod ids;
@@ -20,16 +21,11 @@ pub enum FieldError {
 
 impl FieldError {
     pub fn missing(field: impl Into<String>) -> Self {
-        FieldError::Missing {
-            field: field.into(),
-        }
+        FieldError::Missing { field: field.into() }
     }
 
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError::Invalid {
-            field: field.into(),
-            message: message.into(),
-        }
+        FieldError::Invalid { field: field.into(), message: message.into() }
     }
 
     pub fn field(&self) -> &str {
@@ -64,28 +60,17 @@ pub fn required_text(value: Option<String>, field: &str, max: usize) -> Result<S
         return Err(FieldError::missing(field));
     }
     if trimmed.chars().count() > max {
-        return Err(FieldError::invalid(
-            field,
-            format!("must be at most {max} characters"),
-        ));
+        return Err(FieldError::invalid(field, format!("must be at most {max} characters")));
     }
     Ok(trimmed.to_string())
 }
 
 /// An optional text of at most `max` characters; empty becomes `None`.
-pub fn optional_text(
-    value: Option<String>,
-    field: &str,
-    max: usize,
-) -> Result<Option<String>, FieldError> {
-    match value
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-    {
-        Some(v) if v.chars().count() > max => Err(FieldError::invalid(
-            field,
-            format!("must be at most {max} characters"),
-        )),
+pub fn optional_text(value: Option<String>, field: &str, max: usize) -> Result<Option<String>, FieldError> {
+    match value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
+        Some(v) if v.chars().count() > max => {
+            Err(FieldError::invalid(field, format!("must be at most {max} characters")))
+        }
         other => Ok(other),
     }
 }

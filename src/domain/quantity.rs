@@ -64,14 +64,8 @@ mod tests {
 
     #[test]
     fn whole_values_stay_integers_on_the_wire() {
-        assert_eq!(
-            Quantity::from_f64(512.0).unwrap().to_json().to_string(),
-            "512"
-        );
-        assert_eq!(
-            Quantity::from_f64(0.25).unwrap().to_json().to_string(),
-            "0.25"
-        );
+        assert_eq!(Quantity::from_f64(512.0).unwrap().to_json().to_string(), "512");
+        assert_eq!(Quantity::from_f64(0.25).unwrap().to_json().to_string(), "0.25");
     }
 
     #[test]

@@ -54,12 +54,7 @@ pub fn counter_updates(
                 return None;
             }
             let value = meter.contribution(usage.quantities)?;
-            let window = window_containing(
-                limit.period,
-                usage.occurred_at,
-                zone,
-                customer.billing_cycle_start,
-            );
+            let window = window_containing(limit.period, usage.occurred_at, zone, customer.billing_cycle_start);
             Some(CounterUpdate {
                 key: CounterKey {
                     limit_id: limit.id.clone(),
@@ -67,10 +62,7 @@ pub fn counter_updates(
                     window_start: window.start_ms(),
                 },
                 aggregation: meter.aggregation,
-                counter: Counter {
-                    value,
-                    latest_at: usage.occurred_at.timestamp_millis(),
-                },
+                counter: Counter { value, latest_at: usage.occurred_at.timestamp_millis() },
             })
         })
         .collect()
@@ -83,17 +75,8 @@ pub fn merge_updates(updates: impl IntoIterator<Item = CounterUpdate>) -> Vec<Co
     for update in updates {
         merged
             .entry(update.key)
-            .and_modify(|(aggregation, counter)| {
-                *counter = aggregation.merge(Some(*counter), update.counter)
-            })
+            .and_modify(|(aggregation, counter)| *counter = aggregation.merge(Some(*counter), update.counter))
             .or_insert((update.aggregation, update.counter));
     }
-    merged
-        .into_iter()
-        .map(|(key, (aggregation, counter))| CounterUpdate {
-            key,
-            aggregation,
-            counter,
-        })
-        .collect()
+    merged.into_iter().map(|(key, (aggregation, counter))| CounterUpdate { key, aggregation, counter }).collect()
 }

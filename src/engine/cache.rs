@@ -61,10 +61,7 @@ impl Cache {
     }
 
     pub fn customer(&self, project_id: &str, reference: &str) -> Option<Arc<Customer>> {
-        self.lock()
-            .customers
-            .get(&(project_id.to_string(), reference.to_string()))
-            .cloned()
+        self.lock().customers.get(&(project_id.to_string(), reference.to_string())).cloned()
     }
 
     pub fn limits(&self, project_id: &str) -> Option<Arc<Vec<Limit>>> {
@@ -74,9 +71,7 @@ impl Cache {
     /// Cached counters for the keys; `None` entries were not cached.
     pub fn counters(&self, keys: &[CounterKey]) -> Vec<Option<Option<Counter>>> {
         let state = self.lock();
-        keys.iter()
-            .map(|key| state.counters.get(key).copied())
-            .collect()
+        keys.iter().map(|key| state.counters.get(key).copied()).collect()
     }
 
     /// Stores what a reader loaded, if its ticket is still current.
@@ -88,17 +83,9 @@ impl Cache {
         }
     }
 
-    pub fn fill_customer(
-        &self,
-        ticket: Option<Ticket>,
-        project_id: &str,
-        reference: &str,
-        customer: Arc<Customer>,
-    ) {
+    pub fn fill_customer(&self, ticket: Option<Ticket>, project_id: &str, reference: &str, customer: Arc<Customer>) {
         self.fill(ticket, |state| {
-            state
-                .customers
-                .insert((project_id.to_string(), reference.to_string()), customer);
+            state.customers.insert((project_id.to_string(), reference.to_string()), customer);
         });
     }
 
@@ -120,9 +107,7 @@ impl Cache {
     /// Announces a write; the guard must be finished (or dropped) when it is over.
     pub fn begin_write(self: &Arc<Self>) -> WriteGuard {
         self.lock().started += 1;
-        WriteGuard {
-            cache: Some(self.clone()),
-        }
+        WriteGuard { cache: Some(self.clone()) }
     }
 }
 
@@ -169,21 +154,14 @@ mod tests {
     use crate::domain::quantity::Quantity;
 
     fn key() -> CounterKey {
-        CounterKey {
-            limit_id: "lmt".into(),
-            customer_id: "cust".into(),
-            window_start: 0,
-        }
+        CounterKey { limit_id: "lmt".into(), customer_id: "cust".into(), window_start: 0 }
     }
 
     fn update(value: i64) -> CounterUpdate {
         CounterUpdate {
             key: key(),
             aggregation: Aggregation::Sum,
-            counter: Counter {
-                value: Quantity(value),
-                latest_at: 1,
-            },
+            counter: Counter { value: Quantity(value), latest_at: 1 },
         }
     }
 

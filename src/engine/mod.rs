@@ -29,11 +29,33 @@ use cache::{Cache, WriteGuard};
 #[serde(rename_all = "camelCase")]
 pub struct CheckResponse {
     pub allowed: bool,
-    /// Why not, when not allowed: `limit_exceeded`.
+    /// Why not, when not allowed: `limit_exceeded` or `insufficient_balance`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub customer_id: String,
     pub limits: Vec<LimitStatus>,
+    /// Present when the check named balances: whether each can cover its amount.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub balances: Vec<BalanceStatus>,
+}
+
+/// A balance the work will draw on, and how much.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalanceRequirement {
+    pub name: String,
+    pub amount: i64,
+}
+
+/// Whether a named balance covers the amount a check asked about.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BalanceStatus {
+    pub name: String,
+    /// Null when the customer has no balance of that name (then it is not sufficient).
+    pub balance_id: Option<String>,
+    pub amount: i64,
+    pub available_balance: i64,
+    pub sufficient: bool,
 }
 
 /// What a check asks about.
@@ -41,6 +63,7 @@ pub struct CheckQuery<'a> {
     pub customer_ref: &'a str,
     pub dimensions: &'a BTreeMap<String, String>,
     pub requested: Option<Quantity>,
+    pub balances: &'a [BalanceRequirement],
 }
 
 pub struct Engine {
@@ -53,12 +76,7 @@ pub struct Engine {
 impl Engine {
     pub fn new(db: Db, clock: Arc<dyn Clock>, max_backdate_days: u32) -> Self {
         let cache = db.is_exclusive().then(|| Arc::new(Cache::default()));
-        Engine {
-            db,
-            clock,
-            cache,
-            max_backdate: Duration::days(i64::from(max_backdate_days)),
-        }
+        Engine { db, clock, cache, max_backdate: Duration::days(i64::from(max_backdate_days)) }
     }
 
     pub fn db(&self) -> &Db {
@@ -83,11 +101,7 @@ impl Engine {
     }
 
     /// Records validated events atomically and folds them into the live counters.
-    pub async fn record(
-        &self,
-        project: &Project,
-        events: &[NewEvent],
-    ) -> DbResult<Vec<RecordedEvent>> {
+    pub async fn record(&self, project: &Project, events: &[NewEvent]) -> DbResult<Vec<RecordedEvent>> {
         let guard = self.begin_write();
         let outcome = self.db.record_events(project, events, self.now()).await?;
         guard.finish_with_counters(&outcome.counter_updates);
@@ -95,15 +109,9 @@ impl Engine {
     }
 
     /// Judges a check from the pre-aggregated counters; never reads raw events.
-    pub async fn check(
-        &self,
-        project: &Project,
-        query: &CheckQuery<'_>,
-    ) -> DbResult<CheckResponse> {
+    pub async fn check(&self, project: &Project, query: &CheckQuery<'_>) -> DbResult<CheckResponse> {
         let now = self.now();
-        let customer = self
-            .customer_for_check(project, query.customer_ref, now)
-            .await?;
+        let customer = self.customer_for_check(project, query.customer_ref, now).await?;
         let limits = self.limits(project).await?;
         let zone = customer.window_zone(project.timezone);
         let applicable: Vec<&Limit> = governing_limits(&limits, &customer.id)
@@ -132,12 +140,31 @@ impl Engine {
                 LimitStatus::new(limit, counter.map_or(Quantity::ZERO, |c| c.value), window)
             })
             .collect();
-        let allowed = statuses.iter().all(|status| status.passes(query.requested));
+        let within_limits = statuses.iter().all(|status| status.passes(query.requested));
+        let mut balances = Vec::with_capacity(query.balances.len());
+        for requirement in query.balances {
+            let balance = self.db.balance_by_name(&project.id, &customer.id, &requirement.name).await?;
+            let available_balance = balance.as_ref().map_or(0, |b| b.funds().available());
+            balances.push(BalanceStatus {
+                name: requirement.name.clone(),
+                balance_id: balance.map(|b| b.id),
+                amount: requirement.amount,
+                available_balance,
+                sufficient: requirement.amount <= available_balance,
+            });
+        }
+        let funded = balances.iter().all(|b| b.sufficient && b.balance_id.is_some());
+        let reason = match (within_limits, funded) {
+            (false, _) => Some("limit_exceeded".to_string()),
+            (true, false) => Some("insufficient_balance".to_string()),
+            (true, true) => None,
+        };
         Ok(CheckResponse {
-            allowed,
-            reason: (!allowed).then(|| "limit_exceeded".to_string()),
+            allowed: reason.is_none(),
+            reason,
             customer_id: customer.id.clone(),
             limits: statuses,
+            balances,
         })
     }
 
@@ -148,11 +175,7 @@ impl Engine {
         reference: &str,
         now: DateTime<Utc>,
     ) -> DbResult<Arc<Customer>> {
-        if let Some(customer) = self
-            .cache
-            .as_ref()
-            .and_then(|c| c.customer(&project.id, reference))
-        {
+        if let Some(customer) = self.cache.as_ref().and_then(|c| c.customer(&project.id, reference)) {
             return Ok(customer);
         }
         let ticket = self.cache.as_ref().and_then(|c| c.ticket());
@@ -161,10 +184,7 @@ impl Engine {
             None => {
                 // A new customer changes nothing the cache holds (absences are not cached).
                 let guard = self.begin_write();
-                let customer = self
-                    .db
-                    .ensure_customer(&project.id, reference, now.timestamp_millis())
-                    .await?;
+                let customer = self.db.ensure_customer(&project.id, reference, now.timestamp_millis()).await?;
                 guard.finish_with_counters(&[]);
                 customer
             }

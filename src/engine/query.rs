@@ -83,12 +83,7 @@ struct GroupAccumulator {
 }
 
 /// Evaluates a meter over a range by scanning its events once.
-pub async fn query_meter(
-    db: &Db,
-    project_id: &str,
-    meter: &Meter,
-    query: &MeterQuery,
-) -> DbResult<MeterQueryResult> {
+pub async fn query_meter(db: &Db, project_id: &str, meter: &Meter, query: &MeterQuery) -> DbResult<MeterQueryResult> {
     let filter = EventFilter {
         customer_id: query.customer_id.as_deref().unwrap_or(""),
         event_type: meter.event_filter.event_type.as_deref().unwrap_or(""),
@@ -99,10 +94,7 @@ pub async fn query_meter(
     let mut groups: BTreeMap<Vec<String>, GroupAccumulator> = BTreeMap::new();
     db.scan_events(project_id, &filter, |event| {
         if !meter.matches(&event.event_type, &event.dimensions)
-            || !query
-                .dimensions
-                .iter()
-                .all(|(k, v)| event.dimensions.get(k) == Some(v))
+            || !query.dimensions.iter().all(|(k, v)| event.dimensions.get(k) == Some(v))
         {
             return;
         }
@@ -125,25 +117,15 @@ pub async fn query_meter(
         });
         group.total.add(value, at);
         if let Some(size) = query.window_size {
-            let bucket = event
-                .occurred_at
-                .duration_trunc(size.duration())
-                .map_or(at, |b| b.timestamp_millis());
-            group
-                .buckets
-                .entry(bucket)
-                .or_insert_with(|| Accumulator::new(meter.aggregation))
-                .add(value, at);
+            let bucket = event.occurred_at.duration_trunc(size.duration()).map_or(at, |b| b.timestamp_millis());
+            group.buckets.entry(bucket).or_insert_with(|| Accumulator::new(meter.aggregation)).add(value, at);
         }
     })
     .await?;
     if groups.is_empty() && query.group_by.is_empty() {
         groups.insert(
             Vec::new(),
-            GroupAccumulator {
-                total: Accumulator::new(meter.aggregation),
-                buckets: BTreeMap::new(),
-            },
+            GroupAccumulator { total: Accumulator::new(meter.aggregation), buckets: BTreeMap::new() },
         );
     }
     let groups = groups
@@ -151,9 +133,7 @@ pub async fn query_meter(
         .map(|(key, group)| GroupValue {
             group: query.group_by.iter().cloned().zip(key).collect(),
             value: group.total.value(),
-            series: query
-                .window_size
-                .map(|size| series(query.start, query.end, size, &group.buckets)),
+            series: query.window_size.map(|size| series(query.start, query.end, size, &group.buckets)),
         })
         .collect();
     Ok(MeterQueryResult {
@@ -176,14 +156,8 @@ fn series(
     let mut at = start.duration_trunc(step).unwrap_or(start);
     let mut points = Vec::new();
     while at < end {
-        let value = buckets
-            .get(&at.timestamp_millis())
-            .map_or(Quantity::ZERO, Accumulator::value);
-        points.push(SeriesPoint {
-            start: at,
-            end: at + step,
-            value,
-        });
+        let value = buckets.get(&at.timestamp_millis()).map_or(Quantity::ZERO, Accumulator::value);
+        points.push(SeriesPoint { start: at, end: at + step, value });
         at += step;
     }
     points

@@ -10,11 +10,7 @@ use crate::helpers::spawn_app;
 async fn fifty_concurrent_recorders_give_exact_totals() {
     let app = Arc::new(spawn_app().await);
     let meter = app.token_meter().await;
-    let limit = app
-        .create_limit(
-            json!({"name": "d", "meterId": meter, "limitValue": 1000000, "period": "day"}),
-        )
-        .await;
+    let limit = app.create_limit(json!({"name": "d", "meterId": meter, "limitValue": 1000000, "period": "day"})).await;
     let tasks: Vec<_> = (0..50)
         .map(|task| {
             let (app, limit) = (app.clone(), limit.clone());
@@ -25,8 +21,10 @@ async fn fifty_concurrent_recorders_give_exact_totals() {
                     if i % 2 == 0 {
                         app.record_tokens(customer, 3).await;
                     } else {
-                        let event = json!({"customerId": customer, "eventType": "llm.completion", "values": {"tokens": 1}});
-                        let (status, body) = app.post("/v1/events/batch", json!({"events": [event.clone(), event]})).await;
+                        let event =
+                            json!({"customerId": customer, "eventType": "llm.completion", "values": {"tokens": 1}});
+                        let (status, body) =
+                            app.post("/v1/events/batch", json!({"events": [event.clone(), event]})).await;
                         assert_eq!(status, 200, "{body}");
                     }
                     // Checks interleave with writes and must never see more than was recorded.
@@ -49,10 +47,9 @@ async fn fifty_concurrent_recorders_give_exact_totals() {
 async fn the_same_idempotency_key_sent_concurrently_counts_once() {
     let app = Arc::new(spawn_app().await);
     let meter = app.token_meter().await;
-    let limit = app
-        .create_limit(json!({"name": "d", "meterId": meter, "limitValue": 1000, "period": "day"}))
-        .await;
-    let event = json!({"customerId": "acme", "eventType": "llm.completion", "values": {"tokens": 7}, "idempotencyKey": "once"});
+    let limit = app.create_limit(json!({"name": "d", "meterId": meter, "limitValue": 1000, "period": "day"})).await;
+    let event =
+        json!({"customerId": "acme", "eventType": "llm.completion", "values": {"tokens": 7}, "idempotencyKey": "once"});
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let (app, event) = (app.clone(), event.clone());
@@ -78,9 +75,7 @@ async fn the_same_idempotency_key_sent_concurrently_counts_once() {
 async fn checks_running_beside_limit_changes_and_records_stay_exact() {
     let app = Arc::new(spawn_app().await);
     let meter = app.token_meter().await;
-    let limit = app
-        .create_limit(json!({"name": "d", "meterId": meter, "limitValue": 1000, "period": "day"}))
-        .await;
+    let limit = app.create_limit(json!({"name": "d", "meterId": meter, "limitValue": 1000, "period": "day"})).await;
     let writers: Vec<_> = (0..4)
         .map(|_| {
             let app = app.clone();
@@ -95,9 +90,7 @@ async fn checks_running_beside_limit_changes_and_records_stay_exact() {
         let (app, limit) = (app.clone(), limit.clone());
         tokio::spawn(async move {
             for value in [2000, 3000, 4000] {
-                let (status, body) = app
-                    .put(&format!("/v1/limits/{limit}"), json!({"limitValue": value}))
-                    .await;
+                let (status, body) = app.put(&format!("/v1/limits/{limit}"), json!({"limitValue": value})).await;
                 assert_eq!(status, 200, "{body}");
             }
         })

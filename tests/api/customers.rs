@@ -23,44 +23,24 @@ async fn customers_are_created_read_by_either_id_updated_and_deleted() {
     assert_eq!(by_id, by_external);
     assert_eq!(by_id["metadata"], json!({"plan": "pro"}));
 
-    let (status, updated) = app
-        .put(
-            "/v1/customers/acme",
-            json!({"name": "Acme Corp", "metadata": {"plan": "team"}}),
-        )
-        .await;
+    let (status, updated) =
+        app.put("/v1/customers/acme", json!({"name": "Acme Corp", "metadata": {"plan": "team"}})).await;
     assert_eq!(status, StatusCode::OK, "{updated}");
     assert_eq!(updated["name"], "Acme Corp");
-    assert_eq!(
-        updated["email"], "ops@acme.test",
-        "fields left out are kept"
-    );
+    assert_eq!(updated["email"], "ops@acme.test", "fields left out are kept");
     assert_eq!(updated["metadata"], json!({"plan": "team"}));
 
     assert_error(
-        &app.post("/v1/customers", json!({"externalId": "acme"}))
-            .await,
+        &app.post("/v1/customers", json!({"externalId": "acme"})).await,
         StatusCode::CONFLICT,
         "conflict",
         None,
     );
 
     app.record_tokens("acme", 5).await;
-    assert_eq!(
-        app.delete("/v1/customers/acme").await.0,
-        StatusCode::NO_CONTENT
-    );
-    assert_error(
-        &app.get("/v1/customers/acme").await,
-        StatusCode::NOT_FOUND,
-        "customer_not_found",
-        None,
-    );
-    assert_eq!(
-        app.event_count().await,
-        0,
-        "a deleted customer's events go with it"
-    );
+    assert_eq!(app.delete("/v1/customers/acme").await.0, StatusCode::NO_CONTENT);
+    assert_error(&app.get("/v1/customers/acme").await, StatusCode::NOT_FOUND, "customer_not_found", None);
+    assert_eq!(app.event_count().await, 0, "a deleted customer's events go with it");
 }
 
 #[tokio::test]
@@ -77,27 +57,18 @@ async fn recording_for_an_unknown_customer_creates_it() {
 async fn customers_are_listed_in_pages_and_searched() {
     let app = spawn_app().await;
     for i in 0..7 {
-        let (status, _) = app
-            .post(
-                "/v1/customers",
-                json!({"externalId": format!("user-{i}"), "name": format!("Name {i}")}),
-            )
-            .await;
+        let (status, _) =
+            app.post("/v1/customers", json!({"externalId": format!("user-{i}"), "name": format!("Name {i}")})).await;
         assert_eq!(status, StatusCode::CREATED);
     }
     let mut seen = Vec::new();
     let mut cursor = String::new();
     loop {
-        let (status, page) = app
-            .get(&format!("/v1/customers?limit=3&cursor={cursor}"))
-            .await;
+        let (status, page) = app.get(&format!("/v1/customers?limit=3&cursor={cursor}")).await;
         assert_eq!(status, StatusCode::OK);
         let data = page["data"].as_array().unwrap();
         assert!(data.len() <= 3);
-        seen.extend(
-            data.iter()
-                .map(|c| c["externalId"].as_str().unwrap().to_string()),
-        );
+        seen.extend(data.iter().map(|c| c["externalId"].as_str().unwrap().to_string()));
         match page["nextCursor"].as_str() {
             Some(next) => {
                 assert_eq!(page["hasMore"], true);
@@ -106,17 +77,9 @@ async fn customers_are_listed_in_pages_and_searched() {
             None => break,
         }
     }
-    assert_eq!(
-        seen,
-        (0..7).map(|i| format!("user-{i}")).collect::<Vec<_>>()
-    );
+    assert_eq!(seen, (0..7).map(|i| format!("user-{i}")).collect::<Vec<_>>());
 
     let (_, found) = app.get("/v1/customers?search=NAME%205").await;
-    let found: Vec<_> = found["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["externalId"].clone())
-        .collect();
+    let found: Vec<_> = found["data"].as_array().unwrap().iter().map(|c| c["externalId"].clone()).collect();
     assert_eq!(found, vec![json!("user-5")]);
 }

@@ -8,41 +8,31 @@ use crate::helpers::{at, spawn_app};
 async fn backdated_events_land_in_the_window_they_belong_to() {
     let app = spawn_app().await; // 2026-03-10 12:00
     let meter = app.token_meter().await;
-    let day = app
-        .create_limit(json!({"name": "d", "meterId": meter, "limitValue": 1000, "period": "day"}))
-        .await;
-    let month = app
-        .create_limit(json!({"name": "m", "meterId": meter, "limitValue": 1000, "period": "month"}))
-        .await;
-    for (timestamp, tokens) in [
-        ("2026-03-09T23:59:59Z", 100),
-        ("2026-03-10T00:00:00Z", 10),
-        ("2026-02-27T08:00:00Z", 1000),
-    ] {
+    let day = app.create_limit(json!({"name": "d", "meterId": meter, "limitValue": 1000, "period": "day"})).await;
+    let month = app.create_limit(json!({"name": "m", "meterId": meter, "limitValue": 1000, "period": "month"})).await;
+    for (timestamp, tokens) in
+        [("2026-03-09T23:59:59Z", 100), ("2026-03-10T00:00:00Z", 10), ("2026-02-27T08:00:00Z", 1000)]
+    {
         let (status, body) = app
-            .post("/v1/events/record", json!({"customerId": "acme", "eventType": "llm.completion",
-                                              "values": {"tokens": tokens}, "timestamp": timestamp}))
+            .post(
+                "/v1/events/record",
+                json!({"customerId": "acme", "eventType": "llm.completion",
+                                              "values": {"tokens": tokens}, "timestamp": timestamp}),
+            )
             .await;
         assert_eq!(status, 200, "{body}");
     }
     assert_eq!(app.used("acme", &day).await, 10.0);
     assert_eq!(app.used("acme", &month).await, 110.0);
-    app.clock
-        .set(at("2026-03-01T00:00:00Z") - chrono::Duration::seconds(1));
-    assert_eq!(
-        app.used("acme", &month).await,
-        1000.0,
-        "February's window holds February's event"
-    );
+    app.clock.set(at("2026-03-01T00:00:00Z") - chrono::Duration::seconds(1));
+    assert_eq!(app.used("acme", &month).await, 1000.0, "February's window holds February's event");
 }
 
 #[tokio::test]
 async fn a_retried_event_with_the_same_idempotency_key_counts_once() {
     let app = spawn_app().await;
     let meter = app.token_meter().await;
-    let limit = app
-        .create_limit(json!({"name": "d", "meterId": meter, "limitValue": 1000, "period": "day"}))
-        .await;
+    let limit = app.create_limit(json!({"name": "d", "meterId": meter, "limitValue": 1000, "period": "day"})).await;
     let event = json!({"customerId": "acme", "eventType": "llm.completion", "values": {"tokens": 40}, "idempotencyKey": "req-1"});
     let (_, first) = app.post("/v1/events/record", event.clone()).await;
     let (status, second) = app.post("/v1/events/record", event).await;
@@ -59,17 +49,17 @@ async fn a_retried_event_with_the_same_idempotency_key_counts_once() {
 async fn a_batch_records_every_event_with_a_result_each_and_counts_duplicates_once() {
     let app = spawn_app().await;
     let meter = app.token_meter().await;
-    let limit = app
-        .create_limit(json!({"name": "d", "meterId": meter, "limitValue": 100000, "period": "day"}))
-        .await;
+    let limit = app.create_limit(json!({"name": "d", "meterId": meter, "limitValue": 100000, "period": "day"})).await;
     let mut events: Vec<_> = (0..250)
-        .map(|i| json!({"customerId": format!("c{}", i % 5), "eventType": "llm.completion", "values": {"tokens": 2},
-                         "idempotencyKey": format!("k{i}")}))
+        .map(|i| {
+            json!({"customerId": format!("c{}", i % 5), "eventType": "llm.completion", "values": {"tokens": 2},
+                         "idempotencyKey": format!("k{i}")})
+        })
         .collect();
-    events.push(json!({"customerId": "c0", "eventType": "llm.completion", "values": {"tokens": 2}, "idempotencyKey": "k0"}));
-    let (status, body) = app
-        .post("/v1/events/batch", json!({"events": events}))
-        .await;
+    events.push(
+        json!({"customerId": "c0", "eventType": "llm.completion", "values": {"tokens": 2}, "idempotencyKey": "k0"}),
+    );
+    let (status, body) = app.post("/v1/events/batch", json!({"events": events})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["count"], 250);
     assert_eq!(body["duplicates"], 1);
@@ -85,16 +75,15 @@ async fn a_batch_records_every_event_with_a_result_each_and_counts_duplicates_on
 async fn events_are_listed_newest_first_with_filters_and_cursor_pagination() {
     let app = spawn_app().await;
     for (i, customer) in ["a", "b", "a", "a", "b"].iter().enumerate() {
-        let event_type = if i == 3 {
-            "embedding"
-        } else {
-            "llm.completion"
-        };
+        let event_type = if i == 3 { "embedding" } else { "llm.completion" };
         let timestamp = format!("2026-03-0{}T10:00:00Z", i + 1);
         let (status, body) = app
-            .post("/v1/events/record", json!({"customerId": customer, "eventType": event_type, "values": {"tokens": i},
+            .post(
+                "/v1/events/record",
+                json!({"customerId": customer, "eventType": event_type, "values": {"tokens": i},
                                               "dimensions": {"model": "m"}, "properties": {"requestId": i},
-                                              "timestamp": timestamp}))
+                                              "timestamp": timestamp}),
+            )
             .await;
         assert_eq!(status, 200, "{body}");
     }
@@ -107,9 +96,7 @@ async fn events_are_listed_newest_first_with_filters_and_cursor_pagination() {
     assert_eq!(data[0]["properties"], json!({"requestId": 3}));
     assert_eq!(data[1]["timestamp"], "2026-03-03T10:00:00Z");
     let cursor = page["nextCursor"].as_str().unwrap();
-    let (_, next) = app
-        .get(&format!("/v1/events?customerId=a&limit=2&cursor={cursor}"))
-        .await;
+    let (_, next) = app.get(&format!("/v1/events?customerId=a&limit=2&cursor={cursor}")).await;
     assert_eq!(next["data"].as_array().unwrap().len(), 1);
     assert_eq!(next["data"][0]["timestamp"], "2026-03-01T10:00:00Z");
     assert_eq!(next["hasMore"], false);
@@ -117,28 +104,16 @@ async fn events_are_listed_newest_first_with_filters_and_cursor_pagination() {
 
     let (_, typed) = app.get("/v1/events?eventType=embedding").await;
     assert_eq!(typed["data"].as_array().unwrap().len(), 1);
-    let (_, ranged) = app
-        .get("/v1/events?startDate=2026-03-02&endDate=2026-03-04")
-        .await;
-    let stamps: Vec<_> = ranged["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["timestamp"].clone())
-        .collect();
-    assert_eq!(
-        stamps,
-        vec![json!("2026-03-03T10:00:00Z"), json!("2026-03-02T10:00:00Z")]
-    );
+    let (_, ranged) = app.get("/v1/events?startDate=2026-03-02&endDate=2026-03-04").await;
+    let stamps: Vec<_> = ranged["data"].as_array().unwrap().iter().map(|e| e["timestamp"].clone()).collect();
+    assert_eq!(stamps, vec![json!("2026-03-03T10:00:00Z"), json!("2026-03-02T10:00:00Z")]);
 }
 
 #[tokio::test]
 async fn usage_survives_a_restart() {
     let mut app = spawn_app().await;
     let meter = app.token_meter().await;
-    let limit = app
-        .create_limit(json!({"name": "d", "meterId": meter, "limitValue": 1000, "period": "day"}))
-        .await;
+    let limit = app.create_limit(json!({"name": "d", "meterId": meter, "limitValue": 1000, "period": "day"})).await;
     app.record_tokens("acme", 123).await;
     app.restart().await;
     assert_eq!(app.used("acme", &limit).await, 123.0);

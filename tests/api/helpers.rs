@@ -40,15 +40,11 @@ pub struct TestApp {
 
 /// The PostgreSQL server to test against, when the suite runs on PostgreSQL.
 pub fn postgres_admin_url() -> Option<String> {
-    std::env::var("LIMITRY_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
+    std::env::var("LIMITRY_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty())
 }
 
 fn with_database(admin_url: &str, name: &str) -> String {
-    let (base, _) = admin_url
-        .rsplit_once('/')
-        .expect("LIMITRY_TEST_POSTGRES_URL must end in /database");
+    let (base, _) = admin_url.rsplit_once('/').expect("LIMITRY_TEST_POSTGRES_URL must end in /database");
     format!("{base}/{name}")
 }
 
@@ -56,9 +52,7 @@ async fn admin_execute(admin_url: &str, sql: &str) {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(admin_url)
         .await
-        .unwrap_or_else(|e| {
-            panic!("PostgreSQL at LIMITRY_TEST_POSTGRES_URL is not reachable: {e}")
-        });
+        .unwrap_or_else(|e| panic!("PostgreSQL at LIMITRY_TEST_POSTGRES_URL is not reachable: {e}"));
     sqlx::query(sql).execute(&mut conn).await.unwrap();
     conn.close().await.unwrap();
 }
@@ -69,10 +63,7 @@ async fn fresh_database() -> (String, TestDatabase) {
         Some(admin_url) => {
             let name = format!("limitry_test_{:016x}", rand::thread_rng().gen::<u64>());
             admin_execute(&admin_url, &format!("create database {name}")).await;
-            (
-                with_database(&admin_url, &name),
-                TestDatabase::Postgres { admin_url, name },
-            )
+            (with_database(&admin_url, &name), TestDatabase::Postgres { admin_url, name })
         }
         None => {
             let dir = tempfile::tempdir().unwrap();
@@ -86,10 +77,7 @@ pub async fn spawn_app() -> TestApp {
     let (database_url, database) = fresh_database().await;
     let clock = ManualClock::new(default_now());
     let server = start(&database_url, &clock).await;
-    let key = create_key(server.state.engine.db(), DEFAULT_PROJECT_ID, "test", 0)
-        .await
-        .unwrap()
-        .secret;
+    let key = create_key(server.state.engine.db(), DEFAULT_PROJECT_ID, "test", 0).await.unwrap().secret;
     TestApp {
         base: format!("http://{}", server.addr),
         client: reqwest::Client::new(),
@@ -102,11 +90,8 @@ pub async fn spawn_app() -> TestApp {
 }
 
 async fn start(database_url: &str, clock: &ManualClock) -> RunningServer {
-    let config = Config {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        database_url: database_url.to_string(),
-        max_backdate_days: 35,
-    };
+    let config =
+        Config { bind: "127.0.0.1:0".parse().unwrap(), database_url: database_url.to_string(), max_backdate_days: 35 };
     spawn(&config, Arc::new(clock.clone())).await.unwrap()
 }
 
@@ -123,14 +108,8 @@ impl TestApp {
         self.server = Some(server);
     }
 
-    pub async fn request(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        self.request_with_key(method, path, body, Some(&self.key))
-            .await
+    pub async fn request(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.request_with_key(method, path, body, Some(&self.key)).await
     }
 
     pub async fn request_with_key(
@@ -150,11 +129,8 @@ impl TestApp {
         let response = request.send().await.unwrap();
         let status = response.status();
         let text = response.text().await.unwrap();
-        let value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
+        let value =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         (status, value)
     }
 
@@ -215,7 +191,10 @@ impl TestApp {
     /// Records `tokens` for a customer now and asserts it was accepted.
     pub async fn record_tokens(&self, customer: &str, tokens: i64) -> Value {
         let (status, body) = self
-            .post("/v1/events/record", json!({"customerId": customer, "eventType": "llm.completion", "values": {"tokens": tokens}}))
+            .post(
+                "/v1/events/record",
+                json!({"customerId": customer, "eventType": "llm.completion", "values": {"tokens": tokens}}),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body
@@ -240,9 +219,7 @@ impl TestApp {
     }
 
     pub async fn used(&self, customer: &str, limit_id: &str) -> f64 {
-        self.limit_status(customer, limit_id).await["used"]
-            .as_f64()
-            .unwrap()
+        self.limit_status(customer, limit_id).await["used"].as_f64().unwrap()
     }
 
     /// How many events the project holds, counted through the API.
@@ -250,9 +227,7 @@ impl TestApp {
         let mut total = 0;
         let mut cursor = String::new();
         loop {
-            let (status, page) = self
-                .get(&format!("/v1/events?limit=100&cursor={cursor}"))
-                .await;
+            let (status, page) = self.get(&format!("/v1/events?limit=100&cursor={cursor}")).await;
             assert_eq!(status, StatusCode::OK, "{page}");
             total += page["data"].as_array().unwrap().len();
             match page["nextCursor"].as_str() {
@@ -270,14 +245,8 @@ impl Drop for TestApp {
         if let Some(TestDatabase::Postgres { admin_url, name }) = self.database.take() {
             // Async clean-up cannot run on the test's own runtime from Drop: use a runtime of its own.
             std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                runtime.block_on(admin_execute(
-                    &admin_url,
-                    &format!("drop database if exists {name} with (force)"),
-                ));
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                runtime.block_on(admin_execute(&admin_url, &format!("drop database if exists {name} with (force)")));
             })
             .join()
             .ok();
@@ -287,27 +256,14 @@ impl Drop for TestApp {
 
 /// Asserts an error answer: status, code, and the field it names.
 #[track_caller]
-pub fn assert_error(
-    answer: &(StatusCode, Value),
-    status: StatusCode,
-    code: &str,
-    field: Option<&str>,
-) {
+pub fn assert_error(answer: &(StatusCode, Value), status: StatusCode, code: &str, field: Option<&str>) {
     let (actual_status, body) = answer;
     assert_eq!(*actual_status, status, "{body}");
     assert_eq!(body["error"]["code"], code, "{body}");
     assert_eq!(body["error"]["status"], status.as_u16(), "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "{body}"
-    );
+    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
     if let Some(field) = field {
         assert_eq!(body["error"]["field"], field, "{body}");
-        assert!(
-            body["error"]["message"].as_str().unwrap().contains(field),
-            "message should name {field}: {body}"
-        );
+        assert!(body["error"]["message"].as_str().unwrap().contains(field), "message should name {field}: {body}");
     }
 }

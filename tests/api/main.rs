@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod balances;
 mod cli;
 mod concurrency;
 mod customers;

@@ -13,15 +13,8 @@ async fn the_quickstart_story_works_from_meter_to_refusal() {
         .create_limit(json!({"name": "Daily tokens", "meterId": meter, "limitValue": 1000, "period": "day", "customerId": "acme"}))
         .await;
     let (status, customer) = app.get("/v1/customers/acme").await;
-    assert_eq!(
-        status,
-        StatusCode::OK,
-        "naming a new customer in a limit creates it: {customer}"
-    );
-    assert_eq!(
-        app.limit_status("acme", &limit).await["name"],
-        "Daily tokens"
-    );
+    assert_eq!(status, StatusCode::OK, "naming a new customer in a limit creates it: {customer}");
+    assert_eq!(app.limit_status("acme", &limit).await["name"], "Daily tokens");
 
     let answer = app.check(json!({"customerId": "acme"})).await;
     assert_eq!(answer["allowed"], true);
@@ -50,13 +43,7 @@ async fn the_quickstart_story_works_from_meter_to_refusal() {
 
     let (status, usage) = app.get("/v1/customers/acme/usage").await;
     assert_eq!(status, StatusCode::OK);
-    let day = usage["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["period"] == "day")
-        .unwrap()
-        .clone();
+    let day = usage["data"].as_array().unwrap().iter().find(|u| u["period"] == "day").unwrap().clone();
     assert_eq!(day["value"], 1000);
     assert_eq!(day["meterId"], meter);
 }
