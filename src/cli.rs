@@ -1,8 +1,9 @@
 //! Command-line administration: API keys, run against the same database as the service.
 
 use crate::auth::keys::create_key;
+use crate::auth::operators::create_operator;
 use crate::clock::{Clock, SystemClock};
-use crate::config::{DatabaseArgs, KeysCommand, ProjectsCommand};
+use crate::config::{AdminCommand, DatabaseArgs, KeysCommand, ProjectsCommand};
 use crate::db::projects::DEFAULT_PROJECT_ID;
 use crate::db::Db;
 
@@ -64,6 +65,20 @@ pub async fn keys(command: KeysCommand, database: &DatabaseArgs) -> anyhow::Resu
         KeysCommand::Revoke { id } => {
             db.revoke_key(&id, now_ms).await?;
             eprintln!("Revoked {id}.");
+        }
+    }
+    db.close().await;
+    Ok(())
+}
+
+/// Runs an `admin` subcommand.
+pub async fn admin(command: AdminCommand, database: &DatabaseArgs) -> anyhow::Result<()> {
+    let now_ms = SystemClock.now().timestamp_millis();
+    let db = connect(database, now_ms).await?;
+    match command {
+        AdminCommand::Create { email, password } => {
+            let email = create_operator(&db, &email, &password, now_ms).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            eprintln!("Created operator {email}.");
         }
     }
     db.close().await;

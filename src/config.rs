@@ -27,6 +27,13 @@ pub enum Command {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+    /// Manage dashboard operators.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
     /// Manage API keys.
     Keys {
         #[command(subcommand)]
@@ -48,6 +55,17 @@ pub enum ProjectsCommand {
     },
     /// List projects.
     List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an operator who can sign in to the dashboard.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, env = "LIMITRY_ADMIN_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -84,11 +102,26 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free one.
     #[arg(long, env = "LIMITRY_BIND")]
     pub bind: Option<SocketAddr>,
+    /// Secret that signs dashboard session cookies. Without one, a random secret is made on
+    /// first start and kept in the database, so sessions survive restarts.
+    #[arg(long, env = "LIMITRY_SESSION_SECRET", hide_env_values = true)]
+    pub session_secret: Option<String>,
+    /// Mark session cookies `Secure`: `auto` does unless the service listens on loopback
+    /// (plain-HTTP local use).
+    #[arg(long, env = "LIMITRY_COOKIE_SECURE", value_enum, default_value_t = CookieSecure::Auto)]
+    pub cookie_secure: CookieSecure,
     /// How many days in the past an event may be dated.
     #[arg(long, env = "LIMITRY_MAX_BACKDATE_DAYS", default_value_t = 35)]
     pub max_backdate_days: u32,
     #[command(flatten)]
     pub database: DatabaseArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CookieSecure {
+    Auto,
+    Always,
+    Never,
 }
 
 /// Everything the service needs to start.
@@ -97,6 +130,30 @@ pub struct Config {
     pub bind: SocketAddr,
     pub database_url: String,
     pub max_backdate_days: u32,
+    pub session_secret: Option<String>,
+    pub cookie_secure: CookieSecure,
+}
+
+impl Config {
+    /// Defaults for everything but where to listen and what database to use.
+    pub fn new(bind: SocketAddr, database_url: &str) -> Config {
+        Config {
+            bind,
+            database_url: database_url.to_string(),
+            max_backdate_days: 35,
+            session_secret: None,
+            cookie_secure: CookieSecure::Auto,
+        }
+    }
+
+    /// Whether session cookies get the `Secure` attribute.
+    pub fn secure_cookies(&self) -> bool {
+        match self.cookie_secure {
+            CookieSecure::Always => true,
+            CookieSecure::Never => false,
+            CookieSecure::Auto => !self.bind.ip().is_loopback(),
+        }
+    }
 }
 
 impl Config {
@@ -106,7 +163,13 @@ impl Config {
             Some(bind) => bind,
             None => leptos_toml_site_addr().unwrap_or(DEFAULT_BIND.parse()?),
         };
-        Ok(Config { bind, database_url: args.database.url(), max_backdate_days: args.max_backdate_days })
+        Ok(Config {
+            bind,
+            database_url: args.database.url(),
+            max_backdate_days: args.max_backdate_days,
+            session_secret: args.session_secret.clone().filter(|s| !s.is_empty()),
+            cookie_secure: args.cookie_secure,
+        })
     }
 }
 
@@ -132,6 +195,8 @@ impl std::fmt::Debug for Config {
             .field("bind", &self.bind)
             .field("database_url", &redact_url(&self.database_url))
             .field("max_backdate_days", &self.max_backdate_days)
+            .field("session_secret", &self.session_secret.as_ref().map(|_| "***"))
+            .field("cookie_secure", &self.cookie_secure)
             .finish()
     }
 }

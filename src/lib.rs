@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod charts;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -14,5 +15,6 @@ pub mod db;
 pub mod domain;
 pub mod engine;
 pub mod error;
+pub mod export;
 pub mod server;
 pub mod ui;

@@ -18,6 +18,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Keys { command, database }) => limitry::cli::keys(command, &database).await,
         Some(Command::Projects { command, database }) => limitry::cli::projects(command, &database).await,
+        Some(Command::Admin { command, database }) => limitry::cli::admin(command, &database).await,
         Some(Command::Serve(args)) => limitry::server::run(Config::from_args(&args)?, Arc::new(SystemClock)).await,
         None => limitry::server::run(Config::from_args(&cli.serve)?, Arc::new(SystemClock)).await,
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use axum::extract::{FromRef, State};
 use axum::http::{header, StatusCode};
+use axum::middleware;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
@@ -17,6 +18,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::auth::keys::KeyAuthenticator;
+use crate::auth::operators::{random_token, require_operator, SessionKeys, UiSettings};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Db;
@@ -26,6 +28,7 @@ use crate::engine::Engine;
 pub struct AppState {
     pub engine: Arc<Engine>,
     pub keys: Arc<KeyAuthenticator>,
+    pub ui: Arc<UiSettings>,
     pub leptos: LeptosOptions,
 }
 
@@ -39,10 +42,16 @@ impl FromRef<AppState> for LeptosOptions {
 pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
     let db = Db::connect(&config.database_url).await?;
     db.ensure_default_project(clock.now().timestamp_millis()).await?;
+    let secret = match &config.session_secret {
+        Some(secret) => secret.clone(),
+        None => db.setting_or_insert("session_secret", &random_token()).await?,
+    };
+    let ui = UiSettings { session_keys: SessionKeys::new(&secret)?, cookie_secure: config.secure_cookies() };
     let leptos = LeptosOptions::builder().output_name("limitry").site_addr(config.bind).build();
     Ok(AppState {
         engine: Arc::new(Engine::new(db, clock, config.max_backdate_days)),
         keys: Arc::new(KeyAuthenticator::default()),
+        ui: Arc::new(ui),
         leptos,
     })
 }
@@ -50,19 +59,20 @@ pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Resu
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(crate::ui::App);
     let context_state = state.clone();
-    let ui = Router::new().leptos_routes_with_context(
-        &state,
-        routes,
-        move || provide_context(context_state.clone()),
-        crate::ui::shell,
-    );
+    // Every dashboard page, form and download sits behind an operator session; the JSON API
+    // and health checks stay outside it, so the hot path pays nothing for it.
+    let dashboard = Router::new()
+        .leptos_routes_with_context(&state, routes, move || provide_context(context_state.clone()), crate::ui::shell)
+        .merge(crate::ui::forms::router())
+        .merge(crate::ui::downloads::router())
+        .layer(middleware::from_fn_with_state(state.clone(), require_operator));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/style.css", get(stylesheet))
         .route("/favicon.svg", get(favicon))
         .merge(crate::api::router())
-        .merge(ui)
+        .merge(dashboard)
         .with_state(state)
 }
 

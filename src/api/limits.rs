@@ -137,6 +137,11 @@ pub async fn create(
     ApiProject(project): ApiProject,
     ApiJson(request): ApiJson<LimitRequest>,
 ) -> Result<(StatusCode, Json<Limit>), AppError> {
+    Ok((StatusCode::CREATED, Json(create_limit(&state, &project, request).await?)))
+}
+
+/// Validates and creates a limit with its counters (the API and the dashboard).
+pub async fn create_limit(state: &AppState, project: &Project, request: LimitRequest) -> Result<Limit, AppError> {
     for (present, field) in [
         (request.name.is_some(), "name"),
         (request.meter_id.is_some(), "meterId"),
@@ -161,8 +166,7 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    let limit = save(&state, &project, request, base, true).await?;
-    Ok((StatusCode::CREATED, Json(limit)))
+    save(state, project, request, base, true).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -212,9 +216,19 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(request): ApiJson<LimitRequest>,
 ) -> Result<Json<Limit>, AppError> {
-    let before = find_limit(&state, &project, &id).await?;
+    Ok(Json(update_limit(&state, &project, &id, request).await?))
+}
+
+/// Validates and applies a change to a limit, rebuilding its counters (the API and the dashboard).
+pub async fn update_limit(
+    state: &AppState,
+    project: &Project,
+    id: &str,
+    request: LimitRequest,
+) -> Result<Limit, AppError> {
+    let before = find_limit(state, project, id).await?;
     let base = Limit { updated_at: state.engine.now(), ..before };
-    Ok(Json(save(&state, &project, request, base, false).await?))
+    save(state, project, request, base, false).await
 }
 
 #[utoipa::path(delete, path = "/v1/limits/{id}", tag = "limits", security(("bearer" = [])), params(("id" = String, Path)),
@@ -224,10 +238,15 @@ pub async fn delete(
     ApiProject(project): ApiProject,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    find_limit(&state, &project, &id).await?;
-    let _invalidates_cache = state.engine.begin_write();
-    state.engine.db().delete_limit(&project.id, &id).await?;
+    delete_limit(&state, &project, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn delete_limit(state: &AppState, project: &Project, id: &str) -> Result<(), AppError> {
+    find_limit(state, project, id).await?;
+    let _invalidates_cache = state.engine.begin_write();
+    state.engine.db().delete_limit(&project.id, id).await?;
+    Ok(())
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]

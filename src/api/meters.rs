@@ -69,6 +69,11 @@ pub async fn create(
     ApiProject(project): ApiProject,
     ApiJson(request): ApiJson<MeterRequest>,
 ) -> Result<(StatusCode, Json<Meter>), AppError> {
+    Ok((StatusCode::CREATED, Json(create_meter(&state, &project, request).await?)))
+}
+
+/// Validates and creates a meter (the API and the dashboard).
+pub async fn create_meter(state: &AppState, project: &Project, request: MeterRequest) -> Result<Meter, AppError> {
     let now = state.engine.now();
     if request.name.is_none() {
         return Err(FieldError::missing("name").into());
@@ -87,7 +92,7 @@ pub async fn create(
         updated_at: now,
     })?;
     state.engine.db().create_meter(&project.id, &meter).await?;
-    Ok((StatusCode::CREATED, Json(meter)))
+    Ok(meter)
 }
 
 #[utoipa::path(get, path = "/v1/meters", tag = "meters", security(("bearer" = [])),
@@ -123,12 +128,22 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(request): ApiJson<MeterRequest>,
 ) -> Result<Json<Meter>, AppError> {
+    Ok(Json(update_meter(&state, &project, &id, request).await?))
+}
+
+/// Validates and applies a change to a meter (the API and the dashboard).
+pub async fn update_meter(
+    state: &AppState,
+    project: &Project,
+    id: &str,
+    request: MeterRequest,
+) -> Result<Meter, AppError> {
     let now = state.engine.now();
-    let before = find_meter(&state, &project, &id).await?;
+    let before = find_meter(state, project, id).await?;
     let meter = request.into_meter(Meter { updated_at: now, ..before })?;
     let _invalidates_cache = state.engine.begin_write();
-    state.engine.db().update_meter(&project, &meter, now).await?;
-    Ok(Json(meter))
+    state.engine.db().update_meter(project, &meter, now).await?;
+    Ok(meter)
 }
 
 #[utoipa::path(delete, path = "/v1/meters/{id}", tag = "meters", security(("bearer" = [])), params(("id" = String, Path)),
@@ -139,9 +154,15 @@ pub async fn delete(
     ApiProject(project): ApiProject,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    find_meter(&state, &project, &id).await?;
-    state.engine.db().delete_meter(&project.id, &id).await?;
+    delete_meter(&state, &project, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes a meter no limit uses (the API and the dashboard).
+pub async fn delete_meter(state: &AppState, project: &Project, id: &str) -> Result<(), AppError> {
+    find_meter(state, project, id).await?;
+    state.engine.db().delete_meter(&project.id, id).await?;
+    Ok(())
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]

@@ -8,6 +8,7 @@ pub mod limits;
 pub mod meters;
 pub mod openapi;
 pub mod project;
+pub mod usage;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -42,12 +43,19 @@ pub fn router() -> Router<AppState> {
         .route("/v1/limits", post(limits::create).get(limits::list))
         .route("/v1/limits/check", post(limits::check))
         .route("/v1/limits/{id}", get(limits::get).put(limits::update).delete(limits::delete))
+        .route("/v1/usage/summary", get(usage::summary))
         .route("/v1/openapi.json", get(openapi::document))
         .fallback(not_found)
 }
 
-async fn not_found(uri: axum::http::Uri) -> AppError {
-    AppError::NotFound { resource: "route", id: uri.path().to_string() }
+/// Unknown paths: the API's JSON error under `/v1`, plain text elsewhere.
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with("/v1") {
+        AppError::NotFound { resource: "route", id: uri.path().to_string() }.into_response()
+    } else {
+        (axum::http::StatusCode::NOT_FOUND, "Not found").into_response()
+    }
 }
 
 /// `?limit=&cursor=` as sent; validated by `page_size`.

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{balances, customers, events, limits, meters, project};
+use super::{balances, customers, events, limits, meters, project, usage};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,6 +18,7 @@ use super::{balances, customers, events, limits, meters, project};
         limits::create, limits::list, limits::get, limits::update, limits::delete, limits::check,
         balances::create, balances::get, balances::customer_balances, balances::transactions, balances::check,
         balances::credit, balances::debit, balances::reserve, balances::commit, balances::release,
+        usage::summary,
         document,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),

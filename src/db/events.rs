@@ -265,3 +265,58 @@ impl Db {
         Ok(())
     }
 }
+
+const COUNT_EVENTS_SINCE: &str = "select count(*) from events where project_id = $1 and occurred_at >= $2";
+const COUNT_ACTIVE_CUSTOMERS_SINCE: &str =
+    "select count(distinct customer_id) from events where project_id = $1 and occurred_at >= $2";
+const TOP_CUSTOMERS_SINCE: &str = "select c.external_id, count(*) as events from events e \
+     join customers c on c.id = e.customer_id where e.project_id = $1 and e.occurred_at >= $2 \
+     group by c.external_id order by events desc, c.external_id limit $3";
+// Integer division buckets by UTC day on both databases.
+const EVENTS_PER_DAY_SINCE: &str = "select cast(occurred_at / 86400000 as bigint) as day, count(*) from events \
+     where project_id = $1 and occurred_at >= $2 group by cast(occurred_at / 86400000 as bigint) order by day";
+
+/// What the overview page shows.
+#[derive(Debug, Clone, Default)]
+pub struct Activity {
+    pub events_today: i64,
+    pub active_customers: i64,
+    /// (externalId, events) this month, most first.
+    pub top_customers: Vec<(String, i64)>,
+    /// (UTC day start in Unix ms, events) for the last days.
+    pub events_per_day: Vec<(i64, i64)>,
+}
+
+impl Db {
+    /// Activity since the given instants: today's events, this month's active and top
+    /// customers, and events per day since `days_since_ms`.
+    pub async fn activity(
+        &self,
+        project_id: &str,
+        today_ms: i64,
+        month_ms: i64,
+        days_since_ms: i64,
+    ) -> DbResult<Activity> {
+        with_store!(self, s => {
+            let pool = s.pool();
+            let events_today: i64 =
+                sqlx::query_scalar(COUNT_EVENTS_SINCE).bind(project_id).bind(today_ms).fetch_one(pool).await?;
+            let active_customers: i64 =
+                sqlx::query_scalar(COUNT_ACTIVE_CUSTOMERS_SINCE).bind(project_id).bind(month_ms).fetch_one(pool).await?;
+            let top_customers: Vec<(String, i64)> = sqlx::query_as(TOP_CUSTOMERS_SINCE)
+                .bind(project_id)
+                .bind(month_ms)
+                .bind(10i64)
+                .fetch_all(pool)
+                .await?;
+            let per_day: Vec<(i64, i64)> =
+                sqlx::query_as(EVENTS_PER_DAY_SINCE).bind(project_id).bind(days_since_ms).fetch_all(pool).await?;
+            Ok(Activity {
+                events_today,
+                active_customers,
+                top_customers,
+                events_per_day: per_day.into_iter().map(|(day, n)| (day * 86_400_000, n)).collect(),
+            })
+        })
+    }
+}

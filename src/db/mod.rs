@@ -7,6 +7,7 @@ pub mod events;
 pub mod keys;
 pub mod limits;
 pub mod meters;
+pub mod operators;
 pub mod projects;
 
 use std::future::Future;
@@ -110,7 +111,14 @@ impl Store for SqliteStore {
     async fn begin_write(&self) -> DbResult<WriteTx<Sqlite>> {
         let writer = self.write_lock.clone().lock_owned().await;
         // IMMEDIATE takes the write lock up front, so read-then-write cannot fail to upgrade.
-        let tx = self.pool.begin_with("begin immediate").await?;
+        // It runs in a task of its own: a caller dropped between the BEGIN and sqlx wrapping it
+        // in a `Transaction` (a client hanging up) would otherwise leave the connection inside
+        // a transaction that holds SQLite's write lock forever. The task always finishes, and a
+        // `Transaction` nobody awaits rolls back when dropped.
+        let pool = self.pool.clone();
+        let tx = tokio::spawn(async move { pool.begin_with("begin immediate").await })
+            .await
+            .map_err(|e| DbError::Corrupt(format!("transaction start was interrupted: {e}")))??;
         Ok(WriteTx { tx, _writer: Some(writer) })
     }
 }

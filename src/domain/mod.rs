@@ -35,6 +35,17 @@ impl FieldError {
     }
 }
 
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FieldError::Missing { field } => write!(f, "missing required field: {field}"),
+            FieldError::Invalid { field, message } => write!(f, "invalid value for {field}: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for FieldError {}
+
 /// Joins a path prefix and a field name: `("events[2]", "eventType")` → `events[2].eventType`.
 pub fn path(prefix: &str, field: &str) -> String {
     if prefix.is_empty() {

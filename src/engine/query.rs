@@ -162,3 +162,106 @@ fn series(
     }
     points
 }
+
+/// How a usage summary splits its date range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SummaryPeriod {
+    Day,
+    Week,
+    Month,
+    /// The whole range as one period.
+    Total,
+}
+
+impl SummaryPeriod {
+    pub fn parse(text: &str) -> Option<SummaryPeriod> {
+        match text {
+            "day" => Some(SummaryPeriod::Day),
+            "week" => Some(SummaryPeriod::Week),
+            "month" => Some(SummaryPeriod::Month),
+            "total" => Some(SummaryPeriod::Total),
+            _ => None,
+        }
+    }
+
+    /// Most periods one summary may span.
+    pub const MAX_PERIODS: usize = 400;
+}
+
+/// One customer's value of one meter in one period.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageSummaryRow {
+    /// The customer's externalId.
+    pub customer_id: String,
+    pub meter_id: String,
+    pub meter_name: String,
+    pub aggregation: crate::domain::meters::Aggregation,
+    pub period_start: DateTime<Utc>,
+    pub period_end: DateTime<Utc>,
+    #[schema(value_type = f64)]
+    pub value: Quantity,
+}
+
+/// One period of a summary: `[start, end)`.
+pub type Span = (DateTime<Utc>, DateTime<Utc>);
+
+/// The UTC periods that tile `[start, end)`, the last one cut at `end`; `None` if too many.
+pub fn summary_periods(
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    period: SummaryPeriod,
+) -> Option<Vec<(DateTime<Utc>, DateTime<Utc>)>> {
+    use crate::domain::windows::{window_containing, Period};
+    let window_period = match period {
+        SummaryPeriod::Total => return Some(vec![(start, end)]),
+        SummaryPeriod::Day => Period::Day,
+        SummaryPeriod::Week => Period::Week,
+        SummaryPeriod::Month => Period::Month,
+    };
+    let mut periods = Vec::new();
+    let mut at = start;
+    while at < end {
+        let window = window_containing(window_period, at, chrono_tz::Tz::UTC, None);
+        let until = window.end.unwrap_or(end).min(end);
+        periods.push((at, until));
+        if periods.len() > SummaryPeriod::MAX_PERIODS {
+            return None;
+        }
+        at = until;
+    }
+    Some(periods)
+}
+
+/// Totals per customer × meter for each period of the range, customers with no usage left out.
+pub async fn usage_summary(db: &Db, project_id: &str, periods: &[Span]) -> DbResult<Vec<UsageSummaryRow>> {
+    let meters = db.all_meters(project_id).await?;
+    let mut rows = Vec::new();
+    for &(start, end) in periods {
+        for meter in &meters {
+            let query = MeterQuery {
+                start,
+                end,
+                customer_id: None,
+                dimensions: BTreeMap::new(),
+                group_by: vec!["customerId".to_string()],
+                window_size: None,
+            };
+            let result = query_meter(db, project_id, meter, &query).await?;
+            for group in result.groups {
+                let Some(customer) = group.group.get("customerId") else { continue };
+                rows.push(UsageSummaryRow {
+                    customer_id: customer.clone(),
+                    meter_id: meter.id.clone(),
+                    meter_name: meter.name.clone(),
+                    aggregation: meter.aggregation,
+                    period_start: start,
+                    period_end: end,
+                    value: group.value,
+                });
+            }
+        }
+    }
+    Ok(rows)
+}

@@ -1,11 +1,17 @@
-//! The server-rendered dashboard (Leptos SSR, no WebAssembly): shell, routes and pages.
+//! The server-rendered dashboard (Leptos SSR, no WebAssembly): shell, routes, pages, and the
+//! form posts behind them. Every page works without JavaScript.
 
+pub mod components;
+pub mod downloads;
+pub mod forms;
 pub mod pages;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{path, SsrMode};
+
+use components::{request_session, CsrfField};
 
 /// The HTML document around every page. No hydration scripts: pages work without JavaScript.
 pub fn shell() -> impl IntoView {
@@ -28,18 +34,41 @@ pub fn shell() -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    let session = request_session();
     view! {
         <Stylesheet id="limitry-style" href="/style.css"/>
         <Title text="Limitry"/>
         <Router>
             <header class="topbar">
                 <a href="/" class="brand">"Limitry"</a>
+                {session.map(|session| view! {
+                    <nav aria-label="Main">
+                        <a href="/customers">"Customers"</a>
+                        <a href="/meters">"Meters"</a>
+                        <a href="/limits">"Limits"</a>
+                        <a href="/events">"Events"</a>
+                        <a href="/api-keys">"API keys"</a>
+                    </nav>
+                    <form method="post" action="/logout" class="logout">
+                        <CsrfField token=session.csrf_token.clone()/>
+                        <span class="who">{session.email.clone()}</span>
+                        <button type="submit">"Sign out"</button>
+                    </form>
+                })}
             </header>
             <main class="page">
                 // Async: the whole page is rendered before it is sent, so browsers without
                 // JavaScript never see a loading fallback.
                 <Routes fallback=|| view! { <h1>"Page not found"</h1> }>
                     <Route path=path!("/") view=pages::home::HomePage ssr=SsrMode::Async/>
+                    <Route path=path!("/login") view=pages::login::LoginPage ssr=SsrMode::Async/>
+                    <Route path=path!("/setup") view=pages::login::SetupPage ssr=SsrMode::Async/>
+                    <Route path=path!("/customers") view=pages::customers::CustomersPage ssr=SsrMode::Async/>
+                    <Route path=path!("/customers/:id") view=pages::customers::CustomerPage ssr=SsrMode::Async/>
+                    <Route path=path!("/meters") view=pages::meters::MetersPage ssr=SsrMode::Async/>
+                    <Route path=path!("/limits") view=pages::limits::LimitsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/events") view=pages::events::EventsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/api-keys") view=pages::api_keys::ApiKeysPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

@@ -40,8 +40,7 @@ async fn keys_created_on_the_command_line_work_until_revoked() {
     let (ok, _, stderr) = limitry(&["keys", "revoke", "key_unknown"], &url);
     assert!(!ok && stderr.contains("not found"), "{stderr}");
 
-    let config =
-        limitry::config::Config { bind: "127.0.0.1:0".parse().unwrap(), database_url: url, max_backdate_days: 35 };
+    let config = limitry::config::Config::new("127.0.0.1:0".parse().unwrap(), &url);
     let server = limitry::server::spawn(&config, std::sync::Arc::new(limitry::clock::SystemClock)).await.unwrap();
     let client = reqwest::Client::new();
     let call = |key: String| client.get(format!("http://{}/v1/project", server.addr)).bearer_auth(key).send();

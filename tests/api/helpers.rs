@@ -74,6 +74,8 @@ async fn fresh_database() -> (String, TestDatabase) {
 }
 
 pub async fn spawn_app() -> TestApp {
+    // Server-side errors show up in a failing test's output.
+    let _ = tracing_subscriber::fmt().with_env_filter("error").with_test_writer().try_init();
     let (database_url, database) = fresh_database().await;
     let clock = ManualClock::new(default_now());
     let server = start(&database_url, &clock).await;
@@ -90,8 +92,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 async fn start(database_url: &str, clock: &ManualClock) -> RunningServer {
-    let config =
-        Config { bind: "127.0.0.1:0".parse().unwrap(), database_url: database_url.to_string(), max_backdate_days: 35 };
+    let config = Config::new("127.0.0.1:0".parse().unwrap(), database_url);
     spawn(&config, Arc::new(clock.clone())).await.unwrap()
 }
 

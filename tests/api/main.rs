@@ -7,6 +7,7 @@ mod balances;
 mod cli;
 mod concurrency;
 mod customers;
+mod dashboard;
 mod events;
 mod limits;
 mod meters;

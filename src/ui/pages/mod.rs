@@ -1,3 +1,9 @@
 //! One module per dashboard page.
 
+pub mod api_keys;
+pub mod customers;
+pub mod events;
 pub mod home;
+pub mod limits;
+pub mod login;
+pub mod meters;

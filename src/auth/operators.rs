@@ -1,0 +1,289 @@
+//! Dashboard access: operator passwords (argon2), signed session cookies, CSRF tokens, the
+//! slow-down of repeated failed logins, and the middleware that keeps every page behind a session.
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use chrono::Duration;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+
+use crate::db::operators::OperatorSession;
+use crate::db::{Db, DbResult};
+use crate::domain::customers::validate_email;
+use crate::domain::ids::new_id;
+use crate::domain::FieldError;
+use crate::server::AppState;
+
+pub const SESSION_COOKIE: &str = "limitry_session";
+/// Double-submit token for the forms shown before there is a session (login, setup).
+pub const LOGIN_CSRF_COOKIE: &str = "limitry_login_csrf";
+/// The hidden form field every dashboard form carries.
+pub const CSRF_FIELD: &str = "_csrf";
+pub const SESSION_LIFETIME: Duration = Duration::days(7);
+pub const MIN_PASSWORD_LENGTH: usize = 10;
+/// Failed logins allowed before each further attempt has to wait.
+const FREE_FAILURES: i64 = 3;
+const MAX_LOGIN_WAIT_SECONDS: i64 = 15 * 60;
+
+/// A random token: 256 bits, URL-safe.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Error> {
+    let salt = SaltString::generate(&mut OsRng);
+    Ok(Argon2::default().hash_password(password.as_bytes(), &salt)?.to_string())
+}
+
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+}
+
+/// Normalises and checks an operator's email and password.
+pub fn validate_credentials(email: &str, password: &str) -> Result<String, FieldError> {
+    let email = email.trim().to_lowercase();
+    if email.is_empty() {
+        return Err(FieldError::missing("email"));
+    }
+    validate_email(&email, "email")?;
+    if password.chars().count() < MIN_PASSWORD_LENGTH {
+        return Err(FieldError::invalid("password", format!("must be at least {MIN_PASSWORD_LENGTH} characters")));
+    }
+    Ok(email)
+}
+
+/// Creates an operator (the first-run setup page and `limitry admin create`).
+pub async fn create_operator(db: &Db, email: &str, password: &str, now_ms: i64) -> Result<String, CreateOperatorError> {
+    let email = validate_credentials(email, password)?;
+    let hash = hash_password(password).map_err(|e| CreateOperatorError::Hash(e.to_string()))?;
+    db.create_operator(&new_id("op", now_ms), &email, &hash, now_ms).await?;
+    Ok(email)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateOperatorError {
+    #[error("{0}")]
+    Invalid(#[from] FieldError),
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+}
+
+/// How long a login for an email with these failures must still wait, if at all: free for the
+/// first few, then doubling from one second up to fifteen minutes.
+pub fn login_wait(failures: i64, last_failure_ms: i64, now_ms: i64) -> Option<Duration> {
+    if failures < FREE_FAILURES {
+        return None;
+    }
+    let wait_seconds = 1i64.checked_shl((failures - FREE_FAILURES).min(20) as u32).unwrap_or(i64::MAX);
+    let wait = Duration::seconds(wait_seconds.min(MAX_LOGIN_WAIT_SECONDS));
+    let ready_at = last_failure_ms + wait.num_milliseconds();
+    (now_ms < ready_at).then(|| Duration::milliseconds(ready_at - now_ms))
+}
+
+/// Signs session ids so a cookie cannot be forged or altered; the database stores only a
+/// hash of the id.
+pub struct SessionKeys {
+    keyed: Hmac<Sha256>,
+}
+
+impl SessionKeys {
+    pub fn new(secret: &str) -> Result<Self, hmac::digest::InvalidLength> {
+        Ok(SessionKeys { keyed: <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())? })
+    }
+
+    fn mac(&self, id: &str) -> Hmac<Sha256> {
+        let mut mac = self.keyed.clone();
+        mac.update(id.as_bytes());
+        mac
+    }
+
+    pub fn sign(&self, id: &str) -> String {
+        format!("{id}.{}", URL_SAFE_NO_PAD.encode(self.mac(id).finalize().into_bytes()))
+    }
+
+    /// The session id inside a cookie value, if its signature is ours.
+    pub fn verify<'a>(&self, value: &'a str) -> Option<&'a str> {
+        let (id, signature) = value.rsplit_once('.')?;
+        let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
+        self.mac(id).verify_slice(&signature).ok().map(|_| id)
+    }
+}
+
+/// The stored form of a session id.
+pub fn session_id_hash(id: &str) -> String {
+    crate::auth::keys::hash_key(id)
+}
+
+/// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Secure when configured.
+pub fn cookie(name: &str, value: &str, max_age: Duration, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    let text = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}", max_age.num_seconds());
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("limitry_invalid=1"))
+}
+
+pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+/// Starts a session for an operator: a fresh id (never one the browser already had) and CSRF
+/// token. Returns the cookie to set.
+pub async fn start_session(state: &AppState, operator_id: &str, email: &str) -> DbResult<HeaderValue> {
+    let now = state.engine.now();
+    let id = random_token();
+    let session = OperatorSession {
+        id_hash: session_id_hash(&id),
+        operator_id: operator_id.to_string(),
+        email: email.to_string(),
+        csrf_token: random_token(),
+        expires_at: (now + SESSION_LIFETIME).timestamp_millis(),
+    };
+    state.engine.db().create_session(&session, now.timestamp_millis()).await?;
+    Ok(cookie(SESSION_COOKIE, &state.ui.session_keys.sign(&id), SESSION_LIFETIME, state.ui.cookie_secure))
+}
+
+/// The session a request carries, if valid and not expired.
+pub async fn current_session(state: &AppState, headers: &HeaderMap) -> DbResult<Option<OperatorSession>> {
+    let Some(id) = cookie_value(headers, SESSION_COOKIE).and_then(|value| state.ui.session_keys.verify(value)) else {
+        return Ok(None);
+    };
+    state.engine.db().session(&session_id_hash(id), state.engine.now().timestamp_millis()).await
+}
+
+/// Pages anyone may reach: signing in and first-run setup.
+fn is_public(path: &str) -> bool {
+    matches!(path, "/login" | "/setup")
+}
+
+/// Keeps every dashboard page, form and download behind a session. The session goes into the
+/// request's extensions for the pages; public pages get a login CSRF cookie instead.
+pub async fn require_operator(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    if request.uri().path() == "/setup" {
+        match state.engine.db().operator_count().await {
+            // Setup exists only until the first operator does.
+            Ok(0) => {}
+            Ok(_) => return (StatusCode::NOT_FOUND, "Not found").into_response(),
+            Err(err) => return crate::error::AppError::Internal(err.into()).into_response(),
+        }
+    }
+    let session = match current_session(&state, request.headers()).await {
+        Ok(session) => session,
+        Err(err) => {
+            tracing::error!(error = %err, "could not read the session");
+            return crate::error::AppError::Internal(err.into()).into_response();
+        }
+    };
+    let path = request.uri().path().to_string();
+    let has_session = session.is_some();
+    if let Some(session) = session {
+        request.extensions_mut().insert(session);
+    }
+    if is_public(&path) {
+        let existing = cookie_value(request.headers(), LOGIN_CSRF_COOKIE).map(str::to_string);
+        let token = existing.clone().unwrap_or_else(random_token);
+        request.extensions_mut().insert(LoginCsrf(token.clone()));
+        let mut response = next.run(request).await;
+        if existing.is_none() {
+            let value = cookie(LOGIN_CSRF_COOKIE, &token, Duration::hours(12), state.ui.cookie_secure);
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+        return response;
+    }
+    if has_session {
+        if let Some(session) = request.extensions().get::<OperatorSession>().cloned() {
+            // Taken here rather than while the page renders: rendering may start twice, and
+            // a message shown once must not be consumed by a render nobody sees.
+            if request.method() == Method::GET {
+                match state.engine.db().take_flash(&session.id_hash).await {
+                    Ok(Some(message)) => {
+                        request.extensions_mut().insert(Flash(message));
+                    }
+                    Ok(None) => {}
+                    Err(err) => tracing::warn!(error = %err, "could not read the session's message"),
+                }
+            }
+        }
+        return next.run(request).await;
+    }
+    let to_setup = request.method() == Method::GET && state.engine.db().operator_count().await.unwrap_or(1) == 0;
+    Redirect::to(if to_setup { "/setup" } else { "/login" }).into_response()
+}
+
+/// A one-time message for the page, such as a new API key's secret.
+#[derive(Debug, Clone)]
+pub struct Flash(pub String);
+
+/// The double-submit CSRF token of the login and setup forms.
+#[derive(Debug, Clone)]
+pub struct LoginCsrf(pub String);
+
+/// Dashboard settings that live for the process.
+pub struct UiSettings {
+    pub session_keys: SessionKeys,
+    pub cookie_secure: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signed_session_id_verifies_and_a_tampered_one_does_not() {
+        let keys = SessionKeys::new("secret").unwrap();
+        let value = keys.sign("abc");
+        assert_eq!(keys.verify(&value), Some("abc"));
+        assert_eq!(keys.verify(&value.replace("abc", "abd")), None);
+        assert_eq!(SessionKeys::new("other").unwrap().verify(&value), None);
+        assert_eq!(keys.verify("abc"), None);
+    }
+
+    #[test]
+    fn failed_logins_wait_longer_and_longer_after_three() {
+        assert_eq!(login_wait(2, 1_000, 1_000), None);
+        assert_eq!(login_wait(3, 1_000, 1_500), Some(Duration::milliseconds(500)));
+        assert_eq!(login_wait(3, 1_000, 2_000), None);
+        assert_eq!(login_wait(5, 0, 0), Some(Duration::seconds(4)));
+        assert_eq!(login_wait(40, 0, 0), Some(Duration::minutes(15)));
+    }
+
+    #[test]
+    fn passwords_verify_only_against_their_own_hash() {
+        let hash = hash_password("correct horse battery").unwrap();
+        assert!(verify_password("correct horse battery", &hash));
+        assert!(!verify_password("wrong horse battery", &hash));
+        assert!(!verify_password("x", "not a hash"));
+    }
+
+    #[test]
+    fn credentials_are_normalised_and_checked() {
+        assert_eq!(validate_credentials(" Ops@Example.com ", "long enough pw").unwrap(), "ops@example.com");
+        assert_eq!(validate_credentials("ops@example.com", "short").unwrap_err().field(), "password");
+        assert_eq!(validate_credentials("nope", "long enough pw").unwrap_err().field(), "email");
+    }
+
+    #[test]
+    fn cookies_are_http_only_lax_and_secure_when_asked() {
+        let value = cookie("a", "b", Duration::seconds(60), true);
+        let text = value.to_str().unwrap();
+        assert!(text.contains("HttpOnly") && text.contains("SameSite=Lax") && text.ends_with("; Secure"));
+        assert!(!cookie("a", "b", Duration::seconds(60), false).to_str().unwrap().contains("Secure"));
+    }
+}

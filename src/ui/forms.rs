@@ -1,0 +1,475 @@
+//! The dashboard's form posts: check the anti-forgery token, call the same operations as the
+//! API, then redirect (POST → redirect → GET). A failure goes back to the page with the error
+//! and the field it concerns in the query, where the page shows it next to that field.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::post;
+use axum::{Extension, Form, Router};
+use chrono::Duration;
+
+use crate::api::limits::{create_limit, delete_limit, update_limit, LimitRequest};
+use crate::api::meters::{create_meter, delete_meter, update_meter, MeterRequest};
+use crate::auth::keys::create_key;
+use crate::auth::operators::{
+    cookie, cookie_value, create_operator, login_wait, session_id_hash, start_session, verify_password, CSRF_FIELD,
+    LOGIN_CSRF_COOKIE, SESSION_COOKIE,
+};
+use crate::db::balances::{BalanceOperation, Idempotent, NewBalance};
+use crate::db::operators::OperatorSession;
+use crate::db::projects::{Project, DEFAULT_PROJECT_ID};
+use crate::domain::balances::{positive_amount, whole_amount};
+use crate::domain::meters::EventFilter;
+use crate::domain::{optional_text, required_text, FieldError};
+use crate::error::AppError;
+use crate::server::AppState;
+
+type Fields = HashMap<String, String>;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/login", post(login))
+        .route("/setup", post(setup))
+        .route("/logout", post(logout))
+        .route("/meters/create", post(meter_create))
+        .route("/meters/{id}/update", post(meter_update))
+        .route("/meters/{id}/delete", post(meter_delete))
+        .route("/limits/create", post(limit_create))
+        .route("/limits/{id}/update", post(limit_update))
+        .route("/limits/{id}/delete", post(limit_delete))
+        .route("/api-keys/create", post(key_create))
+        .route("/api-keys/{id}/revoke", post(key_revoke))
+        .route("/customers/{id}/balances/create", post(balance_create))
+        .route("/balances/{id}/credit", post(balance_credit))
+        .route("/balances/{id}/debit", post(balance_debit))
+}
+
+/// Where a form goes back to, and why.
+struct Failure {
+    back: String,
+    message: String,
+    field: Option<String>,
+}
+
+impl Failure {
+    fn new(back: &str, error: AppError) -> Failure {
+        let field = match &error {
+            AppError::MissingField { field } | AppError::InvalidField { field, .. } => Some(field.clone()),
+            _ => None,
+        };
+        if let AppError::Internal(err) = &error {
+            tracing::error!(error = ?err, "dashboard form failed");
+        }
+        Failure { back: back.to_string(), message: error.to_string(), field }
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let mut query = vec![("error", self.message)];
+        if let Some(field) = self.field {
+            query.push(("field", field));
+        }
+        let query = serde_urlencoded::to_string(&query).unwrap_or_default();
+        Redirect::to(&format!("{}?{query}", self.back)).into_response()
+    }
+}
+
+fn done(to: &str, notice: &str) -> Response {
+    let query = serde_urlencoded::to_string([("notice", notice)]).unwrap_or_default();
+    Redirect::to(&format!("{to}?{query}")).into_response()
+}
+
+fn forbidden() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        "The form's security token is missing or out of date. Go back, reload the page and try again.",
+    )
+        .into_response()
+}
+
+/// The session's anti-forgery token must come back with every form.
+fn csrf_ok(session: &OperatorSession, fields: &Fields) -> bool {
+    fields.get(CSRF_FIELD).is_some_and(|token| constant_time_eq(token, &session.csrf_token))
+}
+
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn text(fields: &Fields, name: &str) -> Option<String> {
+    fields.get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+fn number(fields: &Fields, name: &str) -> Result<Option<serde_json::Number>, AppError> {
+    match text(fields, name) {
+        None => Ok(None),
+        Some(value) => serde_json::from_str::<serde_json::Number>(&value)
+            .map(Some)
+            .map_err(|_| FieldError::invalid(name, "must be a number").into()),
+    }
+}
+
+async fn project(state: &AppState) -> Result<Project, AppError> {
+    state
+        .engine
+        .db()
+        .project(DEFAULT_PROJECT_ID)
+        .await?
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("default project missing")))
+}
+
+async fn login(State(state): State<AppState>, headers: HeaderMap, Form(fields): Form<Fields>) -> Response {
+    let cookie_token = cookie_value(&headers, LOGIN_CSRF_COOKIE);
+    if cookie_token.is_none() || cookie_token != fields.get(CSRF_FIELD).map(String::as_str) {
+        return forbidden();
+    }
+    let email = text(&fields, "email").unwrap_or_default().to_lowercase();
+    let password = fields.get("password").cloned().unwrap_or_default();
+    let db = state.engine.db();
+    let now_ms = state.engine.now().timestamp_millis();
+    let fail = |message: &str| Failure { back: "/login".into(), message: message.into(), field: Some("email".into()) };
+    let attempt = async {
+        let (failures, last) = db.login_failures(&email).await?;
+        if let Some(wait) = login_wait(failures, last, now_ms) {
+            let seconds = (wait.num_milliseconds() + 999) / 1000;
+            return Ok::<_, crate::db::DbError>(Err(format!("Too many failed sign-ins. Try again in {seconds} s.")));
+        }
+        match db.operator_by_email(&email).await? {
+            Some(operator) if verify_password(&password, &operator.password_hash) => {
+                db.clear_login_failures(&email).await?;
+                Ok(Ok(operator))
+            }
+            _ => {
+                db.record_login_failure(&email, now_ms).await?;
+                Ok(Err("Wrong email or password.".to_string()))
+            }
+        }
+    };
+    match attempt.await {
+        Ok(Ok(operator)) => match start_session(&state, &operator.id, &operator.email).await {
+            Ok(cookie) => ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response(),
+            Err(err) => Failure::new("/login", AppError::from(err)).into_response(),
+        },
+        Ok(Err(message)) => fail(&message).into_response(),
+        Err(err) => Failure::new("/login", AppError::from(err)).into_response(),
+    }
+}
+
+async fn setup(State(state): State<AppState>, headers: HeaderMap, Form(fields): Form<Fields>) -> Response {
+    let cookie_token = cookie_value(&headers, LOGIN_CSRF_COOKIE);
+    if cookie_token.is_none() || cookie_token != fields.get(CSRF_FIELD).map(String::as_str) {
+        return forbidden();
+    }
+    let db = state.engine.db();
+    match db.operator_count().await {
+        Ok(0) => {}
+        Ok(_) => return (StatusCode::NOT_FOUND, "Setup is complete.").into_response(),
+        Err(err) => return Failure::new("/setup", err.into()).into_response(),
+    }
+    let email = fields.get("email").cloned().unwrap_or_default();
+    let password = fields.get("password").cloned().unwrap_or_default();
+    let now_ms = state.engine.now().timestamp_millis();
+    let created = match create_operator(db, &email, &password, now_ms).await {
+        Ok(email) => email,
+        Err(crate::auth::operators::CreateOperatorError::Invalid(err)) => {
+            return Failure::new("/setup", err.into()).into_response()
+        }
+        Err(err) => return Failure::new("/setup", AppError::Internal(anyhow::anyhow!("{err}"))).into_response(),
+    };
+    let operator = match db.operator_by_email(&created).await {
+        Ok(Some(operator)) => operator,
+        Ok(None) => {
+            return Failure::new("/setup", AppError::Internal(anyhow::anyhow!("operator vanished"))).into_response()
+        }
+        Err(err) => return Failure::new("/setup", err.into()).into_response(),
+    };
+    match start_session(&state, &operator.id, &operator.email).await {
+        Ok(cookie) => ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response(),
+        Err(err) => Failure::new("/setup", err.into()).into_response(),
+    }
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    Extension(session): Extension<OperatorSession>,
+    headers: HeaderMap,
+    Form(fields): Form<Fields>,
+) -> Response {
+    if !csrf_ok(&session, &fields) {
+        return forbidden();
+    }
+    if let Some(value) = cookie_value(&headers, SESSION_COOKIE) {
+        if let Some(id) = state.ui.session_keys.verify(value) {
+            if let Err(err) = state.engine.db().delete_session(&session_id_hash(id)).await {
+                return Failure::new("/", err.into()).into_response();
+            }
+        }
+    }
+    let expired = cookie(SESSION_COOKIE, "", Duration::zero(), state.ui.cookie_secure);
+    ([(header::SET_COOKIE, expired)], Redirect::to("/login")).into_response()
+}
+
+fn meter_request(fields: &Fields) -> MeterRequest {
+    let event_type = text(fields, "eventType");
+    MeterRequest {
+        name: text(fields, "name"),
+        description: text(fields, "description"),
+        aggregation: text(fields, "aggregation"),
+        field: text(fields, "field"),
+        event_filter: Some(EventFilter { event_type, dimensions: Default::default() }),
+    }
+}
+
+async fn meter_create(
+    State(state): State<AppState>,
+    Extension(session): Extension<OperatorSession>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    if !csrf_ok(&session, &fields) {
+        return forbidden();
+    }
+    let result = async { create_meter(&state, &project(&state).await?, meter_request(&fields)).await };
+    match result.await {
+        Ok(meter) => done("/meters", &format!("Meter {} created.", meter.name)),
+        Err(err) => Failure::new("/meters", err).into_response(),
+    }
+}
+
+async fn meter_update(
+    State(state): State<AppState>,
+    Extension(session): Extension<OperatorSession>,
+    Path(id): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    if !csrf_ok(&session, &fields) {
+        return forbidden();
+    }
+    let result = async { update_meter(&state, &project(&state).await?, &id, meter_request(&fields)).await };
+    match result.await {
+        Ok(meter) => done("/meters", &format!("Meter {} saved.", meter.name)),
+        Err(err) => Failure::new("/meters", err).into_response(),
+    }
+}
+
+async fn meter_delete(
+    State(state): State<AppState>,
+    Extension(session): Extension<OperatorSession>,
+    Path(id): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    if !csrf_ok(&session, &fields) {
+        return forbidden();
+    }
+    match async { delete_meter(&state, &project(&state).await?, &id).await }.await {
+        Ok(()) => done("/meters", "Meter deleted."),
+        Err(err) => Failure::new("/meters", err).into_response(),
+    }
+}
+
+fn limit_request(fields: &Fields, is_new: bool) -> Result<LimitRequest, AppError> {
+    let thresholds = match text(fields, "alertThresholds") {
+        None => Some(Vec::new()),
+        Some(list) => Some(
+            list.split(',')
+                .map(|p| p.trim().trim_end_matches('%').parse::<i64>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| FieldError::invalid("alertThresholds", "must be percentages separated by commas"))?,
+        ),
+    };
+    let mut filters = std::collections::BTreeMap::new();
+    if let (Some(key), Some(value)) = (text(fields, "filterKey"), text(fields, "filterValue")) {
+        filters.insert(key, value);
+    }
+    Ok(LimitRequest {
+        name: text(fields, "name"),
+        meter_id: text(fields, "meterId"),
+        limit_value: number(fields, "limitValue")?,
+        period: text(fields, "period"),
+        // An empty customer on a new limit makes it the project default.
+        customer_id: if is_new { Some(text(fields, "customerId").unwrap_or_default()) } else { None },
+        dimension_filters: if is_new { Some(filters) } else { None },
+        alert_thresholds: thresholds,
+        fail_mode: text(fields, "failMode"),
+    })
+}
+
+async fn limit_create(
+    State(state): State<AppState>,
+    Extension(session): Extension<OperatorSession>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    if !csrf_ok(&session, &fields) {
+        return forbidden();
+    }
+    let result = async { create_limit(&state, &project(&state).await?, limit_request(&fields, true)?).await };
+    match result.await {
+        Ok(limit) => done("/limits", &format!("Limit {} created.", limit.name)),
+        Err(err) => Failure::new("/limits", err).into_response(),
+    }
+}
+
+async fn limit_update(
+    State(state): State<AppState>,
+    Extension(session): Extension<OperatorSession>,
+    Path(id): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    if !csrf_ok(&session, &fields) {
+        return forbidden();
+    }
+    let result = async { update_limit(&state, &project(&state).await?, &id, limit_request(&fields, false)?).await };
+    match result.await {
+        Ok(limit) => done("/limits", &format!("Limit {} saved.", limit.name)),
+        Err(err) => Failure::new("/limits", err).into_response(),
+    }
+}
+
+async fn limit_delete(
+    State(state): State<AppState>,
+    Extension(session): Extension<OperatorSession>,
+    Path(id): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    if !csrf_ok(&session, &fields) {
+        return forbidden();
+    }
+    match async { delete_limit(&state, &project(&state).await?, &id).await }.await {
+        Ok(()) => done("/limits", "Limit deleted."),
+        Err(err) => Failure::new("/limits", err).into_response(),
+    }
+}
+
+async fn key_create(
+    State(state): State<AppState>,
+    Extension(session): Extension<OperatorSession>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    if !csrf_ok(&session, &fields) {
+        return forbidden();
+    }
+    let result = async {
+        let name = required_text(text(&fields, "name"), "name", 128)?;
+        let now_ms = state.engine.now().timestamp_millis();
+        let key = create_key(state.engine.db(), DEFAULT_PROJECT_ID, &name, now_ms).await?;
+        // Shown once, on the next page, then forgotten.
+        state.engine.db().set_flash(&session.id_hash, &key.secret).await?;
+        Ok::<_, AppError>(name)
+    };
+    match result.await {
+        Ok(name) => done("/api-keys", &format!("API key {name} created. Copy it now: it is not shown again.")),
+        Err(err) => Failure::new("/api-keys", err).into_response(),
+    }
+}
+
+async fn key_revoke(
+    State(state): State<AppState>,
+    Extension(session): Extension<OperatorSession>,
+    Path(id): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    if !csrf_ok(&session, &fields) {
+        return forbidden();
+    }
+    match state.engine.db().revoke_key(&id, state.engine.now().timestamp_millis()).await {
+        Ok(()) => {
+            state.keys.forget_all();
+            done("/api-keys", "API key revoked.")
+        }
+        Err(err) => Failure::new("/api-keys", err.into()).into_response(),
+    }
+}
+
+async fn balance_create(
+    State(state): State<AppState>,
+    Extension(session): Extension<OperatorSession>,
+    Path(customer): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let back = format!("/customers/{customer}");
+    if !csrf_ok(&session, &fields) {
+        return forbidden();
+    }
+    let result = async {
+        let project = project(&state).await?;
+        let customer = crate::api::customers::find_customer(&state, &project, &customer).await?;
+        let name = required_text(text(&fields, "name"), "name", 128)?;
+        let unit = optional_text(text(&fields, "unit"), "unit", 32)?.unwrap_or_else(|| "credits".into());
+        let minimum_balance =
+            number(&fields, "minimumBalance")?.map(|n| whole_amount(&n, "minimumBalance")).transpose()?.unwrap_or(0);
+        let new =
+            NewBalance { name: &name, unit: &unit, initial_balance: 0, minimum_balance, low_balance_threshold: None };
+        state.engine.db().create_balance(&project.id, &customer.id, &new, state.engine.now()).await?;
+        Ok::<_, AppError>(name)
+    };
+    match result.await {
+        Ok(name) => done(&back, &format!("Balance {name} created.")),
+        Err(err) => Failure::new(&back, err).into_response(),
+    }
+}
+
+/// Credits or debits a balance from its customer's page.
+async fn move_balance(state: &AppState, balance_id: &str, fields: &Fields, credit: bool) -> Response {
+    let project = match project(state).await {
+        Ok(project) => project,
+        Err(err) => return Failure::new("/customers", err).into_response(),
+    };
+    let balance = match state.engine.db().balance(&project.id, balance_id).await {
+        Ok(Some(balance)) => balance,
+        Ok(None) => return Failure::new("/customers", AppError::not_found("balance", balance_id)).into_response(),
+        Err(err) => return Failure::new("/customers", err.into()).into_response(),
+    };
+    let back = format!("/customers/{}", balance.customer_id);
+    let result = async {
+        let amount = number(fields, "amount")?.ok_or_else(|| FieldError::missing("amount"))?;
+        let amount = positive_amount(&amount, "amount")?;
+        let description = match (credit, text(fields, "description")) {
+            (true, description) => required_text(description, "description", 512)?,
+            (false, description) => description.unwrap_or_else(|| "Debit from the dashboard".into()),
+        };
+        let operation = if credit {
+            BalanceOperation::Credit { balance_id, amount, description: &description, reference: None }
+        } else {
+            BalanceOperation::Debit { balance_id, amount, description: Some(&description), reference: None }
+        };
+        let now = state.engine.now();
+        Ok::<_, AppError>(
+            state.engine.db().operate_balance(&project.id, &operation, None, now, |_| (200, String::new())).await?,
+        )
+    };
+    match result.await {
+        Ok(Idempotent::Fresh(result)) if result.refused.is_some() => {
+            let message = "Insufficient balance: nothing was debited.".to_string();
+            Failure { back, message, field: Some("amount".into()) }.into_response()
+        }
+        Ok(_) => done(&back, if credit { "Balance credited." } else { "Balance debited." }),
+        Err(err) => Failure::new(&back, err).into_response(),
+    }
+}
+
+async fn balance_credit(
+    State(state): State<AppState>,
+    Extension(session): Extension<OperatorSession>,
+    Path(id): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    if !csrf_ok(&session, &fields) {
+        return forbidden();
+    }
+    move_balance(&state, &id, &fields, true).await
+}
+
+async fn balance_debit(
+    State(state): State<AppState>,
+    Extension(session): Extension<OperatorSession>,
+    Path(id): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    if !csrf_ok(&session, &fields) {
+        return forbidden();
+    }
+    move_balance(&state, &id, &fields, false).await
+}

@@ -1,0 +1,350 @@
+//! The dashboard over HTTP: sessions, setup, login throttling, CSRF, and what pages and
+//! downloads show. (Browser flows live in end2end/.)
+
+use std::collections::HashMap;
+
+use chrono::Duration;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::redirect::Policy;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{spawn_app, TestApp};
+
+const EMAIL: &str = "ops@example.com";
+const PASSWORD: &str = "correct horse battery";
+
+/// A cookie-keeping client that does not follow redirects, like a browser without JavaScript.
+struct Browser {
+    client: reqwest::Client,
+    base: String,
+    cookies: HashMap<String, String>,
+}
+
+struct Page {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers.get(LOCATION).and_then(|v| v.to_str().ok()).unwrap_or_default()
+    }
+
+    /// The anti-forgery token of the page's forms.
+    fn csrf(&self) -> String {
+        let marker = r#"name="_csrf" value=""#;
+        // The last form's: on a signed-in page the first is the header's sign-out form.
+        let start = self.body.rfind(marker).unwrap_or_else(|| panic!("no CSRF field in {}", self.body)) + marker.len();
+        self.body[start..].split('"').next().unwrap().to_string()
+    }
+}
+
+impl Browser {
+    fn new(app: &TestApp) -> Browser {
+        let client = reqwest::Client::builder().redirect(Policy::none()).build().unwrap();
+        Browser { client, base: app.base.clone(), cookies: HashMap::new() }
+    }
+
+    fn keep_cookies(&mut self, headers: &HeaderMap) {
+        for value in headers.get_all(SET_COOKIE) {
+            let text = value.to_str().unwrap();
+            let (name, rest) = text.split_once('=').unwrap();
+            let value = rest.split(';').next().unwrap();
+            if value.is_empty() {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_string(), value.to_string());
+            }
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.read(response).await
+    }
+
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .form(fields)
+            .send()
+            .await
+            .unwrap();
+        self.read(response).await
+    }
+
+    async fn read(&mut self, response: reqwest::Response) -> Page {
+        let status = response.status();
+        let headers = response.headers().clone();
+        self.keep_cookies(&headers);
+        Page { status, headers, body: response.text().await.unwrap() }
+    }
+
+    /// Creates the first operator through `/setup` and stays signed in.
+    async fn set_up(&mut self) -> Page {
+        let form = self.get("/setup").await;
+        assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+        let csrf = form.csrf();
+        let done = self.post("/setup", &[("_csrf", &csrf), ("email", EMAIL), ("password", PASSWORD)]).await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+        assert_eq!(done.location(), "/");
+        done
+    }
+
+    async fn log_in(&mut self, password: &str) -> Page {
+        let form = self.get("/login").await;
+        let csrf = form.csrf();
+        self.post("/login", &[("_csrf", &csrf), ("email", EMAIL), ("password", password)]).await
+    }
+}
+
+#[tokio::test]
+async fn no_page_form_or_download_is_reachable_without_a_session() {
+    let app = spawn_app().await;
+    let mut browser = Browser::new(&app);
+    assert_eq!(browser.get("/").await.location(), "/setup", "a fresh install sends operators to setup");
+    browser.set_up().await;
+
+    let mut stranger = Browser::new(&app);
+    for path in [
+        "/",
+        "/customers",
+        "/customers/acme",
+        "/meters",
+        "/limits",
+        "/events",
+        "/api-keys",
+        "/exports/events.csv",
+        "/exports/usage.csv?start=2026-03-01&end=2026-03-02",
+        "/exports/ledger.csv?balanceId=bal_x",
+    ] {
+        let page = stranger.get(path).await;
+        assert!(page.status.is_redirection(), "{path}: {}", page.status);
+        assert_eq!(page.location(), "/login", "{path}");
+    }
+    for path in ["/meters/create", "/limits/create", "/api-keys/create", "/logout", "/balances/bal_x/credit"] {
+        let page = stranger.post(path, &[("name", "x")]).await;
+        assert_eq!(page.location(), "/login", "{path}");
+    }
+    assert_eq!(stranger.get("/setup").await.status, StatusCode::NOT_FOUND, "setup is gone once an operator exists");
+    let (_, meters) = app.get("/v1/meters").await;
+    assert_eq!(meters["data"], json!([]));
+}
+
+#[tokio::test]
+async fn signing_in_sets_a_fresh_http_only_lax_session_that_survives_a_restart() {
+    let mut app = spawn_app().await;
+    let mut browser = Browser::new(&app);
+    let setup = browser.set_up().await;
+    let first_session = browser.cookies["limitry_session"].clone();
+    let cookie = setup.headers.get(SET_COOKIE).unwrap().to_str().unwrap().to_string();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "plain-HTTP loopback use turns Secure off by default: {cookie}");
+
+    let page = browser.get("/").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains(EMAIL));
+
+    let logged_in = browser.log_in(PASSWORD).await;
+    assert_eq!(logged_in.location(), "/", "{} {}", logged_in.status, logged_in.body);
+    assert_ne!(browser.cookies["limitry_session"], first_session, "signing in renews the session id");
+
+    app.restart().await;
+    browser.base = app.base.clone();
+    assert_eq!(browser.get("/meters").await.status, StatusCode::OK, "sessions live in the database");
+
+    let csrf = browser.get("/").await.csrf();
+    assert_eq!(browser.post("/logout", &[("_csrf", &csrf)]).await.location(), "/login");
+    assert_eq!(browser.get("/").await.location(), "/login");
+}
+
+#[tokio::test]
+async fn forms_without_the_right_token_are_refused_and_change_nothing() {
+    let app = spawn_app().await;
+    let mut browser = Browser::new(&app);
+    browser.set_up().await;
+    let fields = [("name", "Tokens"), ("aggregation", "sum"), ("field", "values.tokens")];
+    assert_eq!(browser.post("/meters/create", &fields).await.status, StatusCode::FORBIDDEN);
+    let forged = [("_csrf", "forged"), ("name", "Tokens"), ("aggregation", "sum"), ("field", "values.tokens")];
+    assert_eq!(browser.post("/meters/create", &forged).await.status, StatusCode::FORBIDDEN);
+    let (_, meters) = app.get("/v1/meters").await;
+    assert_eq!(meters["data"], json!([]));
+
+    let csrf = browser.get("/meters").await.csrf();
+    let created = browser
+        .post(
+            "/meters/create",
+            &[("_csrf", &csrf), ("name", "Tokens"), ("aggregation", "sum"), ("field", "values.tokens")],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER);
+    assert!(created.location().starts_with("/meters?notice="));
+    let (_, meters) = app.get("/v1/meters").await;
+    assert_eq!(meters["data"][0]["name"], "Tokens");
+
+    let mut stranger = Browser::new(&app);
+    let login_form = stranger.get("/login").await;
+    let wrong = stranger.post("/login", &[("_csrf", "nope"), ("email", EMAIL), ("password", PASSWORD)]).await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN, "{}", login_form.status);
+}
+
+#[tokio::test]
+async fn validation_errors_come_back_next_to_their_field() {
+    let app = spawn_app().await;
+    let mut browser = Browser::new(&app);
+    browser.set_up().await;
+    let csrf = browser.get("/meters").await.csrf();
+    let failed = browser
+        .post("/meters/create", &[("_csrf", &csrf), ("name", "Bad"), ("aggregation", "sum"), ("field", "tokens")])
+        .await;
+    assert_eq!(failed.status, StatusCode::SEE_OTHER);
+    let page = browser.get(failed.location()).await;
+    assert!(page.body.contains(r#"id="field-error""#), "{}", page.body);
+    assert!(page.body.contains("values.&lt;key&gt;"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn repeated_failed_sign_ins_are_slowed_down() {
+    let app = spawn_app().await;
+    let mut browser = Browser::new(&app);
+    browser.set_up().await;
+    let mut attacker = Browser::new(&app);
+    for _ in 0..3 {
+        let failed = attacker.log_in("wrong password!").await;
+        assert!(failed.location().starts_with("/login?error="), "{}", failed.location());
+    }
+    let refused = attacker.log_in(PASSWORD).await;
+    assert!(refused.location().contains("Too+many"), "even the right password waits: {}", refused.location());
+    assert!(!attacker.cookies.contains_key("limitry_session"));
+    app.clock.advance(Duration::seconds(2));
+    assert_eq!(attacker.log_in(PASSWORD).await.location(), "/");
+}
+
+#[tokio::test]
+async fn a_new_api_key_is_shown_once_and_can_be_revoked() {
+    let app = spawn_app().await;
+    let mut browser = Browser::new(&app);
+    browser.set_up().await;
+    let csrf = browser.get("/api-keys").await.csrf();
+    let created = browser.post("/api-keys/create", &[("_csrf", &csrf), ("name", "ci")]).await;
+    let page = browser.get(created.location()).await;
+    let marker = r#"data-testid="new-api-key">"#;
+    let start =
+        page.body.find(marker).unwrap_or_else(|| panic!("the secret is on the page: {}", page.body)) + marker.len();
+    let secret = page.body[start..].split('<').next().unwrap().to_string();
+    assert!(secret.starts_with("limitry_sk_"));
+    let again = browser.get("/api-keys").await;
+    assert!(!again.body.contains(&secret), "the secret is shown only once");
+
+    let key = app.request_with_key(reqwest::Method::GET, "/v1/project", None, Some(&secret)).await;
+    assert_eq!(key.0, StatusCode::OK);
+    let key_id = app.engine().db().keys().await.unwrap().into_iter().find(|k| k.name == "ci").unwrap().id;
+    let revoked = browser.post(&format!("/api-keys/{key_id}/revoke"), &[("_csrf", &csrf)]).await;
+    assert!(revoked.location().starts_with("/api-keys?notice="));
+    let refused = app.request_with_key(reqwest::Method::GET, "/v1/project", None, Some(&secret)).await;
+    assert_eq!(refused.1["error"]["code"], "expired_api_key");
+}
+
+#[tokio::test]
+async fn pages_escape_what_users_name_things() {
+    let app = spawn_app().await;
+    let mut browser = Browser::new(&app);
+    browser.set_up().await;
+    let meter = app
+        .create_meter(json!({"name": "<script>alert(1)</script>", "aggregation": "sum", "field": "values.tokens"}))
+        .await;
+    app.create_limit(
+        json!({"name": "<img src=x onerror=alert(2)>", "meterId": meter, "limitValue": 10, "period": "day"}),
+    )
+    .await;
+    app.record_tokens("<b>acme</b>", 3).await;
+    let customer = app.get("/v1/customers/%3Cb%3Eacme%3C%2Fb%3E").await.1["id"].as_str().unwrap().to_string();
+    for path in
+        ["/".to_string(), "/meters".into(), "/limits".into(), "/customers".into(), format!("/customers/{customer}")]
+    {
+        let page = browser.get(&path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert!(!page.body.contains("<script>alert"), "{path}: {}", page.body);
+        assert!(!page.body.contains("<img src=x"), "{path}");
+        assert!(!page.body.contains("<b>acme"), "{path}: {}", page.body);
+    }
+    let detail = browser.get(&format!("/customers/{customer}")).await;
+    assert!(detail.body.contains("<svg"), "the usage chart is inline SVG");
+    assert!(detail.body.contains("3 / 10 used"), "{}", detail.body);
+}
+
+#[tokio::test]
+async fn downloads_stream_csv_with_escaped_cells() {
+    let app = spawn_app().await;
+    let mut browser = Browser::new(&app);
+    browser.set_up().await;
+    let (_, balance) = app
+        .post("/v1/balances", json!({"customerId": "=HYPERLINK(\"x\")", "name": "credits", "initialBalance": 10}))
+        .await;
+    let balance_id = balance["id"].as_str().unwrap().to_string();
+    app.post("/v1/balances/debit", json!({"balanceId": balance_id, "amount": 4, "description": "a, \"quoted\"\nline"}))
+        .await;
+    app.record_tokens("=HYPERLINK(\"x\")", 5).await;
+    app.create_meter(json!({"name": "Tokens", "aggregation": "sum", "field": "values.tokens"})).await;
+
+    let events = browser.get("/exports/events.csv").await;
+    assert_eq!(events.status, StatusCode::OK);
+    assert!(events.headers["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert!(events.headers["content-disposition"].to_str().unwrap().contains("attachment"));
+    let mut lines = events.body.lines();
+    assert!(lines.next().unwrap().starts_with("id,timestamp,customer_external_id"));
+    assert!(events.body.contains(r#""'=HYPERLINK(""x"")""#), "{}", events.body);
+
+    let ledger = browser.get(&format!("/exports/ledger.csv?balanceId={balance_id}")).await;
+    let rows: Vec<_> = csv_rows(&ledger.body);
+    assert_eq!(rows[0][0], "id");
+    assert_eq!(rows.len(), 3, "header, initial credit, debit");
+    assert_eq!(rows[1][5], "-4", "negative amounts stay numbers");
+    assert_eq!(rows[1][9], "a, \"quoted\"\nline");
+
+    let usage = browser.get("/exports/usage.csv?start=2026-03-01&end=2026-04-01&period=month").await;
+    let rows = csv_rows(&usage.body);
+    assert_eq!(
+        rows[0],
+        ["customer_external_id", "meter_id", "meter_name", "aggregation", "period_start", "period_end", "value"]
+    );
+    assert_eq!(rows[1][0], "'=HYPERLINK(\"x\")");
+    assert_eq!(rows[1][6], "5");
+}
+
+/// Parses CSV the way a spreadsheet would: quoted fields may hold commas, quotes and newlines.
+fn csv_rows(text: &str) -> Vec<Vec<String>> {
+    let mut rows = vec![vec![String::new()]];
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let row = rows.last_mut().unwrap();
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                row.last_mut().unwrap().push('"');
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => row.push(String::new()),
+            ('\r', false) => {}
+            ('\n', false) => rows.push(vec![String::new()]),
+            (c, _) => row.last_mut().unwrap().push(c),
+        }
+    }
+    rows.retain(|r| !(r.len() == 1 && r[0].is_empty()));
+    rows
+}
