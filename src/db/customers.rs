@@ -3,7 +3,12 @@
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Sqlite};
 
-use super::{conflict_on_unique, ms_to_time, with_store, Db, DbError, DbResult, PgStore, SqliteStore, Store, WriteTx};
+use std::collections::HashMap;
+
+use super::{
+    conflict_on_unique, ms_to_time, placeholder_rows, with_store, Db, DbError, DbResult, PgStore, SqliteStore, Store,
+    WriteTx, ROWS_PER_STATEMENT,
+};
 use crate::domain::customers::{parse_billing_anchor, Customer};
 use crate::domain::ids::new_id;
 use crate::domain::limits::counted_limits;
@@ -63,6 +68,10 @@ const SELECT_CUSTOMERS_PAGE: &str = concat!(
 const INSERT_CUSTOMER: &str = "insert into customers \
      (id, project_id, external_id, name, email, metadata, timezone, billing_cycle_start, created_at, updated_at) \
      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)";
+const SELECT_CUSTOMERS_BY_EXTERNAL_IDS: &str =
+    concat!("select ", customer_columns!(), " from customers where project_id = $1 and external_id in");
+const INSERT_CUSTOMERS_IF_MISSING: &str =
+    "insert into customers (id, project_id, external_id, created_at, updated_at) values";
 const INSERT_CUSTOMER_IF_MISSING: &str = "insert into customers \
      (id, project_id, external_id, metadata, created_at, updated_at) values ($1, $2, $3, '{}', $4, $4) \
      on conflict (project_id, external_id) do nothing";
@@ -121,6 +130,63 @@ macro_rules! customer_transaction_helpers {
                     .fetch_one(&mut **tx)
                     .await?
                     .try_into()
+            }
+
+            /// `ensure_customer_tx` for many references at once, in a few statements: the
+            /// record path's cost must not grow with one round trip per customer.
+            pub(crate) async fn ensure_customers_tx(
+                &self,
+                tx: &mut WriteTx<$database>,
+                project_id: &str,
+                references: &[&str],
+                now_ms: i64,
+            ) -> DbResult<HashMap<String, Customer>> {
+                let mut found = HashMap::with_capacity(references.len());
+                let (internal, external): (Vec<&str>, Vec<&str>) =
+                    references.iter().partition(|r| r.starts_with("cust_"));
+                for reference in internal {
+                    let customer = self.ensure_customer_tx(tx, project_id, reference, now_ms).await?;
+                    found.insert(reference.to_string(), customer);
+                }
+                for chunk in external.chunks(ROWS_PER_STATEMENT) {
+                    let select = format!(
+                        "{SELECT_CUSTOMERS_BY_EXTERNAL_IDS} ({})",
+                        (0..chunk.len()).map(|i| format!("${}", i + 2)).collect::<Vec<_>>().join(", ")
+                    );
+                    let mut missing: Vec<&str> = chunk.to_vec();
+                    for attempt in 0..2 {
+                        if missing.is_empty() {
+                            break;
+                        }
+                        if attempt == 1 {
+                            // Sorted input keeps the insert order stable across concurrent batches.
+                            let insert = format!(
+                                "{INSERT_CUSTOMERS_IF_MISSING} {} on conflict (project_id, external_id) do nothing",
+                                placeholder_rows(missing.len(), 5, 1)
+                            );
+                            let mut query = sqlx::query(&insert);
+                            for reference in &missing {
+                                query = query
+                                    .bind(new_id("cust", now_ms))
+                                    .bind(project_id)
+                                    .bind(*reference)
+                                    .bind(now_ms)
+                                    .bind(now_ms);
+                            }
+                            query.execute(&mut **tx).await?;
+                        }
+                        let mut query = sqlx::query_as::<_, CustomerRow>(&select).bind(project_id);
+                        for reference in chunk {
+                            query = query.bind(*reference);
+                        }
+                        for row in query.fetch_all(&mut **tx).await? {
+                            let customer = Customer::try_from(row)?;
+                            found.insert(customer.external_id.clone(), customer);
+                        }
+                        missing.retain(|r| !found.contains_key(*r));
+                    }
+                }
+                Ok(found)
             }
         }
     };

@@ -1,22 +1,21 @@
 //! Events: append-only recording (with idempotency and counter updates in one transaction),
 //! listing, and scans for meter queries.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 
 use super::projects::Project;
-use super::{ms_to_time, with_store, Db, DbError, DbResult, Store};
+use super::{ms_to_time, placeholder_rows, with_store, Db, DbError, DbResult, Store, ROWS_PER_STATEMENT};
 use crate::domain::events::{Event, NewEvent};
 use crate::domain::ids::new_id;
 use crate::domain::quantity::Quantity;
 use crate::domain::usage::{counter_updates, merge_updates, CounterUpdate, Usage};
 
-const INSERT_EVENT: &str = "insert into events \
+const INSERT_EVENTS: &str = "insert into events \
      (id, project_id, customer_id, event_type, occurred_at, metric_values, dimensions, properties, \
-      idempotency_key, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-     on conflict (project_id, idempotency_key) do nothing returning id";
+      idempotency_key, created_at) values";
 const SELECT_EVENT_ID_BY_KEY: &str = "select id from events where project_id = $1 and idempotency_key = $2";
 const SELECT_EVENTS_PAGE: &str = "select e.id, e.customer_id, c.external_id, e.event_type, e.occurred_at, \
      e.metric_values, e.dimensions, e.properties, e.idempotency_key, e.created_at \
@@ -163,47 +162,54 @@ impl Db {
             let mut references: Vec<&str> = events.iter().map(|e| e.customer_ref.as_str()).collect();
             references.sort_unstable();
             references.dedup();
-            let mut customers = HashMap::with_capacity(references.len());
-            for reference in references {
-                customers.insert(reference, s.ensure_customer_tx(&mut tx, &project.id, reference, now_ms).await?);
+            let customers = s.ensure_customers_tx(&mut tx, &project.id, &references, now_ms).await?;
+            let ids: Vec<String> = events.iter().map(|_| new_id("evt", now_ms)).collect();
+            let mut inserted: HashSet<String> = HashSet::with_capacity(events.len());
+            for (chunk, chunk_ids) in events.chunks(ROWS_PER_STATEMENT).zip(ids.chunks(ROWS_PER_STATEMENT)) {
+                let sql = format!(
+                    "{INSERT_EVENTS} {} on conflict (project_id, idempotency_key) do nothing returning id",
+                    placeholder_rows(chunk.len(), 10, 1)
+                );
+                let mut query = sqlx::query_scalar::<_, String>(&sql);
+                for (event, id) in chunk.iter().zip(chunk_ids) {
+                    let customer = customers
+                        .get(event.customer_ref.as_str())
+                        .ok_or_else(|| DbError::Corrupt(format!("customer {} not ensured", event.customer_ref)))?;
+                    query = query
+                        .bind(id)
+                        .bind(&project.id)
+                        .bind(&customer.id)
+                        .bind(&event.event_type)
+                        .bind(event.occurred_at.timestamp_millis())
+                        .bind(serde_json::to_string(&event.values)?)
+                        .bind(serde_json::to_string(&event.dimensions)?)
+                        .bind(event.properties.to_string())
+                        .bind(&event.idempotency_key)
+                        .bind(now_ms);
+                }
+                inserted.extend(query.fetch_all(&mut *tx).await?);
             }
             let mut recorded = Vec::with_capacity(events.len());
             let mut updates = Vec::new();
-            for event in events {
-                let customer = &customers[event.customer_ref.as_str()];
-                let inserted: Option<String> = sqlx::query_scalar(INSERT_EVENT)
-                    .bind(new_id("evt", now_ms))
-                    .bind(&project.id)
-                    .bind(&customer.id)
-                    .bind(&event.event_type)
-                    .bind(event.occurred_at.timestamp_millis())
-                    .bind(serde_json::to_string(&event.values)?)
-                    .bind(serde_json::to_string(&event.dimensions)?)
-                    .bind(event.properties.to_string())
-                    .bind(&event.idempotency_key)
-                    .bind(now_ms)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                match inserted {
-                    Some(id) => {
-                        recorded.push(RecordedEvent { id, duplicate: false });
-                        if !limits.is_empty() {
-                            updates.extend(counter_updates(&limits, &meters, customer, project.timezone, &Usage {
-                                event_type: &event.event_type,
-                                dimensions: &event.dimensions,
-                                quantities: &event.quantities,
-                                occurred_at: event.occurred_at,
-                            }));
-                        }
+            for (event, id) in events.iter().zip(ids) {
+                if inserted.contains(&id) {
+                    recorded.push(RecordedEvent { id, duplicate: false });
+                    if let (false, Some(customer)) = (limits.is_empty(), customers.get(event.customer_ref.as_str())) {
+                        updates.extend(counter_updates(&limits, &meters, customer, project.timezone, &Usage {
+                            event_type: &event.event_type,
+                            dimensions: &event.dimensions,
+                            quantities: &event.quantities,
+                            occurred_at: event.occurred_at,
+                        }));
                     }
-                    None => {
-                        let id: String = sqlx::query_scalar(SELECT_EVENT_ID_BY_KEY)
-                            .bind(&project.id)
-                            .bind(&event.idempotency_key)
-                            .fetch_one(&mut *tx)
-                            .await?;
-                        recorded.push(RecordedEvent { id, duplicate: true });
-                    }
+                } else {
+                    // Only an idempotency key seen before (or earlier in this batch) skips a row.
+                    let id: String = sqlx::query_scalar(SELECT_EVENT_ID_BY_KEY)
+                        .bind(&project.id)
+                        .bind(&event.idempotency_key)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    recorded.push(RecordedEvent { id, duplicate: true });
                 }
             }
             let updates = merge_updates(updates);

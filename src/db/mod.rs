@@ -234,6 +234,20 @@ pub(crate) fn conflict_on_unique(err: sqlx::Error, message: impl Into<String>) -
     }
 }
 
+/// `($1, $2), ($3, $4)`: placeholders for a multi-row statement, numbered from `$first`.
+pub(crate) fn placeholder_rows(rows: usize, columns: usize, first: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let cells: Vec<String> = (0..columns).map(|c| format!("${}", first + row * columns + c)).collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Rows per multi-row statement: well under both databases' parameter limits.
+pub(crate) const ROWS_PER_STATEMENT: usize = 100;
+
 pub(crate) fn ms_to_time(ms: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
