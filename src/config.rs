@@ -4,6 +4,9 @@ use std::net::SocketAddr;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::domain::webhooks::RetrySchedule;
+use crate::webhooks::WebhookSettings;
+
 pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://limitry.db";
 
@@ -110,6 +113,18 @@ pub struct ServeArgs {
     /// (plain-HTTP local use).
     #[arg(long, env = "LIMITRY_COOKIE_SECURE", value_enum, default_value_t = CookieSecure::Auto)]
     pub cookie_secure: CookieSecure,
+    /// When to retry a failed webhook delivery, e.g. `5s,30s,2m,10m,1h,6h,24h`.
+    #[arg(long, env = "LIMITRY_WEBHOOK_RETRY_SCHEDULE", default_value = "5s,30s,2m,10m,1h,6h,24h")]
+    pub webhook_retry_schedule: String,
+    /// Seconds a webhook receiver has to answer.
+    #[arg(long, env = "LIMITRY_WEBHOOK_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub webhook_timeout_seconds: u64,
+    /// Hours of failing deliveries after which an endpoint is disabled.
+    #[arg(long, env = "LIMITRY_WEBHOOK_DISABLE_AFTER_HOURS", default_value_t = 24)]
+    pub webhook_disable_after_hours: u32,
+    /// How often the webhook worker looks for due deliveries, in milliseconds.
+    #[arg(long, env = "LIMITRY_WEBHOOK_POLL_MS", default_value_t = 500)]
+    pub webhook_poll_ms: u64,
     /// How many days in the past an event may be dated.
     #[arg(long, env = "LIMITRY_MAX_BACKDATE_DAYS", default_value_t = 35)]
     pub max_backdate_days: u32,
@@ -132,6 +147,7 @@ pub struct Config {
     pub max_backdate_days: u32,
     pub session_secret: Option<String>,
     pub cookie_secure: CookieSecure,
+    pub webhooks: WebhookSettings,
 }
 
 impl Config {
@@ -143,6 +159,7 @@ impl Config {
             max_backdate_days: 35,
             session_secret: None,
             cookie_secure: CookieSecure::Auto,
+            webhooks: WebhookSettings::default(),
         }
     }
 
@@ -169,6 +186,13 @@ impl Config {
             max_backdate_days: args.max_backdate_days,
             session_secret: args.session_secret.clone().filter(|s| !s.is_empty()),
             cookie_secure: args.cookie_secure,
+            webhooks: WebhookSettings {
+                retry: RetrySchedule::parse(&args.webhook_retry_schedule)
+                    .map_err(|e| anyhow::anyhow!("--webhook-retry-schedule: {e}"))?,
+                timeout: std::time::Duration::from_secs(args.webhook_timeout_seconds.max(1)),
+                disable_after: chrono::Duration::hours(i64::from(args.webhook_disable_after_hours.max(1))),
+                poll_interval: std::time::Duration::from_millis(args.webhook_poll_ms.max(10)),
+            },
         })
     }
 }
@@ -197,6 +221,7 @@ impl std::fmt::Debug for Config {
             .field("max_backdate_days", &self.max_backdate_days)
             .field("session_secret", &self.session_secret.as_ref().map(|_| "***"))
             .field("cookie_secure", &self.cookie_secure)
+            .field("webhooks", &self.webhooks)
             .finish()
     }
 }

@@ -18,3 +18,4 @@ pub mod error;
 pub mod export;
 pub mod server;
 pub mod ui;
+pub mod webhooks;

@@ -106,12 +106,12 @@ pub struct RunningServer {
     pub state: AppState,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
-    expiry: JoinHandle<()>,
+    workers: Vec<JoinHandle<()>>,
 }
 
 impl RunningServer {
     pub async fn shutdown(mut self) {
-        self.expiry.abort();
+        self.workers.iter().for_each(JoinHandle::abort);
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -124,7 +124,7 @@ impl RunningServer {
 
 impl Drop for RunningServer {
     fn drop(&mut self) {
-        self.expiry.abort();
+        self.workers.iter().for_each(JoinHandle::abort);
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -148,8 +148,8 @@ pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
             tracing::error!(error = %err, "server stopped with an error");
         }
     });
-    let expiry = spawn_expiry_worker(state.engine.clone());
-    Ok(RunningServer { addr, state, stop: Some(stop), task: Some(task), expiry })
+    let workers = spawn_workers(&state, config);
+    Ok(RunningServer { addr, state, stop: Some(stop), task: Some(task), workers })
 }
 
 /// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests.
@@ -158,9 +158,9 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.bind).await?;
     let addr = listener.local_addr()?;
     tracing::info!(database = state.engine.db().kind(), "listening on http://{addr}");
-    let expiry = spawn_expiry_worker(state.engine.clone());
+    let workers = spawn_workers(&state, &config);
     axum::serve(listener, router(state.clone())).with_graceful_shutdown(shutdown_signal()).await?;
-    expiry.abort();
+    workers.iter().for_each(JoinHandle::abort);
     state.engine.db().close().await;
     tracing::info!("stopped");
     Ok(())
@@ -169,6 +169,14 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
 /// How often held reservations past their expiry are released. Operations on a balance also
 /// expire its due holds first, so this only bounds how long a reading can show a stale hold.
 const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The background work: expiring holds and delivering webhooks.
+fn spawn_workers(state: &AppState, config: &Config) -> Vec<JoinHandle<()>> {
+    vec![
+        spawn_expiry_worker(state.engine.clone()),
+        crate::webhooks::spawn_worker(state.engine.clone(), config.webhooks.clone()),
+    ]
+}
 
 fn spawn_expiry_worker(engine: Arc<Engine>) -> JoinHandle<()> {
     tokio::spawn(async move {

@@ -1,1 +1,236 @@
-fn main() {}
+//! `limitry-bench`: the command line and the run from start to finish (database, key,
+//! service, setup, preload, the four scenarios, report, cleanup).
+
+mod client;
+mod load;
+mod report;
+mod server;
+mod workload;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use hyper::{Method, Uri};
+
+use client::{Client, Headers};
+use load::Target;
+use report::{Report, ScenarioResult, Settings};
+use server::{Database, Server};
+
+/// Load benchmark for the limitry service: preloads events, then measures a bare handler,
+/// limit checks, single records and batch records.
+#[derive(Debug, Parser)]
+#[command(name = "limitry-bench", version)]
+struct Args {
+    /// Events to preload (spread over the last 30 days) before the scenarios run.
+    #[arg(long, default_value_t = 1000)]
+    events: usize,
+    /// Concurrent connections, one request in flight on each.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
+    concurrency: u16,
+    /// Measured seconds per scenario.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    duration: u64,
+    /// Unmeasured seconds of load before each scenario's measurement.
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
+    /// Events per request in the batch scenario (1–1000).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    batch_size: u16,
+    /// Distinct customers the events and checks are spread over.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    customers: u32,
+    /// Batch requests in flight at once while preloading.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    preload_parallel: u16,
+    /// Default: a fresh SQLite file in a temporary directory. A postgres:// URL gets a fresh
+    /// `limitry_bench_<random>` database on that server, dropped at the end.
+    #[arg(long)]
+    database_url: Option<String>,
+    /// The service binary.
+    #[arg(long, default_value_os_t = server::default_binary())]
+    binary: PathBuf,
+    /// Also write the report as JSON here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    // On SIGINT/SIGTERM the run future is dropped, which stops the service and removes the
+    // database through their `Drop`s before the process exits.
+    let outcome = tokio::select! {
+        outcome = run(&args) => outcome,
+        signal = interrupted() => Err(anyhow::anyhow!("interrupted by {signal}")),
+    };
+    match outcome {
+        Ok(report) if report.failed() => {
+            eprintln!("limitry-bench: some requests failed (see the errors column)");
+            ExitCode::FAILURE
+        }
+        Ok(_) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("limitry-bench: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn interrupted() -> &'static str {
+    let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+        // Without a SIGTERM handler, Ctrl-C is still handled.
+        let _ = tokio::signal::ctrl_c().await;
+        return "SIGINT";
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
+}
+
+async fn run(args: &Args) -> anyhow::Result<Report> {
+    if !args.binary.is_file() {
+        bail!(
+            "service binary {} not found: build it with `cargo build --release -p limitry` or pass --binary",
+            args.binary.display()
+        );
+    }
+    let customers = args.customers as usize;
+    let concurrency = usize::from(args.concurrency);
+    let batch_size = usize::from(args.batch_size);
+    let preload_parallel = usize::from(args.preload_parallel);
+    let warmup = Duration::from_secs(args.warmup);
+    let duration = Duration::from_secs(args.duration);
+
+    // Declared before the server so that it is dropped after it: the service must be gone
+    // before its database is removed.
+    let database = Database::create(args.database_url.as_deref())?;
+    let key = server::create_key(&args.binary, database.url()).await?;
+    let mut server = Server::start(&args.binary, database.url()).await?;
+    eprintln!("limitry-bench: service on {} ({} database)", server.addr, database.kind());
+    let headers = Headers::new(server.addr, Some(&key))?;
+
+    let mut setup = Client::connect(server.addr, headers.clone()).await?;
+    let meter = setup.json(Method::POST, "/v1/meters", &workload::meter()).await?;
+    let meter_id = meter["id"].as_str().context("the new meter has no id")?.to_string();
+    for limit in workload::limits(&meter_id) {
+        setup.json(Method::POST, "/v1/limits", &limit).await?;
+    }
+    drop(setup);
+
+    let preload = if args.events > 0 {
+        eprintln!("limitry-bench: preloading {} events", args.events);
+        let bodies = workload::preload_batches(args.events, customers, chrono::Utc::now());
+        let target = Arc::new(Target { method: Method::POST, path: Uri::from_static("/v1/events/batch"), bodies });
+        let outcome = load::send_all(server.addr, headers.clone(), target, preload_parallel).await?;
+        let mut result = ScenarioResult::new("preload", Some(workload::PRELOAD_BATCH), outcome);
+        // The last batch may be short: count the events actually sent.
+        if let Some(rate) = result.events_per_second.as_mut() {
+            if result.errors == 0 && result.seconds > 0.0 {
+                *rate = args.events as f64 / result.seconds;
+            }
+        }
+        if result.failed() {
+            bail!("preloading failed ({} of {} batches): {:?}", result.errors, result.requests, result.error_samples);
+        }
+        eprintln!(
+            "limitry-bench: preloaded in {:.1} s ({:.0} events/s)",
+            result.seconds,
+            result.events_per_second.unwrap_or(0.0)
+        );
+        Some(result)
+    } else {
+        None
+    };
+
+    let scenarios = [
+        (
+            "baseline GET /healthz",
+            None,
+            Target { method: Method::GET, path: Uri::from_static("/healthz"), bodies: Vec::new() },
+        ),
+        (
+            "check POST /v1/limits/check",
+            None,
+            Target {
+                method: Method::POST,
+                path: Uri::from_static("/v1/limits/check"),
+                bodies: workload::check_bodies(customers),
+            },
+        ),
+        (
+            "record POST /v1/events/record",
+            Some(1),
+            Target {
+                method: Method::POST,
+                path: Uri::from_static("/v1/events/record"),
+                bodies: workload::record_bodies(customers),
+            },
+        ),
+        (
+            "batch POST /v1/events/batch",
+            Some(batch_size),
+            Target {
+                method: Method::POST,
+                path: Uri::from_static("/v1/events/batch"),
+                bodies: workload::batch_bodies(customers, batch_size),
+            },
+        ),
+    ];
+    let mut results = Vec::with_capacity(scenarios.len());
+    for (name, events_per_request, target) in scenarios {
+        server.check_alive()?;
+        let name = match events_per_request {
+            Some(n) if n > 1 => format!("{name} ({n} events)"),
+            _ => name.to_string(),
+        };
+        eprintln!("limitry-bench: {name}");
+        let outcome = load::run(server.addr, headers.clone(), Arc::new(target), concurrency, warmup, duration).await?;
+        results.push(ScenarioResult::new(&name, events_per_request, outcome));
+    }
+    server.check_alive()?;
+
+    let (server_warnings, server_warning_samples) = match server.log.lock() {
+        Ok(log) => (log.warning_count, log.warnings.clone()),
+        Err(_) => (0, Vec::new()),
+    };
+    let status = server.stop().await?;
+    if !status.success() {
+        eprintln!("limitry-bench: the service exited with {status} after SIGTERM");
+    }
+    let ratio = match (results.first(), results.get(1)) {
+        (Some(baseline), Some(check)) if baseline.requests_per_second > 0.0 => {
+            Some(check.requests_per_second / baseline.requests_per_second)
+        }
+        _ => None,
+    };
+    let report = Report {
+        settings: Settings {
+            database: database.kind().to_string(),
+            events: args.events,
+            customers,
+            concurrency,
+            duration_seconds: args.duration,
+            warmup_seconds: args.warmup,
+            batch_size,
+            preload_parallel,
+        },
+        preload,
+        scenarios: results,
+        check_baseline_ratio: ratio,
+        database_bytes: database.size_on_disk(),
+        server_warnings,
+        server_warning_samples,
+    };
+    println!("{}", report.markdown());
+    if let Some(out) = &args.out {
+        std::fs::write(out, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("writing {}", out.display()))?;
+    }
+    Ok(report)
+}

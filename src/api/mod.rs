@@ -9,6 +9,7 @@ pub mod meters;
 pub mod openapi;
 pub mod project;
 pub mod usage;
+pub mod webhooks;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -44,6 +45,12 @@ pub fn router() -> Router<AppState> {
         .route("/v1/limits/check", post(limits::check))
         .route("/v1/limits/{id}", get(limits::get).put(limits::update).delete(limits::delete))
         .route("/v1/usage/summary", get(usage::summary))
+        .route("/v1/webhooks", post(webhooks::create).get(webhooks::list))
+        .route("/v1/webhooks/{id}", get(webhooks::get).put(webhooks::update).delete(webhooks::delete))
+        .route("/v1/webhooks/{id}/rotate-secret", post(webhooks::rotate_secret))
+        .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver", post(webhooks::redeliver))
+        .route("/v1/webhooks/{id}/test", post(webhooks::test))
         .route("/v1/openapi.json", get(openapi::document))
         .fallback(not_found)
 }

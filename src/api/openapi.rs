@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{balances, customers, events, limits, meters, project, usage};
+use super::{balances, customers, events, limits, meters, project, usage, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,6 +19,8 @@ use super::{balances, customers, events, limits, meters, project, usage};
         balances::create, balances::get, balances::customer_balances, balances::transactions, balances::check,
         balances::credit, balances::debit, balances::reserve, balances::commit, balances::release,
         usage::summary,
+        webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete, webhooks::rotate_secret,
+        webhooks::deliveries, webhooks::redeliver, webhooks::test,
         document,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),

@@ -14,6 +14,7 @@ use crate::domain::balances::{
     self, Balance, Change, Insufficient, LedgerTransaction, Reservation, ReservationStatus, TransactionKind,
 };
 use crate::domain::ids::new_id;
+use crate::domain::webhooks::EventType;
 
 macro_rules! balance_columns {
     () => {
@@ -69,6 +70,9 @@ const SELECT_DUE_HOLDS: &str = "select id, amount from reservations \
      where balance_id = $1 and status = 'held' and expires_at <= $2 order by id";
 const SELECT_BALANCES_WITH_DUE_HOLDS: &str =
     "select distinct balance_id from reservations where status = 'held' and expires_at <= $1 limit 100";
+const SELECT_LOW_ALERTED: &str = "select low_balance_alerted from balances where id = $1";
+const SET_LOW_ALERTED: &str = "update balances set low_balance_alerted = $2 where id = $1";
+const SELECT_CUSTOMER_EXTERNAL_ID: &str = "select external_id from customers where id = $1";
 const CLAIM_IDEMPOTENCY_KEY: &str = "insert into idempotency_keys \
      (project_id, idempotency_key, fingerprint, status_code, response, created_at) values ($1, $2, $3, 0, '', $4) \
      on conflict (project_id, idempotency_key) do nothing";
@@ -384,8 +388,55 @@ macro_rules! balance_transaction_helpers {
                     .try_into()
             }
 
-            /// Runs one operation inside the caller's transaction.
+            /// Runs one operation inside the caller's transaction, then raises or re-arms the
+            /// low-balance alert.
             async fn operate_tx(
+                &self,
+                tx: &mut WriteTx<$database>,
+                project_id: &str,
+                operation: &BalanceOperation<'_>,
+                now: DateTime<Utc>,
+            ) -> DbResult<OperationResult> {
+                let result = self.operate_inner_tx(tx, project_id, operation, now).await?;
+                self.track_low_balance_tx(tx, project_id, &result.balance, now).await?;
+                Ok(result)
+            }
+
+            /// `balance.low` fires when what is available falls below the balance's
+            /// threshold, once, and re-arms when a credit (or a released hold) lifts it again.
+            async fn track_low_balance_tx(
+                &self,
+                tx: &mut WriteTx<$database>,
+                project_id: &str,
+                balance: &Balance,
+                now: DateTime<Utc>,
+            ) -> DbResult<()> {
+                let Some(threshold) = balance.low_balance_threshold else { return Ok(()) };
+                let alerted: i64 = sqlx::query_scalar(SELECT_LOW_ALERTED).bind(&balance.id).fetch_one(&mut **tx).await?;
+                let low = balance.available_balance < threshold;
+                if low == (alerted != 0) {
+                    return Ok(());
+                }
+                sqlx::query(SET_LOW_ALERTED).bind(&balance.id).bind(i64::from(low)).execute(&mut **tx).await?;
+                if low {
+                    let external_id: String =
+                        sqlx::query_scalar(SELECT_CUSTOMER_EXTERNAL_ID).bind(&balance.customer_id).fetch_one(&mut **tx).await?;
+                    let data = serde_json::json!({
+                        "balanceId": balance.id,
+                        "name": balance.name,
+                        "unit": balance.unit,
+                        "customerId": balance.customer_id,
+                        "customerExternalId": external_id,
+                        "currentBalance": balance.current_balance,
+                        "availableBalance": balance.available_balance,
+                        "lowBalanceThreshold": threshold,
+                    });
+                    self.enqueue_tx(tx, project_id, EventType::BalanceLow, data, None, now).await?;
+                }
+                Ok(())
+            }
+
+            async fn operate_inner_tx(
                 &self,
                 tx: &mut WriteTx<$database>,
                 project_id: &str,

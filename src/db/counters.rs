@@ -33,19 +33,19 @@ const UPSERT_SUM: &str = "insert into usage_counters (limit_id, customer_id, win
      values ($1, $2, $3, $4, $5) on conflict (limit_id, customer_id, window_start) do update set \
      value = usage_counters.value + excluded.value, \
      latest_at = case when excluded.latest_at > usage_counters.latest_at then excluded.latest_at \
-                      else usage_counters.latest_at end";
+                      else usage_counters.latest_at end returning value";
 const UPSERT_MAX: &str = "insert into usage_counters (limit_id, customer_id, window_start, value, latest_at) \
      values ($1, $2, $3, $4, $5) on conflict (limit_id, customer_id, window_start) do update set \
      value = case when excluded.value > usage_counters.value then excluded.value else usage_counters.value end, \
      latest_at = case when excluded.latest_at > usage_counters.latest_at then excluded.latest_at \
-                      else usage_counters.latest_at end";
+                      else usage_counters.latest_at end returning value";
 // Ties go to the later arrival, as in `Aggregation::merge`.
 const UPSERT_LATEST: &str = "insert into usage_counters (limit_id, customer_id, window_start, value, latest_at) \
      values ($1, $2, $3, $4, $5) on conflict (limit_id, customer_id, window_start) do update set \
      value = case when excluded.latest_at >= usage_counters.latest_at then excluded.value \
                   else usage_counters.value end, \
      latest_at = case when excluded.latest_at > usage_counters.latest_at then excluded.latest_at \
-                      else usage_counters.latest_at end";
+                      else usage_counters.latest_at end returning value";
 
 fn upsert_sql(aggregation: Aggregation) -> &'static str {
     match aggregation {
@@ -59,22 +59,25 @@ macro_rules! counter_transaction_helpers {
     ($store:ty, $database:ty) => {
         impl $store {
             /// Folds updates into their counters; callers pass them merged and in key order.
+            /// Returns each counter's new value.
             pub(crate) async fn apply_counter_updates_tx(
                 &self,
                 tx: &mut WriteTx<$database>,
                 updates: &[CounterUpdate],
-            ) -> DbResult<()> {
+            ) -> DbResult<Vec<Quantity>> {
+                let mut values = Vec::with_capacity(updates.len());
                 for update in updates {
-                    sqlx::query(upsert_sql(update.aggregation))
+                    let value: i64 = sqlx::query_scalar(upsert_sql(update.aggregation))
                         .bind(&update.key.limit_id)
                         .bind(&update.key.customer_id)
                         .bind(update.key.window_start)
                         .bind(update.counter.value.0)
                         .bind(update.counter.latest_at)
-                        .execute(&mut **tx)
+                        .fetch_one(&mut **tx)
                         .await?;
+                    values.push(Quantity(value));
                 }
-                Ok(())
+                Ok(values)
             }
 
             /// Recomputes a limit's counters for the current windows from recorded events:

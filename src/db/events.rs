@@ -11,7 +11,7 @@ use super::{ms_to_time, placeholder_rows, with_store, Db, DbError, DbResult, Sto
 use crate::domain::events::{Event, NewEvent};
 use crate::domain::ids::new_id;
 use crate::domain::quantity::Quantity;
-use crate::domain::usage::{counter_updates, merge_updates, CounterUpdate, Usage};
+use crate::domain::usage::{counter_updates, due_alerts, merge_updates, CounterUpdate, Usage};
 
 const INSERT_EVENTS: &str = "insert into events \
      (id, project_id, customer_id, event_type, occurred_at, metric_values, dimensions, properties, \
@@ -213,7 +213,19 @@ impl Db {
                 }
             }
             let updates = merge_updates(updates);
-            s.apply_counter_updates_tx(&mut tx, &updates).await?;
+            let values = s.apply_counter_updates_tx(&mut tx, &updates).await?;
+            for (update, used) in updates.iter().zip(values) {
+                let Some(limit) = limits.iter().find(|l| l.id == update.key.limit_id) else { continue };
+                let Some(customer) = customers.values().find(|c| c.id == update.key.customer_id) else { continue };
+                for alert in due_alerts(&limits, limit, customer, project.timezone, update.key.window_start, used, now) {
+                    let fired = s
+                        .record_alert_tx(&mut tx, &limit.id, &customer.id, update.key.window_start, alert.threshold, now_ms)
+                        .await?;
+                    if fired {
+                        s.enqueue_tx(&mut tx, &project.id, alert.event_type, alert.data, None, now).await?;
+                    }
+                }
+            }
             tx.commit().await?;
             Ok(RecordOutcome { events: recorded, counter_updates: updates })
         })

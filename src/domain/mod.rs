@@ -8,6 +8,7 @@ pub mod limits;
 pub mod meters;
 pub mod quantity;
 pub mod usage;
+pub mod webhooks;
 pub mod windows;
 
 use std::collections::BTreeMap;

@@ -6,9 +6,10 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::customers::Customer;
-use super::limits::{counted_limits, Limit};
+use super::limits::{counted_limits, governing_limits, Limit};
 use super::meters::{Aggregation, Counter, Meter};
 use super::quantity::Quantity;
+use super::webhooks::{reached_thresholds, EventType};
 use super::windows::window_containing;
 
 /// Identifies one counter: a limit's usage by one customer in one window.
@@ -79,4 +80,53 @@ pub fn merge_updates(updates: impl IntoIterator<Item = CounterUpdate>) -> Vec<Co
             .or_insert((update.aggregation, update.counter));
     }
     merged.into_iter().map(|(key, (aggregation, counter))| CounterUpdate { key, aggregation, counter }).collect()
+}
+
+/// A limit alert whose threshold a counter has reached.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueAlert {
+    pub threshold: u8,
+    pub event_type: EventType,
+    pub data: serde_json::Value,
+}
+
+/// The alerts a counter's new value calls for: the thresholds of a limit that governs the
+/// customer, reached in the current window. Whether each already fired is the caller's to
+/// check, once per threshold, customer and window.
+pub fn due_alerts(
+    limits: &[Limit],
+    limit: &Limit,
+    customer: &Customer,
+    project_zone: Tz,
+    window_start: i64,
+    used: Quantity,
+    now: DateTime<Utc>,
+) -> Vec<DueAlert> {
+    if limit.alert_thresholds.is_empty() || !governing_limits(limits, &customer.id).iter().any(|l| l.id == limit.id) {
+        return Vec::new();
+    }
+    let window = window_containing(limit.period, now, customer.window_zone(project_zone), customer.billing_cycle_start);
+    if window.start_ms() != window_start {
+        return Vec::new(); // a backdated event in a past window: nothing to warn about now
+    }
+    reached_thresholds(&limit.alert_thresholds, used, limit.limit_value)
+        .into_iter()
+        .map(|threshold| DueAlert {
+            threshold,
+            event_type: if threshold >= 100 { EventType::LimitExceeded } else { EventType::LimitThresholdReached },
+            data: serde_json::json!({
+                "limitId": limit.id,
+                "limitName": limit.name,
+                "meterId": limit.meter_id,
+                "period": limit.period.as_str(),
+                "threshold": threshold,
+                "customerId": customer.id,
+                "customerExternalId": customer.external_id,
+                "used": used,
+                "limit": limit.limit_value,
+                "windowStart": window.start,
+                "reset": window.reset_unix_seconds(),
+            }),
+        })
+        .collect()
 }

@@ -14,4 +14,5 @@ mod meters;
 mod quickstart;
 mod service;
 mod validation;
+mod webhooks;
 mod windows;

@@ -1,0 +1,207 @@
+//! The load generator: C tasks, each with its own keep-alive connection, sending pre-built
+//! requests back to back until a fixed deadline, timing every one.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use bytes::Bytes;
+use hyper::{Method, Uri};
+use tokio::time::Instant;
+
+use crate::client::{Client, Headers};
+
+/// Error answers kept verbatim for the report; the rest are only counted.
+const MAX_ERROR_SAMPLES: usize = 5;
+
+/// What one scenario sends. Bodies are cycled through; each task starts at its own offset so
+/// that concurrent requests name different customers.
+pub struct Target {
+    pub method: Method,
+    pub path: Uri,
+    /// Empty for a bodiless request.
+    pub bodies: Vec<Bytes>,
+}
+
+impl Target {
+    fn body(&self, i: usize) -> Bytes {
+        if self.bodies.is_empty() {
+            Bytes::new()
+        } else {
+            self.bodies[i % self.bodies.len()].clone()
+        }
+    }
+}
+
+/// Everything measured after the warmup.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// One entry per measured request, successful or not, in microseconds.
+    pub latencies_us: Vec<u32>,
+    pub errors: u64,
+    pub warmup_errors: u64,
+    pub error_samples: Vec<String>,
+    /// From the end of the warmup until the last task's last answer.
+    pub elapsed: Duration,
+}
+
+impl Outcome {
+    fn note_error(&mut self, measured: bool, sample: impl FnOnce() -> String) {
+        if measured {
+            self.errors += 1;
+        } else {
+            self.warmup_errors += 1;
+        }
+        if self.error_samples.len() < MAX_ERROR_SAMPLES {
+            self.error_samples.push(sample());
+        }
+    }
+
+    fn merge(&mut self, other: Outcome) {
+        self.latencies_us.extend(other.latencies_us);
+        self.errors += other.errors;
+        self.warmup_errors += other.warmup_errors;
+        let room = MAX_ERROR_SAMPLES.saturating_sub(self.error_samples.len());
+        self.error_samples.extend(other.error_samples.into_iter().take(room));
+    }
+}
+
+/// Runs `concurrency` tasks for `warmup` (unmeasured) and then `duration`.
+pub async fn run(
+    addr: SocketAddr,
+    headers: Headers,
+    target: Arc<Target>,
+    concurrency: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> anyhow::Result<Outcome> {
+    // Connect first so that connection setup is not charged to the warmup or the measurement.
+    let mut clients = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency {
+        clients.push(Client::connect(addr, headers.clone()).await?);
+    }
+    let measure_from = Instant::now() + warmup;
+    let deadline = measure_from + duration;
+    let stride = (target.bodies.len() / concurrency).max(1);
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(task, client)| {
+            let target = target.clone();
+            let headers = headers.clone();
+            tokio::spawn(async move {
+                let outcome = worker(addr, headers, client, &target, task * stride, measure_from, deadline).await;
+                (outcome, Instant::now())
+            })
+        })
+        .collect();
+    let mut total = Outcome::default();
+    let mut last_answer = measure_from;
+    for task in tasks {
+        let (outcome, finished) = task.await.context("a load task panicked")?;
+        total.merge(outcome);
+        last_answer = last_answer.max(finished);
+    }
+    total.elapsed = last_answer.saturating_duration_since(measure_from);
+    Ok(total)
+}
+
+/// Sends every body of `target` exactly once over `parallel` connections (the preload), and
+/// times the whole.
+pub async fn send_all(
+    addr: SocketAddr,
+    headers: Headers,
+    target: Arc<Target>,
+    parallel: usize,
+) -> anyhow::Result<Outcome> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(parallel);
+    for _ in 0..parallel {
+        let mut client = Client::connect(addr, headers.clone()).await?;
+        let (target, next) = (target.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut outcome = Outcome::default();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(body) = target.bodies.get(i) else {
+                    break;
+                };
+                let sent = Instant::now();
+                let answer = client.send(&target.method, &target.path, body.clone()).await;
+                outcome.latencies_us.push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX));
+                match answer {
+                    Ok((status, _)) if status.is_success() => {}
+                    Ok((status, body)) => outcome.note_error(true, || {
+                        format!("{status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)]))
+                    }),
+                    // Unlike the timed scenarios there is no point going on: the data set
+                    // would be incomplete.
+                    Err(err) => {
+                        outcome.note_error(true, || format!("transport: {err:#}"));
+                        break;
+                    }
+                }
+            }
+            outcome
+        }));
+    }
+    let mut total = Outcome::default();
+    for task in tasks {
+        total.merge(task.await.context("a preload task panicked")?);
+    }
+    total.elapsed = started.elapsed();
+    Ok(total)
+}
+
+async fn worker(
+    addr: SocketAddr,
+    headers: Headers,
+    client: Client,
+    target: &Target,
+    offset: usize,
+    measure_from: Instant,
+    deadline: Instant,
+) -> Outcome {
+    let mut outcome = Outcome { latencies_us: Vec::with_capacity(1 << 14), ..Outcome::default() };
+    let mut client = Some(client);
+    let mut i = offset;
+    loop {
+        let started = Instant::now();
+        if started >= deadline {
+            break;
+        }
+        let measured = started >= measure_from;
+        // A dropped connection is counted as an error and replaced; if even reconnecting
+        // fails the server is gone, and this task stops rather than spin.
+        let conn = match client.as_mut() {
+            Some(conn) => conn,
+            None => match Client::connect(addr, headers.clone()).await {
+                Ok(conn) => client.insert(conn),
+                Err(err) => {
+                    outcome.note_error(measured, || format!("reconnect failed: {err:#}"));
+                    break;
+                }
+            },
+        };
+        let answer = conn.send(&target.method, &target.path, target.body(i)).await;
+        i += 1;
+        let latency = started.elapsed();
+        if measured {
+            outcome.latencies_us.push(u32::try_from(latency.as_micros()).unwrap_or(u32::MAX));
+        }
+        match answer {
+            Ok((status, _)) if status.is_success() => {}
+            Ok((status, body)) => outcome.note_error(measured, || {
+                format!("{status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)]))
+            }),
+            Err(err) => {
+                outcome.note_error(measured, || format!("transport: {err:#}"));
+                client = None;
+            }
+        }
+    }
+    outcome
+}

@@ -1,0 +1,224 @@
+//! Turning raw latencies into the numbers reported, and printing them as markdown or JSON.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::load::Outcome;
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Latency {
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Latency {
+    /// Nearest-rank percentiles; sorts in place.
+    pub fn of(latencies_us: &mut [u32]) -> Latency {
+        latencies_us.sort_unstable();
+        let at = |q: f64| -> f64 {
+            if latencies_us.is_empty() {
+                return 0.0;
+            }
+            let rank = ((q * latencies_us.len() as f64).ceil() as usize).clamp(1, latencies_us.len());
+            f64::from(latencies_us[rank - 1]) / 1000.0
+        };
+        Latency { p50_ms: at(0.50), p90_ms: at(0.90), p99_ms: at(0.99), max_ms: at(1.0) }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScenarioResult {
+    pub name: String,
+    pub requests: u64,
+    /// Non-2xx answers and transport failures in the measured window.
+    pub errors: u64,
+    pub warmup_errors: u64,
+    pub seconds: f64,
+    pub requests_per_second: f64,
+    /// For scenarios that record events: events recorded per second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events_per_second: Option<f64>,
+    pub latency: Latency,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub error_samples: Vec<String>,
+    /// The host's 1-minute load average when the scenario ended. The generator and the
+    /// service alone keep about 2 runnable on this 2-core machine; much more means something
+    /// else shared the CPUs and the numbers are pessimistic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_load_1m: Option<f64>,
+}
+
+impl ScenarioResult {
+    pub fn new(name: &str, events_per_request: Option<usize>, mut outcome: Outcome) -> Self {
+        let requests = outcome.latencies_us.len() as u64;
+        let seconds = outcome.elapsed.as_secs_f64();
+        let requests_per_second = if seconds > 0.0 { requests as f64 / seconds } else { 0.0 };
+        ScenarioResult {
+            name: name.to_string(),
+            requests,
+            errors: outcome.errors,
+            warmup_errors: outcome.warmup_errors,
+            seconds,
+            requests_per_second,
+            // Failed requests recorded nothing, so they are left out of the event rate.
+            events_per_second: events_per_request.map(|n| {
+                let ok = requests.saturating_sub(outcome.errors);
+                if seconds > 0.0 {
+                    (ok * n as u64) as f64 / seconds
+                } else {
+                    0.0
+                }
+            }),
+            latency: Latency::of(&mut outcome.latencies_us),
+            error_samples: outcome.error_samples,
+            host_load_1m: host_load_1m(),
+        }
+    }
+
+    pub fn failed(&self) -> bool {
+        self.errors > 0 || self.warmup_errors > 0
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Settings {
+    pub database: String,
+    pub events: usize,
+    pub customers: usize,
+    pub concurrency: usize,
+    pub duration_seconds: u64,
+    pub warmup_seconds: u64,
+    pub batch_size: usize,
+    pub preload_parallel: usize,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub settings: Settings,
+    /// The preload, as one `send every batch once` run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preload: Option<ScenarioResult>,
+    pub scenarios: Vec<ScenarioResult>,
+    /// `check` requests per second over `baseline` requests per second.
+    pub check_baseline_ratio: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_bytes: Option<u64>,
+    /// WARN/ERROR lines the service logged during the run.
+    pub server_warnings: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub server_warning_samples: Vec<String>,
+}
+
+impl Report {
+    /// Any failed request fails the run. Service warnings are reported but do not: a failure
+    /// that matters to a client already shows up as a non-2xx answer.
+    pub fn failed(&self) -> bool {
+        self.preload.as_ref().is_some_and(ScenarioResult::failed) || self.scenarios.iter().any(ScenarioResult::failed)
+    }
+
+    pub fn markdown(&self) -> String {
+        let s = &self.settings;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "### limitry-bench: {} preloaded events, {} database, concurrency {}, {} s per scenario after {} s warmup\n",
+            s.events, s.database, s.concurrency, s.duration_seconds, s.warmup_seconds
+        );
+        if let Some(preload) = &self.preload {
+            let _ = writeln!(
+                out,
+                "preload: {} events in {} batch requests ({} in parallel) in {:.1} s = **{:.0} events/s** (batch p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms), errors {}\n",
+                s.events,
+                preload.requests,
+                s.preload_parallel,
+                preload.seconds,
+                preload.events_per_second.unwrap_or(0.0),
+                preload.latency.p50_ms,
+                preload.latency.p99_ms,
+                preload.latency.max_ms,
+                preload.errors,
+            );
+        }
+        out.push_str("| scenario | requests | errors | req/s | events/s | p50 ms | p90 ms | p99 ms | max ms |\n");
+        out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        for r in &self.scenarios {
+            let events = r.events_per_second.map_or("–".to_string(), |e| format!("{e:.0}"));
+            let errors = if r.warmup_errors > 0 {
+                format!("{} (+{} in warmup)", r.errors, r.warmup_errors)
+            } else {
+                r.errors.to_string()
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                r.name,
+                r.requests,
+                errors,
+                r.requests_per_second,
+                events,
+                r.latency.p50_ms,
+                r.latency.p90_ms,
+                r.latency.p99_ms,
+                r.latency.max_ms,
+            );
+        }
+        out.push('\n');
+        match self.check_baseline_ratio {
+            Some(ratio) => {
+                let _ = writeln!(out, "check/baseline throughput ratio: {ratio:.2}");
+            }
+            None => out.push_str("check/baseline throughput ratio: n/a\n"),
+        }
+        if let Some(bytes) = self.database_bytes {
+            let _ = writeln!(out, "database on disk at the end: {:.1} MiB", bytes as f64 / (1024.0 * 1024.0));
+        }
+        let loads: Vec<String> = self
+            .preload
+            .iter()
+            .chain(&self.scenarios)
+            .filter_map(|r| Some(format!("{} {:.1}", r.name.split_whitespace().next()?, r.host_load_1m?)))
+            .collect();
+        if !loads.is_empty() {
+            let _ =
+                writeln!(out, "host 1-min load average after each step (≈2 is this run alone): {}", loads.join(", "));
+        }
+        let _ = writeln!(out, "service WARN/ERROR log lines: {}", self.server_warnings);
+        for line in &self.server_warning_samples {
+            let _ = writeln!(out, "    {line}");
+        }
+        for r in self.preload.iter().chain(&self.scenarios) {
+            for sample in &r.error_samples {
+                let _ = writeln!(out, "error sample ({}): {sample}", r.name);
+            }
+        }
+        out
+    }
+}
+
+/// The first field of `/proc/loadavg`; `None` where there is no such file.
+fn host_load_1m() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let mut us: Vec<u32> = (1..=100).rev().map(|i| i * 1000).collect();
+        let latency = Latency::of(&mut us);
+        assert_eq!(latency.p50_ms, 50.0);
+        assert_eq!(latency.p90_ms, 90.0);
+        assert_eq!(latency.p99_ms, 99.0);
+        assert_eq!(latency.max_ms, 100.0);
+        assert_eq!(Latency::of(&mut []).max_ms, 0.0);
+    }
+}

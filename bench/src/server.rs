@@ -1,0 +1,337 @@
+//! The service under test and its database: creating them, and making sure neither outlives
+//! the benchmark, whether it ends normally, with an error, a panic or a signal.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use tempfile::TempDir;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::oneshot;
+
+/// How long the service may take to migrate and bind.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a SIGTERM'd service may take to finish in-flight requests before SIGKILL.
+const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+/// Server log lines kept for error messages.
+const LOG_TAIL: usize = 40;
+
+/// Where the service keeps its data for this run.
+pub enum Database {
+    /// A fresh SQLite file, removed with its directory when dropped.
+    TempSqlite { dir: TempDir, url: String },
+    /// A fresh database on a PostgreSQL server, dropped when this is dropped.
+    TempPostgres { admin_url: String, name: String, url: String },
+    /// A SQLite URL the user gave: used as is and left in place.
+    Given { url: String },
+}
+
+impl Database {
+    pub fn create(requested: Option<&str>) -> anyhow::Result<Database> {
+        match requested {
+            None => {
+                let dir = tempfile::Builder::new()
+                    .prefix("limitry-bench-")
+                    .tempdir()
+                    .context("creating a temporary directory")?;
+                let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+                Ok(Database::TempSqlite { dir, url })
+            }
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                let suffix: String = rand::thread_rng()
+                    .sample_iter(&Alphanumeric)
+                    .take(10)
+                    .map(|c| char::from(c).to_ascii_lowercase())
+                    .collect();
+                let name = format!("limitry_bench_{suffix}");
+                psql(url, &format!("create database {name}"))?;
+                Ok(Database::TempPostgres { url: with_database(url, &name), admin_url: url.to_string(), name })
+            }
+            Some(url) => Ok(Database::Given { url: url.to_string() }),
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        match self {
+            Database::TempSqlite { url, .. } | Database::TempPostgres { url, .. } | Database::Given { url } => url,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Database::TempPostgres { .. } => "postgres",
+            _ => "sqlite",
+        }
+    }
+
+    /// Bytes on disk (SQLite file plus its WAL), when this run owns a SQLite directory.
+    pub fn size_on_disk(&self) -> Option<u64> {
+        let Database::TempSqlite { dir, .. } = self else {
+            return None;
+        };
+        let entries = std::fs::read_dir(dir.path()).ok()?;
+        Some(entries.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum())
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        // The temporary directory removes itself; a PostgreSQL database must be dropped by
+        // name. `with (force)` ends any connection the server left behind.
+        if let Database::TempPostgres { admin_url, name, .. } = self {
+            if let Err(err) = psql(admin_url, &format!("drop database if exists {name} with (force)")) {
+                eprintln!("limitry-bench: could not drop database {name}: {err:#}");
+            }
+        }
+    }
+}
+
+/// Runs one SQL statement through `psql`, which takes the connection URL as is (user,
+/// password, host, port and TLS settings included).
+fn psql(url: &str, sql: &str) -> anyhow::Result<()> {
+    let output = std::process::Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
+        .stdin(Stdio::null())
+        .output()
+        .context("running psql (is the PostgreSQL client installed?)")?;
+    if !output.status.success() {
+        bail!("psql `{sql}` failed: {}", String::from_utf8_lossy(&output.stderr).trim());
+    }
+    Ok(())
+}
+
+/// The same URL naming another database: the path after the authority is replaced, the
+/// query string kept.
+fn with_database(url: &str, name: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+    let (before_query, query) = match rest.split_once('?') {
+        Some((before, query)) => (before, Some(query)),
+        None => (rest, None),
+    };
+    let authority = before_query.split('/').next().unwrap_or(before_query);
+    match query {
+        Some(query) => format!("{scheme}://{authority}/{name}?{query}"),
+        None => format!("{scheme}://{authority}/{name}"),
+    }
+}
+
+/// `limitry keys create`, which also creates and migrates the database.
+pub async fn create_key(binary: &Path, database_url: &str) -> anyhow::Result<String> {
+    let output = Command::new(binary)
+        .args(["keys", "create", "--name", "bench", "--database-url", database_url])
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .with_context(|| format!("running {}", binary.display()))?;
+    if !output.status.success() {
+        bail!("`limitry keys create` failed ({}): {}", output.status, String::from_utf8_lossy(&output.stderr).trim());
+    }
+    let stdout = String::from_utf8(output.stdout).context("the key is not UTF-8")?;
+    let key = stdout.trim();
+    anyhow::ensure!(!key.is_empty() && !key.contains('\n'), "`limitry keys create` printed {stdout:?}, not one key");
+    Ok(key.to_string())
+}
+
+/// What the service wrote to stderr: the last lines, and how many were warnings or errors.
+#[derive(Default)]
+pub struct ServerLog {
+    tail: VecDeque<String>,
+    pub warnings: Vec<String>,
+    pub warning_count: u64,
+}
+
+impl ServerLog {
+    fn push(&mut self, line: String) {
+        // tracing's plain format puts the level as the second field: `<time>  WARN target: …`.
+        let level = line.split_whitespace().nth(1).unwrap_or("");
+        if level == "WARN" || level == "ERROR" || line.contains("panicked") {
+            self.warning_count += 1;
+            if self.warnings.len() < 10 {
+                // sqlx's slow-statement warnings carry the whole SQL text twice.
+                self.warnings.push(line.chars().take(400).collect());
+            }
+        }
+        if self.tail.len() == LOG_TAIL {
+            self.tail.pop_front();
+        }
+        self.tail.push_back(line);
+    }
+
+    fn tail(&self) -> String {
+        self.tail.iter().cloned().collect::<Vec<_>>().join("\n")
+    }
+}
+
+/// A running `limitry serve`. Dropping it stops the process (SIGTERM, then SIGKILL).
+pub struct Server {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    pub log: Arc<Mutex<ServerLog>>,
+}
+
+impl Server {
+    /// Starts the service on a free port and waits for its `listening on` line.
+    ///
+    /// Must be called from the main task (not a spawned one): the child asks the kernel to
+    /// SIGTERM it when the thread that started it dies, which covers the benchmark itself
+    /// being SIGKILLed, and only the main thread lives exactly as long as the process.
+    pub async fn start(binary: &Path, database_url: &str) -> anyhow::Result<Server> {
+        let mut command = Command::new(binary);
+        command
+            .args(["serve", "--bind", "127.0.0.1:0", "--database-url", database_url])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        #[cfg(target_os = "linux")]
+        // SAFETY: prctl is async-signal-safe and touches only the child's own attributes.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().with_context(|| format!("starting {}", binary.display()))?;
+        let stderr = child.stderr.take().ok_or_else(|| anyhow!("no stderr pipe"))?;
+        let log = Arc::new(Mutex::new(ServerLog::default()));
+        let (ready_tx, ready_rx) = oneshot::channel::<SocketAddr>();
+        // The pipe must be drained for the whole run, or a chatty server would block on a
+        // full pipe and the benchmark would measure that.
+        tokio::spawn(read_log(stderr, log.clone(), ready_tx));
+        let mut server = Server { child: Some(child), addr: SocketAddr::from(([127, 0, 0, 1], 0)), log };
+        match tokio::time::timeout(START_TIMEOUT, ready_rx).await {
+            Ok(Ok(addr)) => {
+                server.addr = addr;
+                Ok(server)
+            }
+            Ok(Err(_)) => bail!("the service exited before listening:\n{}", server.log_tail()),
+            Err(_) => bail!("the service did not listen within {START_TIMEOUT:?}:\n{}", server.log_tail()),
+        }
+    }
+
+    pub fn log_tail(&self) -> String {
+        self.log.lock().map(|log| log.tail()).unwrap_or_default()
+    }
+
+    /// Whether the process is still running (it should be, between scenarios).
+    pub fn check_alive(&mut self) -> anyhow::Result<()> {
+        if let Some(child) = self.child.as_mut() {
+            if let Some(status) = child.try_wait()? {
+                bail!("the service exited ({status}):\n{}", self.log_tail());
+            }
+        }
+        Ok(())
+    }
+
+    /// SIGTERM and wait for a graceful exit; SIGKILL after the timeout.
+    pub async fn stop(mut self) -> anyhow::Result<ExitStatus> {
+        let mut child = self.child.take().ok_or_else(|| anyhow!("already stopped"))?;
+        terminate(&child);
+        match tokio::time::timeout(STOP_TIMEOUT, child.wait()).await {
+            Ok(status) => Ok(status?),
+            Err(_) => {
+                child.start_kill()?;
+                child.wait().await?;
+                bail!("the service ignored SIGTERM for {STOP_TIMEOUT:?} and was killed")
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        // An error or panic path: stop the service before anything else is cleaned up (its
+        // database, for one). Blocking here is fine; the run is over.
+        terminate(&child);
+        let deadline = std::time::Instant::now() + STOP_TIMEOUT;
+        while std::time::Instant::now() < deadline {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Dropping with `kill_on_drop` sends SIGKILL.
+        drop(child);
+    }
+}
+
+fn terminate(child: &Child) {
+    if let Some(pid) = child.id().and_then(|pid| libc::pid_t::try_from(pid).ok()) {
+        // SAFETY: kill(2) has no memory-safety preconditions; the pid is our own child's,
+        // and it has not been reaped yet (`id()` returns None once it has).
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+    }
+}
+
+async fn read_log(stderr: tokio::process::ChildStderr, log: Arc<Mutex<ServerLog>>, ready: oneshot::Sender<SocketAddr>) {
+    let mut ready = Some(ready);
+    let mut lines = BufReader::new(stderr).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Some(addr) = ready.is_some().then(|| listening_addr(&line)).flatten() {
+            if let Some(ready) = ready.take() {
+                let _ = ready.send(addr);
+            }
+        }
+        if let Ok(mut log) = log.lock() {
+            log.push(line);
+        }
+    }
+    // Dropping `ready` unanswered tells `start` that the process ended first.
+}
+
+/// The address in a `listening on http://127.0.0.1:PORT` line.
+fn listening_addr(line: &str) -> Option<SocketAddr> {
+    let (_, rest) = line.split_once("listening on http://")?;
+    rest.split(|c: char| c.is_whitespace() || c == '"').next()?.parse().ok()
+}
+
+/// The service binary: the flag, or `target/release/limitry` in this workspace.
+pub fn default_binary() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("target/release/limitry")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_listening_address() {
+        let line = "2026-01-01T00:00:00.000000Z  INFO limitry::server: listening on http://127.0.0.1:41234 database=\"sqlite\"";
+        assert_eq!(listening_addr(line), Some("127.0.0.1:41234".parse().unwrap()));
+        assert_eq!(listening_addr("INFO something else"), None);
+    }
+
+    #[test]
+    fn swaps_the_database_name() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(with_database("postgresql://u:p@h/db?sslmode=disable", "x"), "postgresql://u:p@h/x?sslmode=disable");
+        assert_eq!(with_database("postgres://u@h:1", "x"), "postgres://u@h:1/x");
+    }
+
+    #[test]
+    fn counts_warnings_and_errors() {
+        let mut log = ServerLog::default();
+        log.push("2026-01-01T00:00:00Z  INFO limitry: fine".into());
+        log.push("2026-01-01T00:00:00Z  WARN limitry: hmm".into());
+        log.push("2026-01-01T00:00:00Z ERROR limitry: bad".into());
+        assert_eq!(log.warning_count, 2);
+    }
+}

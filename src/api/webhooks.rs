@@ -1,0 +1,274 @@
+//! `/v1/webhooks`: endpoints (the signing secret is shown at creation and rotation only), the
+//! delivery log, redelivery and test events.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{Page, PageParams};
+use crate::auth::keys::ApiProject;
+use crate::db::projects::Project;
+use crate::db::webhooks::Delivery;
+use crate::domain::ids::new_id;
+use crate::domain::webhooks::{new_secret, EventType, SummaryFrequency, WebhookEndpoint};
+use crate::domain::{optional_text, required_text, FieldError};
+use crate::error::{ApiJson, ApiQuery, AppError, ErrorBody};
+use crate::server::AppState;
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointRequest {
+    pub url: Option<String>,
+    pub description: Option<String>,
+    /// Types to deliver; empty or omitted for all.
+    pub event_types: Option<Vec<String>>,
+    pub enabled: Option<bool>,
+    /// `daily`, `weekly` or `monthly` to receive `usage.summary`; empty string to stop.
+    pub summary_frequency: Option<String>,
+}
+
+impl EndpointRequest {
+    /// Validates over `base` (the stored endpoint for an update).
+    pub fn apply(self, base: WebhookEndpoint) -> Result<WebhookEndpoint, FieldError> {
+        let url = match self.url {
+            Some(url) => validate_url(&required_text(Some(url), "url", 2048)?)?,
+            None => base.url,
+        };
+        let event_types = match self.event_types {
+            Some(names) => names
+                .iter()
+                .enumerate()
+                .map(|(i, name)| {
+                    EventType::parse(name).ok_or_else(|| {
+                        FieldError::invalid(format!("eventTypes[{i}]"), "is not an event type this service sends")
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            None => base.event_types,
+        };
+        let summary_frequency = match self.summary_frequency.as_deref() {
+            None => base.summary_frequency,
+            Some("") => None,
+            Some(text) => Some(
+                SummaryFrequency::parse(text)
+                    .ok_or_else(|| FieldError::invalid("summaryFrequency", "must be daily, weekly or monthly"))?,
+            ),
+        };
+        let enabled = self.enabled.unwrap_or(base.enabled);
+        let reenabled = enabled && !base.enabled;
+        Ok(WebhookEndpoint {
+            url,
+            description: optional_text(self.description, "description", 512)?.or(base.description),
+            event_types,
+            enabled,
+            summary_frequency,
+            // Turning an endpoint back on forgets its failures.
+            failing_since: if reenabled { None } else { base.failing_since },
+            disabled_reason: if reenabled { None } else { base.disabled_reason },
+            ..base
+        })
+    }
+}
+
+fn validate_url(url: &str) -> Result<String, FieldError> {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => Ok(url.to_string()),
+        _ => Err(FieldError::invalid("url", "must be an http:// or https:// URL")),
+    }
+}
+
+/// An endpoint with its secret: the answer to creation and rotation only.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointWithSecret {
+    #[serde(flatten)]
+    pub endpoint: WebhookEndpoint,
+    /// `whsec_…`: verifies signatures. Shown only now.
+    pub secret: String,
+}
+
+pub async fn find_endpoint(state: &AppState, project: &Project, id: &str) -> Result<WebhookEndpoint, AppError> {
+    state.engine.db().endpoint(&project.id, id).await?.ok_or_else(|| AppError::not_found("webhook", id))
+}
+
+/// Creates an endpoint (the API and the dashboard).
+pub async fn create_endpoint(
+    state: &AppState,
+    project: &Project,
+    request: EndpointRequest,
+) -> Result<EndpointWithSecret, AppError> {
+    if request.url.is_none() {
+        return Err(FieldError::missing("url").into());
+    }
+    let now = state.engine.now();
+    let base = WebhookEndpoint {
+        id: new_id("whk", now.timestamp_millis()),
+        url: String::new(),
+        description: None,
+        event_types: Vec::new(),
+        enabled: true,
+        summary_frequency: None,
+        failing_since: None,
+        disabled_reason: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let endpoint = request.apply(base)?;
+    let secret = new_secret();
+    state.engine.db().create_endpoint(&project.id, &endpoint, &secret).await?;
+    Ok(EndpointWithSecret { endpoint, secret })
+}
+
+#[utoipa::path(post, path = "/v1/webhooks", tag = "webhooks", security(("bearer" = [])), request_body = EndpointRequest,
+    responses((status = 201, body = EndpointWithSecret), (status = 400, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    ApiProject(project): ApiProject,
+    ApiJson(request): ApiJson<EndpointRequest>,
+) -> Result<(StatusCode, Json<EndpointWithSecret>), AppError> {
+    Ok((StatusCode::CREATED, Json(create_endpoint(&state, &project, request).await?)))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndpointList {
+    pub data: Vec<WebhookEndpoint>,
+}
+
+#[utoipa::path(get, path = "/v1/webhooks", tag = "webhooks", security(("bearer" = [])),
+    responses((status = 200, body = EndpointList)))]
+pub async fn list(
+    State(state): State<AppState>,
+    ApiProject(project): ApiProject,
+) -> Result<Json<EndpointList>, AppError> {
+    Ok(Json(EndpointList { data: state.engine.db().endpoints(&project.id).await? }))
+}
+
+#[utoipa::path(get, path = "/v1/webhooks/{id}", tag = "webhooks", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = WebhookEndpoint), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    ApiProject(project): ApiProject,
+    Path(id): Path<String>,
+) -> Result<Json<WebhookEndpoint>, AppError> {
+    Ok(Json(find_endpoint(&state, &project, &id).await?))
+}
+
+/// Applies a change to an endpoint (the API and the dashboard).
+pub async fn update_endpoint(
+    state: &AppState,
+    project: &Project,
+    id: &str,
+    request: EndpointRequest,
+) -> Result<WebhookEndpoint, AppError> {
+    let before = find_endpoint(state, project, id).await?;
+    let endpoint = request.apply(WebhookEndpoint { updated_at: state.engine.now(), ..before })?;
+    state.engine.db().update_endpoint(&project.id, &endpoint).await?;
+    Ok(endpoint)
+}
+
+#[utoipa::path(put, path = "/v1/webhooks/{id}", tag = "webhooks", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = EndpointRequest,
+    responses((status = 200, body = WebhookEndpoint), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    ApiProject(project): ApiProject,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<EndpointRequest>,
+) -> Result<Json<WebhookEndpoint>, AppError> {
+    Ok(Json(update_endpoint(&state, &project, &id, request).await?))
+}
+
+#[utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "webhooks", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    ApiProject(project): ApiProject,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    let endpoint = find_endpoint(&state, &project, &id).await?;
+    state.engine.db().delete_endpoint(&endpoint.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Replaces the signing secret (the API and the dashboard).
+pub async fn rotate_endpoint_secret(
+    state: &AppState,
+    project: &Project,
+    id: &str,
+) -> Result<EndpointWithSecret, AppError> {
+    let endpoint = find_endpoint(state, project, id).await?;
+    let secret = new_secret();
+    state.engine.db().rotate_endpoint_secret(&project.id, id, &secret, state.engine.now().timestamp_millis()).await?;
+    Ok(EndpointWithSecret { endpoint, secret })
+}
+
+#[utoipa::path(post, path = "/v1/webhooks/{id}/rotate-secret", tag = "webhooks", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = EndpointWithSecret), (status = 404, body = ErrorBody)))]
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    ApiProject(project): ApiProject,
+    Path(id): Path<String>,
+) -> Result<Json<EndpointWithSecret>, AppError> {
+    Ok(Json(rotate_endpoint_secret(&state, &project, &id).await?))
+}
+
+#[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", tag = "webhooks", security(("bearer" = [])),
+    params(("id" = String, Path), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Page<Delivery>), (status = 404, body = ErrorBody)))]
+/// Deliveries newest first, each with every attempt.
+pub async fn deliveries(
+    State(state): State<AppState>,
+    ApiProject(project): ApiProject,
+    Path(id): Path<String>,
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> Result<Json<Page<Delivery>>, AppError> {
+    let size = params.size()?;
+    let endpoint = find_endpoint(&state, &project, &id).await?;
+    let rows = state.engine.db().deliveries_page(&endpoint.id, params.cursor(), size + 1).await?;
+    Ok(Json(Page::from_rows(rows, size, |d| d.id.clone())))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Queued {
+    /// The event's id (the `webhook-id` header), when one was queued.
+    pub event_id: Option<String>,
+}
+
+#[utoipa::path(post, path = "/v1/webhooks/{id}/deliveries/{deliveryId}/redeliver", tag = "webhooks",
+    security(("bearer" = [])), params(("id" = String, Path), ("deliveryId" = String, Path)),
+    responses((status = 202, description = "queued again with the same webhook-id"), (status = 404, body = ErrorBody)))]
+pub async fn redeliver(
+    State(state): State<AppState>,
+    ApiProject(project): ApiProject,
+    Path((id, delivery_id)): Path<(String, String)>,
+) -> Result<StatusCode, AppError> {
+    let endpoint = find_endpoint(&state, &project, &id).await?;
+    state.engine.db().redeliver(&endpoint.id, &delivery_id, state.engine.now()).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Queues a `webhook.test` event for one endpoint (the API and the dashboard).
+pub async fn send_test_event(state: &AppState, project: &Project, id: &str) -> Result<Queued, AppError> {
+    let endpoint = find_endpoint(state, project, id).await?;
+    if !endpoint.enabled {
+        return Err(AppError::Conflict("the endpoint is disabled; enable it to send a test".into()));
+    }
+    let data = serde_json::json!({"endpointId": endpoint.id, "message": "This is a test event from Limitry."});
+    let now = state.engine.now();
+    let event_id =
+        state.engine.db().enqueue(&project.id, EventType::WebhookTest, data, Some(&endpoint.id), now).await?;
+    Ok(Queued { event_id })
+}
+
+#[utoipa::path(post, path = "/v1/webhooks/{id}/test", tag = "webhooks", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 202, body = Queued), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn test(
+    State(state): State<AppState>,
+    ApiProject(project): ApiProject,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Queued>), AppError> {
+    Ok((StatusCode::ACCEPTED, Json(send_test_event(&state, &project, &id).await?)))
+}

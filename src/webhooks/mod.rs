@@ -1,0 +1,178 @@
+//! Webhook delivery: a background worker sends the durable outbox with Standard Webhooks
+//! signatures, retries on a schedule, logs every attempt, disables endpoints that keep
+//! failing, and queues usage summaries when their period closes.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono_tz::Tz;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+
+use crate::db::webhooks::{AttemptResult, DeliveryJob, NextStep};
+use crate::domain::webhooks::{sign, RetrySchedule};
+use crate::domain::windows::window_containing;
+use crate::engine::query::usage_summary;
+use crate::engine::Engine;
+
+/// How the worker behaves; tests shorten the intervals.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    pub retry: RetrySchedule,
+    pub timeout: Duration,
+    /// An endpoint failing for this long is disabled.
+    pub disable_after: chrono::Duration,
+    pub poll_interval: Duration,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            retry: RetrySchedule::default(),
+            timeout: Duration::from_secs(10),
+            disable_after: chrono::Duration::hours(24),
+            poll_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Deliveries in flight at once; a hanging receiver holds one slot until its timeout.
+const CONCURRENT_DELIVERIES: usize = 16;
+/// The longest part of a receiver's answer kept in the log.
+const KEPT_RESPONSE_BYTES: usize = 1024;
+
+pub fn spawn_worker(engine: Arc<Engine>, settings: WebhookSettings) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let client = match reqwest::Client::builder().timeout(settings.timeout).build() {
+            Ok(client) => client,
+            Err(err) => {
+                tracing::error!(error = %err, "webhook client could not start; deliveries stay queued");
+                return;
+            }
+        };
+        let slots = Arc::new(Semaphore::new(CONCURRENT_DELIVERIES));
+        let mut ticks = tokio::time::interval(settings.poll_interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Err(err) = queue_usage_summaries(&engine).await {
+                tracing::warn!(error = %err, "could not queue usage summaries");
+            }
+            if let Err(err) = send_due(&engine, &client, &settings, &slots).await {
+                tracing::warn!(error = %err, "could not send webhooks");
+            }
+        }
+    })
+}
+
+async fn send_due(
+    engine: &Arc<Engine>,
+    client: &reqwest::Client,
+    settings: &WebhookSettings,
+    slots: &Arc<Semaphore>,
+) -> crate::db::DbResult<()> {
+    let now = engine.now();
+    let free = slots.available_permits();
+    if free == 0 {
+        return Ok(());
+    }
+    for (id, seen_next_attempt_at) in engine.db().due_deliveries(now, free as i64).await? {
+        let Ok(slot) = slots.clone().try_acquire_owned() else { break };
+        // The lease outlasts the attempt, so a crash mid-attempt only delays the next one.
+        let lease_until =
+            now + chrono::Duration::from_std(settings.timeout * 3).unwrap_or(chrono::Duration::seconds(30));
+        if !engine.db().claim_delivery(&id, seen_next_attempt_at, lease_until).await? {
+            continue;
+        }
+        let Some(job) = engine.db().delivery_job(&id).await? else { continue };
+        let (engine, client, settings) = (engine.clone(), client.clone(), settings.clone());
+        tokio::spawn(async move {
+            let _slot = slot;
+            if let Err(err) = attempt(&engine, &client, &settings, &job).await {
+                tracing::warn!(error = %err, delivery = %job.delivery_id, "could not record a webhook attempt");
+            }
+        });
+    }
+    Ok(())
+}
+
+/// Sends one delivery once and records how it went.
+async fn attempt(
+    engine: &Engine,
+    client: &reqwest::Client,
+    settings: &WebhookSettings,
+    job: &DeliveryJob,
+) -> crate::db::DbResult<()> {
+    let timestamp = engine.now().timestamp();
+    let started = Instant::now();
+    let sent = client
+        .post(&job.url)
+        .header("content-type", "application/json")
+        .header("user-agent", concat!("limitry/", env!("CARGO_PKG_VERSION")))
+        .header("webhook-id", &job.event_id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", sign(&job.secret, &job.event_id, timestamp, &job.payload))
+        .body(job.payload.clone())
+        .send()
+        .await;
+    let (result, delivered) = match sent {
+        Ok(response) => {
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            let kept: String = body.chars().take(KEPT_RESPONSE_BYTES).collect();
+            let result = AttemptResult {
+                status_code: Some(i64::from(status.as_u16())),
+                error: (!status.is_success()).then(|| format!("receiver answered {status}")),
+                duration_ms: started.elapsed().as_millis() as i64,
+                response_body: Some(kept),
+            };
+            (result, status.is_success())
+        }
+        Err(err) => {
+            let error =
+                if err.is_timeout() { format!("timed out after {:?}", settings.timeout) } else { err.to_string() };
+            let result = AttemptResult {
+                status_code: None,
+                error: Some(error),
+                duration_ms: started.elapsed().as_millis() as i64,
+                response_body: None,
+            };
+            (result, false)
+        }
+    };
+    let now = engine.now();
+    let failures = usize::try_from(job.attempts + 1).unwrap_or(usize::MAX);
+    let next = match (delivered, settings.retry.delay_after(failures)) {
+        (true, _) => NextStep::Delivered,
+        (false, Some(delay)) => {
+            NextStep::RetryAt(now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1)))
+        }
+        (false, None) => NextStep::GiveUp,
+    };
+    engine.db().record_attempt(job, &result, &next, now, now - settings.disable_after).await
+}
+
+/// Queues each subscribed endpoint's summary of the last closed period (UTC), once.
+async fn queue_usage_summaries(engine: &Engine) -> crate::db::DbResult<()> {
+    let now = engine.now();
+    for (project_id, endpoint) in engine.db().summary_endpoints().await? {
+        let Some(frequency) = endpoint.summary_frequency else { continue };
+        let current = window_containing(frequency.period(), now, Tz::UTC, None);
+        let closed =
+            window_containing(frequency.period(), current.start - chrono::Duration::milliseconds(1), Tz::UTC, None);
+        let Some(end) = closed.end else { continue };
+        // Periods that ended before the endpoint existed are history, not news.
+        if end <= endpoint.created_at || engine.db().summary_sent(&endpoint.id, closed.start_ms()).await? {
+            continue;
+        }
+        let rows = usage_summary(engine.db(), &project_id, &[(closed.start, end)]).await?;
+        let data = serde_json::json!({
+            "frequency": frequency.as_str(),
+            "periodStart": closed.start,
+            "periodEnd": end,
+            "totals": rows,
+        });
+        engine.db().enqueue_summary_once(&project_id, &endpoint.id, closed.start_ms(), data, now).await?;
+    }
+    Ok(())
+}
