@@ -70,6 +70,8 @@ export interface LimitryServer {
   createKey(name?: string): Promise<string>;
   /** Authorization header for a key */
   authHeaders(key: string): Record<string, string>;
+  /** `limitry admin create --email E --password P --database-url …` (a dashboard operator) */
+  createOperator(email: string, password: string): Promise<void>;
 }
 
 interface RunningServer extends LimitryServer {
@@ -188,6 +190,28 @@ export async function startServer(): Promise<RunningServer> {
     dir,
     logs: () => log,
     authHeaders: (key: string) => ({ Authorization: `Bearer ${key}` }),
+    createOperator: (email: string, password: string) =>
+      new Promise<void>((resolve, reject) => {
+        const cliArgs = ['admin', 'create', '--email', email, '--database-url', databaseURL];
+        execFile(
+          LIMITRY_BIN,
+          cliArgs,
+          // The password goes through the environment so it never shows in a process list.
+          { cwd: dir, env: { ...childEnv(), LIMITRY_ADMIN_PASSWORD: password }, timeout: CLI_TIMEOUT_MS },
+          (err, stdout, stderr) => {
+            if (err) {
+              reject(
+                new Error(
+                  `\`limitry admin create\` failed: ${err.message}\n  command: ${LIMITRY_BIN} ${cliArgs.join(' ')}\n` +
+                    `  stdout: ${JSON.stringify(stdout)}\n  stderr:\n${tail(stripAnsi(String(stderr)), 4000)}`,
+                ),
+              );
+              return;
+            }
+            resolve();
+          },
+        );
+      }),
     createKey: (name = 'e2e') =>
       new Promise<string>((resolve, reject) => {
         const cliArgs = ['keys', 'create', '--name', name, '--database-url', databaseURL];

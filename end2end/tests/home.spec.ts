@@ -1,5 +1,6 @@
 import { test, expect, type LimitryServer } from './fixtures';
-import type { APIRequestContext, Page } from '@playwright/test';
+import type { Page } from '@playwright/test';
+import { recordEvent, signedIn } from './helpers';
 
 const COUNTS = ['customers', 'events', 'meters', 'limits'] as const;
 type Counts = Record<(typeof COUNTS)[number], number>;
@@ -13,31 +14,46 @@ async function expectCounts(page: Page, counts: Counts) {
   }
 }
 
-async function recordEvent(
-  request: APIRequestContext,
-  server: LimitryServer,
-  key: string,
-  customerId: string,
-  tokens: number,
-) {
-  const res = await request.post(`${server.baseURL}/v1/events/record`, {
+async function createMeterViaApi(page: Page, server: LimitryServer, key: string) {
+  const meterRes = await page.request.post(`${server.baseURL}/v1/meters`, {
     headers: server.authHeaders(key),
-    data: { customerId, eventType: 'llm.completion', values: { tokens } },
+    data: {
+      name: 'Tokens',
+      aggregation: 'sum',
+      field: 'values.tokens',
+      eventFilter: { eventType: 'llm.completion' },
+    },
   });
-  const text = await res.text();
-  expect(res.status(), `POST /v1/events/record → ${text}`).toBe(200);
-  const body = JSON.parse(text);
-  expect(body).toMatchObject({ recorded: true, duplicate: false });
-  expect(body.id).toMatch(/^evt_/);
+  const meterText = await meterRes.text();
+  expect(meterRes.status(), `POST /v1/meters → ${meterText}`).toBe(201);
+  expect(JSON.parse(meterText).id).toMatch(/^mtr_/);
 }
 
 test.describe('home page', () => {
-  test('healthz answers', async ({ request, server }) => {
+  test('healthz answers without a session', async ({ request, server }) => {
     const res = await request.get(`${server.baseURL}/healthz`);
     expect(res.status()).toBe(200);
   });
 
-  test('shows service status on a fresh database', async ({ page }) => {
+  test('the dashboard is closed without a session', async ({ request, server }) => {
+    // Fresh database: to first-run setup.
+    const fresh = await request.get(`${server.baseURL}/`, { maxRedirects: 0 });
+    expect(fresh.status()).toBe(303);
+    expect(fresh.headers()['location']).toBe('/setup');
+
+    // Once an operator exists: to the login page, for pages and downloads alike.
+    await server.createOperator('ops@example.com', 'correct-horse-battery');
+    for (const path of ['/', '/meters', '/exports/events.csv']) {
+      const res = await request.get(`${server.baseURL}${path}`, { maxRedirects: 0 });
+      expect(res.status(), `GET ${path}`).toBe(303);
+      expect(res.headers()['location'], `GET ${path}`).toBe('/login');
+    }
+    const setup = await request.get(`${server.baseURL}/setup`, { maxRedirects: 0 });
+    expect(setup.status()).toBe(404);
+  });
+
+  test('shows service status on a fresh database', async ({ page, server }) => {
+    await signedIn(page, server);
     const res = await page.goto('/');
     expect(res?.status()).toBe(200);
     expect(res?.headers()['content-type'] ?? '').toContain('text/html');
@@ -46,20 +62,26 @@ test.describe('home page', () => {
     await expect(page.getByTestId('version')).toHaveText(/^\s*\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?\s*$/);
     await expect(page.getByTestId('database')).toHaveText(/^\s*sqlite\s*$/);
     await expectCounts(page, { customers: 0, events: 0, meters: 0, limits: 0 });
+    await expect(page.getByTestId('events-today')).toHaveText(/^\s*0\s*$/);
+    await expect(page.getByTestId('active-customers')).toHaveText(/^\s*0\s*$/);
+    await expect(page.getByRole('img')).toHaveCount(2);
   });
 
-  test('is server-rendered: the status is in the HTML itself', async ({ request, server }) => {
-    const res = await request.get(`${server.baseURL}/`);
+  test('is server-rendered: the status is in the HTML itself', async ({ page, server }) => {
+    await signedIn(page, server);
+    // The browser context's session cookie, without a browser render.
+    const res = await page.request.get(`${server.baseURL}/`, { maxRedirects: 0 });
     expect(res.status()).toBe(200);
     const html = await res.text();
     expect(html).toMatch(/<h1[^>]*>[\s\S]*Limitry[\s\S]*<\/h1>/);
-    for (const id of ['version', 'database', ...COUNTS.map((c) => `count-${c}`)]) {
+    for (const id of ['version', 'database', 'events-today', 'active-customers', ...COUNTS.map((c) => `count-${c}`)]) {
       expect(html, `data-testid="${id}" in the SSR HTML`).toContain(`data-testid="${id}"`);
     }
+    expect(html).toMatch(/<svg[^>]*role="img"/);
   });
 
   test('counts follow usage recorded through the API', async ({ page, request, server }) => {
-    await page.goto('/');
+    await signedIn(page, server);
     await expectCounts(page, { customers: 0, events: 0, meters: 0, limits: 0 });
 
     const key = await server.createKey('e2e-home');
@@ -68,23 +90,13 @@ test.describe('home page', () => {
     await recordEvent(request, server, key, 'acme', 100);
     await recordEvent(request, server, key, 'acme', 250);
     await recordEvent(request, server, key, 'globex', 40);
-
-    const meterRes = await request.post(`${server.baseURL}/v1/meters`, {
-      headers: server.authHeaders(key),
-      data: {
-        name: 'Tokens',
-        aggregation: 'sum',
-        field: 'values.tokens',
-        eventFilter: { eventType: 'llm.completion' },
-      },
-    });
-    const meterText = await meterRes.text();
-    expect(meterRes.status(), `POST /v1/meters → ${meterText}`).toBe(201);
-    expect(JSON.parse(meterText).id).toMatch(/^mtr_/);
+    await createMeterViaApi(page, server, key);
 
     await page.reload();
     await expect(page.locator('h1')).toContainText('Limitry');
     await expectCounts(page, { customers: 2, events: 3, meters: 1, limits: 0 });
+    await expect(page.getByTestId('events-today')).toHaveText(/^\s*3\s*$/);
+    await expect(page.getByTestId('active-customers')).toHaveText(/^\s*2\s*$/);
   });
 
   test('API rejects requests without a valid key', async ({ page, request, server }) => {
@@ -98,7 +110,7 @@ test.describe('home page', () => {
     expect([401, 403], `bad key → ${bad.status()}`).toContain(bad.status());
 
     // and nothing was recorded
-    await page.goto('/');
+    await signedIn(page, server);
     await expectCounts(page, { customers: 0, events: 0, meters: 0, limits: 0 });
   });
 });

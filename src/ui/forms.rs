@@ -13,6 +13,9 @@ use chrono::Duration;
 
 use crate::api::limits::{create_limit, delete_limit, update_limit, LimitRequest};
 use crate::api::meters::{create_meter, delete_meter, update_meter, MeterRequest};
+use crate::api::webhooks::{
+    create_endpoint, find_endpoint, rotate_endpoint_secret, send_test_event, update_endpoint, EndpointRequest,
+};
 use crate::auth::keys::create_key;
 use crate::auth::operators::{
     cookie, cookie_value, create_operator, login_wait, session_id_hash, start_session, verify_password, CSRF_FIELD,
@@ -23,6 +26,7 @@ use crate::db::operators::OperatorSession;
 use crate::db::projects::{Project, DEFAULT_PROJECT_ID};
 use crate::domain::balances::{positive_amount, whole_amount};
 use crate::domain::meters::EventFilter;
+use crate::domain::webhooks::EventType;
 use crate::domain::{optional_text, required_text, FieldError};
 use crate::error::AppError;
 use crate::server::AppState;
@@ -45,6 +49,12 @@ pub fn router() -> Router<AppState> {
         .route("/customers/{id}/balances/create", post(balance_create))
         .route("/balances/{id}/credit", post(balance_credit))
         .route("/balances/{id}/debit", post(balance_debit))
+        .route("/webhooks/create", post(webhook_create))
+        .route("/webhooks/{id}/update", post(webhook_update))
+        .route("/webhooks/{id}/rotate", post(webhook_rotate))
+        .route("/webhooks/{id}/delete", post(webhook_delete))
+        .route("/webhooks/{id}/test", post(webhook_test))
+        .route("/webhooks/{id}/deliveries/{delivery}/redeliver", post(webhook_redeliver))
 }
 
 /// Where a form goes back to, and why.
@@ -472,4 +482,132 @@ async fn balance_debit(
         return forbidden();
     }
     move_balance(&state, &id, &fields, false).await
+}
+
+fn endpoint_request(fields: &Fields, with_enabled: bool) -> EndpointRequest {
+    let event_types = EventType::ALL
+        .into_iter()
+        .filter(|t| fields.contains_key(&format!("type:{}", t.as_str())))
+        .map(|t| t.as_str().to_string());
+    EndpointRequest {
+        url: text(fields, "url"),
+        description: text(fields, "description"),
+        event_types: Some(event_types.collect()),
+        // An unticked checkbox sends nothing.
+        enabled: with_enabled.then(|| fields.contains_key("enabled")),
+        summary_frequency: Some(text(fields, "summaryFrequency").unwrap_or_default()),
+    }
+}
+
+async fn webhook_create(
+    State(state): State<AppState>,
+    Extension(session): Extension<OperatorSession>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    if !csrf_ok(&session, &fields) {
+        return forbidden();
+    }
+    let result = async {
+        let created = create_endpoint(&state, &project(&state).await?, endpoint_request(&fields, false)).await?;
+        state.engine.db().set_flash(&session.id_hash, &created.secret).await?;
+        Ok::<_, AppError>(created.endpoint.id)
+    };
+    match result.await {
+        Ok(id) => done(&format!("/webhooks/{id}"), "Endpoint created. Copy its signing secret now."),
+        Err(err) => Failure::new("/webhooks", err).into_response(),
+    }
+}
+
+async fn webhook_update(
+    State(state): State<AppState>,
+    Extension(session): Extension<OperatorSession>,
+    Path(id): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let back = format!("/webhooks/{id}");
+    if !csrf_ok(&session, &fields) {
+        return forbidden();
+    }
+    match async { update_endpoint(&state, &project(&state).await?, &id, endpoint_request(&fields, true)).await }.await {
+        Ok(_) => done(&back, "Endpoint saved."),
+        Err(err) => Failure::new(&back, err).into_response(),
+    }
+}
+
+async fn webhook_rotate(
+    State(state): State<AppState>,
+    Extension(session): Extension<OperatorSession>,
+    Path(id): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let back = format!("/webhooks/{id}");
+    if !csrf_ok(&session, &fields) {
+        return forbidden();
+    }
+    let result = async {
+        let rotated = rotate_endpoint_secret(&state, &project(&state).await?, &id).await?;
+        state.engine.db().set_flash(&session.id_hash, &rotated.secret).await?;
+        Ok::<_, AppError>(())
+    };
+    match result.await {
+        Ok(()) => done(&back, "Secret rotated. Copy the new one now; the old one no longer signs."),
+        Err(err) => Failure::new(&back, err).into_response(),
+    }
+}
+
+async fn webhook_delete(
+    State(state): State<AppState>,
+    Extension(session): Extension<OperatorSession>,
+    Path(id): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    if !csrf_ok(&session, &fields) {
+        return forbidden();
+    }
+    let result = async {
+        let endpoint = find_endpoint(&state, &project(&state).await?, &id).await?;
+        state.engine.db().delete_endpoint(&endpoint.id).await?;
+        Ok::<_, AppError>(())
+    };
+    match result.await {
+        Ok(()) => done("/webhooks", "Endpoint deleted."),
+        Err(err) => Failure::new(&format!("/webhooks/{id}"), err).into_response(),
+    }
+}
+
+async fn webhook_test(
+    State(state): State<AppState>,
+    Extension(session): Extension<OperatorSession>,
+    Path(id): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let back = format!("/webhooks/{id}");
+    if !csrf_ok(&session, &fields) {
+        return forbidden();
+    }
+    match async { send_test_event(&state, &project(&state).await?, &id).await }.await {
+        Ok(_) => done(&back, "Test event queued."),
+        Err(err) => Failure::new(&back, err).into_response(),
+    }
+}
+
+async fn webhook_redeliver(
+    State(state): State<AppState>,
+    Extension(session): Extension<OperatorSession>,
+    Path((id, delivery)): Path<(String, String)>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let back = format!("/webhooks/{id}");
+    if !csrf_ok(&session, &fields) {
+        return forbidden();
+    }
+    let result = async {
+        let endpoint = find_endpoint(&state, &project(&state).await?, &id).await?;
+        state.engine.db().redeliver(&endpoint.id, &delivery, state.engine.now()).await?;
+        Ok::<_, AppError>(())
+    };
+    match result.await {
+        Ok(()) => done(&back, "Delivery queued again with the same webhook-id."),
+        Err(err) => Failure::new(&back, err).into_response(),
+    }
 }

@@ -47,6 +47,7 @@ pub fn App() -> impl IntoView {
                         <a href="/meters">"Meters"</a>
                         <a href="/limits">"Limits"</a>
                         <a href="/events">"Events"</a>
+                        <a href="/webhooks">"Webhooks"</a>
                         <a href="/api-keys">"API keys"</a>
                     </nav>
                     <form method="post" action="/logout" class="logout">
@@ -69,6 +70,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/limits") view=pages::limits::LimitsPage ssr=SsrMode::Async/>
                     <Route path=path!("/events") view=pages::events::EventsPage ssr=SsrMode::Async/>
                     <Route path=path!("/api-keys") view=pages::api_keys::ApiKeysPage ssr=SsrMode::Async/>
+                    <Route path=path!("/webhooks") view=pages::webhooks::WebhooksPage ssr=SsrMode::Async/>
+                    <Route path=path!("/webhooks/:id") view=pages::webhooks::WebhookPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

@@ -348,3 +348,42 @@ fn csv_rows(text: &str) -> Vec<Vec<String>> {
     rows.retain(|r| !(r.len() == 1 && r[0].is_empty()));
     rows
 }
+
+#[tokio::test]
+async fn webhook_endpoints_are_managed_from_the_dashboard() {
+    let app = spawn_app().await;
+    let mut browser = Browser::new(&app);
+    browser.set_up().await;
+    let csrf = browser.get("/webhooks").await.csrf();
+    let created = browser
+        .post("/webhooks/create", &[("_csrf", &csrf), ("url", "http://127.0.0.1:9/hook"), ("type:balance.low", "on")])
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let page = browser.get(created.location()).await;
+    let marker = r#"data-testid="webhook-secret">"#;
+    assert!(page.body.contains(marker), "the secret is shown once: {}", page.body);
+    assert!(page.body.contains("healthy"));
+    let endpoint_path = created.location().split('?').next().unwrap().to_string();
+    assert!(!browser.get(&endpoint_path).await.body.contains(marker), "and only once");
+
+    let (_, listed) = app.get("/v1/webhooks").await;
+    assert_eq!(listed["data"][0]["eventTypes"], json!(["balance.low"]));
+    let id = listed["data"][0]["id"].as_str().unwrap().to_string();
+
+    let disabled =
+        browser.post(&format!("/webhooks/{id}/update"), &[("_csrf", &csrf), ("url", "http://127.0.0.1:9/other")]).await;
+    assert!(disabled.location().contains("notice="), "{}", disabled.location());
+    let (_, endpoint) = app.get(&format!("/v1/webhooks/{id}")).await;
+    assert_eq!(endpoint["enabled"], false, "an unticked Enabled box disables");
+    assert_eq!(endpoint["url"], "http://127.0.0.1:9/other");
+    assert_eq!(endpoint["eventTypes"], json!([]));
+
+    let test = browser.post(&format!("/webhooks/{id}/test"), &[("_csrf", &csrf)]).await;
+    assert!(test.location().contains("error="), "a disabled endpoint gets no test: {}", test.location());
+    let rotated = browser.post(&format!("/webhooks/{id}/rotate"), &[("_csrf", &csrf)]).await;
+    assert!(browser.get(rotated.location()).await.body.contains(marker));
+    let deleted = browser.post(&format!("/webhooks/{id}/delete"), &[("_csrf", &csrf)]).await;
+    assert!(deleted.location().starts_with("/webhooks?notice="));
+    let (_, listed) = app.get("/v1/webhooks").await;
+    assert_eq!(listed["data"], json!([]));
+}

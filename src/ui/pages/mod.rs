@@ -7,3 +7,4 @@ pub mod home;
 pub mod limits;
 pub mod login;
 pub mod meters;
+pub mod webhooks;
