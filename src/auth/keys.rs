@@ -1,6 +1,7 @@
 //! API keys: generation, hashing, and the cached lookup behind Bearer authentication.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -10,7 +11,7 @@ use rand::distributions::Alphanumeric;
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
-use crate::db::keys::{ApiKey, NewApiKey};
+use crate::db::keys::NewApiKey;
 use crate::db::projects::Project;
 use crate::db::{Db, DbResult};
 use crate::domain::ids::new_id;
@@ -52,19 +53,28 @@ pub async fn create_key(db: &Db, project_id: &str, name: &str, now_ms: i64) -> D
     Ok(CreatedKey { id, secret })
 }
 
-#[derive(Clone)]
+/// What a secret resolved to, shared by every request that presents it.
 struct Cached {
-    key: Option<ApiKey>,
+    /// The key's id and project, if the key exists; `revoked` if it may no longer be used.
+    key_id: Option<String>,
     project: Option<Arc<Project>>,
+    revoked: bool,
     fetched: Instant,
-    touched: Instant,
+    /// When `last_used_at` was last written (ms on the process's monotonic clock).
+    touched_ms: AtomicI64,
 }
 
 /// Resolves Bearer secrets to projects, remembering answers briefly so that authentication
-/// costs no database read on the hot path.
-#[derive(Default)]
+/// costs no database read (and no allocation) on the hot path.
 pub struct KeyAuthenticator {
-    cache: RwLock<HashMap<String, Cached>>,
+    cache: RwLock<HashMap<String, Arc<Cached>>>,
+    started: Instant,
+}
+
+impl Default for KeyAuthenticator {
+    fn default() -> Self {
+        KeyAuthenticator { cache: RwLock::default(), started: Instant::now() }
+    }
 }
 
 impl KeyAuthenticator {
@@ -74,7 +84,7 @@ impl KeyAuthenticator {
         }
         let hash = hash_key(secret);
         let cached = self.cache.read().ok().and_then(|c| c.get(&hash).cloned());
-        let mut entry = match cached {
+        let entry = match cached {
             Some(entry) if entry.fetched.elapsed() < CACHE_TTL => entry,
             _ => {
                 let key = db.key_by_hash(&hash).await?;
@@ -82,25 +92,33 @@ impl KeyAuthenticator {
                     Some(key) => db.project(&key.project_id).await?.map(Arc::new),
                     None => None,
                 };
-                let entry = Cached { key, project, fetched: Instant::now(), touched: Instant::now() - TOUCH_INTERVAL };
+                let never = self.elapsed_ms() - TOUCH_INTERVAL.as_millis() as i64;
+                let entry = Arc::new(Cached {
+                    revoked: key.as_ref().is_some_and(|k| k.revoked_at.is_some()),
+                    key_id: key.map(|k| k.id),
+                    project,
+                    fetched: Instant::now(),
+                    touched_ms: AtomicI64::new(never),
+                });
                 if let Ok(mut cache) = self.cache.write() {
-                    cache.insert(hash.clone(), entry.clone());
+                    cache.insert(hash, entry.clone());
                 }
                 entry
             }
         };
-        let (Some(key), Some(project)) = (&entry.key, &entry.project) else {
+        let (Some(key_id), Some(project)) = (&entry.key_id, &entry.project) else {
             return Err(AppError::InvalidApiKey);
         };
-        if key.revoked_at.is_some() {
+        if entry.revoked {
             return Err(AppError::ExpiredApiKey);
         }
-        if entry.touched.elapsed() >= TOUCH_INTERVAL {
-            entry.touched = Instant::now();
-            if let Ok(mut cache) = self.cache.write() {
-                cache.insert(hash, entry.clone());
-            }
-            let (db, id) = (db.clone(), key.id.clone());
+        let now = self.elapsed_ms();
+        let touched = entry.touched_ms.load(Ordering::Relaxed);
+        // Only the request that moves the mark writes, so a burst writes once.
+        if now - touched >= TOUCH_INTERVAL.as_millis() as i64
+            && entry.touched_ms.compare_exchange(touched, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        {
+            let (db, id) = (db.clone(), key_id.clone());
             tokio::spawn(async move {
                 if let Err(err) = db.touch_key(&id, now_ms).await {
                     tracing::warn!(error = %err, "could not record API key use");
@@ -108,6 +126,10 @@ impl KeyAuthenticator {
             });
         }
         Ok(project.clone())
+    }
+
+    fn elapsed_ms(&self) -> i64 {
+        self.started.elapsed().as_millis() as i64
     }
 
     /// Forgets cached answers, after a revocation in this process.
