@@ -3,6 +3,7 @@
 //! and the field it concerns in the query, where the page shows it next to that field.
 
 use std::collections::HashMap;
+use std::future::Future;
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -99,6 +100,26 @@ fn forbidden() -> Response {
         "The form's security token is missing or out of date. Go back, reload the page and try again.",
     )
         .into_response()
+}
+
+/// Runs a dashboard form: the anti-forgery token first, then the action, whose answer says
+/// where to go and what to tell; an error goes back to `back`, next to its field.
+async fn form_action<F, Fut>(session: &OperatorSession, fields: &Fields, back: &str, action: F) -> Response
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<(String, String), AppError>>,
+{
+    if !csrf_ok(session, fields) {
+        return forbidden();
+    }
+    match action().await {
+        Ok((to, notice)) => done(&to, &notice),
+        Err(err) => Failure::new(back, err).into_response(),
+    }
+}
+
+fn to(path: &str, notice: impl Into<String>) -> Result<(String, String), AppError> {
+    Ok((path.to_string(), notice.into()))
 }
 
 /// The session's anti-forgery token must come back with every form.
@@ -239,14 +260,12 @@ async fn meter_create(
     Extension(session): Extension<OperatorSession>,
     Form(fields): Form<Fields>,
 ) -> Response {
-    if !csrf_ok(&session, &fields) {
-        return forbidden();
-    }
-    let result = async { create_meter(&state, &project(&state).await?, meter_request(&fields)).await };
-    match result.await {
-        Ok(meter) => done("/meters", &format!("Meter {} created.", meter.name)),
-        Err(err) => Failure::new("/meters", err).into_response(),
-    }
+    let back = "/meters".to_string();
+    form_action(&session, &fields, &back, || async {
+        let meter = create_meter(&state, &project(&state).await?, meter_request(&fields)).await?;
+        to("/meters", format!("Meter {} created.", meter.name))
+    })
+    .await
 }
 
 async fn meter_update(
@@ -255,14 +274,12 @@ async fn meter_update(
     Path(id): Path<String>,
     Form(fields): Form<Fields>,
 ) -> Response {
-    if !csrf_ok(&session, &fields) {
-        return forbidden();
-    }
-    let result = async { update_meter(&state, &project(&state).await?, &id, meter_request(&fields)).await };
-    match result.await {
-        Ok(meter) => done("/meters", &format!("Meter {} saved.", meter.name)),
-        Err(err) => Failure::new("/meters", err).into_response(),
-    }
+    let back = "/meters".to_string();
+    form_action(&session, &fields, &back, || async {
+        let meter = update_meter(&state, &project(&state).await?, &id, meter_request(&fields)).await?;
+        to("/meters", format!("Meter {} saved.", meter.name))
+    })
+    .await
 }
 
 async fn meter_delete(
@@ -271,13 +288,12 @@ async fn meter_delete(
     Path(id): Path<String>,
     Form(fields): Form<Fields>,
 ) -> Response {
-    if !csrf_ok(&session, &fields) {
-        return forbidden();
-    }
-    match async { delete_meter(&state, &project(&state).await?, &id).await }.await {
-        Ok(()) => done("/meters", "Meter deleted."),
-        Err(err) => Failure::new("/meters", err).into_response(),
-    }
+    let back = "/meters".to_string();
+    form_action(&session, &fields, &back, || async {
+        delete_meter(&state, &project(&state).await?, &id).await?;
+        to("/meters", "Meter deleted.")
+    })
+    .await
 }
 
 fn limit_request(fields: &Fields, is_new: bool) -> Result<LimitRequest, AppError> {
@@ -312,14 +328,12 @@ async fn limit_create(
     Extension(session): Extension<OperatorSession>,
     Form(fields): Form<Fields>,
 ) -> Response {
-    if !csrf_ok(&session, &fields) {
-        return forbidden();
-    }
-    let result = async { create_limit(&state, &project(&state).await?, limit_request(&fields, true)?).await };
-    match result.await {
-        Ok(limit) => done("/limits", &format!("Limit {} created.", limit.name)),
-        Err(err) => Failure::new("/limits", err).into_response(),
-    }
+    let back = "/limits".to_string();
+    form_action(&session, &fields, &back, || async {
+        let limit = create_limit(&state, &project(&state).await?, limit_request(&fields, true)?).await?;
+        to("/limits", format!("Limit {} created.", limit.name))
+    })
+    .await
 }
 
 async fn limit_update(
@@ -328,14 +342,12 @@ async fn limit_update(
     Path(id): Path<String>,
     Form(fields): Form<Fields>,
 ) -> Response {
-    if !csrf_ok(&session, &fields) {
-        return forbidden();
-    }
-    let result = async { update_limit(&state, &project(&state).await?, &id, limit_request(&fields, false)?).await };
-    match result.await {
-        Ok(limit) => done("/limits", &format!("Limit {} saved.", limit.name)),
-        Err(err) => Failure::new("/limits", err).into_response(),
-    }
+    let back = "/limits".to_string();
+    form_action(&session, &fields, &back, || async {
+        let limit = update_limit(&state, &project(&state).await?, &id, limit_request(&fields, false)?).await?;
+        to("/limits", format!("Limit {} saved.", limit.name))
+    })
+    .await
 }
 
 async fn limit_delete(
@@ -344,13 +356,12 @@ async fn limit_delete(
     Path(id): Path<String>,
     Form(fields): Form<Fields>,
 ) -> Response {
-    if !csrf_ok(&session, &fields) {
-        return forbidden();
-    }
-    match async { delete_limit(&state, &project(&state).await?, &id).await }.await {
-        Ok(()) => done("/limits", "Limit deleted."),
-        Err(err) => Failure::new("/limits", err).into_response(),
-    }
+    let back = "/limits".to_string();
+    form_action(&session, &fields, &back, || async {
+        delete_limit(&state, &project(&state).await?, &id).await?;
+        to("/limits", "Limit deleted.")
+    })
+    .await
 }
 
 async fn key_create(
@@ -358,21 +369,16 @@ async fn key_create(
     Extension(session): Extension<OperatorSession>,
     Form(fields): Form<Fields>,
 ) -> Response {
-    if !csrf_ok(&session, &fields) {
-        return forbidden();
-    }
-    let result = async {
+    let back = "/api-keys".to_string();
+    form_action(&session, &fields, &back, || async {
         let name = required_text(text(&fields, "name"), "name", 128)?;
         let now_ms = state.engine.now().timestamp_millis();
         let key = create_key(state.engine.db(), DEFAULT_PROJECT_ID, &name, now_ms).await?;
         // Shown once, on the next page, then forgotten.
         state.engine.db().set_flash(&session.id_hash, &key.secret).await?;
-        Ok::<_, AppError>(name)
-    };
-    match result.await {
-        Ok(name) => done("/api-keys", &format!("API key {name} created. Copy it now: it is not shown again.")),
-        Err(err) => Failure::new("/api-keys", err).into_response(),
-    }
+        to("/api-keys", format!("API key {name} created. Copy it now: it is not shown again."))
+    })
+    .await
 }
 
 async fn key_revoke(
@@ -381,16 +387,13 @@ async fn key_revoke(
     Path(id): Path<String>,
     Form(fields): Form<Fields>,
 ) -> Response {
-    if !csrf_ok(&session, &fields) {
-        return forbidden();
-    }
-    match state.engine.db().revoke_key(&id, state.engine.now().timestamp_millis()).await {
-        Ok(()) => {
-            state.keys.forget_all();
-            done("/api-keys", "API key revoked.")
-        }
-        Err(err) => Failure::new("/api-keys", err.into()).into_response(),
-    }
+    let back = "/api-keys".to_string();
+    form_action(&session, &fields, &back, || async {
+        state.engine.db().revoke_key(&id, state.engine.now().timestamp_millis()).await?;
+        state.keys.forget_all();
+        to("/api-keys", "API key revoked.")
+    })
+    .await
 }
 
 async fn balance_create(
@@ -400,10 +403,7 @@ async fn balance_create(
     Form(fields): Form<Fields>,
 ) -> Response {
     let back = format!("/customers/{customer}");
-    if !csrf_ok(&session, &fields) {
-        return forbidden();
-    }
-    let result = async {
+    form_action(&session, &fields, &back, || async {
         let project = project(&state).await?;
         let customer = crate::api::customers::find_customer(&state, &project, &customer).await?;
         let name = required_text(text(&fields, "name"), "name", 128)?;
@@ -413,12 +413,9 @@ async fn balance_create(
         let new =
             NewBalance { name: &name, unit: &unit, initial_balance: 0, minimum_balance, low_balance_threshold: None };
         state.engine.db().create_balance(&project.id, &customer.id, &new, state.engine.now()).await?;
-        Ok::<_, AppError>(name)
-    };
-    match result.await {
-        Ok(name) => done(&back, &format!("Balance {name} created.")),
-        Err(err) => Failure::new(&back, err).into_response(),
-    }
+        to(&back, format!("Balance {name} created."))
+    })
+    .await
 }
 
 /// Credits or debits a balance from its customer's page.
@@ -504,18 +501,13 @@ async fn webhook_create(
     Extension(session): Extension<OperatorSession>,
     Form(fields): Form<Fields>,
 ) -> Response {
-    if !csrf_ok(&session, &fields) {
-        return forbidden();
-    }
-    let result = async {
+    let back = "/webhooks".to_string();
+    form_action(&session, &fields, &back, || async {
         let created = create_endpoint(&state, &project(&state).await?, endpoint_request(&fields, false)).await?;
         state.engine.db().set_flash(&session.id_hash, &created.secret).await?;
-        Ok::<_, AppError>(created.endpoint.id)
-    };
-    match result.await {
-        Ok(id) => done(&format!("/webhooks/{id}"), "Endpoint created. Copy its signing secret now."),
-        Err(err) => Failure::new("/webhooks", err).into_response(),
-    }
+        to(&format!("/webhooks/{}", created.endpoint.id), "Endpoint created. Copy its signing secret now.")
+    })
+    .await
 }
 
 async fn webhook_update(
@@ -525,13 +517,11 @@ async fn webhook_update(
     Form(fields): Form<Fields>,
 ) -> Response {
     let back = format!("/webhooks/{id}");
-    if !csrf_ok(&session, &fields) {
-        return forbidden();
-    }
-    match async { update_endpoint(&state, &project(&state).await?, &id, endpoint_request(&fields, true)).await }.await {
-        Ok(_) => done(&back, "Endpoint saved."),
-        Err(err) => Failure::new(&back, err).into_response(),
-    }
+    form_action(&session, &fields, &back, || async {
+        update_endpoint(&state, &project(&state).await?, &id, endpoint_request(&fields, true)).await?;
+        to(&back, "Endpoint saved.")
+    })
+    .await
 }
 
 async fn webhook_rotate(
@@ -541,18 +531,12 @@ async fn webhook_rotate(
     Form(fields): Form<Fields>,
 ) -> Response {
     let back = format!("/webhooks/{id}");
-    if !csrf_ok(&session, &fields) {
-        return forbidden();
-    }
-    let result = async {
+    form_action(&session, &fields, &back, || async {
         let rotated = rotate_endpoint_secret(&state, &project(&state).await?, &id).await?;
         state.engine.db().set_flash(&session.id_hash, &rotated.secret).await?;
-        Ok::<_, AppError>(())
-    };
-    match result.await {
-        Ok(()) => done(&back, "Secret rotated. Copy the new one now; the old one no longer signs."),
-        Err(err) => Failure::new(&back, err).into_response(),
-    }
+        to(&back, "Secret rotated. Copy the new one now; the old one no longer signs.")
+    })
+    .await
 }
 
 async fn webhook_delete(
@@ -561,18 +545,13 @@ async fn webhook_delete(
     Path(id): Path<String>,
     Form(fields): Form<Fields>,
 ) -> Response {
-    if !csrf_ok(&session, &fields) {
-        return forbidden();
-    }
-    let result = async {
+    let back = format!("/webhooks/{id}");
+    form_action(&session, &fields, &back, || async {
         let endpoint = find_endpoint(&state, &project(&state).await?, &id).await?;
         state.engine.db().delete_endpoint(&endpoint.id).await?;
-        Ok::<_, AppError>(())
-    };
-    match result.await {
-        Ok(()) => done("/webhooks", "Endpoint deleted."),
-        Err(err) => Failure::new(&format!("/webhooks/{id}"), err).into_response(),
-    }
+        to("/webhooks", "Endpoint deleted.")
+    })
+    .await
 }
 
 async fn webhook_test(
@@ -582,13 +561,11 @@ async fn webhook_test(
     Form(fields): Form<Fields>,
 ) -> Response {
     let back = format!("/webhooks/{id}");
-    if !csrf_ok(&session, &fields) {
-        return forbidden();
-    }
-    match async { send_test_event(&state, &project(&state).await?, &id).await }.await {
-        Ok(_) => done(&back, "Test event queued."),
-        Err(err) => Failure::new(&back, err).into_response(),
-    }
+    form_action(&session, &fields, &back, || async {
+        send_test_event(&state, &project(&state).await?, &id).await?;
+        to(&back, "Test event queued.")
+    })
+    .await
 }
 
 async fn webhook_redeliver(
@@ -598,16 +575,10 @@ async fn webhook_redeliver(
     Form(fields): Form<Fields>,
 ) -> Response {
     let back = format!("/webhooks/{id}");
-    if !csrf_ok(&session, &fields) {
-        return forbidden();
-    }
-    let result = async {
+    form_action(&session, &fields, &back, || async {
         let endpoint = find_endpoint(&state, &project(&state).await?, &id).await?;
         state.engine.db().redeliver(&endpoint.id, &delivery, state.engine.now()).await?;
-        Ok::<_, AppError>(())
-    };
-    match result.await {
-        Ok(()) => done(&back, "Delivery queued again with the same webhook-id."),
-        Err(err) => Failure::new(&back, err).into_response(),
-    }
+        to(&back, "Delivery queued again with the same webhook-id.")
+    })
+    .await
 }
