@@ -171,9 +171,7 @@ impl Config {
             CookieSecure::Auto => !self.bind.ip().is_loopback(),
         }
     }
-}
 
-impl Config {
     /// Resolves flags and environment (already merged by clap) over `Leptos.toml` and defaults.
     pub fn from_args(args: &ServeArgs) -> anyhow::Result<Config> {
         let bind = match args.bind {

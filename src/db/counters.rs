@@ -22,9 +22,10 @@ const SELECT_COUNTER: &str =
 const DELETE_COUNTERS_OF_LIMIT: &str = "delete from usage_counters where limit_id = $1";
 const DELETE_COUNTERS_OF_LIMIT_AND_CUSTOMER: &str =
     "delete from usage_counters where limit_id = $1 and customer_id = $2";
-const SELECT_PROJECT_CUSTOMERS: &str = concat!(
+// The customers a limit governs: its own customer, or (for a default, `$2` empty) all of them.
+const SELECT_GOVERNED_CUSTOMERS: &str = concat!(
     "select id, external_id, name, email, metadata, timezone, billing_cycle_start, created_at, updated_at ",
-    "from customers where project_id = $1"
+    "from customers where project_id = $1 and ($2 = '' or id = $2)"
 );
 const SELECT_CUSTOMER_USAGE_SINCE: &str = "select event_type, metric_values, dimensions, occurred_at from events \
      where customer_id = $1 and occurred_at >= $2 and occurred_at < $3";
@@ -102,8 +103,9 @@ macro_rules! counter_transaction_helpers {
                     }
                     None => {
                         sqlx::query(DELETE_COUNTERS_OF_LIMIT).bind(&limit.id).execute(&mut **tx).await?;
-                        sqlx::query_as::<_, CustomerRow>(SELECT_PROJECT_CUSTOMERS)
+                        sqlx::query_as::<_, CustomerRow>(SELECT_GOVERNED_CUSTOMERS)
                             .bind(&project.id)
+                            .bind(limit.customer_id.as_deref().unwrap_or(""))
                             .fetch_all(&mut **tx)
                             .await?
                             .into_iter()

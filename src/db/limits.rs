@@ -64,6 +64,8 @@ const SELECT_ALL_LIMITS: &str = concat!("select ", limit_columns!(), " from limi
 const INSERT_LIMIT: &str = "insert into limits \
      (id, project_id, name, meter_id, limit_value, period, customer_id, dimension_filters, alert_thresholds, \
       fail_mode, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+// Binds the same twelve parameters as INSERT_LIMIT so one call site serves both; PostgreSQL
+// refuses unused parameters, hence the harmless `created_at = $11`.
 const UPDATE_LIMIT: &str = "update limits set name = $3, meter_id = $4, limit_value = $5, period = $6, \
      customer_id = $7, dimension_filters = $8, alert_thresholds = $9, fail_mode = $10, updated_at = $12 \
      where project_id = $2 and id = $1 and created_at = $11";

@@ -181,13 +181,9 @@ impl Engine {
         let ticket = self.cache.as_ref().and_then(|c| c.ticket());
         let customer = match self.db.customer(&project.id, reference).await? {
             Some(customer) => customer,
-            None => {
-                // A new customer changes nothing the cache holds (absences are not cached).
-                let guard = self.begin_write();
-                let customer = self.db.ensure_customer(&project.id, reference, now.timestamp_millis()).await?;
-                guard.finish_with_counters(&[]);
-                customer
-            }
+            // A new customer changes nothing the cache holds (absences are not cached), so this
+            // write needs no announcement.
+            None => self.db.ensure_customer(&project.id, reference, now.timestamp_millis()).await?,
         };
         let customer = Arc::new(customer);
         if let Some(cache) = &self.cache {

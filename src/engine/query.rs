@@ -208,11 +208,7 @@ pub struct UsageSummaryRow {
 pub type Span = (DateTime<Utc>, DateTime<Utc>);
 
 /// The UTC periods that tile `[start, end)`, the last one cut at `end`; `None` if too many.
-pub fn summary_periods(
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-    period: SummaryPeriod,
-) -> Option<Vec<(DateTime<Utc>, DateTime<Utc>)>> {
+pub fn summary_periods(start: DateTime<Utc>, end: DateTime<Utc>, period: SummaryPeriod) -> Option<Vec<Span>> {
     use crate::domain::windows::{window_containing, Period};
     let window_period = match period {
         SummaryPeriod::Total => return Some(vec![(start, end)]),

@@ -9,10 +9,11 @@ use axum::Router;
 use futures_util::stream::{self, Stream, StreamExt};
 
 use crate::api::parse_instant;
+use crate::api::usage::{param, parse_summary_range, usage_cells, USAGE_HEADER};
 use crate::db::events::{EventCursor, EventFilter};
 use crate::db::projects::DEFAULT_PROJECT_ID;
 use crate::db::{Db, DbError};
-use crate::engine::query::{summary_periods, usage_summary, Span, SummaryPeriod, UsageSummaryRow};
+use crate::engine::query::usage_summary;
 use crate::error::AppError;
 use crate::export::{csv_response, Cell};
 use crate::server::AppState;
@@ -28,10 +29,6 @@ pub fn router() -> Router<AppState> {
 }
 
 type Params = Query<HashMap<String, String>>;
-
-fn param<'a>(params: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
-    params.get(name).map(String::as_str).filter(|v| !v.is_empty())
-}
 
 /// Turns a paged reader into a stream of rows: `fetch` gets the page after a cursor and
 /// says where the next one starts.
@@ -113,49 +110,6 @@ async fn events(State(state): State<AppState>, Query(params): Params) -> Result<
     Ok(csv_response("events.csv", &header, rows))
 }
 
-/// The header and cells of usage summary rows, shared with `GET /v1/usage/summary`.
-pub const USAGE_HEADER: [&str; 7] =
-    ["customer_external_id", "meter_id", "meter_name", "aggregation", "period_start", "period_end", "value"];
-
-pub fn usage_cells(row: UsageSummaryRow) -> Vec<Cell> {
-    vec![
-        Cell::Text(row.customer_id),
-        Cell::Text(row.meter_id),
-        Cell::Text(row.meter_name),
-        Cell::Text(row.aggregation.as_str().to_string()),
-        Cell::Text(row.period_start.to_rfc3339()),
-        Cell::Text(row.period_end.to_rfc3339()),
-        Cell::Number(row.value.to_string()),
-    ]
-}
-
-/// Parses `start`/`end`/`period` (names given by the caller) into the periods to summarise.
-pub fn parse_summary_range(params: &HashMap<String, String>, names: [&str; 3]) -> Result<Vec<Span>, AppError> {
-    let [start_name, end_name, period_name] = names;
-    let start = parse_instant(param(params, start_name).ok_or_else(|| missing(start_name))?, start_name)?;
-    let end = parse_instant(param(params, end_name).ok_or_else(|| missing(end_name))?, end_name)?;
-    if end <= start {
-        return Err(invalid(end_name, "must be after the start"));
-    }
-    let period = match param(params, period_name) {
-        None => SummaryPeriod::Total,
-        Some(text) => {
-            SummaryPeriod::parse(text).ok_or_else(|| invalid(period_name, "must be day, week, month or total"))?
-        }
-    };
-    summary_periods(start, end, period).ok_or_else(|| {
-        invalid(period_name, &format!("the range holds more than {} periods", SummaryPeriod::MAX_PERIODS))
-    })
-}
-
-fn missing(field: &str) -> AppError {
-    AppError::MissingField { field: field.to_string() }
-}
-
-fn invalid(field: &str, message: &str) -> AppError {
-    AppError::InvalidField { field: field.to_string(), message: message.to_string() }
-}
-
 async fn usage(State(state): State<AppState>, Query(params): Params) -> Result<Response, AppError> {
     let periods = parse_summary_range(&params, ["start", "end", "period"])?;
     let rows = usage_summary(state.engine.db(), DEFAULT_PROJECT_ID, &periods).await?;
@@ -164,7 +118,8 @@ async fn usage(State(state): State<AppState>, Query(params): Params) -> Result<R
 }
 
 async fn ledger(State(state): State<AppState>, Query(params): Params) -> Result<Response, AppError> {
-    let balance_id = param(&params, "balanceId").ok_or_else(|| missing("balanceId"))?.to_string();
+    let balance_id =
+        param(&params, "balanceId").ok_or_else(|| AppError::MissingField { field: "balanceId".into() })?.to_string();
     let db: Db = state.engine.db().clone();
     let balance = db
         .balance(DEFAULT_PROJECT_ID, &balance_id)
