@@ -88,18 +88,18 @@ async def test_async_openai_stream(aclient, client, provider, customer) -> None:
 def test_anthropic_message_records_reported_usage(client, provider, customer) -> None:
     claude = wrap_anthropic(anthropic.Anthropic(api_key="sk-ant-fake", base_url=provider.url), client,
                             customer_id=customer)
-    message = claude.messages.create(model="claude-sonnet-4-5", max_tokens=100,
+    message = claude.messages.create(model="claude-test-large", max_tokens=100,
                                      messages=[{"role": "user", "content": "hi"}])
     assert message.content[0].text.startswith("Hello")
     [(values, dims)] = recorded(client, customer)
     assert values == {"input_tokens": 123, "output_tokens": 45, "total_tokens": 168}
-    assert dims == {"model": "claude-sonnet-4-5", "provider": "anthropic"}
+    assert dims == {"model": "claude-test-large", "provider": "anthropic"}
 
 
 def test_anthropic_stream_records_usage(client, provider, customer) -> None:
     claude = wrap_anthropic(anthropic.Anthropic(api_key="sk-ant-fake", base_url=provider.url), client,
                             customer_id=customer)
-    stream = claude.messages.create(model="claude-haiku", max_tokens=100, stream=True,
+    stream = claude.messages.create(model="claude-test-small", max_tokens=100, stream=True,
                                     messages=[{"role": "user", "content": "hi"}])
     text = "".join(e.delta.text for e in stream if e.type == "content_block_delta")
     assert text == "Hello stream."
@@ -112,14 +112,14 @@ def test_anthropic_denied_check_never_reaches_the_provider(client, provider, cus
     claude = wrap_anthropic(anthropic.Anthropic(api_key="sk-ant-fake", base_url=provider.url), client,
                             customer_id=customer)
     with pytest.raises(LimitExceededError):
-        claude.messages.create(model="claude-sonnet-4-5", max_tokens=10, messages=[])
+        claude.messages.create(model="claude-test-large", max_tokens=10, messages=[])
     assert provider.requests == []
 
 
 async def test_async_anthropic(aclient, client, provider, customer) -> None:
     claude = wrap_anthropic(anthropic.AsyncAnthropic(api_key="sk-ant-fake", base_url=provider.url), aclient,
                             customer_id=customer)
-    await claude.messages.create(model="claude-sonnet-4-5", max_tokens=10, messages=[])
+    await claude.messages.create(model="claude-test-large", max_tokens=10, messages=[])
     [(values, _)] = recorded(client, customer)
     assert values["input_tokens"] == 123
 

@@ -1,0 +1,2808 @@
+// Generated from clients/openapi.json by clients/generate.sh (openapi-typescript).
+// Do not edit: run clients/generate.sh.
+
+export interface paths {
+    "/v1/balances": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["createBalance"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/balances/check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Whether `amount` could be debited now; changes nothing. */
+        post: operations["checkBalance"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/balances/credit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["creditBalance"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/balances/debit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Checks and deducts in one atomic step; when short, nothing changes. */
+        post: operations["debitBalance"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/balances/reserve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Holds an amount until committed, released or expired. */
+        post: operations["reserveBalance"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/balances/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["getBalance"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/balances/{id}/transactions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The ledger, newest first. */
+        get: operations["listBalanceTransactions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["listCustomers"];
+        put?: never;
+        post: operations["createCustomer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customers/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["getCustomer"];
+        put: operations["updateCustomer"];
+        post?: never;
+        delete: operations["deleteCustomer"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customers/{id}/balances": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The customer's balances by name. A customer holds few, so they are paged in memory. */
+        get: operations["listCustomerBalances"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customers/{id}/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every meter's value in the customer's current day and month windows, and in the window of
+         *     every other period a limit on that meter uses for this customer.
+         */
+        get: operations["getCustomerUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Events newest first. */
+        get: operations["listEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/events/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Records up to 1,000 events in one transaction. If any event is invalid, none is recorded
+         *     and the error names it (`events[3].customerId`).
+         */
+        post: operations["recordEventBatch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/events/record": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["recordEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["listLimits"];
+        put?: never;
+        /** Creates a limit; usage already recorded in its current windows counts from the start. */
+        post: operations["createLimit"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/limits/check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["checkLimits"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/limits/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["getLimit"];
+        /** Changes a limit; its counters are rebuilt for the current windows. */
+        put: operations["updateLimit"];
+        post?: never;
+        delete: operations["deleteLimit"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/meters": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["listMeters"];
+        put?: never;
+        post: operations["createMeter"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/meters/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["getMeter"];
+        /** Changes a meter; the counters of its limits are rebuilt from the recorded events. */
+        put: operations["updateMeter"];
+        post?: never;
+        /** Deletes a meter no limit uses. */
+        delete: operations["deleteMeter"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/meters/{id}/query": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The meter's value over a date range, optionally per customer, filtered by dimensions,
+         *     grouped, and as an hourly or daily series (UTC buckets).
+         */
+        post: operations["queryMeter"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/openapi.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["getOpenApiDocument"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/project": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["getProject"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reservations/{id}/commit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["commitReservation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reservations/{id}/release": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["releaseReservation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/usage/summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["getUsageSummary"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Endpoints in creation order. A project holds few, so they are paged in memory. */
+        get: operations["listWebhooks"];
+        put?: never;
+        post: operations["createWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["getWebhook"];
+        put: operations["updateWebhook"];
+        post?: never;
+        delete: operations["deleteWebhook"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Deliveries newest first, each with every attempt. */
+        get: operations["listWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{id}/deliveries/{deliveryId}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["redeliverWebhookDelivery"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{id}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["rotateWebhookSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["sendWebhookTest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
+export type webhooks = Record<string, never>;
+export interface components {
+    schemas: {
+        /** @enum {string} */
+        Aggregation: "sum" | "count" | "max" | "latest";
+        Attempt: {
+            id: string;
+            /** Format: date-time */
+            attemptedAt: string;
+            /** Format: int64 */
+            statusCode?: number | null;
+            error?: string | null;
+            /** Format: int64 */
+            durationMs: number;
+            /** @description The first 256 bytes of the receiver's answer, for diagnosis; never the whole answer. */
+            responseExcerpt?: string | null;
+        };
+        Balance: {
+            id: string;
+            customerId: string;
+            name: string;
+            unit: string;
+            /** Format: int64 */
+            currentBalance: number;
+            /** Format: int64 */
+            minimumBalance: number;
+            /** Format: int64 */
+            heldBalance: number;
+            /**
+             * Format: int64
+             * @description `currentBalance − minimumBalance − heldBalance`.
+             */
+            availableBalance: number;
+            /** Format: int64 */
+            lowBalanceThreshold?: number | null;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        BalanceAmount: {
+            name?: string | null;
+            /** Format: int64 */
+            amount: number;
+        };
+        BalanceCheckRequest: components["schemas"]["BalanceTarget"] & {
+            /** Format: int64 */
+            amount: number;
+        };
+        BalanceCheckResponse: {
+            sufficient: boolean;
+            /** Format: int64 */
+            amount: number;
+            /** Format: int64 */
+            availableBalance: number;
+            balance: components["schemas"]["Balance"];
+        };
+        /** @description Whether a named balance covers the amount a check asked about. */
+        BalanceStatus: {
+            name: string;
+            /** @description Null when the customer has no balance of that name (then it is not sufficient). */
+            balanceId?: string | null;
+            /** Format: int64 */
+            amount: number;
+            /** Format: int64 */
+            availableBalance: number;
+            sufficient: boolean;
+        };
+        /** @description Names a balance: by `balanceId`, or by `customerId` and `name`. */
+        BalanceTarget: {
+            balanceId?: string | null;
+            /** @description The customer's externalId or cust_… id. */
+            customerId?: string | null;
+            name?: string | null;
+        };
+        BatchRequest: {
+            events: components["schemas"]["EventInput"][];
+        };
+        BatchResponse: {
+            /** @description One result per event, in request order. */
+            results: components["schemas"]["RecordResponse"][];
+            /** @description Events newly recorded (duplicates excluded). */
+            count: number;
+            duplicates: number;
+        };
+        CheckRequest: {
+            /** @description The customer's externalId (or cust_… id); created on first use. */
+            customerId?: string | null;
+            dimensions?: {
+                [key: string]: string;
+            } | null;
+            /**
+             * Format: double
+             * @description The amount about to be used: a limit passes only if used + requested <= limit.
+             */
+            requested?: number | null;
+            /** @description Balances the work will draw on: each must cover its amount for `allowed`. */
+            balances?: components["schemas"]["BalanceAmount"][] | null;
+        };
+        /** @description The answer to "may this customer do more work now?". */
+        CheckResponse: {
+            allowed: boolean;
+            /** @description Why not, when not allowed: `limit_exceeded` or `insufficient_balance`. */
+            reason?: string | null;
+            /**
+             * @description The customer's `cust_…` id; the `externalId` as sent while no usage has been recorded
+             *     for it (it is created by its first record).
+             */
+            customerId: string;
+            limits: components["schemas"]["LimitStatus"][];
+            /** @description Present when the check named balances: whether each can cover its amount. */
+            balances?: components["schemas"]["BalanceStatus"][];
+        };
+        CommitRequest: {
+            /**
+             * Format: int64
+             * @description The actual amount used (0 or more). Up to the hold is always taken; beyond it, only
+             *     what is available.
+             */
+            amount: number;
+            description?: string | null;
+        };
+        CreateBalanceRequest: {
+            customerId?: string | null;
+            name?: string | null;
+            /** @description Default `credits`. */
+            unit?: string | null;
+            /** Format: int64 */
+            initialBalance?: number | null;
+            /**
+             * Format: int64
+             * @description 0 (default): no overdraft; negative: overdraft down to it; positive: a reserve.
+             */
+            minimumBalance?: number | null;
+            /** Format: int64 */
+            lowBalanceThreshold?: number | null;
+        };
+        Customer: {
+            id: string;
+            externalId: string;
+            name?: string | null;
+            email?: string | null;
+            metadata: Record<string, unknown>;
+            /** @description IANA name; windows fall back to the project's timezone when unset. */
+            timezone?: string | null;
+            /** Format: date */
+            billingCycleStart?: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        CustomerRequest: {
+            externalId?: string | null;
+            name?: string | null;
+            email?: string | null;
+            metadata?: Record<string, unknown> | null;
+            /** @description IANA timezone, e.g. `Europe/Paris`. */
+            timezone?: string | null;
+            /** @description `YYYY-MM-DD`: anchors monthly and annual windows. */
+            billingCycleStart?: string | null;
+        };
+        /** @description One delivery as the log shows it. */
+        Delivery: {
+            id: string;
+            /** @description The `webhook-id` header and the body's `id`: the same on every attempt. */
+            eventId: string;
+            eventType: string;
+            /** @description The exact body sent. */
+            payload: string;
+            /** @description `pending`, `delivered` or `failed` (retries used up). */
+            status: string;
+            /** Format: int64 */
+            attempts: number;
+            /** Format: date-time */
+            nextAttemptAt?: string | null;
+            /** Format: date-time */
+            lastAttemptAt?: string | null;
+            /** Format: int64 */
+            lastStatusCode?: number | null;
+            /** Format: date-time */
+            createdAt: string;
+            attemptLog: components["schemas"]["Attempt"][];
+        };
+        EndpointRequest: {
+            url?: string | null;
+            description?: string | null;
+            /** @description Types to deliver; empty or omitted for all. */
+            eventTypes?: string[] | null;
+            enabled?: boolean | null;
+            /** @description `daily`, `weekly` or `monthly` to receive `usage.summary`; empty string to stop. */
+            summaryFrequency?: string | null;
+        };
+        /** @description An endpoint with its secret: the answer to creation and rotation only. */
+        EndpointWithSecret: components["schemas"]["WebhookEndpoint"] & {
+            /** @description `whsec_…`: verifies signatures. Shown only now. */
+            secret: string;
+        };
+        ErrorBody: {
+            error: components["schemas"]["ErrorDetail"];
+        };
+        ErrorDetail: {
+            code: string;
+            message: string;
+            /** Format: int32 */
+            status: number;
+            /** @description The offending field's JSON path, for validation errors. */
+            field?: string | null;
+        };
+        /** @description A recorded event as the API lists it. */
+        Event: {
+            id: string;
+            /** @description Internal customer id (`cust_…`). */
+            customerId: string;
+            customerExternalId: string;
+            eventType: string;
+            values: {
+                [key: string]: number;
+            };
+            dimensions: {
+                [key: string]: string;
+            };
+            properties: Record<string, unknown>;
+            /** Format: date-time */
+            timestamp: string;
+            idempotencyKey?: string | null;
+            /** Format: date-time */
+            createdAt: string;
+        };
+        /** @description Which events a meter sees: all pairs must match. */
+        EventFilter: {
+            eventType?: string | null;
+            dimensions?: {
+                [key: string]: string;
+            };
+        };
+        /**
+         * @description An event as the application sends it; every field optional here so that a missing one is
+         *     reported by name.
+         */
+        EventInput: {
+            /** @description The customer's `externalId` (or internal `cust_…` id); created on first use. */
+            customerId?: string | null;
+            eventType?: string | null;
+            values?: {
+                [key: string]: number;
+            } | null;
+            dimensions?: {
+                [key: string]: string;
+            } | null;
+            properties?: Record<string, unknown> | null;
+            /** @description RFC 3339; defaults to now. */
+            timestamp?: string | null;
+            idempotencyKey?: string | null;
+        };
+        /**
+         * @description What a client should do when the service cannot be reached.
+         * @enum {string}
+         */
+        FailMode: "open" | "closed";
+        GroupValue: {
+            group: {
+                [key: string]: string;
+            };
+            /** Format: double */
+            value: number;
+            /** @description Present with `windowSize`: every bucket of the range, empty ones at zero. */
+            series?: components["schemas"]["SeriesPoint"][] | null;
+        };
+        LedgerTransaction: {
+            id: string;
+            balanceId: string;
+            type: components["schemas"]["TransactionKind"];
+            /**
+             * Format: int64
+             * @description Signed change of the balance: credits positive, debits and commits negative.
+             */
+            amount: number;
+            /**
+             * Format: int64
+             * @description Signed change of the held total: holds positive, their settlement negative.
+             */
+            holdChange: number;
+            description?: string | null;
+            reference?: string | null;
+            /** Format: int64 */
+            balanceAfter: number;
+            /** Format: int64 */
+            heldAfter: number;
+            reservationId?: string | null;
+            /** Format: date-time */
+            createdAt: string;
+        };
+        Limit: {
+            id: string;
+            name: string;
+            meterId: string;
+            /** Format: double */
+            limitValue: number;
+            /** @example day */
+            period: string;
+            /** @description `None`: the project-wide default for every customer. */
+            customerId?: string | null;
+            dimensionFilters: {
+                [key: string]: string;
+            };
+            alertThresholds: number[];
+            failMode: components["schemas"]["FailMode"];
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        LimitRequest: {
+            name?: string | null;
+            meterId?: string | null;
+            /** Format: double */
+            limitValue?: number | null;
+            /** @description hour, day, week, month, annual or all_time. */
+            period?: string | null;
+            /** @description The customer (id or externalId) this limit is for; omit for the project default. */
+            customerId?: string | null;
+            dimensionFilters?: {
+                [key: string]: string;
+            } | null;
+            /** @description Percentages 1–100. */
+            alertThresholds?: number[] | null;
+            /** @description open (default) or closed. */
+            failMode?: string | null;
+        };
+        /** @description One limit's state in a check answer. */
+        LimitStatus: {
+            id: string;
+            name: string;
+            meterId: string;
+            /** @example day */
+            period: string;
+            /** Format: double */
+            limit: number;
+            /** Format: double */
+            used: number;
+            /** Format: double */
+            remaining: number;
+            exceeded: boolean;
+            /**
+             * Format: int64
+             * @description Window end in Unix seconds; null for `all_time`.
+             */
+            reset?: number | null;
+            failMode: components["schemas"]["FailMode"];
+        };
+        Meter: {
+            id: string;
+            name: string;
+            description?: string | null;
+            aggregation: components["schemas"]["Aggregation"];
+            /** @description `values.<key>`, or `*` for `count`. */
+            field: string;
+            eventFilter: components["schemas"]["EventFilter"];
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        MeterQueryRequest: {
+            /** @description Inclusive; RFC 3339 or YYYY-MM-DD. */
+            startDate?: string | null;
+            /** @description Exclusive; RFC 3339 or YYYY-MM-DD. */
+            endDate?: string | null;
+            customerId?: string | null;
+            dimensions?: {
+                [key: string]: string;
+            } | null;
+            /** @description Dimension keys to group by; `customerId` groups by customer. */
+            groupBy?: string[] | null;
+            windowSize?: string | null;
+        };
+        MeterQueryResult: {
+            meterId: string;
+            aggregation: components["schemas"]["Aggregation"];
+            /** Format: date-time */
+            startDate: string;
+            /** Format: date-time */
+            endDate: string;
+            /**
+             * Format: double
+             * @description The meter's value over the whole range and every group.
+             */
+            value: number;
+            /** @description One entry per group (a single entry with an empty `group` when not grouping). */
+            groups: components["schemas"]["GroupValue"][];
+        };
+        MeterRequest: {
+            name?: string | null;
+            description?: string | null;
+            aggregation?: string | null;
+            /** @description `values.<key>`, or `*` for `count`. */
+            field?: string | null;
+            eventFilter?: null | components["schemas"]["EventFilter"];
+        };
+        /** @description One meter's value for the customer in one current window. */
+        MeterUsage: {
+            meterId: string;
+            meterName: string;
+            aggregation: components["schemas"]["Aggregation"];
+            /** @example day */
+            period: string;
+            /** Format: date-time */
+            windowStart: string;
+            /**
+             * Format: date-time
+             * @description Null for `all_time`.
+             */
+            windowEnd?: string | null;
+            /** Format: double */
+            value: number;
+        };
+        MovementRequest: components["schemas"]["BalanceTarget"] & {
+            /** Format: int64 */
+            amount: number;
+            /** @description Required for credits. */
+            description?: string | null;
+            reference?: string | null;
+            /**
+             * Format: int64
+             * @description Reserve only: seconds until the hold expires (default 300, at most 3600).
+             */
+            ttlSeconds?: number | null;
+        };
+        /** @description The answer of every ledger operation. */
+        OperationResponse: {
+            success: boolean;
+            /** @description `insufficient_balance` when funds were short; nothing changed then. */
+            error?: string | null;
+            balance: components["schemas"]["Balance"];
+            transaction?: null | components["schemas"]["LedgerTransaction"];
+            reservation?: null | components["schemas"]["Reservation"];
+            /**
+             * Format: int64
+             * @description For a commit: the amount debited, and what could not be taken.
+             */
+            amount?: number | null;
+            /** Format: int64 */
+            shortfall?: number | null;
+        };
+        /** @description A page of a list. */
+        Page_Balance: {
+            data: {
+                id: string;
+                customerId: string;
+                name: string;
+                unit: string;
+                /** Format: int64 */
+                currentBalance: number;
+                /** Format: int64 */
+                minimumBalance: number;
+                /** Format: int64 */
+                heldBalance: number;
+                /**
+                 * Format: int64
+                 * @description `currentBalance − minimumBalance − heldBalance`.
+                 */
+                availableBalance: number;
+                /** Format: int64 */
+                lowBalanceThreshold?: number | null;
+                /** Format: date-time */
+                createdAt: string;
+                /** Format: date-time */
+                updatedAt: string;
+            }[];
+            nextCursor?: string | null;
+            hasMore: boolean;
+        };
+        /** @description A page of a list. */
+        Page_Customer: {
+            data: {
+                id: string;
+                externalId: string;
+                name?: string | null;
+                email?: string | null;
+                metadata: Record<string, unknown>;
+                /** @description IANA name; windows fall back to the project's timezone when unset. */
+                timezone?: string | null;
+                /** Format: date */
+                billingCycleStart?: string | null;
+                /** Format: date-time */
+                createdAt: string;
+                /** Format: date-time */
+                updatedAt: string;
+            }[];
+            nextCursor?: string | null;
+            hasMore: boolean;
+        };
+        /** @description A page of a list. */
+        Page_Delivery: {
+            data: {
+                id: string;
+                /** @description The `webhook-id` header and the body's `id`: the same on every attempt. */
+                eventId: string;
+                eventType: string;
+                /** @description The exact body sent. */
+                payload: string;
+                /** @description `pending`, `delivered` or `failed` (retries used up). */
+                status: string;
+                /** Format: int64 */
+                attempts: number;
+                /** Format: date-time */
+                nextAttemptAt?: string | null;
+                /** Format: date-time */
+                lastAttemptAt?: string | null;
+                /** Format: int64 */
+                lastStatusCode?: number | null;
+                /** Format: date-time */
+                createdAt: string;
+                attemptLog: components["schemas"]["Attempt"][];
+            }[];
+            nextCursor?: string | null;
+            hasMore: boolean;
+        };
+        /** @description A page of a list. */
+        Page_Event: {
+            data: {
+                id: string;
+                /** @description Internal customer id (`cust_…`). */
+                customerId: string;
+                customerExternalId: string;
+                eventType: string;
+                values: {
+                    [key: string]: number;
+                };
+                dimensions: {
+                    [key: string]: string;
+                };
+                properties: Record<string, unknown>;
+                /** Format: date-time */
+                timestamp: string;
+                idempotencyKey?: string | null;
+                /** Format: date-time */
+                createdAt: string;
+            }[];
+            nextCursor?: string | null;
+            hasMore: boolean;
+        };
+        /** @description A page of a list. */
+        Page_LedgerTransaction: {
+            data: {
+                id: string;
+                balanceId: string;
+                type: components["schemas"]["TransactionKind"];
+                /**
+                 * Format: int64
+                 * @description Signed change of the balance: credits positive, debits and commits negative.
+                 */
+                amount: number;
+                /**
+                 * Format: int64
+                 * @description Signed change of the held total: holds positive, their settlement negative.
+                 */
+                holdChange: number;
+                description?: string | null;
+                reference?: string | null;
+                /** Format: int64 */
+                balanceAfter: number;
+                /** Format: int64 */
+                heldAfter: number;
+                reservationId?: string | null;
+                /** Format: date-time */
+                createdAt: string;
+            }[];
+            nextCursor?: string | null;
+            hasMore: boolean;
+        };
+        /** @description A page of a list. */
+        Page_Limit: {
+            data: {
+                id: string;
+                name: string;
+                meterId: string;
+                /** Format: double */
+                limitValue: number;
+                /** @example day */
+                period: string;
+                /** @description `None`: the project-wide default for every customer. */
+                customerId?: string | null;
+                dimensionFilters: {
+                    [key: string]: string;
+                };
+                alertThresholds: number[];
+                failMode: components["schemas"]["FailMode"];
+                /** Format: date-time */
+                createdAt: string;
+                /** Format: date-time */
+                updatedAt: string;
+            }[];
+            nextCursor?: string | null;
+            hasMore: boolean;
+        };
+        /** @description A page of a list. */
+        Page_Meter: {
+            data: {
+                id: string;
+                name: string;
+                description?: string | null;
+                aggregation: components["schemas"]["Aggregation"];
+                /** @description `values.<key>`, or `*` for `count`. */
+                field: string;
+                eventFilter: components["schemas"]["EventFilter"];
+                /** Format: date-time */
+                createdAt: string;
+                /** Format: date-time */
+                updatedAt: string;
+            }[];
+            nextCursor?: string | null;
+            hasMore: boolean;
+        };
+        /** @description A page of a list. */
+        Page_WebhookEndpoint: {
+            data: {
+                id: string;
+                url: string;
+                description?: string | null;
+                /** @description Event types delivered to this endpoint; empty means all. */
+                eventTypes: string[];
+                enabled: boolean;
+                summaryFrequency?: null | components["schemas"]["SummaryFrequency"];
+                /**
+                 * Format: date-time
+                 * @description When deliveries started failing, if they still do.
+                 */
+                failingSince?: string | null;
+                /** @description Why the service disabled the endpoint, if it did. */
+                disabledReason?: string | null;
+                /** Format: date-time */
+                createdAt: string;
+                /** Format: date-time */
+                updatedAt: string;
+            }[];
+            nextCursor?: string | null;
+            hasMore: boolean;
+        };
+        Project: {
+            id: string;
+            name: string;
+            /** @example UTC */
+            timezone: string;
+        };
+        Queued: {
+            /** @description The event's id (the `webhook-id` header), when one was queued. */
+            eventId?: string | null;
+        };
+        RecordResponse: {
+            id: string;
+            recorded: boolean;
+            /** @description True when the idempotency key was seen before; the event counted once. */
+            duplicate: boolean;
+        };
+        Reservation: {
+            id: string;
+            balanceId: string;
+            /** Format: int64 */
+            amount: number;
+            status: components["schemas"]["ReservationStatus"];
+            /**
+             * Format: int64
+             * @description What a commit actually debited.
+             */
+            committedAmount?: number | null;
+            description?: string | null;
+            reference?: string | null;
+            /** Format: date-time */
+            expiresAt: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            settledAt?: string | null;
+        };
+        /** @enum {string} */
+        ReservationStatus: "held" | "committed" | "released" | "expired";
+        SeriesPoint: {
+            /** Format: date-time */
+            start: string;
+            /** Format: date-time */
+            end: string;
+            /** Format: double */
+            value: number;
+        };
+        /**
+         * @description How often an endpoint receives `usage.summary`.
+         * @enum {string}
+         */
+        SummaryFrequency: "daily" | "weekly" | "monthly";
+        /** @enum {string} */
+        TransactionKind: "credit" | "debit" | "hold" | "commit" | "release" | "expire";
+        UsageResponse: {
+            customerId: string;
+            data: components["schemas"]["MeterUsage"][];
+        };
+        UsageSummary: {
+            data: components["schemas"]["UsageSummaryRow"][];
+        };
+        /** @description One customer's value of one meter in one period. */
+        UsageSummaryRow: {
+            /** @description The customer's externalId. */
+            customerId: string;
+            meterId: string;
+            meterName: string;
+            aggregation: components["schemas"]["Aggregation"];
+            /** Format: date-time */
+            periodStart: string;
+            /** Format: date-time */
+            periodEnd: string;
+            /** Format: double */
+            value: number;
+        };
+        WebhookEndpoint: {
+            id: string;
+            url: string;
+            description?: string | null;
+            /** @description Event types delivered to this endpoint; empty means all. */
+            eventTypes: string[];
+            enabled: boolean;
+            summaryFrequency?: null | components["schemas"]["SummaryFrequency"];
+            /**
+             * Format: date-time
+             * @description When deliveries started failing, if they still do.
+             */
+            failingSince?: string | null;
+            /** @description Why the service disabled the endpoint, if it did. */
+            disabledReason?: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+    };
+    responses: {
+        /** @description invalid_request, missing_required_field or invalid_field_value, naming the field */
+        BadRequest: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorBody"];
+            };
+        };
+        /** @description the named object (or route) does not exist in the key's project */
+        NotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorBody"];
+            };
+        };
+        /** @description payload_too_large: the body is over the size limit */
+        PayloadTooLarge: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorBody"];
+            };
+        };
+        /** @description missing_api_key, invalid_api_key or expired_api_key */
+        Unauthorized: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorBody"];
+            };
+        };
+    };
+    parameters: never;
+    requestBodies: never;
+    headers: never;
+    pathItems: never;
+}
+export type $defs = Record<string, never>;
+export interface operations {
+    createBalance: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateBalanceRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Balance"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+        };
+    };
+    checkBalance: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BalanceCheckRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BalanceCheckResponse"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+        };
+    };
+    creditBalance: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MovementRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OperationResponse"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+        };
+    };
+    debitBalance: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MovementRequest"];
+            };
+        };
+        responses: {
+            /** @description success false with error insufficient_balance when short */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OperationResponse"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+        };
+    };
+    reserveBalance: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MovementRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OperationResponse"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+        };
+    };
+    getBalance: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Balance"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listBalanceTransactions: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1–100 (default 50). */
+                limit?: number;
+                /** @description `nextCursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_LedgerTransaction"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listCustomers: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1–100 (default 50). */
+                limit?: number;
+                /** @description `nextCursor` of the previous page. */
+                cursor?: string;
+                search?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_Customer"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+        };
+    };
+    createCustomer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CustomerRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Customer"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+        };
+    };
+    getCustomer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description cust_… id or externalId */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Customer"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    updateCustomer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description cust_… id or externalId */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CustomerRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Customer"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+        };
+    };
+    deleteCustomer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description cust_… id or externalId */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description deleted with its events and own limits */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listCustomerBalances: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description cust_… id or externalId */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_Balance"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getCustomerUsage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description cust_… id or externalId */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listEvents: {
+        parameters: {
+            query?: {
+                customerId?: string;
+                eventType?: string;
+                /** @description inclusive, RFC 3339 or YYYY-MM-DD */
+                startDate?: string;
+                /** @description exclusive */
+                endDate?: string;
+                /** @description Page size, 1–100 (default 50). */
+                limit?: number;
+                /** @description `nextCursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_Event"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+        };
+    };
+    recordEventBatch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BatchRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchResponse"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+        };
+    };
+    recordEvent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EventInput"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordResponse"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+        };
+    };
+    listLimits: {
+        parameters: {
+            query?: {
+                /** @description only this customer's own limits */
+                customerId?: string;
+                /** @description Page size, 1–100 (default 50). */
+                limit?: number;
+                /** @description `nextCursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_Limit"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+        };
+    };
+    createLimit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LimitRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Limit"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+        };
+    };
+    checkLimits: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CheckRequest"];
+            };
+        };
+        responses: {
+            /** @description a refusal is allowed: false, not an error */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CheckResponse"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+        };
+    };
+    getLimit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Limit"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    updateLimit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LimitRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Limit"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+        };
+    };
+    deleteLimit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listMeters: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1–100 (default 50). */
+                limit?: number;
+                /** @description `nextCursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_Meter"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+        };
+    };
+    createMeter: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MeterRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Meter"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+        };
+    };
+    getMeter: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Meter"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    updateMeter: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MeterRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Meter"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+        };
+    };
+    deleteMeter: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    queryMeter: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MeterQueryRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MeterQueryResult"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+        };
+    };
+    getOpenApiDocument: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description this document */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    getProject: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Project"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    commitReservation: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CommitRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OperationResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description already committed, released or expired */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+        };
+    };
+    releaseReservation: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OperationResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getUsageSummary: {
+        parameters: {
+            query: {
+                /** @description inclusive, RFC 3339 or YYYY-MM-DD */
+                startDate: string;
+                /** @description exclusive */
+                endDate: string;
+                /** @description day, week, month or total (default), in UTC */
+                period?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description JSON, or CSV with Accept: text/csv */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageSummary"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+        };
+    };
+    listWebhooks: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1–100 (default 50). */
+                limit?: number;
+                /** @description `nextCursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_WebhookEndpoint"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+        };
+    };
+    createWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EndpointRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointWithSecret"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+        };
+    };
+    getWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    updateWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EndpointRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+        };
+    };
+    deleteWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listWebhookDeliveries: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1–100 (default 50). */
+                limit?: number;
+                /** @description `nextCursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_Delivery"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    redeliverWebhookDelivery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                deliveryId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description queued again with the same webhook-id */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    rotateWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointWithSecret"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    sendWebhookTest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Queued"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+}

@@ -1,0 +1,6 @@
+export { Limitry, DEFAULT_BASE_URL, type ClientOptions, type GuardOptions } from "./client.js";
+export * from "./errors.js";
+export { BufferedRecorder, type RecorderOptions, type RecorderStats } from "./recorder.js";
+export { Pager, type Page } from "./pagination.js";
+export type { CheckResult, CheckParams, PageQuery, SummaryQuery } from "./resources.js";
+export type * from "./types.js";

@@ -1,0 +1,58 @@
+// A wrapper for the official `openai` client (OpenAI, AzureOpenAI, and any OpenAI-compatible
+// endpoint through `baseURL`). `chat.completions.create` checks the customer's limits first
+// (dimensions `provider`, `model` and yours); when denied it throws `LimitExceededError` (or
+// returns `fallback`) and OpenAI is not called. Afterwards it records the reported
+// `input_tokens`, `output_tokens` and `total_tokens`. Streams ask for usage in the final chunk
+// (`stream_options.include_usage`) and record when the stream ends. Everything else passes
+// through. Pass `limitryCustomerId` in a call's body to meter another customer.
+
+import type { Limitry } from "../client.js";
+import { Guard, override, tokenValues, wrapStream, type WrapOptions } from "./core.js";
+
+export type { WrapOptions } from "./core.js";
+
+interface OpenAIUsage {
+  prompt_tokens?: number;
+  completion_tokens?: number;
+  prompt_tokens_details?: { cached_tokens?: number } | null;
+}
+
+export function openaiUsageValues(usage: OpenAIUsage | null | undefined): Record<string, number> | undefined {
+  if (!usage) return undefined;
+  return tokenValues(usage.prompt_tokens, usage.completion_tokens, {
+    cached_input_tokens: usage.prompt_tokens_details?.cached_tokens,
+  });
+}
+
+interface OpenAILike {
+  chat: { completions: { create: (...args: any[]) => any } };
+}
+
+/** Wraps an `openai` client; the result has the client's own type. */
+export function wrapOpenAI<C extends OpenAILike>(client: C, limitry: Limitry, options: WrapOptions): C {
+  const guard = new Guard(limitry, "openai", options);
+  const completions = client.chat.completions;
+  const create = async (body: any, requestOptions?: unknown) => {
+    const { limitryCustomerId, ...params } = body ?? {};
+    const customerId: string = limitryCustomerId ?? options.customerId;
+    const model: string | undefined = params.model;
+    const verdict = await guard.check(model, customerId);
+    if (!verdict.allowed) return verdict.fallback;
+    if (params.stream) params.stream_options = { include_usage: true, ...(params.stream_options ?? {}) };
+    const response = await completions.create.call(completions, params, requestOptions);
+    if (params.stream) {
+      let usage: OpenAIUsage | undefined;
+      return wrapStream(response, (chunk) => {
+        if (chunk?.usage) usage = chunk.usage;
+      }, async () => {
+        const values = openaiUsageValues(usage);
+        if (values) await guard.record(model, values, customerId);
+      });
+    }
+    const values = openaiUsageValues(response?.usage);
+    if (values) await guard.record(model, values, customerId);
+    return response;
+  };
+  const chat = override(client.chat, "completions", override(completions, "create", create));
+  return override(client, "chat", chat);
+}

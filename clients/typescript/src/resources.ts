@@ -1,0 +1,256 @@
+// One class per `/v1` resource, each method one endpoint. Request bodies are the wire shapes
+// (camelCase), typed by the generated `components["schemas"]`.
+
+import { APIConnectionError, InternalServerError } from "./errors.js";
+import { newIdempotencyKey, type RequestSpec, type Transport } from "./http.js";
+import { Pager } from "./pagination.js";
+import type * as T from "./types.js";
+import type { FailModeMemory } from "./failmode.js";
+
+const q = encodeURIComponent;
+
+export interface PageQuery {
+  limit?: number;
+  cursor?: string;
+}
+
+abstract class Resource {
+  constructor(protected readonly transport: Transport) {}
+  protected call<R>(spec: RequestSpec): Promise<R> {
+    return this.transport.json<R>(spec);
+  }
+  protected pager<R>(path: string, query: RequestSpec["query"]): Pager<R> {
+    return new Pager<R>(this.transport, { method: "GET", path, query });
+  }
+}
+
+export class ProjectResource extends Resource {
+  /** The key's project; also a credentials check. */
+  retrieve(): Promise<T.Project> {
+    return this.call({ method: "GET", path: "/v1/project" });
+  }
+}
+
+export class CustomersResource extends Resource {
+  create(body: T.CustomerRequest & { externalId: string }): Promise<T.Customer> {
+    return this.call({ method: "POST", path: "/v1/customers", body, retry: "unsent" });
+  }
+  list(query: PageQuery & { search?: string } = {}): Pager<T.Customer> {
+    return this.pager("/v1/customers", { ...query });
+  }
+  /** By internal `cust_…` id or by externalId. */
+  retrieve(customerId: string): Promise<T.Customer> {
+    return this.call({ method: "GET", path: `/v1/customers/${q(customerId)}` });
+  }
+  /** Changes only the fields given. */
+  update(customerId: string, body: T.CustomerRequest): Promise<T.Customer> {
+    return this.call({ method: "PUT", path: `/v1/customers/${q(customerId)}`, body });
+  }
+  /** Deletes the customer with its events and own limits. */
+  async delete(customerId: string): Promise<void> {
+    await this.transport.send({ method: "DELETE", path: `/v1/customers/${q(customerId)}` });
+  }
+  /** Every meter's value in the customer's current windows. */
+  usage(customerId: string): Promise<T.UsageResponse> {
+    return this.call({ method: "GET", path: `/v1/customers/${q(customerId)}/usage` });
+  }
+  balances(customerId: string, query: PageQuery = {}): Pager<T.Balance> {
+    return this.pager(`/v1/customers/${q(customerId)}/balances`, { ...query });
+  }
+}
+
+/** An event as the wire wants it, with an idempotency key (generated when not given) so every
+ * retry of it counts once. */
+export function withIdempotencyKey(event: T.EventInput): T.EventInput {
+  return event.idempotencyKey ? event : { ...event, idempotencyKey: newIdempotencyKey() };
+}
+
+export class EventsResource extends Resource {
+  /** Records one event. Without `idempotencyKey` one is generated, so retries count once. */
+  record(event: T.EventInput & { customerId: string; eventType: string }): Promise<T.RecordResponse> {
+    return this.call({ method: "POST", path: "/v1/events/record", body: withIdempotencyKey(event) });
+  }
+  /** Records up to 1,000 events in one transaction; each without `idempotencyKey` gets one. */
+  batch(events: T.EventInput[]): Promise<T.BatchResponse> {
+    return this.call({ method: "POST", path: "/v1/events/batch", body: { events: events.map(withIdempotencyKey) } });
+  }
+  /** Newest first; `startDate` inclusive, `endDate` exclusive. */
+  list(query: PageQuery & { customerId?: string; eventType?: string; startDate?: string; endDate?: string } = {}): Pager<T.Event> {
+    return this.pager("/v1/events", { ...query });
+  }
+}
+
+export class MetersResource extends Resource {
+  create(body: T.MeterRequest & { name: string; aggregation: string }): Promise<T.Meter> {
+    return this.call({ method: "POST", path: "/v1/meters", body, retry: "unsent" });
+  }
+  list(query: PageQuery = {}): Pager<T.Meter> {
+    return this.pager("/v1/meters", { ...query });
+  }
+  retrieve(meterId: string): Promise<T.Meter> {
+    return this.call({ method: "GET", path: `/v1/meters/${q(meterId)}` });
+  }
+  update(meterId: string, body: T.MeterRequest): Promise<T.Meter> {
+    return this.call({ method: "PUT", path: `/v1/meters/${q(meterId)}`, body });
+  }
+  async delete(meterId: string): Promise<void> {
+    await this.transport.send({ method: "DELETE", path: `/v1/meters/${q(meterId)}` });
+  }
+  query(meterId: string, body: T.MeterQueryRequest & { startDate: string; endDate: string }): Promise<T.MeterQueryResult> {
+    return this.call({ method: "POST", path: `/v1/meters/${q(meterId)}/query`, body });
+  }
+}
+
+/** A check's answer. `fallback` is true when the fail mode decided it because the service
+ * could not be reached or failed; `failMode` then says which mode and `error` what went wrong. */
+export type CheckResult = T.CheckResponse & { fallback: boolean; failMode?: T.FailMode; error?: string };
+
+export interface CheckParams extends T.CheckRequest {
+  customerId: string;
+  /** What to answer when the service cannot be asked; overrides the remembered and the default mode. */
+  failMode?: T.FailMode;
+  timeoutMs?: number;
+}
+
+export class LimitsResource extends Resource {
+  constructor(
+    transport: Transport,
+    private readonly failModes: FailModeMemory,
+    private readonly defaultFailMode: () => T.FailMode,
+  ) {
+    super(transport);
+  }
+  create(body: T.LimitRequest & { name: string; meterId: string; limitValue: number; period: string }): Promise<T.Limit> {
+    return this.call({ method: "POST", path: "/v1/limits", body, retry: "unsent" });
+  }
+  list(query: PageQuery & { customerId?: string } = {}): Pager<T.Limit> {
+    return this.pager("/v1/limits", { ...query });
+  }
+  retrieve(limitId: string): Promise<T.Limit> {
+    return this.call({ method: "GET", path: `/v1/limits/${q(limitId)}` });
+  }
+  update(limitId: string, body: T.LimitRequest): Promise<T.Limit> {
+    return this.call({ method: "PUT", path: `/v1/limits/${q(limitId)}`, body });
+  }
+  async delete(limitId: string): Promise<void> {
+    await this.transport.send({ method: "DELETE", path: `/v1/limits/${q(limitId)}` });
+  }
+  /**
+   * Is the customer within every limit that applies? A refusal is `allowed: false`.
+   *
+   * When the service cannot be reached or answers 5xx (after retries), the answer is a
+   * fallback (`fallback: true`): allowed for fail mode `open`, denied for `closed`. The mode is
+   * `failMode` if given, else the one the customer's limits asked for at their last successful
+   * check, else the client's default.
+   */
+  async check(params: CheckParams): Promise<CheckResult> {
+    const { failMode, timeoutMs, ...body } = params;
+    let answer: T.CheckResponse;
+    try {
+      answer = await this.call<T.CheckResponse>({ method: "POST", path: "/v1/limits/check", body, timeoutMs });
+    } catch (error) {
+      if (!(error instanceof APIConnectionError || error instanceof InternalServerError)) throw error;
+      const mode = failMode ?? this.failModes.recall(params.customerId) ?? this.defaultFailMode();
+      const allowed = mode === "open";
+      return {
+        allowed,
+        reason: allowed ? undefined : "service_unavailable",
+        customerId: params.customerId,
+        limits: [],
+        fallback: true,
+        failMode: mode,
+        error: String((error as Error).message),
+      } as unknown as CheckResult;
+    }
+    this.failModes.remember(params.customerId, answer.limits);
+    return { ...answer, fallback: false };
+  }
+}
+
+type BalanceTarget = { balanceId: string } | { customerId: string; name?: string };
+
+export class BalancesResource extends Resource {
+  create(body: T.CreateBalanceRequest & { customerId: string }): Promise<T.Balance> {
+    return this.call({ method: "POST", path: "/v1/balances", body, retry: "unsent" });
+  }
+  retrieve(balanceId: string): Promise<T.Balance> {
+    return this.call({ method: "GET", path: `/v1/balances/${q(balanceId)}` });
+  }
+  /** Would `amount` fit? Changes nothing. */
+  check(body: BalanceTarget & { amount: number }): Promise<T.BalanceCheckResponse> {
+    return this.call({ method: "POST", path: "/v1/balances/check", body });
+  }
+  private move(path: string, body: object, idempotencyKey?: string): Promise<T.OperationResponse> {
+    return this.call({ method: "POST", path, body, idempotencyKey: idempotencyKey ?? newIdempotencyKey() });
+  }
+  credit(body: BalanceTarget & { amount: number; description: string; reference?: string }, options: { idempotencyKey?: string } = {}): Promise<T.OperationResponse> {
+    return this.move("/v1/balances/credit", body, options.idempotencyKey);
+  }
+  /** Atomic: when short, `success` is false with `error: "insufficient_balance"`. */
+  debit(body: BalanceTarget & { amount: number; description?: string; reference?: string }, options: { idempotencyKey?: string } = {}): Promise<T.OperationResponse> {
+    return this.move("/v1/balances/debit", body, options.idempotencyKey);
+  }
+  reserve(body: BalanceTarget & { amount: number; ttlSeconds?: number; description?: string; reference?: string }, options: { idempotencyKey?: string } = {}): Promise<T.OperationResponse> {
+    return this.move("/v1/balances/reserve", body, options.idempotencyKey);
+  }
+  /** Settles a reservation with the actual amount. */
+  commit(reservationId: string, body: { amount: number; description?: string }, options: { idempotencyKey?: string } = {}): Promise<T.OperationResponse> {
+    return this.move(`/v1/reservations/${q(reservationId)}/commit`, body, options.idempotencyKey);
+  }
+  release(reservationId: string, options: { idempotencyKey?: string } = {}): Promise<T.OperationResponse> {
+    return this.move(`/v1/reservations/${q(reservationId)}/release`, {}, options.idempotencyKey);
+  }
+  /** The ledger, newest first. */
+  transactions(balanceId: string, query: PageQuery = {}): Pager<T.LedgerTransaction> {
+    return this.pager(`/v1/balances/${q(balanceId)}/transactions`, { ...query });
+  }
+}
+
+export interface SummaryQuery {
+  startDate: string;
+  endDate: string;
+  period?: "day" | "week" | "month" | "total";
+}
+
+export class UsageResource extends Resource {
+  /** Totals per customer × meter. */
+  summary(query: SummaryQuery): Promise<T.UsageSummary> {
+    return this.call({ method: "GET", path: "/v1/usage/summary", query: { ...query } });
+  }
+  async summaryCsv(query: SummaryQuery): Promise<string> {
+    const response = await this.transport.send({ method: "GET", path: "/v1/usage/summary", query: { ...query }, accept: "text/csv" });
+    return response.text();
+  }
+}
+
+export class WebhooksResource extends Resource {
+  /** The answer carries the signing `secret`, shown this once. */
+  create(body: T.EndpointRequest & { url: string }): Promise<T.EndpointWithSecret> {
+    return this.call({ method: "POST", path: "/v1/webhooks", body, retry: "unsent" });
+  }
+  list(query: PageQuery = {}): Pager<T.WebhookEndpoint> {
+    return this.pager("/v1/webhooks", { ...query });
+  }
+  retrieve(webhookId: string): Promise<T.WebhookEndpoint> {
+    return this.call({ method: "GET", path: `/v1/webhooks/${q(webhookId)}` });
+  }
+  update(webhookId: string, body: T.EndpointRequest): Promise<T.WebhookEndpoint> {
+    return this.call({ method: "PUT", path: `/v1/webhooks/${q(webhookId)}`, body });
+  }
+  async delete(webhookId: string): Promise<void> {
+    await this.transport.send({ method: "DELETE", path: `/v1/webhooks/${q(webhookId)}` });
+  }
+  rotateSecret(webhookId: string): Promise<T.EndpointWithSecret> {
+    return this.call({ method: "POST", path: `/v1/webhooks/${q(webhookId)}/rotate-secret`, retry: "unsent" });
+  }
+  deliveries(webhookId: string, query: PageQuery = {}): Pager<T.Delivery> {
+    return this.pager(`/v1/webhooks/${q(webhookId)}/deliveries`, { ...query });
+  }
+  redeliver(webhookId: string, deliveryId: string): Promise<T.Queued> {
+    return this.call({ method: "POST", path: `/v1/webhooks/${q(webhookId)}/deliveries/${q(deliveryId)}/redeliver`, retry: "unsent" });
+  }
+  /** Queues a `webhook.test` delivery. */
+  test(webhookId: string): Promise<T.Queued> {
+    return this.call({ method: "POST", path: `/v1/webhooks/${q(webhookId)}/test`, retry: "unsent" });
+  }
+}

@@ -1,0 +1,50 @@
+// Names for the generated wire types (src/generated/api.ts, from /v1/openapi.json).
+
+import type { components, operations, paths } from "./generated/api.js";
+
+export type { components, operations, paths };
+type S = components["schemas"];
+
+export type Aggregation = S["Aggregation"];
+export type Attempt = S["Attempt"];
+export type Balance = S["Balance"];
+export type BalanceAmount = S["BalanceAmount"];
+export type BalanceCheckRequest = S["BalanceCheckRequest"];
+export type BalanceCheckResponse = S["BalanceCheckResponse"];
+export type BalanceStatus = S["BalanceStatus"];
+export type BatchRequest = S["BatchRequest"];
+export type BatchResponse = S["BatchResponse"];
+export type CheckRequest = S["CheckRequest"];
+export type CheckResponse = S["CheckResponse"];
+export type CommitRequest = S["CommitRequest"];
+export type CreateBalanceRequest = S["CreateBalanceRequest"];
+export type Customer = S["Customer"];
+export type CustomerRequest = S["CustomerRequest"];
+export type Delivery = S["Delivery"];
+export type EndpointRequest = S["EndpointRequest"];
+export type EndpointWithSecret = S["EndpointWithSecret"];
+export type ErrorBody = S["ErrorBody"];
+export type Event = S["Event"];
+export type EventFilter = S["EventFilter"];
+export type EventInput = S["EventInput"];
+export type FailMode = S["FailMode"];
+export type GroupValue = S["GroupValue"];
+export type LedgerTransaction = S["LedgerTransaction"];
+export type Limit = S["Limit"];
+export type LimitRequest = S["LimitRequest"];
+export type LimitStatus = S["LimitStatus"];
+export type Meter = S["Meter"];
+export type MeterQueryRequest = S["MeterQueryRequest"];
+export type MeterQueryResult = S["MeterQueryResult"];
+export type MeterRequest = S["MeterRequest"];
+export type MeterUsage = S["MeterUsage"];
+export type MovementRequest = S["MovementRequest"];
+export type OperationResponse = S["OperationResponse"];
+export type Project = S["Project"];
+export type Queued = S["Queued"];
+export type RecordResponse = S["RecordResponse"];
+export type Reservation = S["Reservation"];
+export type UsageResponse = S["UsageResponse"];
+export type UsageSummary = S["UsageSummary"];
+export type UsageSummaryRow = S["UsageSummaryRow"];
+export type WebhookEndpoint = S["WebhookEndpoint"];
