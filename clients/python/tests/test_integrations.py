@@ -164,3 +164,19 @@ def test_guard_runs_only_when_allowed_and_records_what_fn_returns(client, custom
     used = client.meters.query(meter.id, start_date=now - timedelta(hours=1), end_date=now + timedelta(hours=1),
                                customer_id=customer)
     assert used.value == 6
+
+
+async def test_langchain_handler_with_ainvoke(client, provider, customer) -> None:
+    from langchain_openai import ChatOpenAI
+
+    from limitry_selfhosted.integrations.langchain import LimitryCallbackHandler
+
+    handler = LimitryCallbackHandler(client, customer_id=customer)
+    model = ChatOpenAI(model="gpt-4o", api_key="sk-fake", base_url=f"{provider.url}/v1", max_retries=0)
+    await model.ainvoke("hi", config={"callbacks": [handler]})
+    assert [v for v, _ in recorded(client, customer)] == [{"input_tokens": 123, "output_tokens": 45, "total_tokens": 168}]
+    deny(client, customer)
+    before = len(provider.requests)
+    with pytest.raises(LimitExceededError):
+        await model.ainvoke("hi", config={"callbacks": [handler]})
+    assert len(provider.requests) == before

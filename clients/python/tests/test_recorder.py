@@ -87,3 +87,20 @@ def test_invalid_event_is_reported_and_the_rest_recorded(client: Limitry, custom
     assert recorder.stats.sent == 2 and recorder.stats.rejected == 1
     assert errors[0][0].field == "events[1].timestamp"
     assert len(list(client.events.list(customer_id=customer))) == 2
+
+
+def test_queued_events_are_flushed_at_interpreter_exit(server, customer: str) -> None:
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        from limitry_selfhosted import Limitry
+        recorder = Limitry({server.api_key!r}, base_url={server.url!r}).recorder(flush_interval=60)
+        for i in range(25):
+            recorder.record(customer_id={customer!r}, event_type="exit.test", values={{"i": i}})
+        # no close(): the atexit hook sends what is queued
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    with Limitry(server.api_key, base_url=server.url) as c:
+        assert len(list(c.events.list(customer_id=customer))) == 25

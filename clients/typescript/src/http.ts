@@ -40,7 +40,13 @@ export interface TransportOptions {
 export const MAX_RETRY_AFTER_SECONDS = 60;
 
 export function newIdempotencyKey(): string {
-  return `lmtcli_${globalThis.crypto.randomUUID().replace(/-/g, "")}`;
+  const crypto = (globalThis as { crypto?: { randomUUID?: () => string; getRandomValues?: (a: Uint8Array) => Uint8Array } }).crypto;
+  if (crypto?.randomUUID) return `lmtcli_${crypto.randomUUID().replace(/-/g, "")}`;
+  // Node 18 has no global Web Crypto: uniqueness, not secrecy, is what a key needs.
+  const bytes = new Uint8Array(16);
+  if (crypto?.getRandomValues) crypto.getRandomValues(bytes);
+  else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
+  return `lmtcli_${Date.now().toString(36)}${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
 }
 
 export function retryDelayMs(attempt: number, retryAfterSeconds: number | undefined, baseMs: number, capMs: number): number {

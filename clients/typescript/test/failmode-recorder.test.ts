@@ -2,6 +2,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
 import { Limitry } from "../src/index.js";
 import { FaultProxy, freePort, LimitryServer, newCustomer } from "./harness.js";
 
@@ -121,5 +124,20 @@ describe("buffered recorder", () => {
     assert.equal(recorder.stats.sent, 2);
     assert.equal(recorder.stats.rejected, 1);
     assert.equal(errors[0].field, "events[1].timestamp");
+  });
+
+  test("queued events are flushed when the process's event loop empties", async () => {
+    const customerId = newCustomer();
+    const entry = fileURLToPath(new URL("../src/index.js", import.meta.url));
+    const script = `
+      import { Limitry } from ${JSON.stringify(entry)};
+      const recorder = new Limitry({ apiKey: ${JSON.stringify(server.apiKey)}, baseUrl: ${JSON.stringify(server.url)} })
+        .recorder({ flushIntervalMs: 60000 });
+      for (let i = 0; i < 25; i++) recorder.record({ customerId: ${JSON.stringify(customerId)}, eventType: "exit.test", values: { i } });
+      // no close(): the beforeExit hook sends what is queued
+    `;
+    execFileSync(process.execPath, ["--input-type=module", "-e", script], { timeout: 60_000 });
+    const c = new Limitry({ apiKey: server.apiKey, baseUrl: server.url });
+    assert.equal((await c.events.list({ customerId }).toArray()).length, 25);
   });
 });

@@ -59,14 +59,14 @@ class Limitry:
         self._transport = SyncTransport(api_key=s.api_key, base_url=s.base_url, timeout=timeout,
                                         max_retries=max_retries, backoff_base=backoff_base,
                                         backoff_cap=backoff_cap, http_client=http_client)
-        self.project = ProjectResource(self)  # type: ignore[arg-type]
-        self.customers = CustomersResource(self)  # type: ignore[arg-type]
-        self.events = EventsResource(self)  # type: ignore[arg-type]
-        self.meters = MetersResource(self)  # type: ignore[arg-type]
-        self.limits = LimitsResource(self)  # type: ignore[arg-type]
-        self.balances = BalancesResource(self)  # type: ignore[arg-type]
-        self.usage = UsageResource(self)  # type: ignore[arg-type]
-        self.webhooks = WebhooksResource(self)  # type: ignore[arg-type]
+        self.project = ProjectResource(self)
+        self.customers = CustomersResource(self)
+        self.events = EventsResource(self)
+        self.meters = MetersResource(self)
+        self.limits = LimitsResource(self)
+        self.balances = BalancesResource(self)
+        self.usage = UsageResource(self)
+        self.webhooks = WebhooksResource(self)
 
     @property
     def base_url(self) -> str:

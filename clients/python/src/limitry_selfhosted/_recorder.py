@@ -96,8 +96,14 @@ class BufferedRecorder:
         self._thread = threading.Thread(target=self._run, name="limitry-recorder", daemon=True)
         self._thread.start()
         ref = weakref.ref(self)
-        self._atexit = lambda: (r := ref()) is not None and r.close()  # noqa: E731
-        atexit.register(self._atexit)
+
+        def flush_at_exit() -> None:
+            recorder = ref()
+            if recorder is not None:
+                recorder.close()
+
+        self._atexit = flush_at_exit
+        atexit.register(flush_at_exit)
 
     # -- the caller's side ----------------------------------------------------------------
     def record(self, *, customer_id: str, event_type: str, values: Optional[Mapping[str, float]] = None,
