@@ -104,3 +104,12 @@ def test_queued_events_are_flushed_at_interpreter_exit(server, customer: str) ->
     subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
     with Limitry(server.api_key, base_url=server.url) as c:
         assert len(list(c.events.list(customer_id=customer))) == 25
+
+
+async def test_async_client_recorder(aclient, client: Limitry, customer: str) -> None:
+    recorder = aclient.recorder(batch_size=10, flush_interval=0.1)
+    for i in range(15):
+        assert recorder.record(customer_id=customer, event_type="async.rec", values={"i": i})
+    recorder.close()
+    assert recorder.stats.sent == 15
+    assert len(list(client.events.list(customer_id=customer))) == 15
