@@ -14,7 +14,7 @@ import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(os.environ.get("LIMITRY_BIN", ROOT / "target" / "release" / "limitry"))

@@ -10,7 +10,7 @@ import anthropic
 import openai
 import pytest
 
-from limitry_selfhosted import AsyncLimitry, LimitExceededError, Limitry
+from limitry_selfhosted import LimitExceededError, Limitry
 from limitry_selfhosted.integrations.anthropic import wrap_anthropic
 from limitry_selfhosted.integrations.openai import wrap_openai
 

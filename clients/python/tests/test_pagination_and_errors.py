@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from limitry_selfhosted import (APIConnectionError, APITimeoutError, AuthenticationError, ConflictError, Limitry,

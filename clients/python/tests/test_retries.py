@@ -3,7 +3,6 @@ counts once."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
 
 from limitry_selfhosted import Limitry
 

@@ -10,7 +10,7 @@ given, so pass them as on the wire (camelCase keys) or as the generated models.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence, Union
 
 from . import models as m
 from ._base import Request, body, new_idempotency_key, query, to_wire

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Optional, Type, TypeVar
+from typing import Any, Optional, TypeVar
 
 import httpx
 from pydantic import BaseModel, TypeAdapter

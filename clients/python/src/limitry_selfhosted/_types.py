@@ -3,7 +3,7 @@ cannot be asked."""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Optional
 
 from . import models as m
 
@@ -29,7 +29,3 @@ class CheckResult(m.CheckResponse):
             fail_mode=mode,
             error=str(exc),
         )
-
-
-def usage_values(values: Any) -> Any:
-    return values
