@@ -181,11 +181,16 @@ class FakeProvider:
                 length = int(self.headers.get("content-length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 provider.requests.append({"path": self.path, "body": body, "headers": dict(self.headers)})
-                if self.path.endswith("/chat/completions"):
+                route = self.path.split("?")[0]
+                if route.endswith("/chat/completions"):
                     if body.get("stream"):
                         return self._sse([(None, c) for c in provider.openai_chunks(body)] + [(None, "[DONE]")])
                     return self._json(provider.openai_completion(body))
-                if self.path.endswith("/messages"):
+                if route.endswith("/responses"):
+                    if body.get("stream"):
+                        return self._sse(provider.responses_events(body))
+                    return self._json(provider.responses_response(body))
+                if route.endswith("/messages"):
                     if body.get("stream"):
                         return self._sse(provider.anthropic_events(body))
                     return self._json(provider.anthropic_message(body))
@@ -243,6 +248,30 @@ class FakeProvider:
         if include_usage:
             chunks.append({**base, "choices": [], "usage": self._usage()})
         return chunks
+
+    def responses_response(self, body: Dict[str, Any], status: str = "completed") -> Dict[str, Any]:
+        done = status == "completed"
+        return {
+            "id": "resp_fake", "object": "response", "created_at": int(time.time()), "status": status,
+            "model": body.get("model", "gpt-fake"), "parallel_tool_calls": True, "tool_choice": "auto", "tools": [],
+            "output": [{"type": "message", "id": "msg_fake", "status": "completed", "role": "assistant",
+                        "content": [{"type": "output_text", "text": "Hello from the fake provider.",
+                                     "annotations": []}]}] if done else [],
+            "usage": {"input_tokens": self.input_tokens, "input_tokens_details": {"cached_tokens": 0},
+                      "output_tokens": self.output_tokens, "output_tokens_details": {"reasoning_tokens": 0},
+                      "total_tokens": self.input_tokens + self.output_tokens} if done else None,
+        }
+
+    def responses_events(self, body: Dict[str, Any]) -> List[Any]:
+        events: List[Any] = [("response.created", {"type": "response.created", "sequence_number": 0,
+                                                   "response": self.responses_response(body, "in_progress")})]
+        for i, word in enumerate(["Hello", " from", " the", " stream."]):
+            events.append(("response.output_text.delta", {
+                "type": "response.output_text.delta", "item_id": "msg_fake", "output_index": 0,
+                "content_index": 0, "delta": word, "sequence_number": i + 1}))
+        events.append(("response.completed", {"type": "response.completed", "sequence_number": 5,
+                                              "response": self.responses_response(body)}))
+        return events
 
     # Anthropic ----------------------------------------------------------------------------
     def anthropic_message(self, body: Dict[str, Any]) -> Dict[str, Any]:

@@ -50,6 +50,22 @@ def test_openai_stream_records_usage_from_the_final_chunk(client, provider, cust
     assert dims["model"] == "gpt-4o-mini"
 
 
+def test_openai_responses_api_records_usage_streamed_or_not(client, provider, customer) -> None:
+    ai = wrap_openai(openai.OpenAI(api_key="sk-fake", base_url=f"{provider.url}/v1"), client, customer_id=customer)
+    response = ai.responses.create(model="gpt-4.1", input="hi")
+    assert response.output_text.startswith("Hello")
+    stream = ai.responses.create(model="gpt-4.1", input="hi", stream=True)
+    text = "".join(e.delta for e in stream if e.type == "response.output_text.delta")
+    assert text == "Hello from the stream."
+    assert recorded(client, customer) == [({"input_tokens": 123, "output_tokens": 45, "total_tokens": 168},
+                                           {"model": "gpt-4.1", "provider": "openai"})] * 2
+    deny(client, customer)
+    before = len(provider.requests)
+    with pytest.raises(LimitExceededError):
+        ai.responses.create(model="gpt-4.1", input="hi")
+    assert len(provider.requests) == before
+
+
 def test_openai_denied_check_never_reaches_the_provider(client, provider, customer) -> None:
     deny(client, customer)
     ai = wrap_openai(openai.OpenAI(api_key="sk-fake", base_url=f"{provider.url}/v1"), client, customer_id=customer)
@@ -180,3 +196,12 @@ async def test_langchain_handler_with_ainvoke(client, provider, customer) -> Non
     with pytest.raises(LimitExceededError):
         await model.ainvoke("hi", config={"callbacks": [handler]})
     assert len(provider.requests) == before
+
+
+def test_azure_openai_through_the_same_wrapper(client, provider, customer) -> None:
+    azure = openai.AzureOpenAI(api_key="azure-fake", azure_endpoint=provider.url, api_version="2024-10-21")
+    ai = wrap_openai(azure, client, customer_id=customer)
+    ai.chat.completions.create(model="my-gpt4o-deployment", messages=[{"role": "user", "content": "hi"}])
+    assert provider.requests[-1]["path"].startswith("/openai/deployments/my-gpt4o-deployment/chat/completions")
+    [(values, dims)] = recorded(client, customer)
+    assert values["total_tokens"] == 168 and dims["model"] == "my-gpt4o-deployment"

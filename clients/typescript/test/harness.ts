@@ -199,7 +199,8 @@ export class FakeProvider {
     };
     const usage = { prompt_tokens: this.inputTokens, completion_tokens: this.outputTokens, total_tokens: this.inputTokens + this.outputTokens };
     const created = Math.floor(Date.now() / 1000);
-    if (req.url!.endsWith("/chat/completions")) {
+    const route = req.url!.split("?")[0];
+    if (route.endsWith("/chat/completions")) {
       const model = body.model ?? "gpt-fake";
       if (!body.stream) {
         return json({
@@ -218,7 +219,27 @@ export class FakeProvider {
       chunks.push([null, "[DONE]"]);
       return sse(chunks);
     }
-    if (req.url!.endsWith("/messages")) {
+    if (route.endsWith("/responses")) {
+      const response = (status: string) => ({
+        id: "resp_fake", object: "response", created_at: created, status, model: body.model ?? "gpt-fake",
+        parallel_tool_calls: true, tool_choice: "auto", tools: [],
+        output: status === "completed"
+          ? [{ type: "message", id: "msg_fake", status: "completed", role: "assistant", content: [{ type: "output_text", text: "Hello from the fake provider.", annotations: [] }] }]
+          : [],
+        usage: status === "completed"
+          ? { input_tokens: this.inputTokens, input_tokens_details: { cached_tokens: 0 }, output_tokens: this.outputTokens, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: this.inputTokens + this.outputTokens }
+          : null,
+      });
+      if (!body.stream) return json(response("completed"));
+      return sse([
+        ["response.created", { type: "response.created", sequence_number: 0, response: response("in_progress") }],
+        ...["Hello", " from", " the", " stream."].map((delta, i): [string, unknown] => ["response.output_text.delta", {
+          type: "response.output_text.delta", item_id: "msg_fake", output_index: 0, content_index: 0, delta, sequence_number: i + 1,
+        }]),
+        ["response.completed", { type: "response.completed", sequence_number: 5, response: response("completed") }],
+      ]);
+    }
+    if (route.endsWith("/messages")) {
       const model = body.model ?? "claude-fake";
       if (!body.stream) {
         return json({

@@ -6,7 +6,7 @@ import { after, before, beforeEach, describe, test } from "node:test";
 
 import Anthropic from "@anthropic-ai/sdk";
 import { ChatOpenAI } from "@langchain/openai";
-import OpenAI from "openai";
+import OpenAI, { AzureOpenAI } from "openai";
 
 import { LimitExceededError, Limitry } from "../src/index.js";
 import { wrapAnthropic } from "../src/integrations/anthropic.js";
@@ -68,6 +68,23 @@ describe("openai", () => {
     assert.deepEqual(await recorded(customerId), [{ values: USAGE, dimensions: { model: "gpt-4o-mini", provider: "openai" } }]);
   });
 
+  test("the Responses API records usage, streamed or not", async () => {
+    const customerId = newCustomer();
+    const ai = wrapOpenAI(openai(), client, { customerId });
+    const response = await ai.responses.create({ model: "gpt-4.1", input: "hi" });
+    assert.match(response.output_text, /^Hello/);
+    const stream = await ai.responses.create({ model: "gpt-4.1", input: "hi", stream: true });
+    let text = "";
+    for await (const event of stream) if (event.type === "response.output_text.delta") text += event.delta;
+    assert.equal(text, "Hello from the stream.");
+    const expected = { values: USAGE, dimensions: { model: "gpt-4.1", provider: "openai" } };
+    assert.deepEqual(await recorded(customerId), [expected, expected]);
+    await deny(customerId);
+    const before = provider.requests.length;
+    await assert.rejects(ai.responses.create({ model: "gpt-4.1", input: "hi" }), LimitExceededError);
+    assert.equal(provider.requests.length, before);
+  });
+
   test("a denied check never reaches the provider; a fallback is returned when configured", async () => {
     const customerId = newCustomer();
     await deny(customerId);
@@ -77,6 +94,15 @@ describe("openai", () => {
     assert.equal(await soft.chat.completions.create({ model: "gpt-4o", messages: [] }), "Upgrade your plan");
     assert.equal(provider.requests.length, 0);
   });
+});
+
+test("Azure OpenAI works through the same wrapper", async () => {
+  const customerId = newCustomer();
+  const azure = new AzureOpenAI({ apiKey: "azure-fake", endpoint: provider.url, apiVersion: "2024-10-21", maxRetries: 0 });
+  const ai = wrapOpenAI(azure, client, { customerId });
+  await ai.chat.completions.create({ model: "my-gpt4o-deployment", messages: [{ role: "user", content: "hi" }] });
+  assert.ok(provider.requests.at(-1)!.path.startsWith("/openai/deployments/my-gpt4o-deployment/chat/completions"));
+  assert.deepEqual(await recorded(customerId), [{ values: USAGE, dimensions: { model: "my-gpt4o-deployment", provider: "openai" } }]);
 });
 
 describe("anthropic", () => {
