@@ -123,6 +123,32 @@ def test_anthropic_stream_records_usage(client, provider, customer) -> None:
     assert values == {"input_tokens": 123, "output_tokens": 45, "total_tokens": 168}
 
 
+def test_anthropic_stream_helper_is_guarded_and_records(client, provider, customer) -> None:
+    claude = wrap_anthropic(anthropic.Anthropic(api_key="sk-ant-fake", base_url=provider.url), client,
+                            customer_id=customer)
+    with claude.messages.stream(model="claude-test-small", max_tokens=100,
+                                messages=[{"role": "user", "content": "hi"}]) as stream:
+        assert "".join(stream.text_stream) == "Hello stream."
+    [(values, _)] = recorded(client, customer)
+    assert values == {"input_tokens": 123, "output_tokens": 45, "total_tokens": 168}
+    deny(client, customer)
+    before = len(provider.requests)
+    with pytest.raises(LimitExceededError):
+        with claude.messages.stream(model="claude-test-small", max_tokens=100, messages=[]):
+            pass
+    assert len(provider.requests) == before
+
+
+async def test_async_anthropic_stream_helper(aclient, client, provider, customer) -> None:
+    claude = wrap_anthropic(anthropic.AsyncAnthropic(api_key="sk-ant-fake", base_url=provider.url), aclient,
+                            customer_id=customer)
+    async with claude.messages.stream(model="claude-test-small", max_tokens=100, messages=[]) as stream:
+        text = "".join([t async for t in stream.text_stream])
+    assert text == "Hello stream."
+    [(values, _)] = recorded(client, customer)
+    assert values["output_tokens"] == 45
+
+
 def test_anthropic_denied_check_never_reaches_the_provider(client, provider, customer) -> None:
     deny(client, customer)
     claude = wrap_anthropic(anthropic.Anthropic(api_key="sk-ant-fake", base_url=provider.url), client,

@@ -52,7 +52,10 @@ describe("openai", () => {
   test("a chat completion records the reported usage", async () => {
     const customerId = newCustomer();
     const ai = wrapOpenAI(openai(), client, { customerId });
-    const response = await ai.chat.completions.create({ model: "gpt-4o", messages: [{ role: "user", content: "hi" }] });
+    const { data: response, response: raw } = await ai.chat.completions
+      .create({ model: "gpt-4o", messages: [{ role: "user", content: "hi" }] })
+      .withResponse();
+    assert.equal(raw.status, 200);
     assert.match(response.choices[0].message.content ?? "", /^Hello/);
     assert.deepEqual(await recorded(customerId), [{ values: USAGE, dimensions: { model: "gpt-4o", provider: "openai" } }]);
   });
@@ -122,6 +125,23 @@ describe("anthropic", () => {
     for await (const event of stream) if (event.type === "content_block_delta" && event.delta.type === "text_delta") text += event.delta.text;
     assert.equal(text, "Hello stream.");
     assert.deepEqual((await recorded(customerId)).map((r) => r.values), [USAGE]);
+  });
+
+  test("the SDK's messages.stream helper is guarded and recorded", async () => {
+    const customerId = newCustomer();
+    const claude = wrapAnthropic(anthropic(), client, { customerId });
+    const stream = claude.messages.stream({ model: "claude-test-small", max_tokens: 100, messages: [{ role: "user", content: "hi" }] });
+    let text = "";
+    stream.on("text", (delta) => (text += delta));
+    const final = await stream.finalMessage();
+    assert.equal(text, "Hello stream.");
+    assert.equal(final.usage.output_tokens, 45);
+    assert.deepEqual((await recorded(customerId)).map((r) => r.values), [USAGE]);
+
+    await deny(customerId);
+    const denied = claude.messages.stream({ model: "claude-test-small", max_tokens: 100, messages: [] });
+    await assert.rejects(denied.finalMessage(), (error: any) => error instanceof LimitExceededError || error?.cause instanceof LimitExceededError);
+    assert.equal(provider.requests.length, 1);
   });
 
   test("a denied check never reaches the provider", async () => {

@@ -3,10 +3,11 @@
 // `LimitExceededError` (or returns `fallback`) and Anthropic is not called. Afterwards it
 // records the reported `input_tokens`, `output_tokens`, `total_tokens` (and cache token counts
 // when present). With `stream: true` the usage comes from `message_start` and the final
-// `message_delta` and is recorded when the stream ends.
+// `message_delta` and is recorded when the stream ends. The SDK's `messages.stream(...)` helper
+// is guarded the same way (a denial fails the stream with the `LimitExceededError` as cause).
 
 import type { Limitry } from "../client.js";
-import { Guard, override, tokenValues, wrapStream, type WrapOptions } from "./core.js";
+import { Guard, guardedCall, override, tokenValues, wrapStream, type WrapOptions } from "./core.js";
 
 export type { WrapOptions } from "./core.js";
 
@@ -32,30 +33,38 @@ interface AnthropicLike {
 export function wrapAnthropic<C extends AnthropicLike>(client: C, limitry: Limitry, options: WrapOptions): C {
   const guard = new Guard(limitry, "anthropic", options);
   const messages = client.messages;
-  const create = async (body: any, requestOptions?: unknown) => {
+  const create = (body: any, requestOptions?: unknown) => {
     const { limitryCustomerId, ...params } = body ?? {};
     const customerId: string = limitryCustomerId ?? options.customerId;
     const model: string | undefined = params.model;
-    const verdict = await guard.check(model, customerId);
-    if (!verdict.allowed) return verdict.fallback;
-    const response = await messages.create.call(messages, params, requestOptions);
-    if (params.stream) {
-      const usage: AnthropicUsage = {};
-      let started = false;
-      return wrapStream(response, (event) => {
-        if (event?.type === "message_start") {
-          started = true;
-          Object.assign(usage, event.message?.usage ?? {});
-        } else if (event?.type === "message_delta" && event.usage) {
-          usage.output_tokens = event.usage.output_tokens;
-          if (event.usage.input_tokens) usage.input_tokens = event.usage.input_tokens;
+    return guardedCall(
+      () => guard.check(model, customerId),
+      () => messages.create.call(messages, params, requestOptions),
+      async (response: any) => {
+        if (params.stream) {
+          const usage: AnthropicUsage = {};
+          let started = false;
+          return wrapStream(response, (event) => {
+            if (event?.type === "message_start") {
+              started = true;
+              Object.assign(usage, event.message?.usage ?? {});
+            } else if (event?.type === "message_delta" && event.usage) {
+              usage.output_tokens = event.usage.output_tokens;
+              if (event.usage.input_tokens) usage.input_tokens = event.usage.input_tokens;
+            }
+          }, async () => {
+            if (started) await guard.record(model, anthropicUsageValues(usage), customerId);
+          });
         }
-      }, async () => {
-        if (started) await guard.record(model, anthropicUsageValues(usage), customerId);
-      });
-    }
-    await guard.record(model, anthropicUsageValues(response.usage ?? {}), customerId);
-    return response;
+        await guard.record(model, anthropicUsageValues(response.usage ?? {}), customerId);
+        return response;
+      },
+    );
   };
-  return override(client, "messages", override(messages, "create", create));
+  // The SDK's `messages.stream(...)` helper calls `this.create(...).withResponse()`: run it
+  // with the guarded `messages` as `this`, so the helper is checked and recorded too.
+  const stream = (messages as { stream?: (...args: any[]) => any }).stream;
+  const guarded: any = override(messages, "create", create);
+  const withStream = typeof stream === "function" ? override(guarded, "stream", (...args: any[]) => stream.apply(guarded, args)) : guarded;
+  return override(client, "messages", withStream);
 }

@@ -106,3 +106,50 @@ export function override<O extends object>(obj: O, key: PropertyKey, replacement
     },
   });
 }
+
+/**
+ * What the SDKs' `create` returns: awaitable for the data, with `withResponse()` for the data
+ * and the raw response. Lazy and run once, like the SDKs' own `APIPromise`, so the SDKs'
+ * helpers that call `create(...).withResponse()` (e.g. Anthropic's `messages.stream`) go
+ * through the guard too.
+ */
+export class GuardedPromise<T> implements PromiseLike<T> {
+  private result: Promise<{ data: T; response?: Response; request_id?: string | null }> | undefined;
+
+  constructor(private readonly run: () => Promise<{ data: T; response?: Response; request_id?: string | null }>) {}
+
+  withResponse(): Promise<{ data: T; response?: Response; request_id?: string | null }> {
+    this.result ??= this.run();
+    return this.result;
+  }
+
+  then<A = T, B = never>(onfulfilled?: ((value: T) => A | PromiseLike<A>) | null, onrejected?: ((reason: any) => B | PromiseLike<B>) | null): Promise<A | B> {
+    return this.withResponse().then((r) => r.data).then(onfulfilled, onrejected);
+  }
+
+  catch<B = never>(onrejected?: ((reason: any) => B | PromiseLike<B>) | null): Promise<T | B> {
+    return this.then(undefined, onrejected);
+  }
+
+  finally(onfinally?: (() => void) | null): Promise<T> {
+    return this.then().finally(onfinally);
+  }
+}
+
+/** Runs the SDK call `call` (returning its APIPromise) behind the check, then `after` on its data. */
+export function guardedCall<T>(
+  check: () => Promise<{ allowed: boolean; fallback?: unknown }>,
+  call: () => any,
+  after: (data: any) => Promise<T>,
+): GuardedPromise<T> {
+  return new GuardedPromise<T>(async () => {
+    const verdict = await check();
+    if (!verdict.allowed) return { data: verdict.fallback as T };
+    const pending = call();
+    if (typeof pending?.withResponse === "function") {
+      const { data, ...rest } = await pending.withResponse();
+      return { ...rest, data: await after(data) };
+    }
+    return { data: await after(await pending) };
+  });
+}

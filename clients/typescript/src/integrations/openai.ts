@@ -9,7 +9,7 @@
 // through. Pass `limitryCustomerId` in a call's body to meter another customer.
 
 import type { Limitry } from "../client.js";
-import { Guard, override, tokenValues, wrapStream, type WrapOptions } from "./core.js";
+import { Guard, guardedCall, override, tokenValues, wrapStream, type WrapOptions } from "./core.js";
 
 export type { WrapOptions } from "./core.js";
 
@@ -48,52 +48,58 @@ interface OpenAILike {
 export function wrapOpenAI<C extends OpenAILike>(client: C, limitry: Limitry, options: WrapOptions): C {
   const guard = new Guard(limitry, "openai", options);
   const completions = client.chat.completions;
-  const create = async (body: any, requestOptions?: unknown) => {
+  const create = (body: any, requestOptions?: unknown) => {
     const { limitryCustomerId, ...params } = body ?? {};
     const customerId: string = limitryCustomerId ?? options.customerId;
     const model: string | undefined = params.model;
-    const verdict = await guard.check(model, customerId);
-    if (!verdict.allowed) return verdict.fallback;
     if (params.stream) params.stream_options = { include_usage: true, ...(params.stream_options ?? {}) };
-    const response = await completions.create.call(completions, params, requestOptions);
-    if (params.stream) {
-      let usage: OpenAIUsage | undefined;
-      return wrapStream(response, (chunk) => {
-        if (chunk?.usage) usage = chunk.usage;
-      }, async () => {
-        const values = openaiUsageValues(usage);
+    return guardedCall(
+      () => guard.check(model, customerId),
+      () => completions.create.call(completions, params, requestOptions),
+      async (response: any) => {
+        if (params.stream) {
+          let usage: OpenAIUsage | undefined;
+          return wrapStream(response, (chunk) => {
+            if (chunk?.usage) usage = chunk.usage;
+          }, async () => {
+            const values = openaiUsageValues(usage);
+            if (values) await guard.record(model, values, customerId);
+          });
+        }
+        const values = openaiUsageValues(response?.usage);
         if (values) await guard.record(model, values, customerId);
-      });
-    }
-    const values = openaiUsageValues(response?.usage);
-    if (values) await guard.record(model, values, customerId);
-    return response;
+        return response;
+      },
+    );
   };
   const chat = override(client.chat, "completions", override(completions, "create", create));
   const wrapped = override(client, "chat", chat);
   const responses = client.responses;
   if (!responses) return wrapped;
-  const createResponse = async (body: any, requestOptions?: unknown) => {
+  const createResponse = (body: any, requestOptions?: unknown) => {
     const { limitryCustomerId, ...params } = body ?? {};
     const customerId: string = limitryCustomerId ?? options.customerId;
     const model: string | undefined = params.model;
-    const verdict = await guard.check(model, customerId);
-    if (!verdict.allowed) return verdict.fallback;
-    const response = await responses.create.call(responses, params, requestOptions);
-    if (params.stream) {
-      let usage: ResponsesUsage | undefined;
-      return wrapStream(response, (event) => {
-        if ((event?.type === "response.completed" || event?.type === "response.incomplete") && event.response?.usage) {
-          usage = event.response.usage;
+    return guardedCall(
+      () => guard.check(model, customerId),
+      () => responses.create.call(responses, params, requestOptions),
+      async (response: any) => {
+        if (params.stream) {
+          let usage: ResponsesUsage | undefined;
+          return wrapStream(response, (event) => {
+            if ((event?.type === "response.completed" || event?.type === "response.incomplete") && event.response?.usage) {
+              usage = event.response.usage;
+            }
+          }, async () => {
+            const values = responsesUsageValues(usage);
+            if (values) await guard.record(model, values, customerId);
+          });
         }
-      }, async () => {
-        const values = responsesUsageValues(usage);
+        const values = responsesUsageValues(response?.usage);
         if (values) await guard.record(model, values, customerId);
-      });
-    }
-    const values = responsesUsageValues(response?.usage);
-    if (values) await guard.record(model, values, customerId);
-    return response;
+        return response;
+      },
+    );
   };
   return override(wrapped, "responses", override(responses, "create", createResponse));
 }

@@ -11,13 +11,16 @@ Each ``messages.create`` first checks the customer's limits (dimensions ``provid
 ``fallback``) and Anthropic is not called. After the call it records the reported
 ``input_tokens``, ``output_tokens``, ``total_tokens`` (and cache token counts when present).
 With ``stream=True`` the usage comes from ``message_start`` and the final ``message_delta``
-and is recorded when the stream ends.
+and is recorded when the stream ends. ``messages.stream(...)`` (the SDK's streaming helper) is
+guarded too: the check runs when the ``with`` block is entered (a denial raises
+``LimitExceededError`` even with a ``fallback``) and the usage is recorded when it is left.
 """
 
 from __future__ import annotations
 
 from typing import Any, Dict, Mapping, Optional
 
+from .._errors import LimitExceededError
 from ._core import AsyncStreamProxy, Fallback, Guard, StreamProxy, token_values
 
 __all__ = ["wrap_anthropic", "anthropic_usage_values"]
@@ -56,6 +59,61 @@ class _StreamUsage:
         return None if self.input_tokens is None else anthropic_usage_values(self)
 
 
+def _snapshot_values(stream: Any) -> Optional[Dict[str, int]]:
+    message = getattr(stream, "current_message_snapshot", None)
+    usage = getattr(message, "usage", None)
+    return anthropic_usage_values(usage) if usage is not None else None
+
+
+class _GuardedStreamManager:
+    """``messages.stream(...)``: check on entering, record the final snapshot's usage on leaving."""
+
+    def __init__(self, messages: Any, kwargs: Dict[str, Any], guard: Guard) -> None:
+        self._messages = messages
+        self._kwargs = kwargs
+        self._guard = guard
+        self._model = kwargs.get("model")
+        self._manager: Any = None
+        self._stream: Any = None
+
+    def _check_result(self, check: Any) -> None:
+        if not check.allowed:
+            raise LimitExceededError(check)
+
+    def _check_args(self) -> Dict[str, Any]:
+        g = self._guard
+        return dict(dimensions=g.dims(self._model), requested=g.requested, fail_mode=g.fail_mode)
+
+    def __enter__(self) -> Any:
+        self._check_result(self._guard.limitry.limits.check(self._guard.customer_id, **self._check_args()))
+        self._manager = self._messages.stream(**self._kwargs)
+        self._stream = self._manager.__enter__()
+        return self._stream
+
+    def __exit__(self, *exc: Any) -> Any:
+        try:
+            return self._manager.__exit__(*exc)
+        finally:
+            values = _snapshot_values(self._stream)
+            if values is not None:
+                self._guard.record(self._model, values)
+
+    async def __aenter__(self) -> Any:
+        result = self._guard.limitry.limits.check(self._guard.customer_id, **self._check_args())
+        self._check_result(await result if hasattr(result, "__await__") else result)
+        self._manager = self._messages.stream(**self._kwargs)
+        self._stream = await self._manager.__aenter__()
+        return self._stream
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        try:
+            return await self._manager.__aexit__(*exc)
+        finally:
+            values = _snapshot_values(self._stream)
+            if values is not None:
+                await self._guard.arecord(self._model, values)
+
+
 class _Messages:
     def __init__(self, messages: Any, guard: Guard) -> None:
         self._messages = messages
@@ -84,6 +142,10 @@ class _Messages:
         guard.record(model, anthropic_usage_values(response.usage))
         return response
 
+    def stream(self, **kwargs: Any) -> _GuardedStreamManager:
+        guard = self._guard_for(kwargs)
+        return _GuardedStreamManager(self._messages, kwargs, guard)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._messages, name)
 
@@ -110,7 +172,8 @@ class _AsyncMessages(_Messages):
 
 
 class LimitedAnthropic:
-    """The wrapped client: ``messages.create`` is guarded, everything else passes through."""
+    """The wrapped client: ``messages.create`` and ``messages.stream`` are guarded, everything
+    else passes through."""
 
     def __init__(self, client: Any, guard: Guard) -> None:
         self._client = client
