@@ -1,5 +1,20 @@
 export { Limitry, DEFAULT_BASE_URL, type ClientOptions, type GuardOptions } from "./client.js";
-export * from "./errors.js";
+export {
+  APIConnectionError,
+  APIError,
+  APIStatusError,
+  APITimeoutError,
+  AuthenticationError,
+  BadRequestError,
+  ConflictError,
+  InternalServerError,
+  LimitExceededError,
+  LimitryError,
+  NotFoundError,
+  PermissionDeniedError,
+  RateLimitError,
+  ValidationError,
+} from "./errors.js";
 export { BufferedRecorder, type RecorderOptions, type RecorderStats } from "./recorder.js";
 export { Pager, type Page } from "./pagination.js";
 export type { CheckResult, CheckParams, PageQuery, SummaryQuery } from "./resources.js";

@@ -109,18 +109,21 @@ class CheckRequest(BaseModel):
         extra="allow",
         populate_by_name=True,
     )
-    customer_id: Optional[str] = Field(None, alias="customerId")
+    customer_id: str = Field(..., alias="customerId", min_length=1)
     """
-    The customer's externalId (or cust_… id); created on first use.
+    The customer's externalId (or cust_… id).
     """
     dimensions: Optional[dict[str, str]] = None
+    """
+    At most 32 pairs.
+    """
     requested: Optional[float] = None
     """
     The amount about to be used: a limit passes only if used + requested <= limit.
     """
-    balances: Optional[list[BalanceAmount]] = None
+    balances: Optional[list[BalanceAmount]] = Field(None, max_length=20)
     """
-    Balances the work will draw on: each must cover its amount for `allowed`.
+    Balances the work will draw on (at most 20): each must cover its amount for `allowed`.
     """
 
 
@@ -190,7 +193,7 @@ class CustomerRequest(BaseModel):
     """
     billing_cycle_start: Optional[str] = Field(None, alias="billingCycleStart")
     """
-    `YYYY-MM-DD`: anchors monthly and annual windows.
+    `YYYY-MM-DD` or an RFC 3339 date-time: its date anchors monthly and annual windows.
     """
 
 
@@ -304,14 +307,26 @@ class EventInput(BaseModel):
         extra="allow",
         populate_by_name=True,
     )
-    customer_id: Optional[str] = Field(None, alias="customerId")
+    customer_id: str = Field(..., alias="customerId", min_length=1)
     """
     The customer's `externalId` (or internal `cust_…` id); created on first use.
     """
-    event_type: Optional[str] = Field(None, alias="eventType")
+    event_type: str = Field(..., alias="eventType", min_length=1)
+    """
+    At most 128 characters.
+    """
     values: Optional[dict[str, float]] = None
+    """
+    At most 64 values, each within ±10^12.
+    """
     dimensions: Optional[dict[str, str]] = None
-    properties: Optional[dict[str, Any]] = None
+    """
+    At most 32 pairs.
+    """
+    properties: Optional[Any] = None
+    """
+    Free JSON, not metered.
+    """
     timestamp: Optional[str] = None
     """
     RFC 3339; defaults to now.
@@ -321,84 +336,6 @@ class EventInput(BaseModel):
 
 class AlertThreshold(RootModel[int]):
     root: int = Field(..., ge=0)
-
-
-class Limit(BaseModel):
-    model_config = ConfigDict(
-        extra="allow",
-        populate_by_name=True,
-    )
-    id: str
-    name: str
-    meter_id: str = Field(..., alias="meterId")
-    limit_value: float = Field(..., alias="limitValue")
-    period: str = Field(..., examples=["day"])
-    customer_id: Optional[str] = Field(None, alias="customerId")
-    """
-    `None`: the project-wide default for every customer.
-    """
-    dimension_filters: dict[str, str] = Field(..., alias="dimensionFilters")
-    alert_thresholds: list[AlertThreshold] = Field(..., alias="alertThresholds")
-    fail_mode: Literal["open", "closed"] = Field(..., alias="failMode")
-    """
-    What a client should do when the service cannot be reached.
-    """
-    created_at: AwareDatetime = Field(..., alias="createdAt")
-    updated_at: AwareDatetime = Field(..., alias="updatedAt")
-
-
-class LimitRequest(BaseModel):
-    model_config = ConfigDict(
-        extra="allow",
-        populate_by_name=True,
-    )
-    name: Optional[str] = None
-    meter_id: Optional[str] = Field(None, alias="meterId")
-    limit_value: Optional[float] = Field(None, alias="limitValue")
-    period: Optional[str] = None
-    """
-    hour, day, week, month, annual or all_time.
-    """
-    customer_id: Optional[str] = Field(None, alias="customerId")
-    """
-    The customer (id or externalId) this limit is for; omit for the project default.
-    """
-    dimension_filters: Optional[dict[str, str]] = Field(None, alias="dimensionFilters")
-    alert_thresholds: Optional[list[int]] = Field(None, alias="alertThresholds")
-    """
-    Percentages 1–100.
-    """
-    fail_mode: Optional[str] = Field(None, alias="failMode")
-    """
-    open (default) or closed.
-    """
-
-
-class LimitStatus(BaseModel):
-    """
-    One limit's state in a check answer.
-    """
-
-    model_config = ConfigDict(
-        extra="allow",
-        populate_by_name=True,
-    )
-    id: str
-    name: str
-    meter_id: str = Field(..., alias="meterId")
-    period: str = Field(..., examples=["day"])
-    limit: float
-    used: float
-    remaining: float
-    exceeded: bool
-    reset: Optional[int] = None
-    """
-    Window end in Unix seconds; null for `all_time`.
-    """
-    fail_mode: Literal["open", "closed"] = Field(..., alias="failMode")
-    """
-    What a client should do when the service cannot be reached.
-    """
 
 
 class Meter(BaseModel):
@@ -419,28 +356,6 @@ class Meter(BaseModel):
     updated_at: AwareDatetime = Field(..., alias="updatedAt")
 
 
-class MeterQueryRequest(BaseModel):
-    model_config = ConfigDict(
-        extra="allow",
-        populate_by_name=True,
-    )
-    start_date: Optional[str] = Field(None, alias="startDate")
-    """
-    Inclusive; RFC 3339 or YYYY-MM-DD.
-    """
-    end_date: Optional[str] = Field(None, alias="endDate")
-    """
-    Exclusive; RFC 3339 or YYYY-MM-DD.
-    """
-    customer_id: Optional[str] = Field(None, alias="customerId")
-    dimensions: Optional[dict[str, str]] = None
-    group_by: Optional[list[str]] = Field(None, alias="groupBy")
-    """
-    Dimension keys to group by; `customerId` groups by customer.
-    """
-    window_size: Optional[str] = Field(None, alias="windowSize")
-
-
 class MeterRequest(BaseModel):
     model_config = ConfigDict(
         extra="allow",
@@ -448,33 +363,12 @@ class MeterRequest(BaseModel):
     )
     name: Optional[str] = None
     description: Optional[str] = None
-    aggregation: Optional[str] = None
+    aggregation: Optional[Literal["sum", "count", "max", "latest"]] = None
     field: Optional[str] = None
     """
     `values.<key>`, or `*` for `count`.
     """
     event_filter: Optional[EventFilter] = Field(None, alias="eventFilter")
-
-
-class MeterUsage(BaseModel):
-    """
-    One meter's value for the customer in one current window.
-    """
-
-    model_config = ConfigDict(
-        extra="allow",
-        populate_by_name=True,
-    )
-    meter_id: str = Field(..., alias="meterId")
-    meter_name: str = Field(..., alias="meterName")
-    aggregation: Literal["sum", "count", "max", "latest"]
-    period: str = Field(..., examples=["day"])
-    window_start: AwareDatetime = Field(..., alias="windowStart")
-    window_end: Optional[AwareDatetime] = Field(None, alias="windowEnd")
-    """
-    Null for `all_time`.
-    """
-    value: float
 
 
 class MovementRequest(BalanceTarget):
@@ -488,7 +382,7 @@ class MovementRequest(BalanceTarget):
     Required for credits.
     """
     reference: Optional[str] = None
-    ttl_seconds: Optional[int] = Field(None, alias="ttlSeconds")
+    ttl_seconds: Optional[int] = Field(None, alias="ttlSeconds", ge=1, le=3600)
     """
     Reserve only: seconds until the hold expires (default 300, at most 3600).
     """
@@ -645,44 +539,6 @@ class PageEvent(BaseModel):
     has_more: bool = Field(..., alias="hasMore")
 
 
-class Datum5(BaseModel):
-    model_config = ConfigDict(
-        extra="allow",
-        populate_by_name=True,
-    )
-    id: str
-    name: str
-    meter_id: str = Field(..., alias="meterId")
-    limit_value: float = Field(..., alias="limitValue")
-    period: str = Field(..., examples=["day"])
-    customer_id: Optional[str] = Field(None, alias="customerId")
-    """
-    `None`: the project-wide default for every customer.
-    """
-    dimension_filters: dict[str, str] = Field(..., alias="dimensionFilters")
-    alert_thresholds: list[AlertThreshold] = Field(..., alias="alertThresholds")
-    fail_mode: Literal["open", "closed"] = Field(..., alias="failMode")
-    """
-    What a client should do when the service cannot be reached.
-    """
-    created_at: AwareDatetime = Field(..., alias="createdAt")
-    updated_at: AwareDatetime = Field(..., alias="updatedAt")
-
-
-class PageLimit(BaseModel):
-    """
-    A page of a list.
-    """
-
-    model_config = ConfigDict(
-        extra="allow",
-        populate_by_name=True,
-    )
-    data: list[Datum5]
-    next_cursor: Optional[str] = Field(None, alias="nextCursor")
-    has_more: bool = Field(..., alias="hasMore")
-
-
 class Datum6(BaseModel):
     model_config = ConfigDict(
         extra="allow",
@@ -759,13 +615,11 @@ class SeriesPoint(BaseModel):
     value: float
 
 
-class UsageResponse(BaseModel):
-    model_config = ConfigDict(
-        extra="allow",
-        populate_by_name=True,
-    )
-    customer_id: str = Field(..., alias="customerId")
-    data: list[MeterUsage]
+class SummaryPeriod(RootModel[Literal["day", "week", "month", "total"]]):
+    root: Literal["day", "week", "month", "total"]
+    """
+    How a usage summary splits its date range.
+    """
 
 
 class UsageSummaryRow(BaseModel):
@@ -830,7 +684,7 @@ class BatchRequest(BaseModel):
         extra="allow",
         populate_by_name=True,
     )
-    events: list[EventInput]
+    events: list[EventInput] = Field(..., max_length=1000, min_length=1)
 
 
 class BatchResponse(BaseModel):
@@ -847,32 +701,6 @@ class BatchResponse(BaseModel):
     Events newly recorded (duplicates excluded).
     """
     duplicates: int = Field(..., ge=0)
-
-
-class CheckResponse(BaseModel):
-    """
-    The answer to "may this customer do more work now?".
-    """
-
-    model_config = ConfigDict(
-        extra="allow",
-        populate_by_name=True,
-    )
-    allowed: bool
-    reason: Optional[str] = None
-    """
-    Why not, when not allowed: `limit_exceeded` or `insufficient_balance`.
-    """
-    customer_id: str = Field(..., alias="customerId")
-    """
-    The customer's `cust_…` id; the `externalId` as sent while no usage has been recorded
-    for it (it is created by its first record).
-    """
-    limits: list[LimitStatus]
-    balances: Optional[list[BalanceStatus]] = None
-    """
-    Present when the check named balances: whether each can cover its amount.
-    """
 
 
 class EndpointWithSecret(WebhookEndpoint):
@@ -935,6 +763,110 @@ class LedgerTransaction(BaseModel):
     created_at: AwareDatetime = Field(..., alias="createdAt")
 
 
+class Limit(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    id: str
+    name: str
+    meter_id: str = Field(..., alias="meterId")
+    limit_value: float = Field(..., alias="limitValue")
+    period: Literal["hour", "day", "week", "month", "annual", "all_time"]
+    """
+    How long a limit counts usage before it starts again from zero.
+    """
+    customer_id: Optional[str] = Field(None, alias="customerId")
+    """
+    `None`: the project-wide default for every customer.
+    """
+    dimension_filters: dict[str, str] = Field(..., alias="dimensionFilters")
+    alert_thresholds: list[AlertThreshold] = Field(..., alias="alertThresholds")
+    fail_mode: Literal["open", "closed"] = Field(..., alias="failMode")
+    """
+    What a client should do when the service cannot be reached.
+    """
+    created_at: AwareDatetime = Field(..., alias="createdAt")
+    updated_at: AwareDatetime = Field(..., alias="updatedAt")
+
+
+class LimitRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    name: Optional[str] = None
+    meter_id: Optional[str] = Field(None, alias="meterId")
+    limit_value: Optional[float] = Field(None, alias="limitValue")
+    period: Optional[Literal["hour", "day", "week", "month", "annual", "all_time"]] = (
+        None
+    )
+    customer_id: Optional[str] = Field(None, alias="customerId")
+    """
+    The customer (id or externalId) this limit is for; omit for the project default.
+    """
+    dimension_filters: Optional[dict[str, str]] = Field(None, alias="dimensionFilters")
+    alert_thresholds: Optional[list[int]] = Field(
+        None, alias="alertThresholds", max_length=10
+    )
+    """
+    Percentages 1–100, at most 10.
+    """
+    fail_mode: Optional[Literal["open", "closed"]] = Field(None, alias="failMode")
+
+
+class LimitStatus(BaseModel):
+    """
+    One limit's state in a check answer.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    id: str
+    name: str
+    meter_id: str = Field(..., alias="meterId")
+    period: Literal["hour", "day", "week", "month", "annual", "all_time"]
+    """
+    How long a limit counts usage before it starts again from zero.
+    """
+    limit: float
+    used: float
+    remaining: float
+    exceeded: bool
+    reset: Optional[int] = None
+    """
+    Window end in Unix seconds; null for `all_time`.
+    """
+    fail_mode: Literal["open", "closed"] = Field(..., alias="failMode")
+    """
+    What a client should do when the service cannot be reached.
+    """
+
+
+class MeterQueryRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    start_date: str = Field(..., alias="startDate")
+    """
+    Inclusive; RFC 3339 or YYYY-MM-DD.
+    """
+    end_date: str = Field(..., alias="endDate")
+    """
+    Exclusive; RFC 3339 or YYYY-MM-DD.
+    """
+    customer_id: Optional[str] = Field(None, alias="customerId")
+    dimensions: Optional[dict[str, str]] = None
+    group_by: Optional[list[str]] = Field(None, alias="groupBy")
+    """
+    Dimension keys to group by; `customerId` groups by customer.
+    """
+    window_size: Optional[Literal["hour", "day"]] = Field(None, alias="windowSize")
+
+
 class MeterQueryResult(BaseModel):
     model_config = ConfigDict(
         extra="allow",
@@ -952,6 +884,30 @@ class MeterQueryResult(BaseModel):
     """
     One entry per group (a single entry with an empty `group` when not grouping).
     """
+
+
+class MeterUsage(BaseModel):
+    """
+    One meter's value for the customer in one current window.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    meter_id: str = Field(..., alias="meterId")
+    meter_name: str = Field(..., alias="meterName")
+    aggregation: Literal["sum", "count", "max", "latest"]
+    period: Literal["hour", "day", "week", "month", "annual", "all_time"]
+    """
+    How long a limit counts usage before it starts again from zero.
+    """
+    window_start: AwareDatetime = Field(..., alias="windowStart")
+    window_end: Optional[AwareDatetime] = Field(None, alias="windowEnd")
+    """
+    Null for `all_time`.
+    """
+    value: float
 
 
 class Datum4(BaseModel):
@@ -988,6 +944,47 @@ class PageLedgerTransaction(BaseModel):
         populate_by_name=True,
     )
     data: list[Datum4]
+    next_cursor: Optional[str] = Field(None, alias="nextCursor")
+    has_more: bool = Field(..., alias="hasMore")
+
+
+class Datum5(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    id: str
+    name: str
+    meter_id: str = Field(..., alias="meterId")
+    limit_value: float = Field(..., alias="limitValue")
+    period: Literal["hour", "day", "week", "month", "annual", "all_time"]
+    """
+    How long a limit counts usage before it starts again from zero.
+    """
+    customer_id: Optional[str] = Field(None, alias="customerId")
+    """
+    `None`: the project-wide default for every customer.
+    """
+    dimension_filters: dict[str, str] = Field(..., alias="dimensionFilters")
+    alert_thresholds: list[AlertThreshold] = Field(..., alias="alertThresholds")
+    fail_mode: Literal["open", "closed"] = Field(..., alias="failMode")
+    """
+    What a client should do when the service cannot be reached.
+    """
+    created_at: AwareDatetime = Field(..., alias="createdAt")
+    updated_at: AwareDatetime = Field(..., alias="updatedAt")
+
+
+class PageLimit(BaseModel):
+    """
+    A page of a list.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    data: list[Datum5]
     next_cursor: Optional[str] = Field(None, alias="nextCursor")
     has_more: bool = Field(..., alias="hasMore")
 
@@ -1054,12 +1051,47 @@ class Reservation(BaseModel):
     settled_at: Optional[AwareDatetime] = Field(None, alias="settledAt")
 
 
+class UsageResponse(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    customer_id: str = Field(..., alias="customerId")
+    data: list[MeterUsage]
+
+
 class UsageSummary(BaseModel):
     model_config = ConfigDict(
         extra="allow",
         populate_by_name=True,
     )
     data: list[UsageSummaryRow]
+
+
+class CheckResponse(BaseModel):
+    """
+    The answer to "may this customer do more work now?".
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    allowed: bool
+    reason: Optional[str] = None
+    """
+    Why not, when not allowed: `limit_exceeded` or `insufficient_balance`.
+    """
+    customer_id: str = Field(..., alias="customerId")
+    """
+    The customer's `cust_…` id; the `externalId` as sent while no usage has been recorded
+    for it (it is created by its first record).
+    """
+    limits: list[LimitStatus]
+    balances: Optional[list[BalanceStatus]] = None
+    """
+    Present when the check named balances: whether each can cover its amount.
+    """
 
 
 class OperationResponse(BaseModel):

@@ -609,8 +609,9 @@ export interface components {
             duplicates: number;
         };
         CheckRequest: {
-            /** @description The customer's externalId (or cust_… id); created on first use. */
-            customerId?: string | null;
+            /** @description The customer's externalId (or cust_… id). */
+            customerId: string;
+            /** @description At most 32 pairs. */
             dimensions?: {
                 [key: string]: string;
             } | null;
@@ -619,7 +620,7 @@ export interface components {
              * @description The amount about to be used: a limit passes only if used + requested <= limit.
              */
             requested?: number | null;
-            /** @description Balances the work will draw on: each must cover its amount for `allowed`. */
+            /** @description Balances the work will draw on (at most 20): each must cover its amount for `allowed`. */
             balances?: components["schemas"]["BalanceAmount"][] | null;
         };
         /** @description The answer to "may this customer do more work now?". */
@@ -682,7 +683,7 @@ export interface components {
             metadata?: Record<string, unknown> | null;
             /** @description IANA timezone, e.g. `Europe/Paris`. */
             timezone?: string | null;
-            /** @description `YYYY-MM-DD`: anchors monthly and annual windows. */
+            /** @description `YYYY-MM-DD` or an RFC 3339 date-time: its date anchors monthly and annual windows. */
             billingCycleStart?: string | null;
         };
         /** @description One delivery as the log shows it. */
@@ -765,15 +766,19 @@ export interface components {
          */
         EventInput: {
             /** @description The customer's `externalId` (or internal `cust_…` id); created on first use. */
-            customerId?: string | null;
-            eventType?: string | null;
+            customerId: string;
+            /** @description At most 128 characters. */
+            eventType: string;
+            /** @description At most 64 values, each within ±10^12. */
             values?: {
                 [key: string]: number;
             } | null;
+            /** @description At most 32 pairs. */
             dimensions?: {
                 [key: string]: string;
             } | null;
-            properties?: Record<string, unknown> | null;
+            /** @description Free JSON, not metered. */
+            properties?: unknown;
             /** @description RFC 3339; defaults to now. */
             timestamp?: string | null;
             idempotencyKey?: string | null;
@@ -822,8 +827,7 @@ export interface components {
             meterId: string;
             /** Format: double */
             limitValue: number;
-            /** @example day */
-            period: string;
+            period: components["schemas"]["Period"];
             /** @description `None`: the project-wide default for every customer. */
             customerId?: string | null;
             dimensionFilters: {
@@ -841,25 +845,22 @@ export interface components {
             meterId?: string | null;
             /** Format: double */
             limitValue?: number | null;
-            /** @description hour, day, week, month, annual or all_time. */
-            period?: string | null;
+            period?: null | components["schemas"]["Period"];
             /** @description The customer (id or externalId) this limit is for; omit for the project default. */
             customerId?: string | null;
             dimensionFilters?: {
                 [key: string]: string;
             } | null;
-            /** @description Percentages 1–100. */
+            /** @description Percentages 1–100, at most 10. */
             alertThresholds?: number[] | null;
-            /** @description open (default) or closed. */
-            failMode?: string | null;
+            failMode?: null | components["schemas"]["FailMode"];
         };
         /** @description One limit's state in a check answer. */
         LimitStatus: {
             id: string;
             name: string;
             meterId: string;
-            /** @example day */
-            period: string;
+            period: components["schemas"]["Period"];
             /** Format: double */
             limit: number;
             /** Format: double */
@@ -889,16 +890,16 @@ export interface components {
         };
         MeterQueryRequest: {
             /** @description Inclusive; RFC 3339 or YYYY-MM-DD. */
-            startDate?: string | null;
+            startDate: string;
             /** @description Exclusive; RFC 3339 or YYYY-MM-DD. */
-            endDate?: string | null;
+            endDate: string;
             customerId?: string | null;
             dimensions?: {
                 [key: string]: string;
             } | null;
             /** @description Dimension keys to group by; `customerId` groups by customer. */
             groupBy?: string[] | null;
-            windowSize?: string | null;
+            windowSize?: null | components["schemas"]["WindowSize"];
         };
         MeterQueryResult: {
             meterId: string;
@@ -918,7 +919,7 @@ export interface components {
         MeterRequest: {
             name?: string | null;
             description?: string | null;
-            aggregation?: string | null;
+            aggregation?: null | components["schemas"]["Aggregation"];
             /** @description `values.<key>`, or `*` for `count`. */
             field?: string | null;
             eventFilter?: null | components["schemas"]["EventFilter"];
@@ -928,8 +929,7 @@ export interface components {
             meterId: string;
             meterName: string;
             aggregation: components["schemas"]["Aggregation"];
-            /** @example day */
-            period: string;
+            period: components["schemas"]["Period"];
             /** Format: date-time */
             windowStart: string;
             /**
@@ -1103,8 +1103,7 @@ export interface components {
                 meterId: string;
                 /** Format: double */
                 limitValue: number;
-                /** @example day */
-                period: string;
+                period: components["schemas"]["Period"];
                 /** @description `None`: the project-wide default for every customer. */
                 customerId?: string | null;
                 dimensionFilters: {
@@ -1163,6 +1162,11 @@ export interface components {
             nextCursor?: string | null;
             hasMore: boolean;
         };
+        /**
+         * @description How long a limit counts usage before it starts again from zero.
+         * @enum {string}
+         */
+        Period: "hour" | "day" | "week" | "month" | "annual" | "all_time";
         Project: {
             id: string;
             name: string;
@@ -1214,6 +1218,11 @@ export interface components {
          * @enum {string}
          */
         SummaryFrequency: "daily" | "weekly" | "monthly";
+        /**
+         * @description How a usage summary splits its date range.
+         * @enum {string}
+         */
+        SummaryPeriod: "day" | "week" | "month" | "total";
         /** @enum {string} */
         TransactionKind: "credit" | "debit" | "hold" | "commit" | "release" | "expire";
         UsageResponse: {
@@ -1257,10 +1266,24 @@ export interface components {
             /** Format: date-time */
             updatedAt: string;
         };
+        /**
+         * @description Bucket size of a series.
+         * @enum {string}
+         */
+        WindowSize: "hour" | "day";
     };
     responses: {
         /** @description invalid_request, missing_required_field or invalid_field_value, naming the field */
         BadRequest: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorBody"];
+            };
+        };
+        /** @description conflict: the Idempotency-Key was used for a different request */
+        Conflict: {
             headers: {
                 [name: string]: unknown;
             };
@@ -1333,6 +1356,15 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            /** @description a cust_… id that names no customer */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1425,6 +1457,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
         };
     };
@@ -1469,6 +1502,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
         };
     };
@@ -1512,6 +1546,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
         };
     };
@@ -1755,6 +1790,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description the customer holds balances, whose ledgers are kept */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     listCustomerBalances: {
@@ -1890,6 +1934,15 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            /** @description a cust_… id that names no customer */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             413: components["responses"]["PayloadTooLarge"];
         };
     };
@@ -1923,6 +1976,15 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            /** @description a cust_… id that names no customer */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             413: components["responses"]["PayloadTooLarge"];
         };
     };
@@ -1952,6 +2014,15 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            /** @description no such customer */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     createLimit: {
@@ -1984,6 +2055,24 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            /** @description a cust_… id that names no customer */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the meter or customer was deleted meanwhile */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             413: components["responses"]["PayloadTooLarge"];
         };
     };
@@ -2018,6 +2107,15 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            /** @description a cust_… id that names no customer */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             413: components["responses"]["PayloadTooLarge"];
         };
     };
@@ -2085,6 +2183,15 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the meter or customer was deleted meanwhile */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2477,8 +2584,8 @@ export interface operations {
                 startDate: string;
                 /** @description exclusive */
                 endDate: string;
-                /** @description day, week, month or total (default), in UTC */
-                period?: string;
+                /** @description total by default; periods in UTC */
+                period?: components["schemas"]["SummaryPeriod"];
             };
             header?: never;
             path?: never;
