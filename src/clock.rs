@@ -13,8 +13,14 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        to_millis(Utc::now())
     }
+}
+
+/// Instants are stored in milliseconds; handing out finer ones would make the answer to a
+/// create show a time that every later read shows differently.
+fn to_millis(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap_or(at)
 }
 
 /// A clock that stands still until told to move.
@@ -42,6 +48,6 @@ impl ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        DateTime::from_timestamp_micros(self.0.load(Ordering::SeqCst)).unwrap_or_default()
+        to_millis(DateTime::from_timestamp_micros(self.0.load(Ordering::SeqCst)).unwrap_or_default())
     }
 }

@@ -1,10 +1,11 @@
 //! One typed configuration: CLI flags > environment > `Leptos.toml` > defaults.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::domain::webhooks::RetrySchedule;
+use crate::domain::webhooks::{RetrySchedule, TargetPolicy};
 use crate::webhooks::WebhookSettings;
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
@@ -125,9 +126,24 @@ pub struct ServeArgs {
     /// How often the webhook worker looks for due deliveries, in milliseconds.
     #[arg(long, env = "LIMITRY_WEBHOOK_POLL_MS", default_value_t = 500)]
     pub webhook_poll_ms: u64,
+    /// Allow webhook receivers on private, loopback and link-local addresses (receivers on
+    /// your own network). Off by default: any API key could otherwise reach internal services.
+    #[arg(long, env = "LIMITRY_WEBHOOK_ALLOW_PRIVATE", default_value_t = false,
+        value_parser = clap::builder::BoolishValueParser::new())]
+    pub webhook_allow_private: bool,
     /// How many days in the past an event may be dated.
     #[arg(long, env = "LIMITRY_MAX_BACKDATE_DAYS", default_value_t = 35)]
     pub max_backdate_days: u32,
+    /// Seconds a client has to send a request's headers; also how long an idle keep-alive
+    /// connection stays open.
+    #[arg(long, env = "LIMITRY_HEADER_READ_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub header_read_timeout_seconds: u64,
+    /// Seconds from a request's headers to its answer (reading the body included).
+    #[arg(long, env = "LIMITRY_REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub request_timeout_seconds: u64,
+    /// Connections served at once; more wait to be accepted.
+    #[arg(long, env = "LIMITRY_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
     #[command(flatten)]
     pub database: DatabaseArgs,
 }
@@ -148,6 +164,26 @@ pub struct Config {
     pub session_secret: Option<String>,
     pub cookie_secure: CookieSecure,
     pub webhooks: WebhookSettings,
+    pub connections: ConnectionLimits,
+}
+
+/// What one client may hold of the server: slow or idle clients are cut off, and the number
+/// of connections is capped so they cannot exhaust file descriptors or memory.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    pub header_read_timeout: Duration,
+    pub request_timeout: Duration,
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_connections: 10_000,
+        }
+    }
 }
 
 impl Config {
@@ -160,6 +196,7 @@ impl Config {
             session_secret: None,
             cookie_secure: CookieSecure::Auto,
             webhooks: WebhookSettings::default(),
+            connections: ConnectionLimits::default(),
         }
     }
 
@@ -190,6 +227,12 @@ impl Config {
                 timeout: std::time::Duration::from_secs(args.webhook_timeout_seconds.max(1)),
                 disable_after: chrono::Duration::hours(i64::from(args.webhook_disable_after_hours.max(1))),
                 poll_interval: std::time::Duration::from_millis(args.webhook_poll_ms.max(10)),
+                target_policy: TargetPolicy { allow_private: args.webhook_allow_private },
+            },
+            connections: ConnectionLimits {
+                header_read_timeout: Duration::from_secs(args.header_read_timeout_seconds.max(1)),
+                request_timeout: Duration::from_secs(args.request_timeout_seconds.max(1)),
+                max_connections: args.max_connections.max(1),
             },
         })
     }
@@ -220,6 +263,7 @@ impl std::fmt::Debug for Config {
             .field("session_secret", &self.session_secret.as_ref().map(|_| "***"))
             .field("cookie_secure", &self.cookie_secure)
             .field("webhooks", &self.webhooks)
+            .field("connections", &self.connections)
             .finish()
     }
 }

@@ -1,8 +1,10 @@
 //! The API's one error type, its JSON body, and extractors whose rejections use that body.
 
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::de::DeserializeOwned;
@@ -29,6 +31,8 @@ pub enum AppError {
     NotFound { resource: &'static str, id: String },
     #[error("{0}")]
     Conflict(String),
+    #[error("the request body is over the size limit")]
+    PayloadTooLarge,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -44,6 +48,7 @@ impl AppError {
             AppError::InvalidField { .. } => "invalid_field_value".into(),
             AppError::NotFound { resource, .. } => format!("{resource}_not_found"),
             AppError::Conflict(_) => "conflict".into(),
+            AppError::PayloadTooLarge => "payload_too_large".into(),
             AppError::Internal(_) => "internal_error".into(),
         }
     }
@@ -56,6 +61,7 @@ impl AppError {
             }
             AppError::NotFound { .. } => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -86,6 +92,11 @@ impl From<DbError> for AppError {
         match err {
             DbError::Conflict(message) => AppError::Conflict(message),
             DbError::NotFound { resource, id } => AppError::not_found(resource, &id),
+            DbError::OutOfRange { field, message } => AppError::InvalidField { field, message },
+            DbError::CounterOutOfRange { limit_id } => AppError::InvalidField {
+                field: "values".into(),
+                message: crate::db::counters::counter_range_message(&limit_id),
+            },
             other => AppError::Internal(other.into()),
         }
     }
@@ -125,6 +136,23 @@ impl IntoResponse for AppError {
     }
 }
 
+/// The raw request body, with our error body when it cannot be read (413 when over the limit).
+pub struct ApiBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBody {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state).await.map(ApiBody).map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                AppError::PayloadTooLarge
+            } else {
+                AppError::InvalidRequest(format!("could not read the request body: {rejection}"))
+            }
+        })
+    }
+}
+
 /// JSON body extractor: malformed JSON, wrong types and missing fields become our error body,
 /// naming the field by its path.
 pub struct ApiJson<T>(pub T);
@@ -133,40 +161,92 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| AppError::InvalidRequest(format!("could not read the request body: {e}")))?;
+        let ApiBody(bytes) = ApiBody::from_request(req, state).await?;
         parse_json(&bytes).map(ApiJson)
     }
 }
 
-/// Parses a JSON document, mapping serde's errors onto field-named API errors.
+/// Parses a JSON document, mapping serde's errors onto field-named API errors. The document
+/// must be one object and nothing after it, and no string in it may hold a NUL character
+/// (PostgreSQL cannot store one, so both databases refuse it alike).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(AppError::InvalidRequest("the request body must be a JSON object".into()));
     }
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(deserializer).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Syntax
-            | serde_json::error::Category::Eof
-            | serde_json::error::Category::Io => AppError::InvalidRequest(format!("malformed JSON: {inner}")),
-            serde_json::error::Category::Data => {
-                let message = inner.to_string();
-                if let Some(name) = missing_field_name(&message) {
-                    let field = if path == "." { name } else { format!("{path}.{name}") };
-                    AppError::MissingField { field }
-                } else if path == "." {
-                    AppError::InvalidRequest(format!("invalid request body: {message}"))
-                } else {
-                    let message = message.split(" at line ").next().unwrap_or(&message).to_string();
-                    AppError::InvalidField { field: path, message }
-                }
+    let value: T = serde_path_to_error::deserialize(&mut *deserializer).map_err(json_error)?;
+    deserializer
+        .end()
+        .map_err(|_| AppError::InvalidRequest("malformed JSON: unexpected characters after the JSON object".into()))?;
+    // Only a body that spells a NUL escape pays for the walk that names its field.
+    if contains_nul_escape(bytes) {
+        if let Ok(document) = serde_json::from_slice::<serde_json::Value>(bytes) {
+            if let Some(field) = nul_path(&document, String::new()) {
+                return Err(AppError::InvalidField { field, message: "must not contain a NUL character".into() });
             }
         }
-    })
+    }
+    Ok(value)
+}
+
+/// Whether the JSON text holds `\u0000` as an escape (not as an escaped backslash followed
+/// by the text `u0000`).
+fn contains_nul_escape(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' {
+            if bytes.get(i + 1) == Some(&b'u') && bytes.get(i + 2..i + 6) == Some(b"0000".as_slice()) {
+                return true;
+            }
+            // Skip the escaped character, so `\\u0000` is not read as an escape.
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
+/// The JSON path of the first string (or object key) holding a NUL character.
+fn nul_path(value: &serde_json::Value, path: String) -> Option<String> {
+    let join = |key: &str| if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
+    match value {
+        serde_json::Value::String(text) if text.contains('\0') => Some(if path.is_empty() { ".".into() } else { path }),
+        serde_json::Value::Array(items) => {
+            items.iter().enumerate().find_map(|(i, item)| nul_path(item, format!("{path}[{i}]")))
+        }
+        serde_json::Value::Object(map) => map.iter().find_map(|(key, item)| {
+            let field = join(&crate::domain::truncate(&key.replace('\0', "\\u0000"), 70));
+            if key.contains('\0') {
+                Some(field)
+            } else {
+                nul_path(item, field)
+            }
+        }),
+        _ => None,
+    }
+}
+
+fn json_error(err: serde_path_to_error::Error<serde_json::Error>) -> AppError {
+    let path = err.path().to_string();
+    let inner = err.into_inner();
+    match inner.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof | serde_json::error::Category::Io => {
+            AppError::InvalidRequest(format!("malformed JSON: {inner}"))
+        }
+        serde_json::error::Category::Data => {
+            let message = inner.to_string();
+            if let Some(name) = missing_field_name(&message) {
+                let field = if path == "." { name } else { format!("{path}.{name}") };
+                AppError::MissingField { field }
+            } else if path == "." {
+                AppError::InvalidRequest(format!("invalid request body: {message}"))
+            } else {
+                let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+                AppError::InvalidField { field: path, message }
+            }
+        }
+    }
 }
 
 fn missing_field_name(message: &str) -> Option<String> {
@@ -174,7 +254,7 @@ fn missing_field_name(message: &str) -> Option<String> {
     Some(rest.split('`').next()?.to_string())
 }
 
-/// Query-string extractor with our error body.
+/// Query-string extractor with our error body. No parameter may hold a control character.
 pub struct ApiQuery<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
@@ -182,10 +262,81 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+            .map_err(|e| AppError::InvalidRequest(format!("invalid query string: {e}")))?;
+        for (name, value) in &pairs {
+            if name.chars().any(char::is_control) {
+                return Err(AppError::InvalidRequest(
+                    "query parameter names must not contain control characters".into(),
+                ));
+            }
+            crate::domain::refuse_control_characters(value, name)?;
+        }
         serde_urlencoded::from_str(query)
             .map(ApiQuery)
             .map_err(|e| AppError::InvalidRequest(format!("invalid query string: {e}")))
     }
+}
+
+/// Path-parameter extractor with our error body. No parameter may hold a control character
+/// (a percent-encoded NUL would otherwise reach the database).
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let raw = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|e| AppError::InvalidRequest(format!("invalid path: {e}")))?;
+        for (name, value) in &raw {
+            crate::domain::refuse_control_characters(value, name)?;
+        }
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| ApiPath(value))
+            .map_err(|e| AppError::InvalidRequest(format!("invalid path: {e}")))
+    }
+}
+
+/// Gives error answers that did not come from `AppError` (the router's 405, a body over the
+/// limit read by a form extractor, a rejection of a library extractor) our JSON error body:
+/// every answer under `/v1`, and a 413 on any route.
+pub async fn uniform_errors(request: Request, next: Next) -> Response {
+    let under_api = request.uri().path().starts_with("/v1");
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let applies = (status.is_client_error() || status.is_server_error())
+        && !is_json
+        && (under_api || status == StatusCode::PAYLOAD_TOO_LARGE);
+    if !applies {
+        return response;
+    }
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::NOT_FOUND => "route_not_found",
+        StatusCode::UNAUTHORIZED => "missing_api_key",
+        StatusCode::TOO_MANY_REQUESTS => "rate_limit_exceeded",
+        StatusCode::REQUEST_TIMEOUT => "request_timeout",
+        s if s.is_server_error() => "internal_error",
+        _ => "invalid_request",
+    };
+    let message = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "the request body is over the size limit".to_string(),
+        StatusCode::METHOD_NOT_ALLOWED => "this method is not allowed on this path".to_string(),
+        other => other.canonical_reason().unwrap_or("error").to_lowercase(),
+    };
+    let body = ErrorBody { error: ErrorDetail { code: code.into(), message, status: status.as_u16(), field: None } };
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Response::from_parts(parts, Body::from(serde_json::to_vec(&body).unwrap_or_default()))
 }
 
 #[cfg(test)]

@@ -1,28 +1,39 @@
 //! Wiring: shared state, the router (health, API, dashboard, static files) and serving.
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::{FromRef, State};
-use axum::http::{header, StatusCode};
+use axum::extract::{ConnectInfo, FromRef, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
+use axum::{Json, Router};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Semaphore};
 use tokio::task::JoinHandle;
+use tower_service::Service;
 
 use crate::auth::keys::KeyAuthenticator;
 use crate::auth::operators::{random_token, require_operator, SessionKeys, UiSettings};
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, ConnectionLimits};
 use crate::db::Db;
+use crate::domain::webhooks::TargetPolicy;
 use crate::engine::Engine;
+use crate::error::{ErrorBody, ErrorDetail};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -30,6 +41,8 @@ pub struct AppState {
     pub keys: Arc<KeyAuthenticator>,
     pub ui: Arc<UiSettings>,
     pub leptos: LeptosOptions,
+    /// Which webhook receivers endpoints may name.
+    pub webhook_policy: TargetPolicy,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -41,6 +54,7 @@ impl FromRef<AppState> for LeptosOptions {
 /// Connects to the database, applies migrations and makes sure the default project exists.
 pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
     let db = Db::connect(&config.database_url).await?;
+    db.claim_sole_writer()?;
     db.ensure_default_project(clock.now().timestamp_millis()).await?;
     let secret = match &config.session_secret {
         Some(secret) => secret.clone(),
@@ -53,6 +67,7 @@ pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Resu
         keys: Arc::new(KeyAuthenticator::default()),
         ui: Arc::new(ui),
         leptos,
+        webhook_policy: config.webhooks.target_policy,
     })
 }
 
@@ -65,7 +80,8 @@ pub fn router(state: AppState) -> Router {
         .leptos_routes_with_context(&state, routes, move || provide_context(context_state.clone()), crate::ui::shell)
         .merge(crate::ui::forms::router())
         .merge(crate::ui::downloads::router())
-        .layer(middleware::from_fn_with_state(state.clone(), require_operator));
+        .layer(middleware::from_fn_with_state(state.clone(), require_operator))
+        .layer(middleware::map_response(dashboard_headers));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -73,7 +89,32 @@ pub fn router(state: AppState) -> Router {
         .route("/favicon.svg", get(favicon))
         .merge(crate::api::router())
         .merge(dashboard)
+        // Outermost, so that no error answer of any layer escapes without our JSON body.
+        .layer(middleware::from_fn(crate::error::uniform_errors))
         .with_state(state)
+}
+
+/// The router with the limits every request is served under.
+fn service(state: AppState, limits: &ConnectionLimits) -> Router {
+    router(state).layer(RequestTimeoutLayer(limits.request_timeout))
+}
+
+/// Pages render on the server and work without JavaScript: nothing needs a script, an inline
+/// style or a frame, so the policy allows none of them — injected markup could do nothing.
+const DASHBOARD_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
+     frame-ancestors 'none'; base-uri 'none'";
+
+/// Security headers on every dashboard answer (the API and static files go without: JSON is
+/// not rendered by browsers, and the hot path pays nothing). Pages show operators' data and,
+/// once, new secrets: nothing is stored by browsers or proxies (`no-store`).
+async fn dashboard_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DASHBOARD_CSP));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// The process is up. Also the bare baseline the benchmark compares against.
@@ -137,17 +178,11 @@ pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
     let listener = TcpListener::bind(config.bind).await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let app = router(state.clone());
-    let task = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await;
-        if let Err(err) = served {
-            tracing::error!(error = %err, "server stopped with an error");
-        }
-    });
+    let app = service(state.clone(), &config.connections);
+    let limits = config.connections;
+    let task = tokio::spawn(serve(listener, app, limits, async {
+        let _ = stopped.await;
+    }));
     let workers = spawn_workers(&state, config);
     Ok(RunningServer { addr, state, stop: Some(stop), task: Some(task), workers })
 }
@@ -159,11 +194,139 @@ pub async fn run(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(database = state.engine.db().kind(), "listening on http://{addr}");
     let workers = spawn_workers(&state, &config);
-    axum::serve(listener, router(state.clone())).with_graceful_shutdown(shutdown_signal()).await?;
+    serve(listener, service(state.clone(), &config.connections), config.connections, shutdown_signal()).await;
     workers.iter().for_each(JoinHandle::abort);
     state.engine.db().close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Serves HTTP/1.1 until `shutdown`, then lets in-flight requests finish. Unlike
+/// `axum::serve` it bounds what a client can hold: headers must arrive within the header-read
+/// timeout (slow-loris clients are cut off, idle keep-alive connections closed), and at most
+/// `max_connections` are served at once — beyond that, connections wait in the listen backlog
+/// rather than costing the process file descriptors and memory.
+async fn serve(listener: TcpListener, app: Router, limits: ConnectionLimits, shutdown: impl Future<Output = ()>) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors and the like: back off rather than spin.
+                    tracing::warn!(error = %err, "could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Answers are small and written whole: don't let Nagle hold them back.
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        // Handlers see the peer as axum's `ConnectInfo`, as with `into_make_service_with_connect_info`.
+        let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(remote));
+            app.clone().call(request)
+        });
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            // Errors here are the client's doing (reset, timed out, malformed): nothing to report.
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, "connection ended");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// Bounds the time from a request's headers to its answer, reading the body included, so a
+/// client trickling a body cannot hold a handler. A response that has started (a streamed
+/// download) is not cut. Hand-written rather than `tower_http::timeout` to answer in the
+/// service's JSON error shape without boxing each request's future.
+#[derive(Clone, Copy)]
+struct RequestTimeoutLayer(Duration);
+
+impl<S> tower_layer::Layer<S> for RequestTimeoutLayer {
+    type Service = RequestTimeout<S>;
+    fn layer(&self, inner: S) -> RequestTimeout<S> {
+        RequestTimeout { inner, timeout: self.0 }
+    }
+}
+
+#[derive(Clone)]
+struct RequestTimeout<S> {
+    inner: S,
+    timeout: Duration,
+}
+
+impl<S, B> Service<Request<B>> for RequestTimeout<S>
+where
+    S: Service<Request<B>, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = TimedResponse<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        TimedResponse { answer: self.inner.call(request), deadline: tokio::time::sleep(self.timeout) }
+    }
+}
+
+pin_project_lite::pin_project! {
+    struct TimedResponse<F> {
+        #[pin]
+        answer: F,
+        #[pin]
+        deadline: tokio::time::Sleep,
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for TimedResponse<F> {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(answer) = this.answer.poll(cx) {
+            return Poll::Ready(answer);
+        }
+        match this.deadline.poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Ok(request_timed_out())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// 408 in the error shape every API answer uses.
+fn request_timed_out() -> Response {
+    let status = StatusCode::REQUEST_TIMEOUT;
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code: "request_timeout".into(),
+            message: "the request took too long to arrive or to answer".into(),
+            status: status.as_u16(),
+            field: None,
+        },
+    };
+    // The connection may hold the rest of an unread body: close it rather than read on.
+    (status, [(header::CONNECTION, "close")], Json(body)).into_response()
 }
 
 /// How often held reservations past their expiry are released. Operations on a balance also

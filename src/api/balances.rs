@@ -3,8 +3,7 @@
 //! Every write accepts an `Idempotency-Key` header: a retry with the same key gets the first
 //! answer back and moves no money again.
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -20,8 +19,8 @@ use crate::domain::balances::{
     positive_amount, whole_amount, Balance, LedgerTransaction, Reservation, DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS,
 };
 use crate::domain::customers::MAX_EXTERNAL_ID;
-use crate::domain::{optional_text, required_text, FieldError};
-use crate::error::{parse_json, ApiQuery, AppError, ErrorBody};
+use crate::domain::{description_text, optional_text, required_text, FieldError, WholeNumber};
+use crate::error::{parse_json, ApiBody, ApiPath, ApiQuery, AppError, ErrorBody};
 use crate::server::AppState;
 
 /// Names a balance: by `balanceId`, or by `customerId` and `name`.
@@ -63,12 +62,13 @@ pub struct CreateBalanceRequest {
     pub low_balance_threshold: Option<serde_json::Number>,
 }
 
-#[utoipa::path(post, path = "/v1/balances", tag = "balances", security(("bearer" = [])), request_body = CreateBalanceRequest,
-    responses((status = 201, body = Balance), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/balances", operation_id = "createBalance", tag = "balances", security(("bearer" = [])), request_body = CreateBalanceRequest,
+    responses((status = 201, body = Balance), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody, description = "a cust_… id that names no customer"),
+              (status = 409, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
-    body: Bytes,
+    ApiBody(body): ApiBody,
 ) -> Result<(StatusCode, Json<Balance>), AppError> {
     let request: CreateBalanceRequest = parse_json(&body)?;
     let customer_ref = required_text(request.customer_id, "customerId", MAX_EXTERNAL_ID)?;
@@ -89,48 +89,46 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(balance)))
 }
 
-#[utoipa::path(get, path = "/v1/balances/{id}", tag = "balances", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/balances/{id}", operation_id = "getBalance", tag = "balances", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = Balance), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Balance>, AppError> {
     let target = BalanceTarget { balance_id: Some(id), ..Default::default() };
     Ok(Json(resolve(&state, &project, &target).await?))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BalanceList {
-    pub data: Vec<Balance>,
-}
-
-#[utoipa::path(get, path = "/v1/customers/{id}/balances", tag = "balances", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/customers/{id}/balances", operation_id = "listCustomerBalances", tag = "balances", security(("bearer" = [])),
     params(("id" = String, Path, description = "cust_… id or externalId")),
-    responses((status = 200, body = BalanceList), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Page<Balance>), (status = 404, body = ErrorBody)))]
+/// The customer's balances by name. A customer holds few, so they are paged in memory.
 pub async fn customer_balances(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
-    Path(id): Path<String>,
-) -> Result<Json<BalanceList>, AppError> {
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> Result<Json<Page<Balance>>, AppError> {
     let customer = super::customers::find_customer(&state, &project, &id).await?;
-    Ok(Json(BalanceList { data: state.engine.db().customer_balances(&project.id, &customer.id).await? }))
+    let balances = state.engine.db().customer_balances(&project.id, &customer.id).await?;
+    Ok(Json(Page::from_list(balances, &params, "bal", |b| &b.id)?))
 }
 
-#[utoipa::path(get, path = "/v1/balances/{id}/transactions", tag = "balances", security(("bearer" = [])),
-    params(("id" = String, Path), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+#[utoipa::path(get, path = "/v1/balances/{id}/transactions", operation_id = "listBalanceTransactions", tag = "balances", security(("bearer" = [])),
+    params(("id" = String, Path), PageParams),
     responses((status = 200, body = Page<LedgerTransaction>), (status = 404, body = ErrorBody)))]
 /// The ledger, newest first.
 pub async fn transactions(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<Page<LedgerTransaction>>, AppError> {
     let size = params.size()?;
     let target = BalanceTarget { balance_id: Some(id), ..Default::default() };
     let balance = resolve(&state, &project, &target).await?;
-    let rows = state.engine.db().transactions_page(&balance.id, params.cursor(), size + 1).await?;
+    let rows = state.engine.db().transactions_page(&balance.id, params.id_cursor("txn")?, size + 1).await?;
     Ok(Json(Page::from_rows(rows, size, |t| t.id.clone())))
 }
 
@@ -152,13 +150,13 @@ pub struct BalanceCheckResponse {
     pub balance: Balance,
 }
 
-#[utoipa::path(post, path = "/v1/balances/check", tag = "balances", security(("bearer" = [])), request_body = BalanceCheckRequest,
+#[utoipa::path(post, path = "/v1/balances/check", operation_id = "checkBalance", tag = "balances", security(("bearer" = [])), request_body = BalanceCheckRequest,
     responses((status = 200, body = BalanceCheckResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 /// Whether `amount` could be debited now; changes nothing.
 pub async fn check(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
-    body: Bytes,
+    ApiBody(body): ApiBody,
 ) -> Result<Json<BalanceCheckResponse>, AppError> {
     let request: BalanceCheckRequest = parse_json(&body)?;
     let amount = positive_amount(&request.amount.ok_or_else(|| FieldError::missing("amount"))?, "amount")?;
@@ -203,7 +201,9 @@ fn respond(result: OperationResult, requested: Option<i64>) -> OperationResponse
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, AppError> {
     let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
     match value.to_str() {
-        Ok(key) if !key.is_empty() && key.len() <= 256 => Ok(Some(key.to_string())),
+        Ok(key) if !key.is_empty() && key.len() <= 256 && !key.chars().any(char::is_control) => {
+            Ok(Some(key.to_string()))
+        }
         _ => Err(FieldError::invalid("Idempotency-Key", "must be 1 to 256 visible ASCII characters").into()),
     }
 }
@@ -252,7 +252,8 @@ pub struct MovementRequest {
     pub description: Option<String>,
     pub reference: Option<String>,
     /// Reserve only: seconds until the hold expires (default 300, at most 3600).
-    pub ttl_seconds: Option<i64>,
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 3600)]
+    pub ttl_seconds: Option<WholeNumber>,
 }
 
 struct Movement {
@@ -271,23 +272,23 @@ async fn movement(
     let request: MovementRequest = parse_json(body)?;
     let amount = positive_amount(&request.amount.ok_or_else(|| FieldError::missing("amount"))?, "amount")?;
     let description = if description_required {
-        Some(required_text(request.description, "description", 512)?)
+        description_text(request.description, "description", 512, true)?
     } else {
-        optional_text(request.description, "description", 512)?
+        description_text(request.description, "description", 512, false)?
     };
     let reference = optional_text(request.reference, "reference", 256)?;
     let balance = resolve(state, project, &request.target).await?;
-    Ok((Movement { balance, amount, description, reference }, request.ttl_seconds))
+    Ok((Movement { balance, amount, description, reference }, request.ttl_seconds.map(|t| t.0)))
 }
 
-#[utoipa::path(post, path = "/v1/balances/credit", tag = "balances", security(("bearer" = [])), request_body = MovementRequest,
+#[utoipa::path(post, path = "/v1/balances/credit", operation_id = "creditBalance", tag = "balances", security(("bearer" = [])), request_body = MovementRequest,
     params(("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = OperationResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn credit(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
     headers: HeaderMap,
-    body: Bytes,
+    ApiBody(body): ApiBody,
 ) -> Result<Response, AppError> {
     let (m, _) = movement(&state, &project, &body, true).await?;
     let operation = BalanceOperation::Credit {
@@ -299,7 +300,7 @@ pub async fn credit(
     run(&state, &project, &headers, "credit", &body, operation, None).await
 }
 
-#[utoipa::path(post, path = "/v1/balances/debit", tag = "balances", security(("bearer" = [])), request_body = MovementRequest,
+#[utoipa::path(post, path = "/v1/balances/debit", operation_id = "debitBalance", tag = "balances", security(("bearer" = [])), request_body = MovementRequest,
     params(("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = OperationResponse, description = "success false with error insufficient_balance when short"),
               (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -308,7 +309,7 @@ pub async fn debit(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
     headers: HeaderMap,
-    body: Bytes,
+    ApiBody(body): ApiBody,
 ) -> Result<Response, AppError> {
     let (m, _) = movement(&state, &project, &body, false).await?;
     let operation = BalanceOperation::Debit {
@@ -320,7 +321,7 @@ pub async fn debit(
     run(&state, &project, &headers, "debit", &body, operation, None).await
 }
 
-#[utoipa::path(post, path = "/v1/balances/reserve", tag = "balances", security(("bearer" = [])), request_body = MovementRequest,
+#[utoipa::path(post, path = "/v1/balances/reserve", operation_id = "reserveBalance", tag = "balances", security(("bearer" = [])), request_body = MovementRequest,
     params(("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = OperationResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 /// Holds an amount until committed, released or expired.
@@ -328,7 +329,7 @@ pub async fn reserve(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
     headers: HeaderMap,
-    body: Bytes,
+    ApiBody(body): ApiBody,
 ) -> Result<Response, AppError> {
     let (m, ttl) = movement(&state, &project, &body, false).await?;
     let ttl_seconds = ttl.unwrap_or(DEFAULT_TTL_SECONDS);
@@ -355,34 +356,34 @@ pub struct CommitRequest {
     pub description: Option<String>,
 }
 
-#[utoipa::path(post, path = "/v1/reservations/{id}/commit", tag = "balances", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/reservations/{id}/commit", operation_id = "commitReservation", tag = "balances", security(("bearer" = [])),
     params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)), request_body = CommitRequest,
     responses((status = 200, body = OperationResponse), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody, description = "already committed, released or expired")))]
 pub async fn commit(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
-    body: Bytes,
+    ApiBody(body): ApiBody,
 ) -> Result<Response, AppError> {
     let request: CommitRequest = parse_json(&body)?;
     let actual = whole_amount(&request.amount.ok_or_else(|| FieldError::missing("amount"))?, "amount")?;
     if actual < 0 {
         return Err(FieldError::invalid("amount", "must not be negative").into());
     }
-    let description = optional_text(request.description, "description", 512)?;
+    let description = description_text(request.description, "description", 512, false)?;
     let operation = BalanceOperation::Commit { reservation_id: &id, actual, description: description.as_deref() };
     run(&state, &project, &headers, &format!("commit:{id}"), &body, operation, Some(actual)).await
 }
 
-#[utoipa::path(post, path = "/v1/reservations/{id}/release", tag = "balances", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/reservations/{id}/release", operation_id = "releaseReservation", tag = "balances", security(("bearer" = [])),
     params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = OperationResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn release(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let operation = BalanceOperation::Release { reservation_id: &id };

@@ -1,6 +1,6 @@
 //! `/v1/customers`: create, list, get, update, delete, and current usage per meter.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::Duration;
@@ -11,13 +11,13 @@ use super::{Page, PageParams};
 use crate::auth::keys::ApiProject;
 use crate::db::customers::CustomerFields;
 use crate::db::projects::Project;
-use crate::domain::customers::{parse_billing_anchor, validate_email, Customer, MAX_EXTERNAL_ID};
+use crate::domain::customers::{parse_billing_anchor, validate_email, validate_external_id, Customer, MAX_EXTERNAL_ID};
 use crate::domain::limits::governing_limits;
-use crate::domain::quantity::Quantity;
+use crate::domain::quantity::Total;
 use crate::domain::windows::{window_containing, Period};
 use crate::domain::{optional_text, parse_timezone, required_text, FieldError};
 use crate::engine::query::{query_meter, MeterQuery};
-use crate::error::{ApiJson, ApiQuery, AppError, ErrorBody};
+use crate::error::{ApiJson, ApiPath, ApiQuery, AppError, ErrorBody};
 use crate::server::AppState;
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -30,7 +30,7 @@ pub struct CustomerRequest {
     pub metadata: Option<serde_json::Value>,
     /// IANA timezone, e.g. `Europe/Paris`.
     pub timezone: Option<String>,
-    /// `YYYY-MM-DD`: anchors monthly and annual windows.
+    /// `YYYY-MM-DD` or an RFC 3339 date-time: its date anchors monthly and annual windows.
     pub billing_cycle_start: Option<String>,
 }
 
@@ -53,7 +53,7 @@ impl CustomerRequest {
             Some(tz) => Some(parse_timezone(&tz, "timezone")?.name().to_string()),
             None => base.timezone,
         };
-        let billing_cycle_start = match optional_text(self.billing_cycle_start, "billingCycleStart", 10)? {
+        let billing_cycle_start = match optional_text(self.billing_cycle_start, "billingCycleStart", 40)? {
             Some(date) => Some(parse_billing_anchor(&date, "billingCycleStart")?),
             None => base.billing_cycle_start,
         };
@@ -84,7 +84,7 @@ pub async fn find_customer(state: &AppState, project: &Project, reference: &str)
     state.engine.db().customer(&project.id, reference).await?.ok_or_else(|| AppError::not_found("customer", reference))
 }
 
-#[utoipa::path(post, path = "/v1/customers", tag = "customers", security(("bearer" = [])), request_body = CustomerRequest,
+#[utoipa::path(post, path = "/v1/customers", operation_id = "createCustomer", tag = "customers", security(("bearer" = [])), request_body = CustomerRequest,
     responses((status = 201, body = Customer), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -92,6 +92,7 @@ pub async fn create(
     ApiJson(request): ApiJson<CustomerRequest>,
 ) -> Result<(StatusCode, Json<Customer>), AppError> {
     let external_id = required_text(request.external_id.clone(), "externalId", MAX_EXTERNAL_ID)?;
+    validate_external_id(&external_id, "externalId")?;
     let fields = request.into_fields(CustomerFields {
         external_id,
         metadata: serde_json::json!({}),
@@ -109,8 +110,8 @@ pub struct ListParams {
     search: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/customers", tag = "customers", security(("bearer" = [])),
-    params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query), ("search" = Option<String>, Query)),
+#[utoipa::path(get, path = "/v1/customers", operation_id = "listCustomers", tag = "customers", security(("bearer" = [])),
+    params(PageParams, ("search" = Option<String>, Query)),
     responses((status = 200, body = Page<Customer>)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -118,29 +119,32 @@ pub async fn list(
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<Page<Customer>>, AppError> {
     let size = params.page.size()?;
-    let rows =
-        state.engine.db().customers_page(&project.id, params.page.cursor(), params.search.as_deref(), size + 1).await?;
+    let rows = state
+        .engine
+        .db()
+        .customers_page(&project.id, params.page.id_cursor("cust")?, params.search.as_deref(), size + 1)
+        .await?;
     Ok(Json(Page::from_rows(rows, size, |c| c.id.clone())))
 }
 
-#[utoipa::path(get, path = "/v1/customers/{id}", tag = "customers", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/customers/{id}", operation_id = "getCustomer", tag = "customers", security(("bearer" = [])),
     params(("id" = String, Path, description = "cust_… id or externalId")),
     responses((status = 200, body = Customer), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Customer>, AppError> {
     Ok(Json(find_customer(&state, &project, &id).await?))
 }
 
-#[utoipa::path(put, path = "/v1/customers/{id}", tag = "customers", security(("bearer" = [])), request_body = CustomerRequest,
+#[utoipa::path(put, path = "/v1/customers/{id}", operation_id = "updateCustomer", tag = "customers", security(("bearer" = [])), request_body = CustomerRequest,
     params(("id" = String, Path, description = "cust_… id or externalId")),
     responses((status = 200, body = Customer), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<CustomerRequest>,
 ) -> Result<Json<Customer>, AppError> {
     let before = find_customer(&state, &project, &id).await?;
@@ -153,17 +157,18 @@ pub async fn update(
     Ok(Json(customer))
 }
 
-#[utoipa::path(delete, path = "/v1/customers/{id}", tag = "customers", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/v1/customers/{id}", operation_id = "deleteCustomer", tag = "customers", security(("bearer" = [])),
     params(("id" = String, Path, description = "cust_… id or externalId")),
-    responses((status = 204, description = "deleted with its events and own limits"), (status = 404, body = ErrorBody)))]
+    responses((status = 204, description = "deleted with its events and own limits"), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody, description = "the customer holds balances, whose ledgers are kept")))]
 pub async fn delete(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, AppError> {
     let customer = find_customer(&state, &project, &id).await?;
     let _invalidates_cache = state.engine.begin_write();
-    state.engine.db().delete_customer(&customer.id).await?;
+    state.engine.db().delete_customer(&project.id, &customer.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -174,13 +179,12 @@ pub struct MeterUsage {
     pub meter_id: String,
     pub meter_name: String,
     pub aggregation: crate::domain::meters::Aggregation,
-    #[schema(value_type = String, example = "day")]
     pub period: Period,
     pub window_start: chrono::DateTime<chrono::Utc>,
     /// Null for `all_time`.
     pub window_end: Option<chrono::DateTime<chrono::Utc>>,
     #[schema(value_type = f64)]
-    pub value: Quantity,
+    pub value: Total,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -190,7 +194,7 @@ pub struct UsageResponse {
     pub data: Vec<MeterUsage>,
 }
 
-#[utoipa::path(get, path = "/v1/customers/{id}/usage", tag = "customers", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/customers/{id}/usage", operation_id = "getCustomerUsage", tag = "customers", security(("bearer" = [])),
     params(("id" = String, Path, description = "cust_… id or externalId")),
     responses((status = 200, body = UsageResponse), (status = 404, body = ErrorBody)))]
 /// Every meter's value in the customer's current day and month windows, and in the window of
@@ -198,7 +202,7 @@ pub struct UsageResponse {
 pub async fn usage(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<UsageResponse>, AppError> {
     let customer = find_customer(&state, &project, &id).await?;
     let db = state.engine.db();

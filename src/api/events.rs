@@ -24,21 +24,22 @@ pub struct RecordResponse {
     pub duplicate: bool,
 }
 
-#[utoipa::path(post, path = "/v1/events/record", tag = "events", security(("bearer" = [])), request_body = EventInput,
-    responses((status = 200, body = RecordResponse), (status = 400, body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/events/record", operation_id = "recordEvent", tag = "events", security(("bearer" = [])), request_body = EventInput,
+    responses((status = 200, body = RecordResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody, description = "a cust_… id that names no customer")))]
 pub async fn record(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
     ApiJson(input): ApiJson<EventInput>,
 ) -> Result<Json<RecordResponse>, AppError> {
     let event = input.validate("", state.engine.now(), state.engine.max_backdate())?;
-    let recorded = state.engine.record(&project, std::slice::from_ref(&event)).await?;
+    let recorded = state.engine.record(&project, vec![event]).await?;
     let first = recorded.into_iter().next().ok_or_else(|| AppError::Internal(anyhow::anyhow!("no record result")))?;
     Ok(Json(RecordResponse { id: first.id, recorded: true, duplicate: first.duplicate }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct BatchRequest {
+    #[schema(min_items = 1, max_items = 1000)]
     pub events: Vec<EventInput>,
 }
 
@@ -52,8 +53,8 @@ pub struct BatchResponse {
     pub duplicates: usize,
 }
 
-#[utoipa::path(post, path = "/v1/events/batch", tag = "events", security(("bearer" = [])), request_body = BatchRequest,
-    responses((status = 200, body = BatchResponse), (status = 400, body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/events/batch", operation_id = "recordEventBatch", tag = "events", security(("bearer" = [])), request_body = BatchRequest,
+    responses((status = 200, body = BatchResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody, description = "a cust_… id that names no customer")))]
 /// Records up to 1,000 events in one transaction. If any event is invalid, none is recorded
 /// and the error names it (`events[3].customerId`).
 pub async fn batch(
@@ -74,7 +75,7 @@ pub async fn batch(
         .enumerate()
         .map(|(i, input)| input.validate(&format!("events[{i}]"), now, state.engine.max_backdate()))
         .collect::<Result<Vec<NewEvent>, _>>()?;
-    let recorded = state.engine.record(&project, &events).await?;
+    let recorded = state.engine.record(&project, events).await?;
     let duplicates = recorded.iter().filter(|r| r.duplicate).count();
     Ok(Json(BatchResponse {
         count: recorded.len() - duplicates,
@@ -100,18 +101,16 @@ pub struct ListParams {
 fn parse_cursor(cursor: &str) -> Result<EventCursor, AppError> {
     cursor
         .split_once('_')
+        .filter(|(_, id)| crate::domain::ids::is_id("evt", id))
         .and_then(|(at, id)| Some(EventCursor { occurred_at: at.parse().ok()?, id: id.to_string() }))
-        .ok_or_else(|| AppError::InvalidField {
-            field: "cursor".into(),
-            message: "is not a cursor from a previous page".into(),
-        })
+        .ok_or_else(super::bad_cursor)
 }
 
-#[utoipa::path(get, path = "/v1/events", tag = "events", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/events", operation_id = "listEvents", tag = "events", security(("bearer" = [])),
     params(("customerId" = Option<String>, Query), ("eventType" = Option<String>, Query),
            ("startDate" = Option<String>, Query, description = "inclusive, RFC 3339 or YYYY-MM-DD"),
            ("endDate" = Option<String>, Query, description = "exclusive"),
-           ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+           PageParams),
     responses((status = 200, body = Page<Event>), (status = 400, body = ErrorBody)))]
 /// Events newest first.
 pub async fn list(

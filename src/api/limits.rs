@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
@@ -17,9 +17,9 @@ use crate::domain::ids::new_id;
 use crate::domain::limits::{FailMode, Limit};
 use crate::domain::quantity::Quantity;
 use crate::domain::windows::Period;
-use crate::domain::{required_text, validate_dimensions, FieldError};
+use crate::domain::{at_most, required_text, validate_dimensions, FieldError, WholeNumber};
 use crate::engine::{BalanceRequirement, CheckQuery, CheckResponse};
-use crate::error::{ApiJson, ApiQuery, AppError, ErrorBody};
+use crate::error::{ApiJson, ApiPath, ApiQuery, AppError, ErrorBody};
 use crate::server::AppState;
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -29,16 +29,24 @@ pub struct LimitRequest {
     pub meter_id: Option<String>,
     #[schema(value_type = Option<f64>)]
     pub limit_value: Option<serde_json::Number>,
-    /// hour, day, week, month, annual or all_time.
+    /// Required on create.
+    #[schema(value_type = Option<Period>)]
     pub period: Option<String>,
     /// The customer (id or externalId) this limit is for; omit for the project default.
     pub customer_id: Option<String>,
     pub dimension_filters: Option<BTreeMap<String, String>>,
-    /// Percentages 1–100.
-    pub alert_thresholds: Option<Vec<i64>>,
+    /// Percentages 1–100, at most 10.
+    #[schema(value_type = Option<Vec<i64>>, max_items = 10)]
+    pub alert_thresholds: Option<Vec<WholeNumber>>,
     /// open (default) or closed.
+    #[schema(value_type = Option<FailMode>)]
     pub fail_mode: Option<String>,
 }
+
+/// Most alert thresholds one limit may carry.
+pub const MAX_THRESHOLDS: usize = 10;
+/// Most balances one check may name.
+pub const MAX_CHECK_BALANCES: usize = 20;
 
 fn positive_quantity(number: &serde_json::Number, field: &str) -> Result<Quantity, FieldError> {
     match number.as_f64().and_then(Quantity::from_f64) {
@@ -51,15 +59,17 @@ impl LimitRequest {
     /// Validates over `base`; meter and customer references are resolved by the caller.
     fn apply(self, base: Limit) -> Result<Limit, FieldError> {
         let mut alert_thresholds = match self.alert_thresholds {
-            Some(list) => list
-                .into_iter()
-                .enumerate()
-                .map(|(i, p)| {
-                    u8::try_from(p).ok().filter(|p| (1..=100).contains(p)).ok_or_else(|| {
-                        FieldError::invalid(format!("alertThresholds[{i}]"), "must be a percentage from 1 to 100")
+            Some(list) => {
+                at_most(list.len(), MAX_THRESHOLDS, "alertThresholds", "thresholds")?;
+                list.into_iter()
+                    .enumerate()
+                    .map(|(i, WholeNumber(p))| {
+                        u8::try_from(p).ok().filter(|p| (1..=100).contains(p)).ok_or_else(|| {
+                            FieldError::invalid(format!("alertThresholds[{i}]"), "must be a percentage from 1 to 100")
+                        })
                     })
-                })
-                .collect::<Result<Vec<u8>, _>>()?,
+                    .collect::<Result<Vec<u8>, _>>()?
+            }
             None => base.alert_thresholds,
         };
         alert_thresholds.sort_unstable();
@@ -129,8 +139,9 @@ async fn save(
     Ok(limit)
 }
 
-#[utoipa::path(post, path = "/v1/limits", tag = "limits", security(("bearer" = [])), request_body = LimitRequest,
-    responses((status = 201, body = Limit), (status = 400, body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/limits", operation_id = "createLimit", tag = "limits", security(("bearer" = [])), request_body = LimitRequest,
+    responses((status = 201, body = Limit), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody, description = "a cust_… id that names no customer"),
+              (status = 409, body = ErrorBody, description = "the meter or customer was deleted meanwhile")))]
 /// Creates a limit; usage already recorded in its current windows counts from the start.
 pub async fn create(
     State(state): State<AppState>,
@@ -177,10 +188,10 @@ pub struct ListParams {
     customer_id: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/limits", tag = "limits", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/limits", operation_id = "listLimits", tag = "limits", security(("bearer" = [])),
     params(("customerId" = Option<String>, Query, description = "only this customer's own limits"),
-           ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
-    responses((status = 200, body = Page<Limit>)))]
+           PageParams),
+    responses((status = 200, body = Page<Limit>), (status = 404, body = ErrorBody, description = "no such customer")))]
 pub async fn list(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
@@ -191,29 +202,33 @@ pub async fn list(
         Some(reference) => Some(super::customers::find_customer(&state, &project, reference).await?.id),
         None => None,
     };
-    let rows =
-        state.engine.db().limits_page(&project.id, params.page.cursor(), customer_id.as_deref(), size + 1).await?;
+    let rows = state
+        .engine
+        .db()
+        .limits_page(&project.id, params.page.id_cursor("lmt")?, customer_id.as_deref(), size + 1)
+        .await?;
     Ok(Json(Page::from_rows(rows, size, |l| l.id.clone())))
 }
 
-#[utoipa::path(get, path = "/v1/limits/{id}", tag = "limits", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/limits/{id}", operation_id = "getLimit", tag = "limits", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = Limit), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Limit>, AppError> {
     Ok(Json(find_limit(&state, &project, &id).await?))
 }
 
-#[utoipa::path(put, path = "/v1/limits/{id}", tag = "limits", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(put, path = "/v1/limits/{id}", operation_id = "updateLimit", tag = "limits", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = LimitRequest,
-    responses((status = 200, body = Limit), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Limit), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody, description = "the meter or customer was deleted meanwhile")))]
 /// Changes a limit; its counters are rebuilt for the current windows.
 pub async fn update(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<LimitRequest>,
 ) -> Result<Json<Limit>, AppError> {
     Ok(Json(update_limit(&state, &project, &id, request).await?))
@@ -231,12 +246,12 @@ pub async fn update_limit(
     save(state, project, request, base, false).await
 }
 
-#[utoipa::path(delete, path = "/v1/limits/{id}", tag = "limits", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/v1/limits/{id}", operation_id = "deleteLimit", tag = "limits", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, AppError> {
     delete_limit(&state, &project, &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -252,13 +267,16 @@ pub async fn delete_limit(state: &AppState, project: &Project, id: &str) -> Resu
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckRequest {
-    /// The customer's externalId (or cust_… id); created on first use.
+    /// The customer's externalId (or cust_… id).
+    #[schema(value_type = String, required = true, min_length = 1)]
     pub customer_id: Option<String>,
+    /// At most 32 pairs.
     pub dimensions: Option<BTreeMap<String, String>>,
     /// The amount about to be used: a limit passes only if used + requested <= limit.
     #[schema(value_type = Option<f64>)]
     pub requested: Option<serde_json::Number>,
-    /// Balances the work will draw on: each must cover its amount for `allowed`.
+    /// Balances the work will draw on (at most 20): each must cover its amount for `allowed`.
+    #[schema(max_items = 20)]
     pub balances: Option<Vec<BalanceAmount>>,
 }
 
@@ -270,8 +288,8 @@ pub struct BalanceAmount {
     pub amount: Option<serde_json::Number>,
 }
 
-#[utoipa::path(post, path = "/v1/limits/check", tag = "limits", security(("bearer" = [])), request_body = CheckRequest,
-    responses((status = 200, body = CheckResponse, description = "a refusal is allowed: false, not an error"),
+#[utoipa::path(post, path = "/v1/limits/check", operation_id = "checkLimits", tag = "limits", security(("bearer" = [])), request_body = CheckRequest,
+    responses((status = 200, body = CheckResponse, description = "a refusal is allowed: false, not an error"), (status = 404, body = ErrorBody, description = "a cust_… id that names no customer"),
               (status = 400, body = ErrorBody)))]
 pub async fn check(
     State(state): State<AppState>,
@@ -287,9 +305,9 @@ pub async fn check(
         },
         None => None,
     };
-    let balances = request
-        .balances
-        .unwrap_or_default()
+    let balances = request.balances.unwrap_or_default();
+    at_most(balances.len(), MAX_CHECK_BALANCES, "balances", "balances")?;
+    let balances = balances
         .into_iter()
         .enumerate()
         .map(|(i, b)| {

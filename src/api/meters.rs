@@ -1,6 +1,6 @@
 //! `/v1/meters`: CRUD and queries over a date range.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
@@ -11,9 +11,9 @@ use crate::auth::keys::ApiProject;
 use crate::db::projects::Project;
 use crate::domain::ids::new_id;
 use crate::domain::meters::{validate_field, Aggregation, EventFilter, Meter};
-use crate::domain::{is_valid_key, optional_text, required_text, validate_dimensions, FieldError};
+use crate::domain::{description_text, is_valid_key, required_text, validate_dimensions, FieldError};
 use crate::engine::query::{query_meter, MeterQuery, MeterQueryResult, WindowSize};
-use crate::error::{ApiJson, ApiQuery, AppError, ErrorBody};
+use crate::error::{ApiJson, ApiPath, ApiQuery, AppError, ErrorBody};
 use crate::server::AppState;
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -21,6 +21,8 @@ use crate::server::AppState;
 pub struct MeterRequest {
     pub name: Option<String>,
     pub description: Option<String>,
+    /// Required on create.
+    #[schema(value_type = Option<Aggregation>)]
     pub aggregation: Option<String>,
     /// `values.<key>`, or `*` for `count`.
     pub field: Option<String>,
@@ -46,7 +48,7 @@ impl MeterRequest {
                 Some(name) => required_text(Some(name), "name", 128)?,
                 None => base.name,
             },
-            description: optional_text(self.description, "description", 1024)?.or(base.description),
+            description: description_text(self.description, "description", 1024, false)?.or(base.description),
             aggregation,
             field,
             event_filter: match self.event_filter {
@@ -62,7 +64,7 @@ async fn find_meter(state: &AppState, project: &Project, id: &str) -> Result<Met
     state.engine.db().meter(&project.id, id).await?.ok_or_else(|| AppError::not_found("meter", id))
 }
 
-#[utoipa::path(post, path = "/v1/meters", tag = "meters", security(("bearer" = [])), request_body = MeterRequest,
+#[utoipa::path(post, path = "/v1/meters", operation_id = "createMeter", tag = "meters", security(("bearer" = [])), request_body = MeterRequest,
     responses((status = 201, body = Meter), (status = 400, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -95,8 +97,8 @@ pub async fn create_meter(state: &AppState, project: &Project, request: MeterReq
     Ok(meter)
 }
 
-#[utoipa::path(get, path = "/v1/meters", tag = "meters", security(("bearer" = [])),
-    params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+#[utoipa::path(get, path = "/v1/meters", operation_id = "listMeters", tag = "meters", security(("bearer" = [])),
+    params(PageParams),
     responses((status = 200, body = Page<Meter>)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -104,28 +106,28 @@ pub async fn list(
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<Page<Meter>>, AppError> {
     let size = params.size()?;
-    let rows = state.engine.db().meters_page(&project.id, params.cursor(), size + 1).await?;
+    let rows = state.engine.db().meters_page(&project.id, params.id_cursor("mtr")?, size + 1).await?;
     Ok(Json(Page::from_rows(rows, size, |m| m.id.clone())))
 }
 
-#[utoipa::path(get, path = "/v1/meters/{id}", tag = "meters", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/meters/{id}", operation_id = "getMeter", tag = "meters", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = Meter), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Meter>, AppError> {
     Ok(Json(find_meter(&state, &project, &id).await?))
 }
 
-#[utoipa::path(put, path = "/v1/meters/{id}", tag = "meters", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(put, path = "/v1/meters/{id}", operation_id = "updateMeter", tag = "meters", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = MeterRequest,
     responses((status = 200, body = Meter), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 /// Changes a meter; the counters of its limits are rebuilt from the recorded events.
 pub async fn update(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<MeterRequest>,
 ) -> Result<Json<Meter>, AppError> {
     Ok(Json(update_meter(&state, &project, &id, request).await?))
@@ -146,13 +148,13 @@ pub async fn update_meter(
     Ok(meter)
 }
 
-#[utoipa::path(delete, path = "/v1/meters/{id}", tag = "meters", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/v1/meters/{id}", operation_id = "deleteMeter", tag = "meters", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 /// Deletes a meter no limit uses.
 pub async fn delete(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, AppError> {
     delete_meter(&state, &project, &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -169,17 +171,20 @@ pub async fn delete_meter(state: &AppState, project: &Project, id: &str) -> Resu
 #[serde(rename_all = "camelCase")]
 pub struct MeterQueryRequest {
     /// Inclusive; RFC 3339 or YYYY-MM-DD.
+    #[schema(value_type = String, required = true)]
     pub start_date: Option<String>,
     /// Exclusive; RFC 3339 or YYYY-MM-DD.
+    #[schema(value_type = String, required = true)]
     pub end_date: Option<String>,
     pub customer_id: Option<String>,
     pub dimensions: Option<std::collections::BTreeMap<String, String>>,
     /// Dimension keys to group by; `customerId` groups by customer.
     pub group_by: Option<Vec<String>>,
+    #[schema(value_type = Option<WindowSize>)]
     pub window_size: Option<String>,
 }
 
-#[utoipa::path(post, path = "/v1/meters/{id}/query", tag = "meters", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/meters/{id}/query", operation_id = "queryMeter", tag = "meters", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = MeterQueryRequest,
     responses((status = 200, body = MeterQueryResult), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 /// The meter's value over a date range, optionally per customer, filtered by dimensions,
@@ -187,7 +192,7 @@ pub struct MeterQueryRequest {
 pub async fn query(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<MeterQueryRequest>,
 ) -> Result<Json<MeterQueryResult>, AppError> {
     let meter = find_meter(&state, &project, &id).await?;
@@ -212,6 +217,7 @@ pub async fn query(
         }
     }
     let group_by = request.group_by.unwrap_or_default();
+    crate::domain::at_most(group_by.len(), crate::domain::MAX_DIMENSIONS, "groupBy", "keys")?;
     if let Some(bad) = group_by.iter().find(|g| !is_valid_key(g)) {
         return Err(FieldError::invalid(
             "groupBy",

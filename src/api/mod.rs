@@ -65,10 +65,14 @@ async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
     }
 }
 
-/// `?limit=&cursor=` as sent; validated by `page_size`.
-#[derive(Debug, Default, Deserialize)]
+/// `?limit=&cursor=` as sent; validated by `size` and `id_cursor`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
+    /// Page size, 1–100 (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
+    /// `nextCursor` of the previous page.
     pub cursor: Option<String>,
 }
 
@@ -90,6 +94,20 @@ impl PageParams {
     pub fn cursor(&self) -> Option<&str> {
         self.cursor.as_deref().filter(|c| !c.is_empty())
     }
+
+    /// The cursor of a list keyed by id: it must be an id of `prefix`, as a previous page
+    /// hands out, so that garbage is refused rather than silently read as "the end".
+    pub fn id_cursor(&self, prefix: &str) -> Result<Option<&str>, AppError> {
+        match self.cursor() {
+            Some(cursor) if !crate::domain::ids::is_id(prefix, cursor) => Err(bad_cursor()),
+            other => Ok(other),
+        }
+    }
+}
+
+/// The error for a cursor no previous page handed out.
+pub fn bad_cursor() -> AppError {
+    AppError::InvalidField { field: "cursor".into(), message: "is not a cursor from a previous page".into() }
 }
 
 /// A page of a list.
@@ -102,6 +120,23 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
+    /// Pages a short list held in memory, in its given order: the cursor is the id of the last
+    /// item of the previous page and must name an item of the list.
+    pub fn from_list(
+        rows: Vec<T>,
+        params: &PageParams,
+        prefix: &str,
+        id_of: impl Fn(&T) -> &str,
+    ) -> Result<Page<T>, AppError> {
+        let size = params.size()?;
+        let start = match params.id_cursor(prefix)? {
+            Some(cursor) => rows.iter().position(|row| id_of(row) == cursor).ok_or_else(bad_cursor)? + 1,
+            None => 0,
+        };
+        let rows: Vec<T> = rows.into_iter().skip(start).take(size as usize + 1).collect();
+        Ok(Page::from_rows(rows, size, |row| id_of(row).to_string()))
+    }
+
     /// Builds a page from `size + 1` fetched rows: the extra row only says there is more.
     pub fn from_rows(mut rows: Vec<T>, size: i64, cursor_of: impl Fn(&T) -> String) -> Page<T> {
         let has_more = rows.len() as i64 > size;

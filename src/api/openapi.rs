@@ -2,7 +2,9 @@
 //! and the wire types.
 
 use axum::Json;
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::{balances, customers, events, limits, meters, project, usage, webhooks};
@@ -23,8 +25,9 @@ use super::{balances, customers, events, limits, meters, project, usage, webhook
         webhooks::deliveries, webhooks::redeliver, webhooks::test,
         document,
     ),
-    components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
-    modifiers(&BearerAuth),
+    // Schemas that only parameters name are not collected from the paths: list them here.
+    components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail, crate::engine::query::SummaryPeriod)),
+    modifiers(&BearerAuth, &CommonResponses),
 )]
 pub struct ApiDoc;
 
@@ -42,7 +45,65 @@ impl Modify for BearerAuth {
     }
 }
 
-#[utoipa::path(get, path = "/v1/openapi.json", tag = "meta", responses((status = 200, description = "this document")))]
+/// The error answers every operation of a kind can give, added in one place so that no
+/// handler's annotation can forget them: 401 where a key is required, 400 where input is read
+/// (a body, a query or a path id), 413 where a body is read, 404 where a path names an object,
+/// 409 where an `Idempotency-Key` is honoured.
+struct CommonResponses;
+
+const COMMON: [(&str, &str, &str); 5] = [
+    ("400", "BadRequest", "invalid_request, missing_required_field or invalid_field_value, naming the field"),
+    ("401", "Unauthorized", "missing_api_key, invalid_api_key or expired_api_key"),
+    ("404", "NotFound", "the named object (or route) does not exist in the key's project"),
+    ("409", "Conflict", "conflict: the Idempotency-Key was used for a different request"),
+    ("413", "PayloadTooLarge", "payload_too_large: the body is over the size limit"),
+];
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (_, name, description) in COMMON {
+            let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build();
+            let response = ResponseBuilder::new().description(description).content("application/json", content).build();
+            components.responses.insert(name.to_string(), RefOr::T(response));
+        }
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let names_object = path.contains('{');
+            let operations =
+                [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch].into_iter().flatten();
+            for operation in operations {
+                let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+                let has_body = operation.request_body.is_some();
+                let parameters = operation.parameters.as_deref().unwrap_or_default();
+                let reads_input = has_body || !parameters.is_empty();
+                let idempotent = parameters.iter().any(|p| p.name.eq_ignore_ascii_case("Idempotency-Key"));
+                for (status, applies) in [
+                    ("400", reads_input),
+                    ("401", secured),
+                    ("404", names_object),
+                    ("409", idempotent),
+                    ("413", has_body),
+                ] {
+                    if applies {
+                        add_common(operation, status);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn add_common(operation: &mut Operation, status: &str) {
+    if let Some((_, name, _)) = COMMON.iter().find(|(code, _, _)| *code == status) {
+        operation
+            .responses
+            .responses
+            .entry(status.to_string())
+            .or_insert_with(|| RefOr::Ref(Ref::from_response_name(*name)));
+    }
+}
+
+#[utoipa::path(get, path = "/v1/openapi.json", operation_id = "getOpenApiDocument", tag = "meta", responses((status = 200, description = "this document")))]
 pub async fn document() -> Json<utoipa::openapi::OpenApi> {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -14,7 +14,7 @@ use super::parse_instant;
 use crate::auth::keys::ApiProject;
 use crate::db::DbError;
 use crate::engine::query::{summary_periods, usage_summary, Span, SummaryPeriod, UsageSummaryRow};
-use crate::error::{AppError, ErrorBody};
+use crate::error::{ApiQuery, AppError, ErrorBody};
 use crate::export::csv_response;
 use crate::export::Cell;
 use crate::server::AppState;
@@ -24,17 +24,17 @@ pub struct UsageSummary {
     pub data: Vec<UsageSummaryRow>,
 }
 
-#[utoipa::path(get, path = "/v1/usage/summary", tag = "usage", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/usage/summary", operation_id = "getUsageSummary", tag = "usage", security(("bearer" = [])),
     params(("startDate" = String, Query, description = "inclusive, RFC 3339 or YYYY-MM-DD"),
            ("endDate" = String, Query, description = "exclusive"),
-           ("period" = Option<String>, Query, description = "day, week, month or total (default), in UTC")),
+           ("period" = Option<SummaryPeriod>, Query, description = "total by default; periods in UTC")),
     responses((status = 200, body = UsageSummary, description = "JSON, or CSV with Accept: text/csv"),
               (status = 400, body = ErrorBody)))]
 pub async fn summary(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
     headers: HeaderMap,
-    Query(params): Query<HashMap<String, String>>,
+    ApiQuery(params): ApiQuery<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
     let periods = parse_summary_range(&params, ["startDate", "endDate", "period"])?;
     let rows = usage_summary(state.engine.db(), &project.id, &periods).await?;

@@ -1,7 +1,7 @@
 //! `/v1/webhooks`: endpoints (the signing secret is shown at creation and rotation only), the
 //! delivery log, redelivery and test events.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -12,9 +12,9 @@ use crate::auth::keys::ApiProject;
 use crate::db::projects::Project;
 use crate::db::webhooks::Delivery;
 use crate::domain::ids::new_id;
-use crate::domain::webhooks::{new_secret, EventType, SummaryFrequency, WebhookEndpoint};
-use crate::domain::{optional_text, required_text, FieldError};
-use crate::error::{ApiJson, ApiQuery, AppError, ErrorBody};
+use crate::domain::webhooks::{new_secret, EventType, SummaryFrequency, TargetPolicy, WebhookEndpoint};
+use crate::domain::{description_text, required_text, FieldError};
+use crate::error::{ApiJson, ApiPath, ApiQuery, AppError, ErrorBody};
 use crate::server::AppState;
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -30,10 +30,15 @@ pub struct EndpointRequest {
 }
 
 impl EndpointRequest {
-    /// Validates over `base` (the stored endpoint for an update).
-    pub fn apply(self, base: WebhookEndpoint) -> Result<WebhookEndpoint, FieldError> {
+    /// Validates over `base` (the stored endpoint for an update); `policy` says which
+    /// receivers are allowed.
+    pub fn apply(self, base: WebhookEndpoint, policy: TargetPolicy) -> Result<WebhookEndpoint, FieldError> {
         let url = match self.url {
-            Some(url) => validate_url(&required_text(Some(url), "url", 2048)?)?,
+            Some(url) => {
+                let url = required_text(Some(url), "url", 2048)?;
+                policy.check_url(&url).map_err(|message| FieldError::invalid("url", message))?;
+                url
+            }
             None => base.url,
         };
         let event_types = match self.event_types {
@@ -60,7 +65,7 @@ impl EndpointRequest {
         let reenabled = enabled && !base.enabled;
         Ok(WebhookEndpoint {
             url,
-            description: optional_text(self.description, "description", 512)?.or(base.description),
+            description: description_text(self.description, "description", 512, false)?.or(base.description),
             event_types,
             enabled,
             summary_frequency,
@@ -69,13 +74,6 @@ impl EndpointRequest {
             disabled_reason: if reenabled { None } else { base.disabled_reason },
             ..base
         })
-    }
-}
-
-fn validate_url(url: &str) -> Result<String, FieldError> {
-    match reqwest::Url::parse(url) {
-        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => Ok(url.to_string()),
-        _ => Err(FieldError::invalid("url", "must be an http:// or https:// URL")),
     }
 }
 
@@ -115,13 +113,13 @@ pub async fn create_endpoint(
         created_at: now,
         updated_at: now,
     };
-    let endpoint = request.apply(base)?;
+    let endpoint = request.apply(base, state.webhook_policy)?;
     let secret = new_secret();
     state.engine.db().create_endpoint(&project.id, &endpoint, &secret).await?;
     Ok(EndpointWithSecret { endpoint, secret })
 }
 
-#[utoipa::path(post, path = "/v1/webhooks", tag = "webhooks", security(("bearer" = [])), request_body = EndpointRequest,
+#[utoipa::path(post, path = "/v1/webhooks", operation_id = "createWebhook", tag = "webhooks", security(("bearer" = [])), request_body = EndpointRequest,
     responses((status = 201, body = EndpointWithSecret), (status = 400, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -131,26 +129,24 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(create_endpoint(&state, &project, request).await?)))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EndpointList {
-    pub data: Vec<WebhookEndpoint>,
-}
-
-#[utoipa::path(get, path = "/v1/webhooks", tag = "webhooks", security(("bearer" = [])),
-    responses((status = 200, body = EndpointList)))]
+#[utoipa::path(get, path = "/v1/webhooks", operation_id = "listWebhooks", tag = "webhooks", security(("bearer" = [])),
+    params(PageParams), responses((status = 200, body = Page<WebhookEndpoint>)))]
+/// Endpoints in creation order. A project holds few, so they are paged in memory.
 pub async fn list(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
-) -> Result<Json<EndpointList>, AppError> {
-    Ok(Json(EndpointList { data: state.engine.db().endpoints(&project.id).await? }))
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> Result<Json<Page<WebhookEndpoint>>, AppError> {
+    let endpoints = state.engine.db().endpoints(&project.id).await?;
+    Ok(Json(Page::from_list(endpoints, &params, "whk", |e| &e.id)?))
 }
 
-#[utoipa::path(get, path = "/v1/webhooks/{id}", tag = "webhooks", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/webhooks/{id}", operation_id = "getWebhook", tag = "webhooks", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = WebhookEndpoint), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<WebhookEndpoint>, AppError> {
     Ok(Json(find_endpoint(&state, &project, &id).await?))
 }
@@ -163,29 +159,29 @@ pub async fn update_endpoint(
     request: EndpointRequest,
 ) -> Result<WebhookEndpoint, AppError> {
     let before = find_endpoint(state, project, id).await?;
-    let endpoint = request.apply(WebhookEndpoint { updated_at: state.engine.now(), ..before })?;
+    let endpoint = request.apply(WebhookEndpoint { updated_at: state.engine.now(), ..before }, state.webhook_policy)?;
     state.engine.db().update_endpoint(&project.id, &endpoint).await?;
     Ok(endpoint)
 }
 
-#[utoipa::path(put, path = "/v1/webhooks/{id}", tag = "webhooks", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(put, path = "/v1/webhooks/{id}", operation_id = "updateWebhook", tag = "webhooks", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = EndpointRequest,
     responses((status = 200, body = WebhookEndpoint), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<EndpointRequest>,
 ) -> Result<Json<WebhookEndpoint>, AppError> {
     Ok(Json(update_endpoint(&state, &project, &id, request).await?))
 }
 
-#[utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "webhooks", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/v1/webhooks/{id}", operation_id = "deleteWebhook", tag = "webhooks", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, AppError> {
     let endpoint = find_endpoint(&state, &project, &id).await?;
     state.engine.db().delete_endpoint(&endpoint.id).await?;
@@ -204,29 +200,29 @@ pub async fn rotate_endpoint_secret(
     Ok(EndpointWithSecret { endpoint, secret })
 }
 
-#[utoipa::path(post, path = "/v1/webhooks/{id}/rotate-secret", tag = "webhooks", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/webhooks/{id}/rotate-secret", operation_id = "rotateWebhookSecret", tag = "webhooks", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = EndpointWithSecret), (status = 404, body = ErrorBody)))]
 pub async fn rotate_secret(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<EndpointWithSecret>, AppError> {
     Ok(Json(rotate_endpoint_secret(&state, &project, &id).await?))
 }
 
-#[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", tag = "webhooks", security(("bearer" = [])),
-    params(("id" = String, Path), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+#[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", operation_id = "listWebhookDeliveries", tag = "webhooks", security(("bearer" = [])),
+    params(("id" = String, Path), PageParams),
     responses((status = 200, body = Page<Delivery>), (status = 404, body = ErrorBody)))]
 /// Deliveries newest first, each with every attempt.
 pub async fn deliveries(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<Page<Delivery>>, AppError> {
     let size = params.size()?;
     let endpoint = find_endpoint(&state, &project, &id).await?;
-    let rows = state.engine.db().deliveries_page(&endpoint.id, params.cursor(), size + 1).await?;
+    let rows = state.engine.db().deliveries_page(&endpoint.id, params.id_cursor("dlv")?, size + 1).await?;
     Ok(Json(Page::from_rows(rows, size, |d| d.id.clone())))
 }
 
@@ -237,13 +233,13 @@ pub struct Queued {
     pub event_id: Option<String>,
 }
 
-#[utoipa::path(post, path = "/v1/webhooks/{id}/deliveries/{deliveryId}/redeliver", tag = "webhooks",
+#[utoipa::path(post, path = "/v1/webhooks/{id}/deliveries/{deliveryId}/redeliver", operation_id = "redeliverWebhookDelivery", tag = "webhooks",
     security(("bearer" = [])), params(("id" = String, Path), ("deliveryId" = String, Path)),
     responses((status = 202, description = "queued again with the same webhook-id"), (status = 404, body = ErrorBody)))]
 pub async fn redeliver(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
-    Path((id, delivery_id)): Path<(String, String)>,
+    ApiPath((id, delivery_id)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, AppError> {
     let endpoint = find_endpoint(&state, &project, &id).await?;
     state.engine.db().redeliver(&endpoint.id, &delivery_id, state.engine.now()).await?;
@@ -263,12 +259,12 @@ pub async fn send_test_event(state: &AppState, project: &Project, id: &str) -> R
     Ok(Queued { event_id })
 }
 
-#[utoipa::path(post, path = "/v1/webhooks/{id}/test", tag = "webhooks", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/webhooks/{id}/test", operation_id = "sendWebhookTest", tag = "webhooks", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 202, body = Queued), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn test(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<(StatusCode, Json<Queued>), AppError> {
     Ok((StatusCode::ACCEPTED, Json(send_test_event(&state, &project, &id).await?)))
 }

@@ -53,11 +53,16 @@ pub async fn create_key(db: &Db, project_id: &str, name: &str, now_ms: i64) -> D
     Ok(CreatedKey { id, secret })
 }
 
-/// What a secret resolved to, shared by every request that presents it.
+/// Most keys remembered at once. Only keys that exist are remembered, so this bounds memory
+/// against a deployment with very many keys, not against guessing (guesses are never kept).
+const MAX_CACHED_KEYS: usize = 10_000;
+
+/// What an existing key resolved to, shared by every request that presents it.
 struct Cached {
-    /// The key's id and project, if the key exists; `revoked` if it may no longer be used.
-    key_id: Option<String>,
+    key_id: String,
+    /// `None` if the key's project is gone.
     project: Option<Arc<Project>>,
+    /// The key may no longer be used.
     revoked: bool,
     fetched: Instant,
     /// When `last_used_at` was last written (ms on the process's monotonic clock).
@@ -87,29 +92,38 @@ impl KeyAuthenticator {
         let entry = match cached {
             Some(entry) if entry.fetched.elapsed() < CACHE_TTL => entry,
             _ => {
-                let key = db.key_by_hash(&hash).await?;
-                let project = match &key {
-                    Some(key) => db.project(&key.project_id).await?.map(Arc::new),
-                    None => None,
+                // A secret that matches no key is not remembered: anyone can send endless
+                // random ones, and memory must not grow with them.
+                let Some(key) = db.key_by_hash(&hash).await? else {
+                    tracing::info!(key_prefix = %key_prefix(secret), "invalid API key");
+                    return Err(AppError::InvalidApiKey);
                 };
+                let project = db.project(&key.project_id).await?.map(Arc::new);
                 let never = self.elapsed_ms() - TOUCH_INTERVAL.as_millis() as i64;
                 let entry = Arc::new(Cached {
-                    revoked: key.as_ref().is_some_and(|k| k.revoked_at.is_some()),
-                    key_id: key.map(|k| k.id),
+                    revoked: key.revoked_at.is_some(),
+                    key_id: key.id,
                     project,
                     fetched: Instant::now(),
                     touched_ms: AtomicI64::new(never),
                 });
                 if let Ok(mut cache) = self.cache.write() {
+                    if cache.len() >= MAX_CACHED_KEYS {
+                        cache.retain(|_, cached| cached.fetched.elapsed() < CACHE_TTL);
+                        if cache.len() >= MAX_CACHED_KEYS {
+                            cache.clear();
+                        }
+                    }
                     cache.insert(hash, entry.clone());
                 }
                 entry
             }
         };
-        let (Some(key_id), Some(project)) = (&entry.key_id, &entry.project) else {
+        let (key_id, Some(project)) = (&entry.key_id, &entry.project) else {
             return Err(AppError::InvalidApiKey);
         };
         if entry.revoked {
+            tracing::info!(key_id = %key_id, "revoked API key used");
             return Err(AppError::ExpiredApiKey);
         }
         let now = self.elapsed_ms();
@@ -128,6 +142,11 @@ impl KeyAuthenticator {
         Ok(project.clone())
     }
 
+    /// How many keys are remembered now.
+    pub fn cached_keys(&self) -> usize {
+        self.cache.read().map_or(0, |cache| cache.len())
+    }
+
     fn elapsed_ms(&self) -> i64 {
         self.started.elapsed().as_millis() as i64
     }
@@ -138,6 +157,12 @@ impl KeyAuthenticator {
             cache.clear();
         }
     }
+}
+
+/// The public start of a secret (`limitry_sk_` and four characters), safe to log.
+fn key_prefix(secret: &str) -> &str {
+    let end = secret.char_indices().nth(KEY_PREFIX.len() + 4).map_or(secret.len(), |(at, _)| at);
+    &secret[..end]
 }
 
 /// The project of the calling API key.

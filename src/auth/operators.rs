@@ -1,6 +1,8 @@
 //! Dashboard access: operator passwords (argon2), signed session cookies, CSRF tokens, the
 //! slow-down of repeated failed logins, and the middleware that keeps every page behind a session.
 
+use std::net::IpAddr;
+
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -15,7 +17,7 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
 
-use crate::db::operators::OperatorSession;
+use crate::db::operators::{Operator, OperatorSession};
 use crate::db::{Db, DbResult};
 use crate::domain::customers::validate_email;
 use crate::domain::ids::new_id;
@@ -29,9 +31,17 @@ pub const LOGIN_CSRF_COOKIE: &str = "limitry_login_csrf";
 pub const CSRF_FIELD: &str = "_csrf";
 pub const SESSION_LIFETIME: Duration = Duration::days(7);
 pub const MIN_PASSWORD_LENGTH: usize = 10;
-/// Failed logins allowed before each further attempt has to wait.
+/// The longest email an operator can have (RFC 5321's path limit); longer input is refused
+/// before it costs a hash or a row.
+pub const MAX_EMAIL_LENGTH: usize = 254;
+/// Failed logins for one email from one address before each further attempt has to wait.
 const FREE_FAILURES: i64 = 3;
+/// Failed logins from one address, whatever the emails, before it has to wait: generous, as
+/// several operators may share an address, but it stops one address guessing across emails.
+const FREE_ADDRESS_FAILURES: i64 = 20;
 const MAX_LOGIN_WAIT_SECONDS: i64 = 15 * 60;
+/// Failures older than this are forgotten and their rows deleted.
+const LOGIN_FAILURE_MEMORY: Duration = Duration::hours(24);
 
 /// A random token: 256 bits, URL-safe.
 pub fn random_token() -> String {
@@ -49,11 +59,43 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
 }
 
+/// Argon2 takes tens of milliseconds of CPU by design: run it on the blocking pool so a burst
+/// of logins cannot stall the async workers serving the API.
+async fn hash_password_off_thread(password: &str) -> Result<String, String> {
+    let password = password.to_string();
+    match tokio::task::spawn_blocking(move || hash_password(&password)).await {
+        Ok(hashed) => hashed.map_err(|e| e.to_string()),
+        Err(err) => Err(err.to_string()),
+    }
+}
+
+/// Verifies against `hash`, or against [`DUMMY_HASH`] when there is none (an unknown email),
+/// which then still fails. The dummy is made on first use, on the blocking pool too.
+async fn verify_password_off_thread(password: &str, hash: Option<&str>) -> bool {
+    let (password, hash) = (password.to_string(), hash.map(str::to_string));
+    let verify = move || match &hash {
+        Some(hash) => verify_password(&password, hash),
+        None => {
+            verify_password(&password, &DUMMY_HASH);
+            false
+        }
+    };
+    tokio::task::spawn_blocking(verify).await.unwrap_or(false)
+}
+
+/// Verified in place of an operator's hash when the email is unknown, so that answering
+/// takes as long as for a known email and the timing does not tell which emails exist.
+static DUMMY_HASH: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| hash_password(&random_token()).unwrap_or_default());
+
 /// Normalises and checks an operator's email and password.
 pub fn validate_credentials(email: &str, password: &str) -> Result<String, FieldError> {
     let email = email.trim().to_lowercase();
     if email.is_empty() {
         return Err(FieldError::missing("email"));
+    }
+    if email.chars().count() > MAX_EMAIL_LENGTH {
+        return Err(FieldError::invalid("email", format!("must be at most {MAX_EMAIL_LENGTH} characters")));
     }
     validate_email(&email, "email")?;
     if password.chars().count() < MIN_PASSWORD_LENGTH {
@@ -65,9 +107,87 @@ pub fn validate_credentials(email: &str, password: &str) -> Result<String, Field
 /// Creates an operator (the first-run setup page and `limitry admin create`).
 pub async fn create_operator(db: &Db, email: &str, password: &str, now_ms: i64) -> Result<String, CreateOperatorError> {
     let email = validate_credentials(email, password)?;
-    let hash = hash_password(password).map_err(|e| CreateOperatorError::Hash(e.to_string()))?;
+    let hash = hash_password_off_thread(password).await.map_err(CreateOperatorError::Hash)?;
     db.create_operator(&new_id("op", now_ms), &email, &hash, now_ms).await?;
     Ok(email)
+}
+
+/// Creates the first operator (the setup page): `None` when an operator already exists or a
+/// concurrent setup created one first — exactly one setup ever succeeds.
+pub async fn create_first_operator(
+    db: &Db,
+    email: &str,
+    password: &str,
+    now_ms: i64,
+) -> Result<Option<Operator>, CreateOperatorError> {
+    let email = validate_credentials(email, password)?;
+    let hash = hash_password_off_thread(password).await.map_err(CreateOperatorError::Hash)?;
+    let id = new_id("op", now_ms);
+    if !db.create_first_operator(&id, &email, &hash, now_ms).await? {
+        return Ok(None);
+    }
+    Ok(Some(Operator { id, email, password_hash: hash }))
+}
+
+/// Why a login did not start a session.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("Wrong email or password.")]
+    WrongCredentials,
+    #[error("Too many failed sign-ins. Try again in {0} s.")]
+    TooManyAttempts(i64),
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+}
+
+/// Checks an operator's email and password, throttled per email at the client's address and
+/// per address. The attempt is counted as a failure before the (slow) password check, in one
+/// transaction, so concurrent guesses cannot all slip in before the count goes up; a success
+/// takes it back. An email someone else keeps failing from elsewhere stays usable.
+pub async fn log_in(db: &Db, email: &str, password: &str, client: IpAddr, now_ms: i64) -> Result<Operator, LoginError> {
+    let email = email.trim().to_lowercase();
+    if email.is_empty() || email.chars().count() > MAX_EMAIL_LENGTH {
+        tracing::info!(client = %client, "failed dashboard sign-in: unusable email");
+        return Err(LoginError::WrongCredentials);
+    }
+    let address = throttle_address(client);
+    let (address_key, pair_key) = (format!("address:{address}"), format!("login:{address}:{email}"));
+    let expires_at = now_ms + LOGIN_FAILURE_MEMORY.num_milliseconds();
+    let wait = |index: usize, failures: i64, last: i64| {
+        let free = if index == 0 { FREE_ADDRESS_FAILURES } else { FREE_FAILURES };
+        login_wait(failures, free, last, now_ms).map(|wait| wait.num_milliseconds())
+    };
+    if let Err(wait_ms) = db.claim_login_attempt(&[&address_key, &pair_key], now_ms, expires_at, wait).await? {
+        tracing::info!(client = %client, email = %email, "dashboard sign-in refused: too many failures");
+        return Err(LoginError::TooManyAttempts((wait_ms + 999) / 1000));
+    }
+    let operator = db.operator_by_email(&email).await?;
+    let verified = verify_password_off_thread(password, operator.as_ref().map(|o| o.password_hash.as_str())).await;
+    match operator {
+        Some(operator) if verified => {
+            db.settle_login_success(&pair_key, &address_key).await?;
+            Ok(operator)
+        }
+        _ => {
+            tracing::info!(client = %client, email = %email, "failed dashboard sign-in");
+            Err(LoginError::WrongCredentials)
+        }
+    }
+}
+
+/// The part of a client address one party controls: the address for IPv4, the /64 network
+/// for IPv6 (one host usually has a whole /64 to rotate through).
+fn throttle_address(client: IpAddr) -> String {
+    match client {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,13 +200,13 @@ pub enum CreateOperatorError {
     Db(#[from] crate::db::DbError),
 }
 
-/// How long a login for an email with these failures must still wait, if at all: free for the
-/// first few, then doubling from one second up to fifteen minutes.
-pub fn login_wait(failures: i64, last_failure_ms: i64, now_ms: i64) -> Option<Duration> {
-    if failures < FREE_FAILURES {
+/// How long a login with these failures must still wait, if at all: free for the first
+/// `free`, then doubling from one second up to fifteen minutes.
+pub fn login_wait(failures: i64, free: i64, last_failure_ms: i64, now_ms: i64) -> Option<Duration> {
+    if failures < free {
         return None;
     }
-    let wait_seconds = 1i64.checked_shl((failures - FREE_FAILURES).min(20) as u32).unwrap_or(i64::MAX);
+    let wait_seconds = 1i64.checked_shl((failures - free).min(20) as u32).unwrap_or(i64::MAX);
     let wait = Duration::seconds(wait_seconds.min(MAX_LOGIN_WAIT_SECONDS));
     let ready_at = last_failure_ms + wait.num_milliseconds();
     (now_ms < ready_at).then(|| Duration::milliseconds(ready_at - now_ms))
@@ -214,7 +334,7 @@ pub async fn require_operator(State(state): State<AppState>, mut request: Reques
             if request.method() == Method::GET {
                 match state.engine.db().take_flash(&session.id_hash).await {
                     Ok(Some(message)) => {
-                        request.extensions_mut().insert(Flash(message));
+                        request.extensions_mut().insert(Flash::decode(&message));
                     }
                     Ok(None) => {}
                     Err(err) => tracing::warn!(error = %err, "could not read the session's message"),
@@ -227,9 +347,33 @@ pub async fn require_operator(State(state): State<AppState>, mut request: Reques
     Redirect::to(if to_setup { "/setup" } else { "/login" }).into_response()
 }
 
-/// A one-time message for the page, such as a new API key's secret.
-#[derive(Debug, Clone)]
-pub struct Flash(pub String);
+/// A one-time message for the session's next page: how a form post went and, once, a new
+/// secret. It travels in the session, never in the URL, so no link can make a page say
+/// something the service did not.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Flash {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The form field the error concerns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// A new API key or signing secret, shown this once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+impl Flash {
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Sessions from before messages were structured held a bare secret.
+    pub fn decode(text: &str) -> Flash {
+        serde_json::from_str(text).unwrap_or_else(|_| Flash { secret: Some(text.to_string()), ..Flash::default() })
+    }
+}
 
 /// The double-submit CSRF token of the login and setup forms.
 #[derive(Debug, Clone)]
@@ -257,11 +401,12 @@ mod tests {
 
     #[test]
     fn failed_logins_wait_longer_and_longer_after_three() {
-        assert_eq!(login_wait(2, 1_000, 1_000), None);
-        assert_eq!(login_wait(3, 1_000, 1_500), Some(Duration::milliseconds(500)));
-        assert_eq!(login_wait(3, 1_000, 2_000), None);
-        assert_eq!(login_wait(5, 0, 0), Some(Duration::seconds(4)));
-        assert_eq!(login_wait(40, 0, 0), Some(Duration::minutes(15)));
+        assert_eq!(login_wait(2, 3, 1_000, 1_000), None);
+        assert_eq!(login_wait(3, 3, 1_000, 1_500), Some(Duration::milliseconds(500)));
+        assert_eq!(login_wait(3, 3, 1_000, 2_000), None);
+        assert_eq!(login_wait(5, 3, 0, 0), Some(Duration::seconds(4)));
+        assert_eq!(login_wait(40, 3, 0, 0), Some(Duration::minutes(15)));
+        assert_eq!(login_wait(19, FREE_ADDRESS_FAILURES, 0, 0), None);
     }
 
     #[test]
@@ -277,6 +422,16 @@ mod tests {
         assert_eq!(validate_credentials(" Ops@Example.com ", "long enough pw").unwrap(), "ops@example.com");
         assert_eq!(validate_credentials("ops@example.com", "short").unwrap_err().field(), "password");
         assert_eq!(validate_credentials("nope", "long enough pw").unwrap_err().field(), "email");
+        let long = format!("{}@example.com", "a".repeat(MAX_EMAIL_LENGTH));
+        assert_eq!(validate_credentials(&long, "long enough pw").unwrap_err().field(), "email");
+    }
+
+    #[test]
+    fn ipv6_clients_are_throttled_by_their_network() {
+        let one: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+        assert_eq!(throttle_address(one), throttle_address(other));
+        assert_eq!(throttle_address("::ffff:10.0.0.1".parse().unwrap()), "10.0.0.1");
     }
 
     #[test]

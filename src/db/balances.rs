@@ -264,7 +264,13 @@ macro_rules! balance_transaction_helpers {
                 reservation_id: Option<&str>,
                 now: DateTime<Utc>,
             ) -> DbResult<(Balance, LedgerTransaction)> {
-                let funds = balance.funds().apply(change);
+                let funds = balance.funds().apply(change).map_err(|_| DbError::OutOfRange {
+                    field: "amount".into(),
+                    message: format!(
+                        "would take the balance or its holds beyond ±{}, the largest balance",
+                        balances::MAX_BALANCE
+                    ),
+                })?;
                 let now_ms = now.timestamp_millis();
                 sqlx::query(UPDATE_FUNDS)
                     .bind(&balance.id)

@@ -9,7 +9,7 @@ use sqlx::{Postgres, Sqlite};
 use super::customers::CustomerRow;
 use super::events::UsageRow;
 use super::projects::Project;
-use super::{with_store, Db, DbResult, PgStore, SqliteStore, Store, WriteTx};
+use super::{with_store, Db, DbError, DbResult, PgStore, SqliteStore, Store, WriteTx};
 use crate::domain::customers::Customer;
 use crate::domain::limits::Limit;
 use crate::domain::meters::{Aggregation, Counter, Meter};
@@ -17,8 +17,9 @@ use crate::domain::quantity::Quantity;
 use crate::domain::usage::{counter_updates, merge_updates, CounterKey, CounterUpdate, Usage};
 use crate::domain::windows::window_containing;
 
-const SELECT_COUNTER: &str =
-    "select value, latest_at from usage_counters where limit_id = $1 and customer_id = $2 and window_start = $3";
+// Followed by `((limit_id, window_start), …)` pairs.
+const SELECT_COUNTERS_OF_CUSTOMER: &str = "select limit_id, window_start, value, latest_at from usage_counters \
+     where customer_id = $1 and (limit_id, window_start) in";
 const DELETE_COUNTERS_OF_LIMIT: &str = "delete from usage_counters where limit_id = $1";
 const DELETE_COUNTERS_OF_LIMIT_AND_CUSTOMER: &str =
     "delete from usage_counters where limit_id = $1 and customer_id = $2";
@@ -48,6 +49,14 @@ const UPSERT_LATEST: &str = "insert into usage_counters (limit_id, customer_id, 
      latest_at = case when excluded.latest_at > usage_counters.latest_at then excluded.latest_at \
                       else usage_counters.latest_at end returning value";
 
+/// Why a write that would take a limit's window counter past its range was refused.
+pub fn counter_range_message(limit_id: &str) -> String {
+    format!(
+        "recording this would take the usage counter of limit {limit_id} beyond ±{}, the largest a window counter holds",
+        Quantity::MAX_COUNTER
+    )
+}
+
 fn upsert_sql(aggregation: Aggregation) -> &'static str {
     match aggregation {
         Aggregation::Sum | Aggregation::Count => UPSERT_SUM,
@@ -76,7 +85,11 @@ macro_rules! counter_transaction_helpers {
                         .bind(update.counter.latest_at)
                         .fetch_one(&mut **tx)
                         .await?;
-                    values.push(Quantity(value));
+                    let value = Quantity(value);
+                    if !value.in_counter_range() {
+                        return Err(DbError::CounterOutOfRange { limit_id: update.key.limit_id.clone() });
+                    }
+                    values.push(value);
                 }
                 Ok(values)
             }
@@ -156,14 +169,25 @@ counter_transaction_helpers!(SqliteStore, Sqlite);
 counter_transaction_helpers!(PgStore, Postgres);
 
 impl Db {
-    /// One counter's current state, if any event has fed it.
-    pub async fn counter(&self, key: &CounterKey) -> DbResult<Option<Counter>> {
-        let row: Option<(i64, i64)> = with_store!(self, s => sqlx::query_as(SELECT_COUNTER)
-            .bind(&key.limit_id)
-            .bind(&key.customer_id)
-            .bind(key.window_start)
-            .fetch_optional(s.pool())
-            .await)?;
-        Ok(row.map(|(value, latest_at)| Counter { value: Quantity(value), latest_at }))
+    /// One customer's counters for the keys (which all name that customer), in one query;
+    /// `None` where no event has fed one yet.
+    pub async fn counters(&self, customer_id: &str, keys: &[CounterKey]) -> DbResult<Vec<Option<Counter>>> {
+        let pairs: Vec<String> = (0..keys.len()).map(|i| format!("(${}, ${})", 2 * i + 2, 2 * i + 3)).collect();
+        let sql = format!("{SELECT_COUNTERS_OF_CUSTOMER} ({})", pairs.join(", "));
+        let rows: Vec<(String, i64, i64, i64)> = with_store!(self, s => {
+            let mut query = sqlx::query_as(&sql).bind(customer_id);
+            for key in keys {
+                query = query.bind(&key.limit_id).bind(key.window_start);
+            }
+            query.fetch_all(s.pool()).await
+        })?;
+        Ok(keys
+            .iter()
+            .map(|key| {
+                rows.iter()
+                    .find(|(limit_id, window_start, ..)| *limit_id == key.limit_id && *window_start == key.window_start)
+                    .map(|&(_, _, value, latest_at)| Counter { value: Quantity(value), latest_at })
+            })
+            .collect())
     }
 }

@@ -9,7 +9,7 @@ use super::{
     conflict_on_unique, ms_to_time, placeholder_rows, with_store, Db, DbError, DbResult, PgStore, SqliteStore, Store,
     WriteTx, ROWS_PER_STATEMENT,
 };
-use crate::domain::customers::{parse_billing_anchor, Customer};
+use crate::domain::customers::{parse_billing_anchor, Customer, CUSTOMER_ID_PREFIX};
 use crate::domain::ids::new_id;
 use crate::domain::limits::counted_limits;
 
@@ -61,8 +61,8 @@ const SELECT_CUSTOMERS_PAGE: &str = concat!(
     "select ",
     customer_columns!(),
     " from customers where project_id = $1 and id > $2 \
-     and ($3 = '' or lower(external_id) like $3 or lower(coalesce(name, '')) like $3 \
-          or lower(coalesce(email, '')) like $3) \
+     and ($3 = '' or lower(external_id) like $3 escape '\\' or lower(coalesce(name, '')) like $3 escape '\\' \
+          or lower(coalesce(email, '')) like $3 escape '\\') \
      order by id limit $4"
 );
 const INSERT_CUSTOMER: &str = "insert into customers \
@@ -107,15 +107,17 @@ macro_rules! customer_transaction_helpers {
                 reference: &str,
                 now_ms: i64,
             ) -> DbResult<Customer> {
-                if reference.starts_with("cust_") {
+                if reference.starts_with(CUSTOMER_ID_PREFIX) {
                     let row = sqlx::query_as::<_, CustomerRow>(SELECT_CUSTOMER_BY_ID)
                         .bind(project_id)
                         .bind(reference)
                         .fetch_optional(&mut **tx)
                         .await?;
-                    if let Some(row) = row {
-                        return row.try_into();
-                    }
+                    // An internal id names an existing customer; it never becomes an externalId.
+                    return match row {
+                        Some(row) => row.try_into(),
+                        None => Err(DbError::NotFound { resource: "customer", id: reference.to_string() }),
+                    };
                 }
                 sqlx::query(INSERT_CUSTOMER_IF_MISSING)
                     .bind(new_id("cust", now_ms))
@@ -143,7 +145,7 @@ macro_rules! customer_transaction_helpers {
             ) -> DbResult<HashMap<String, Customer>> {
                 let mut found = HashMap::with_capacity(references.len());
                 let (internal, external): (Vec<&str>, Vec<&str>) =
-                    references.iter().partition(|r| r.starts_with("cust_"));
+                    references.iter().partition(|r| r.starts_with(CUSTOMER_ID_PREFIX));
                 for reference in internal {
                     let customer = self.ensure_customer_tx(tx, project_id, reference, now_ms).await?;
                     found.insert(reference.to_string(), customer);
@@ -199,7 +201,7 @@ impl Db {
     pub async fn customer(&self, project_id: &str, reference: &str) -> DbResult<Option<Customer>> {
         let row = with_store!(self, s => {
             let mut row = None;
-            if reference.starts_with("cust_") {
+            if reference.starts_with(CUSTOMER_ID_PREFIX) {
                 row = sqlx::query_as::<_, CustomerRow>(SELECT_CUSTOMER_BY_ID)
                     .bind(project_id)
                     .bind(reference)
@@ -263,7 +265,10 @@ impl Db {
         search: Option<&str>,
         limit: i64,
     ) -> DbResult<Vec<Customer>> {
-        let pattern = search.filter(|s| !s.is_empty()).map(|s| format!("%{}%", s.to_lowercase())).unwrap_or_default();
+        let pattern = search
+            .filter(|s| !s.is_empty())
+            .map(|s| format!("%{}%", like_escape(&s.to_lowercase())))
+            .unwrap_or_default();
         let rows = with_store!(self, s => sqlx::query_as::<_, CustomerRow>(SELECT_CUSTOMERS_PAGE)
             .bind(project_id)
             .bind(after.unwrap_or(""))
@@ -321,9 +326,13 @@ impl Db {
 
     /// Deletes a customer with its events, its own limits and their counters. A customer
     /// holding balances is kept: money ledgers are never deleted.
-    pub async fn delete_customer(&self, customer_id: &str) -> DbResult<()> {
+    pub async fn delete_customer(&self, project_id: &str, customer_id: &str) -> DbResult<()> {
         with_store!(self, s => {
             let mut tx = s.begin_write().await?;
+            // Waits for the project's recorders to finish, so none inserts an event for this
+            // customer between the deletes (a foreign-key failure) or locks rows in the
+            // opposite order (a deadlock); later recorders see it gone.
+            s.lock_project(&mut tx, project_id, true).await?;
             let balances: i64 = sqlx::query_scalar(COUNT_CUSTOMER_BALANCES).bind(customer_id).fetch_one(&mut *tx).await?;
             if balances > 0 {
                 return Err(DbError::Conflict(format!(
@@ -343,4 +352,16 @@ impl Db {
         });
         Ok(())
     }
+}
+
+/// Escapes a search text for `like … escape '\'`, so `%` and `_` match themselves.
+fn like_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }

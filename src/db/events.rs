@@ -6,8 +6,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 
+use super::counters::counter_range_message;
 use super::projects::Project;
-use super::{ms_to_time, placeholder_rows, with_store, Db, DbError, DbResult, Store, ROWS_PER_STATEMENT};
+use super::{ms_to_time, placeholder_rows, with_store, Db, DbError, DbResult, Store, WriterSlot, ROWS_PER_STATEMENT};
 use crate::domain::events::{Event, NewEvent};
 use crate::domain::ids::new_id;
 use crate::domain::quantity::Quantity;
@@ -124,6 +125,8 @@ pub struct RecordedEvent {
 pub struct RecordOutcome {
     pub events: Vec<RecordedEvent>,
     pub counter_updates: Vec<CounterUpdate>,
+    /// Still held: fold `counter_updates` into memory before dropping it.
+    pub writer: WriterSlot,
 }
 
 /// Filters for listing and scanning events; empty strings mean "any".
@@ -213,7 +216,15 @@ impl Db {
                 }
             }
             let updates = merge_updates(updates);
-            let values = s.apply_counter_updates_tx(&mut tx, &updates).await?;
+            let values = s.apply_counter_updates_tx(&mut tx, &updates).await.map_err(|err| match err {
+                // Name the value the limit's meter sums: the number the client must shrink.
+                DbError::CounterOutOfRange { limit_id } => {
+                    let meter = limits.iter().find(|l| l.id == limit_id).and_then(|l| meters.get(l.meter_id.as_str()));
+                    let field = meter.map_or("values", |m| if m.field == "*" { "values" } else { &m.field });
+                    DbError::OutOfRange { field: field.to_string(), message: counter_range_message(&limit_id) }
+                }
+                other => other,
+            })?;
             for (update, used) in updates.iter().zip(values) {
                 let Some(limit) = limits.iter().find(|l| l.id == update.key.limit_id) else { continue };
                 let Some(customer) = customers.values().find(|c| c.id == update.key.customer_id) else { continue };
@@ -226,8 +237,8 @@ impl Db {
                     }
                 }
             }
-            tx.commit().await?;
-            Ok(RecordOutcome { events: recorded, counter_updates: updates })
+            let writer = tx.commit_holding_slot().await?;
+            Ok(RecordOutcome { events: recorded, counter_updates: updates, writer })
         })
     }
 

@@ -186,6 +186,8 @@ impl Db {
     pub async fn delete_limit(&self, project_id: &str, id: &str) -> DbResult<()> {
         with_store!(self, s => {
             let mut tx = s.begin_write().await?;
+            // Like create and update: no recorder may add to this limit's counters meanwhile.
+            s.lock_project(&mut tx, project_id, true).await?;
             sqlx::query(DELETE_LIMIT_COUNTERS).bind(id).execute(&mut *tx).await?;
             sqlx::query(DELETE_LIMIT).bind(project_id).bind(id).execute(&mut *tx).await?;
             tx.commit().await?;

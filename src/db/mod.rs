@@ -28,6 +28,12 @@ pub enum DbError {
     Conflict(String),
     #[error("{resource} not found: {id}")]
     NotFound { resource: &'static str, id: String },
+    /// A write whose result would leave a documented number range; nothing was written.
+    #[error("invalid value for {field}: {message}")]
+    OutOfRange { field: String, message: String },
+    /// A limit's window counter would leave `Quantity::MAX_COUNTER`; nothing was written.
+    #[error("the usage counter of limit {limit_id} would leave its range")]
+    CounterOutOfRange { limit_id: String },
     #[error("unsupported database URL {0}: use sqlite://path or postgres://…")]
     UnsupportedUrl(String),
     #[error("stored data could not be read: {0}")]
@@ -36,6 +42,13 @@ pub enum DbError {
     Sqlx(#[from] sqlx::Error),
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(
+        "another Limitry process is serving {0}: stop it first, or run several instances on PostgreSQL \
+         (DATABASE_URL=postgres://…)"
+    )]
+    InUse(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
 }
 
 impl From<serde_json::Error> for DbError {
@@ -57,6 +70,10 @@ pub enum Db {
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The database file; `None` in memory.
+    path: Option<std::path::PathBuf>,
+    /// The lock that makes this process the file's only writer, once claimed.
+    sole_writer: Arc<std::sync::Mutex<Option<std::fs::File>>>,
     /// SQLite has one writer at a time; queueing writers here is fairer and faster than
     /// letting them spin on the busy timeout.
     write_lock: Arc<Mutex<()>>,
@@ -77,6 +94,27 @@ impl<DB: Database> WriteTx<DB> {
     pub async fn commit(self) -> DbResult<()> {
         self.tx.commit().await?;
         Ok(())
+    }
+
+    /// Commits and keeps the writer slot, so the caller can bring in-memory copies up to date
+    /// before any other writer, or any reader filling those copies, runs.
+    pub async fn commit_holding_slot(self) -> DbResult<WriterSlot> {
+        self.tx.commit().await?;
+        Ok(WriterSlot(self._writer))
+    }
+}
+
+/// The process's writer slot (SQLite): held by every write transaction from start to end, and
+/// by readers that fill in-memory copies, so a copy never mixes states before and after a write.
+/// Empty on PostgreSQL.
+#[must_use = "the slot is released when dropped"]
+pub struct WriterSlot(#[allow(dead_code)] Option<OwnedMutexGuard<()>>);
+
+impl WriterSlot {
+    /// A slot that holds nothing, for unit tests of code that asks for one.
+    #[cfg(test)]
+    pub(crate) fn unheld() -> WriterSlot {
+        WriterSlot(None)
     }
 }
 
@@ -191,12 +229,20 @@ impl Db {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
+                .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
+            let path = options.get_filename();
+            let path =
+                (!path.as_os_str().is_empty() && path != std::path::Path::new(":memory:")).then(|| path.to_path_buf());
             let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
             sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-            Ok(Db::Sqlite(SqliteStore { pool, write_lock: Arc::new(Mutex::new(())) }))
+            Ok(Db::Sqlite(SqliteStore {
+                pool,
+                path,
+                sole_writer: Arc::default(),
+                write_lock: Arc::new(Mutex::new(())),
+            }))
         } else {
             Err(DbError::UnsupportedUrl(crate::config::redact_url(url)))
         }
@@ -217,13 +263,45 @@ impl Db {
         matches!(self, Db::Sqlite(_))
     }
 
+    /// Waits for the writer slot: while it is held no write is in flight, and none starts.
+    pub async fn writer_slot(&self) -> WriterSlot {
+        match self {
+            Db::Sqlite(store) => WriterSlot(Some(store.write_lock.clone().lock_owned().await)),
+            Db::Postgres(_) => WriterSlot(None),
+        }
+    }
+
+    /// Makes this process the SQLite file's only writer until `close`, with a lock on
+    /// `<file>.lock` that the operating system drops when the process ends, however it ends.
+    /// The service keeps authoritative state in memory, so a second service on the same file
+    /// would answer from stale memory; it is refused instead. PostgreSQL needs no claim.
+    pub fn claim_sole_writer(&self) -> DbResult<()> {
+        let Db::Sqlite(store) = self else { return Ok(()) };
+        let Some(path) = &store.path else { return Ok(()) };
+        let mut lock_path = path.clone().into_os_string();
+        lock_path.push(".lock");
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path)?;
+        match file.try_lock() {
+            Ok(()) => {
+                *store.sole_writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(file);
+                Ok(())
+            }
+            Err(std::fs::TryLockError::WouldBlock) => Err(DbError::InUse(path.display().to_string())),
+            Err(std::fs::TryLockError::Error(err)) => Err(err.into()),
+        }
+    }
+
     pub async fn ping(&self) -> DbResult<()> {
         with_store!(self, s => sqlx::query("select 1").execute(s.pool()).await.map(|_| ()))?;
         Ok(())
     }
 
     pub async fn close(&self) {
-        with_store!(self, s => s.pool().close().await)
+        with_store!(self, s => s.pool().close().await);
+        if let Db::Sqlite(store) = self {
+            // Dropping the file releases the claim, so a restart in this process can take it.
+            store.sole_writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        }
     }
 }
 

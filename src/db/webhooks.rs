@@ -7,7 +7,7 @@ use sqlx::{Postgres, Sqlite};
 
 use super::{ms_to_time, with_store, Db, DbError, DbResult, PgStore, SqliteStore, Store, WriteTx};
 use crate::domain::ids::new_id;
-use crate::domain::webhooks::{EventType, SummaryFrequency, WebhookEndpoint};
+use crate::domain::webhooks::{excerpt, EventType, SummaryFrequency, WebhookEndpoint};
 
 macro_rules! endpoint_columns {
     () => {
@@ -145,8 +145,8 @@ pub struct Attempt {
     pub status_code: Option<i64>,
     pub error: Option<String>,
     pub duration_ms: i64,
-    /// The start of the receiver's answer.
-    pub response_body: Option<String>,
+    /// The first 256 bytes of the receiver's answer, for diagnosis; never the whole answer.
+    pub response_excerpt: Option<String>,
 }
 
 /// What the worker needs to send one delivery.
@@ -517,7 +517,8 @@ impl Db {
                             status_code: code,
                             error,
                             duration_ms,
-                            response_body: body,
+                            // Rows written before excerpts were capped may hold more.
+                            response_excerpt: body.map(|b| excerpt(b.as_bytes())),
                         })
                         .collect(),
                 });

@@ -11,8 +11,12 @@ use utoipa::ToSchema;
 
 use super::FieldError;
 
-/// Largest amount accepted in one operation.
+/// Largest amount accepted in one operation (10^15).
 pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
+/// Largest magnitude of `currentBalance` and of the held total (10^18). With amounts and
+/// minimums bounded by `MAX_AMOUNT`, every derived figure (`availableBalance` included) stays
+/// far inside `i64`, so no sum on a money path can wrap.
+pub const MAX_BALANCE: i64 = 1_000_000_000_000_000_000;
 /// Reservation lifetime when none is asked for, and the longest allowed.
 pub const DEFAULT_TTL_SECONDS: i64 = 300;
 pub const MAX_TTL_SECONDS: i64 = 3600;
@@ -32,10 +36,21 @@ impl Funds {
         self.current - self.minimum - self.held
     }
 
-    pub fn apply(&self, change: &Change) -> Funds {
-        Funds { current: self.current + change.amount, held: self.held + change.hold_change, ..*self }
+    /// The funds after `change`, or `OutOfRange` if the balance or the held total would leave
+    /// ±`MAX_BALANCE`; such a change is refused whole.
+    pub fn apply(&self, change: &Change) -> Result<Funds, OutOfRange> {
+        let current = self.current.checked_add(change.amount).filter(|c| c.abs() <= MAX_BALANCE);
+        let held = self.held.checked_add(change.hold_change).filter(|h| (0..=MAX_BALANCE).contains(h));
+        match (current, held) {
+            (Some(current), Some(held)) => Ok(Funds { current, held, ..*self }),
+            _ => Err(OutOfRange),
+        }
     }
 }
+
+/// A change that would take a balance or its holds past ±`MAX_BALANCE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutOfRange;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -130,8 +145,9 @@ pub fn positive_amount(value: &serde_json::Number, field: &str) -> Result<i64, F
 
 /// Validates a whole amount (any sign) within ±`MAX_AMOUNT`.
 pub fn whole_amount(value: &serde_json::Number, field: &str) -> Result<i64, FieldError> {
-    match value.as_i64() {
-        Some(a) if a.abs() <= MAX_AMOUNT => Ok(a),
+    match super::integral(value) {
+        // A range test, not `abs()`: the absolute value of i64::MIN does not exist.
+        Some(a) if (-MAX_AMOUNT..=MAX_AMOUNT).contains(&a) => Ok(a),
         _ => Err(FieldError::invalid(field, format!("must be a whole number of at most {MAX_AMOUNT} in size"))),
     }
 }
@@ -249,7 +265,7 @@ mod tests {
         assert_eq!(commit(&f, 30, 90).1, 90);
         assert_eq!(commit(&f, 30, 150).1, 100);
         let settled = f.apply(&commit(&f, 30, 150).0);
-        assert_eq!(settled, funds(0, 0, 0));
+        assert_eq!(settled, Ok(funds(0, 0, 0)));
     }
 
     #[test]
@@ -257,6 +273,16 @@ mod tests {
         let f = funds(50, 100, 30); // available −80
         assert_eq!(commit(&f, 30, 30).1, 30);
         assert_eq!(commit(&f, 30, 40).1, 30);
+    }
+
+    #[test]
+    fn a_change_past_the_largest_balance_is_refused_not_wrapped() {
+        let full = funds(MAX_BALANCE - 5, 0, 0);
+        assert_eq!(full.apply(&credit(5)), Ok(funds(MAX_BALANCE, 0, 0)));
+        assert_eq!(full.apply(&credit(6)), Err(OutOfRange));
+        assert_eq!(funds(i64::MAX, 0, 0).apply(&credit(1)), Err(OutOfRange));
+        let holding = Change { kind: TransactionKind::Hold, amount: 0, hold_change: 1 };
+        assert_eq!(funds(0, -MAX_AMOUNT, MAX_BALANCE).apply(&holding), Err(OutOfRange));
     }
 
     #[test]

@@ -23,7 +23,27 @@ pub struct Customer {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Prefix of internal customer ids; an `externalId` may not start with it, or it could
+/// shadow another customer's id.
+pub const CUSTOMER_ID_PREFIX: &str = "cust_";
+
 impl Customer {
+    /// A customer that does not exist yet, as a check sees it: no usage, no own limits, the
+    /// project's timezone. Its `id` is empty and its `externalId` is the reference.
+    pub fn not_yet_created(external_id: &str, now: DateTime<Utc>) -> Customer {
+        Customer {
+            id: String::new(),
+            external_id: external_id.to_string(),
+            name: None,
+            email: None,
+            metadata: serde_json::Value::Object(Default::default()),
+            timezone: None,
+            billing_cycle_start: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     /// The zone this customer's day, week, month and year windows follow.
     pub fn window_zone(&self, project_zone: Tz) -> Tz {
         self.timezone.as_deref().and_then(|tz| tz.parse().ok()).unwrap_or(project_zone)
@@ -33,9 +53,23 @@ impl Customer {
 /// Longest `externalId` accepted.
 pub const MAX_EXTERNAL_ID: usize = 256;
 
-/// Parses `billingCycleStart` (`YYYY-MM-DD`).
+/// Refuses an `externalId` that looks like an internal id.
+pub fn validate_external_id(external_id: &str, field: &str) -> Result<(), FieldError> {
+    if external_id.starts_with(CUSTOMER_ID_PREFIX) {
+        return Err(FieldError::invalid(
+            field,
+            format!("must not start with {CUSTOMER_ID_PREFIX}, the prefix of internal ids"),
+        ));
+    }
+    Ok(())
+}
+
+/// Parses `billingCycleStart`: a `YYYY-MM-DD` date, or an RFC 3339 date-time whose date (as
+/// written, in its own offset) anchors the cycle.
 pub fn parse_billing_anchor(value: &str, field: &str) -> Result<NaiveDate, FieldError> {
-    NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| FieldError::invalid(field, "must be a date as YYYY-MM-DD"))
+    NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .or_else(|_| DateTime::parse_from_rfc3339(value).map(|at| at.date_naive()))
+        .map_err(|_| FieldError::invalid(field, "must be a date as YYYY-MM-DD or an RFC 3339 date-time"))
 }
 
 /// Checks an email address loosely: one `@` with text on both sides.

@@ -14,6 +14,8 @@ use super::{is_valid_key, path, required_text, validate_dimensions, FieldError};
 pub const MAX_FUTURE_SKEW: Duration = Duration::minutes(5);
 /// Longest accepted idempotency key.
 pub const MAX_IDEMPOTENCY_KEY: usize = 256;
+/// Most entries of `values` one event may carry: each is matched against every meter.
+pub const MAX_VALUES: usize = 64;
 
 /// An event as the application sends it; every field optional here so that a missing one is
 /// reported by name.
@@ -21,12 +23,18 @@ pub const MAX_IDEMPOTENCY_KEY: usize = 256;
 #[serde(rename_all = "camelCase")]
 pub struct EventInput {
     /// The customer's `externalId` (or internal `cust_…` id); created on first use.
+    #[schema(value_type = String, required = true, min_length = 1)]
     pub customer_id: Option<String>,
+    /// At most 128 characters.
+    #[schema(value_type = String, required = true, min_length = 1)]
     pub event_type: Option<String>,
+    /// At most 64 values, each within ±10^12.
     #[schema(value_type = Option<BTreeMap<String, f64>>)]
     pub values: Option<BTreeMap<String, serde_json::Number>>,
+    /// At most 32 pairs.
     pub dimensions: Option<BTreeMap<String, String>>,
-    #[schema(value_type = Option<Object>)]
+    /// Free JSON, not metered.
+    #[schema(value_type = Option<serde_json::Value>)]
     pub properties: Option<serde_json::Value>,
     /// RFC 3339; defaults to now.
     pub timestamp: Option<String>,
@@ -53,6 +61,7 @@ impl EventInput {
         let customer_ref = required_text(self.customer_id, &path(prefix, "customerId"), MAX_EXTERNAL_ID)?;
         let event_type = required_text(self.event_type, &path(prefix, "eventType"), 128)?;
         let values = self.values.unwrap_or_default();
+        super::at_most(values.len(), MAX_VALUES, &path(prefix, "values"), "values")?;
         let mut quantities = BTreeMap::new();
         for (key, number) in &values {
             let field = path(prefix, &format!("values.{}", super::truncate(key, 70)));
@@ -78,7 +87,11 @@ impl EventInput {
                     format!("must be 1 to {MAX_IDEMPOTENCY_KEY} characters"),
                 ))
             }
-            other => other,
+            Some(key) => {
+                super::refuse_control_characters(&key, &path(prefix, "idempotencyKey"))?;
+                Some(key)
+            }
+            None => None,
         };
         Ok(NewEvent {
             customer_ref,

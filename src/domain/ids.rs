@@ -31,6 +31,13 @@ pub fn new_id(prefix: &str, now_ms: i64) -> String {
     out
 }
 
+/// Whether `text` is an id made by [`new_id`] with this prefix.
+pub fn is_id(prefix: &str, text: &str) -> bool {
+    text.strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('_'))
+        .is_some_and(|body| body.len() == 26 && body.bytes().all(|b| ALPHABET.contains(&b)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,5 +49,9 @@ mod tests {
         assert!(a.starts_with("cust_"));
         assert_eq!(a.len(), 5 + 26);
         assert!(a < b);
+        assert!(is_id("cust", &a));
+        assert!(!is_id("cust", "cust_"));
+        assert!(!is_id("lmt", &a));
+        assert!(!is_id("cust", &a.to_uppercase()));
     }
 }

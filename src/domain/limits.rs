@@ -43,7 +43,6 @@ pub struct Limit {
     pub meter_id: String,
     #[schema(value_type = f64)]
     pub limit_value: Quantity,
-    #[schema(value_type = String, example = "day")]
     pub period: Period,
     /// `None`: the project-wide default for every customer.
     pub customer_id: Option<String>,
@@ -94,7 +93,6 @@ pub struct LimitStatus {
     pub id: String,
     pub name: String,
     pub meter_id: String,
-    #[schema(value_type = String, example = "day")]
     pub period: Period,
     #[schema(value_type = f64)]
     pub limit: Quantity,

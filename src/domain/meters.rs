@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::quantity::Quantity;
+use super::quantity::{Quantity, Total};
 use super::{is_valid_key, validate_dimensions, FieldError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -132,25 +132,41 @@ pub fn validate_field(aggregation: Aggregation, field: Option<String>) -> Result
     }
 }
 
-/// Folds events into one value the way a meter's counters would.
+/// Folds events into one value the way a meter's counters would, but in 128 bits: a report
+/// may span far more usage than one window counter holds.
 #[derive(Debug, Clone, Copy)]
 pub struct Accumulator {
     aggregation: Aggregation,
-    counter: Option<Counter>,
+    /// The value so far and the newest contributing event's time.
+    state: Option<(Total, i64)>,
 }
 
 impl Accumulator {
     pub fn new(aggregation: Aggregation) -> Self {
-        Accumulator { aggregation, counter: None }
+        Accumulator { aggregation, state: None }
     }
 
     pub fn add(&mut self, value: Quantity, at_ms: i64) {
-        self.counter = Some(self.aggregation.merge(self.counter, Counter { value, latest_at: at_ms }));
+        let value = Total::from(value);
+        self.state = Some(match self.state {
+            None => (value, at_ms),
+            Some((current, latest_at)) => {
+                let folded = match self.aggregation {
+                    // Sums of values of at most 10^15 thousandths: i128 holds 10^23 of them.
+                    Aggregation::Sum | Aggregation::Count => Total(current.0 + value.0),
+                    Aggregation::Max => current.max(value),
+                    // Ties go to the later arrival, like the database upsert.
+                    Aggregation::Latest if at_ms >= latest_at => value,
+                    Aggregation::Latest => current,
+                };
+                (folded, latest_at.max(at_ms))
+            }
+        });
     }
 
     /// The meter's value; zero when nothing matched.
-    pub fn value(&self) -> Quantity {
-        self.counter.map(|c| c.value).unwrap_or(Quantity::ZERO)
+    pub fn value(&self) -> Total {
+        self.state.map_or(Total::ZERO, |(value, _)| value)
     }
 }
 
@@ -168,6 +184,19 @@ mod tests {
         assert_eq!(merged, counter(7, 200));
         let merged = Aggregation::Latest.merge(Some(counter(7, 200)), counter(3, 300));
         assert_eq!(merged, counter(3, 300));
+    }
+
+    #[test]
+    fn reports_sum_exactly_past_what_a_counter_holds() {
+        let mut sum = Accumulator::new(Aggregation::Sum);
+        for at in 0..20 {
+            sum.add(Quantity(i64::MAX / 2), at);
+        }
+        assert_eq!(sum.value(), Total(i128::from(i64::MAX / 2) * 20));
+        let mut latest = Accumulator::new(Aggregation::Latest);
+        latest.add(Quantity(7), 200);
+        latest.add(Quantity(3), 100);
+        assert_eq!(latest.value(), Total(7));
     }
 
     #[test]

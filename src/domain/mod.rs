@@ -63,8 +63,20 @@ pub fn is_valid_key(key: &str) -> bool {
 
 /// Longest dimension value accepted.
 pub const MAX_DIMENSION_VALUE: usize = 256;
+/// Most dimensions an event, a check or a query may carry, and most pairs a filter may hold:
+/// every one is matched against every limit, so the count bounds the work of a request.
+pub const MAX_DIMENSIONS: usize = 32;
 
-/// A required, trimmed, non-empty text of at most `max` characters.
+/// Refuses control characters (NUL, newlines, escapes …) in an identifier, name or parameter:
+/// they cannot be shown, PostgreSQL cannot store a NUL, and both databases must agree.
+pub fn refuse_control_characters(value: &str, field: &str) -> Result<(), FieldError> {
+    if value.chars().any(char::is_control) {
+        return Err(FieldError::invalid(field, "must not contain control characters"));
+    }
+    Ok(())
+}
+
+/// A required, trimmed, non-empty text of at most `max` characters, without control characters.
 pub fn required_text(value: Option<String>, field: &str, max: usize) -> Result<String, FieldError> {
     let value = value.ok_or_else(|| FieldError::missing(field))?;
     let trimmed = value.trim();
@@ -74,16 +86,72 @@ pub fn required_text(value: Option<String>, field: &str, max: usize) -> Result<S
     if trimmed.chars().count() > max {
         return Err(FieldError::invalid(field, format!("must be at most {max} characters")));
     }
+    refuse_control_characters(trimmed, field)?;
     Ok(trimmed.to_string())
 }
 
-/// An optional text of at most `max` characters; empty becomes `None`.
+/// An optional text of at most `max` characters, without control characters; empty becomes
+/// `None`.
 pub fn optional_text(value: Option<String>, field: &str, max: usize) -> Result<Option<String>, FieldError> {
     match value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
         Some(v) if v.chars().count() > max => {
             Err(FieldError::invalid(field, format!("must be at most {max} characters")))
         }
-        other => Ok(other),
+        Some(v) => refuse_control_characters(&v, field).map(|()| Some(v)),
+        None => Ok(None),
+    }
+}
+
+/// A description: like [`required_text`] or [`optional_text`] (by `required`), but line breaks
+/// and tabs are kept, since a ledger note may span lines; other control characters are refused.
+pub fn description_text(
+    value: Option<String>,
+    field: &str,
+    max: usize,
+    required: bool,
+) -> Result<Option<String>, FieldError> {
+    let text = value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    match text {
+        None if required => Err(FieldError::missing(field)),
+        None => Ok(None),
+        Some(v) if v.chars().count() > max => {
+            Err(FieldError::invalid(field, format!("must be at most {max} characters")))
+        }
+        Some(v) if v.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) => {
+            Err(FieldError::invalid(field, "must not contain control characters other than line breaks and tabs"))
+        }
+        Some(v) => Ok(Some(v)),
+    }
+}
+
+/// Refuses a list or map of more than `max` entries, naming the field.
+pub fn at_most(count: usize, max: usize, field: &str, what: &str) -> Result<(), FieldError> {
+    if count > max {
+        return Err(FieldError::invalid(field, format!("must hold at most {max} {what}, got {count}")));
+    }
+    Ok(())
+}
+
+/// A whole number as JSON may carry it: `5` or `5.0` (many clients serialise every number as
+/// a float). `None` for fractions, and for floats beyond 2^53 where they stop being exact.
+pub fn integral(number: &serde_json::Number) -> Option<i64> {
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    number.as_i64().or_else(|| {
+        let float = number.as_f64()?;
+        (float.fract() == 0.0 && float.abs() <= EXACT).then_some(float as i64)
+    })
+}
+
+/// A whole-number request field that also accepts integral floats (`5.0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WholeNumber(pub i64);
+
+impl<'de> serde::Deserialize<'de> for WholeNumber {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let number = serde_json::Number::deserialize(deserializer)?;
+        integral(&number)
+            .map(WholeNumber)
+            .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number, got {number}")))
     }
 }
 
@@ -93,6 +161,7 @@ pub fn validate_dimensions(
     field: &str,
 ) -> Result<BTreeMap<String, String>, FieldError> {
     let map = map.unwrap_or_default();
+    at_most(map.len(), MAX_DIMENSIONS, field, "pairs")?;
     for (key, value) in &map {
         if !is_valid_key(key) {
             return Err(FieldError::invalid(
@@ -106,6 +175,7 @@ pub fn validate_dimensions(
                 format!("values must be at most {MAX_DIMENSION_VALUE} characters"),
             ));
         }
+        refuse_control_characters(value, &format!("{field}.{key}"))?;
     }
     Ok(map)
 }

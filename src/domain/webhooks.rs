@@ -1,6 +1,7 @@
 //! Webhooks as pure rules: event types, endpoint subscriptions, Standard Webhooks signatures,
 //! the retry schedule, and when a limit alert is due.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
@@ -136,6 +137,140 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &str) -> String {
     format!("v1,{signature}")
 }
 
+/// Which receivers webhooks may be sent to. By default only public addresses: a URL that
+/// names (or resolves to) a private, loopback, link-local or otherwise internal address would
+/// let any API key holder make the service call into its own network (SSRF).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TargetPolicy {
+    /// Self-hosted setups whose receivers live on the private network (and tests) allow them.
+    pub allow_private: bool,
+}
+
+impl TargetPolicy {
+    /// Checks a URL as written: its scheme, a literal address in any notation the URL parser
+    /// understands (`2130706433`, `0x7f.1`, `[::ffff:127.0.0.1]` are all normalised by it), and
+    /// host names reserved for internal use. Other names are checked again when they resolve.
+    pub fn check_url(self, url: &str) -> Result<(), String> {
+        let parsed = url::Url::parse(url).map_err(|_| "must be an http:// or https:// URL".to_string())?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err("must be an http:// or https:// URL".into());
+        }
+        match parsed.host() {
+            None => Err("must be an http:// or https:// URL".into()),
+            Some(url::Host::Ipv4(ip)) => self.check_address(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => self.check_address(IpAddr::V6(ip)),
+            Some(url::Host::Domain(name)) => self.check_host_name(name),
+        }
+    }
+
+    /// The check at send time: the scheme and literal addresses, which connect without a
+    /// lookup. Names are left to the resolver, which checks the name and every address it
+    /// resolves to (`webhooks::GuardedResolver`).
+    pub fn check_url_literal(self, url: &str) -> Result<(), String> {
+        let parsed = url::Url::parse(url).map_err(|_| "must be an http:// or https:// URL".to_string())?;
+        match parsed.host() {
+            _ if !matches!(parsed.scheme(), "http" | "https") => Err("must be an http:// or https:// URL".into()),
+            None => Err("must be an http:// or https:// URL".into()),
+            Some(url::Host::Ipv4(ip)) => self.check_address(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => self.check_address(IpAddr::V6(ip)),
+            Some(url::Host::Domain(_)) => Ok(()),
+        }
+    }
+
+    /// Refuses names reserved for internal use, whatever they resolve to.
+    pub fn check_host_name(self, name: &str) -> Result<(), String> {
+        if self.allow_private {
+            return Ok(());
+        }
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        let internal = name == "localhost"
+            || INTERNAL_SUFFIXES.iter().any(|suffix| name.ends_with(suffix))
+            || name == "metadata.google.internal";
+        if internal {
+            return Err(format!("{name} is an internal host name; webhooks go to public addresses only"));
+        }
+        Ok(())
+    }
+
+    /// Checks one address a receiver's name resolved to, or that its URL names.
+    pub fn check_address(self, ip: IpAddr) -> Result<(), String> {
+        if self.allow_private || is_public_address(ip) {
+            Ok(())
+        } else {
+            Err(format!("{ip} is not a public address; webhooks go to public addresses only"))
+        }
+    }
+}
+
+/// Names reserved for local or private use: loopback (RFC 6761), mDNS, the `.internal` TLD
+/// (cloud metadata services live there) and home networks (RFC 8375).
+const INTERNAL_SUFFIXES: [&str; 4] = [".localhost", ".local", ".internal", ".home.arpa"];
+
+/// Whether an address is globally routable unicast: everything else (private, loopback,
+/// link-local, CGNAT, multicast, documentation, reserved, IPv4 embedded in IPv6) could reach
+/// the service's own network.
+pub fn is_public_address(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => is_public_v6(v6),
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(a == 0                                    // "this network", 0.0.0.0
+        || a == 10                              // private
+        || a == 127                             // loopback
+        || (a == 100 && (64..128).contains(&b)) // CGNAT 100.64/10
+        || (a == 169 && b == 254)               // link-local, cloud metadata
+        || (a == 172 && (16..32).contains(&b))  // private
+        || (a == 192 && b == 0 && c == 0)       // IETF protocol assignments
+        || (a == 192 && b == 0 && c == 2)       // documentation
+        || (a == 192 && b == 88 && c == 99)     // 6to4 relay anycast
+        || (a == 192 && b == 168)               // private
+        || (a == 198 && (18..20).contains(&b))  // benchmarking
+        || (a == 198 && b == 51 && c == 100)    // documentation
+        || (a == 203 && b == 0 && c == 113)     // documentation
+        || a >= 224) // multicast, reserved, broadcast
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let segments = ip.segments();
+    // IPv4-mapped (::ffff:0:0/96) and IPv4-compatible (::/96, which holds :: and ::1) forms
+    // reach IPv4 hosts through the dual stack: refuse them outright rather than judge the
+    // embedded address, so no notation slips through.
+    if segments[..5] == [0; 5] && (segments[5] == 0 || segments[5] == 0xffff) {
+        return false;
+    }
+    let first = segments[0];
+    !((first & 0xfe00) == 0xfc00             // unique local fc00::/7
+        || (first & 0xffc0) == 0xfe80        // link-local fe80::/10
+        || (first & 0xffc0) == 0xfec0        // site-local fec0::/10 (deprecated)
+        || (first & 0xff00) == 0xff00        // multicast
+        || (first == 0x64 && segments[1] == 0xff9b) // NAT64 64:ff9b::/96 and 64:ff9b:1::/48
+        || (first == 0x2001 && segments[1] == 0x0db8) // documentation
+        || (first == 0x2001 && segments[1] == 0)      // Teredo
+        || first == 0x2002                   // 6to4, embeds any IPv4 address
+        || first == 0x0100) // discard-only 100::/64
+}
+
+/// The most of a receiver's answer kept in the log (`responseExcerpt`): enough to diagnose a
+/// failing receiver, too little to turn the delivery log into a way of reading what a URL
+/// answers.
+pub const RESPONSE_EXCERPT_BYTES: usize = 256;
+
+/// At most [`RESPONSE_EXCERPT_BYTES`] of text, cut before a partial character.
+pub fn excerpt(bytes: &[u8]) -> String {
+    let bytes = &bytes[..bytes.len().min(RESPONSE_EXCERPT_BYTES)];
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_string(),
+        // Only the cut split a character: drop its start.
+        Err(err) if err.error_len().is_none() => String::from_utf8_lossy(&bytes[..err.valid_up_to()]).into_owned(),
+        // Not text: show it with replacement characters.
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
+}
+
 /// When to try again after failed attempts, e.g. 5 s, 30 s, 2 min, 10 min, 1 h, 6 h, 24 h.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetrySchedule(pub Vec<Duration>);
@@ -216,5 +351,67 @@ mod tests {
         assert_eq!(reached_thresholds(&[50, 80, 100], Quantity(499), limit), Vec::<u8>::new());
         assert_eq!(reached_thresholds(&[50, 80, 100], Quantity(500), limit), vec![50]);
         assert_eq!(reached_thresholds(&[50, 80, 100], Quantity(1200), limit), vec![50, 80, 100]);
+    }
+
+    #[test]
+    fn internal_targets_are_refused_in_every_notation() {
+        let policy = TargetPolicy::default();
+        for url in [
+            "http://169.254.169.254/latest/meta-data",
+            "http://metadata.google.internal/computeMetadata/v1/",
+            "http://10.0.0.1/",
+            "http://172.16.0.1/",
+            "http://172.31.255.255/",
+            "http://192.168.1.1/",
+            "http://100.64.0.1/",
+            "http://127.0.0.1:8080/",
+            "http://0.0.0.0/",
+            "http://2130706433/",
+            "http://0x7f.1/",
+            "http://0177.0.0.1/",
+            "http://017700000001/",
+            "http://localhost/",
+            "http://LOCALHOST./",
+            "http://api.localhost/",
+            "http://printer.local/",
+            "http://[::1]/",
+            "http://[::]/",
+            "http://[fd00::1]/",
+            "http://[fc00::1]/",
+            "http://[fe80::1]/",
+            "http://[ff02::1]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://[::ffff:7f00:1]/",
+            "http://[::ffff:8.8.8.8]/",
+            "http://[64:ff9b::a00:1]/",
+            "http://224.0.0.1/",
+            "http://255.255.255.255/",
+            "ftp://example.com/",
+        ] {
+            assert!(policy.check_url(url).is_err(), "{url} should be refused");
+        }
+    }
+
+    #[test]
+    fn excerpts_keep_the_start_and_never_split_a_character() {
+        assert_eq!(excerpt(b"ok"), "ok");
+        assert_eq!(excerpt(&[b'x'; 1000]).len(), RESPONSE_EXCERPT_BYTES);
+        let mut text = vec![b'x'; RESPONSE_EXCERPT_BYTES - 1];
+        text.extend_from_slice("é".as_bytes());
+        assert_eq!(excerpt(&text), "x".repeat(RESPONSE_EXCERPT_BYTES - 1));
+    }
+
+    #[test]
+    fn public_targets_are_accepted_and_private_ones_when_allowed() {
+        let policy = TargetPolicy::default();
+        for url in ["https://example.com/hook", "http://8.8.8.8/", "https://[2606:4700::1111]/", "http://100.128.0.1/"]
+        {
+            assert_eq!(policy.check_url(url), Ok(()), "{url}");
+        }
+        let open = TargetPolicy { allow_private: true };
+        for url in ["http://127.0.0.1:9/x", "http://localhost/", "http://[::1]/", "http://10.1.2.3/"] {
+            assert_eq!(open.check_url(url), Ok(()), "{url}");
+        }
+        assert!(open.check_url("ftp://example.com/").is_err(), "the scheme is checked whatever the policy");
     }
 }

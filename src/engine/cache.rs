@@ -1,25 +1,28 @@
-//! In-memory copies of what the check path reads, kept exact by write epochs.
+//! In-memory copies of what the check path reads, kept exact by the writer slot.
 //!
-//! Used only when this process is the database's only writer (SQLite). Every write bumps
-//! `started` before touching the database and `finished` after, applying its effect to the
-//! cache. A reader may store what it loaded only if no write started since it began and none
-//! was in flight then; otherwise its copy might miss a change, and it is simply not kept.
+//! Used only when this process is the database's only writer (SQLite). Every write transaction
+//! holds the process's writer slot (`db::WriterSlot`) from start to end, and a reader fills a
+//! copy only while holding it too, so what it loads is never half before and half after a
+//! write. Records fold their counter changes in before they give the slot up; configuration
+//! changes clear the copies once committed. A fill therefore never races a write, however busy
+//! the write stream is: a miss costs one wait for the slot and one read, then it is cached.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::db::WriterSlot;
 use crate::domain::customers::Customer;
 use crate::domain::limits::Limit;
 use crate::domain::meters::Counter;
 use crate::domain::usage::{CounterKey, CounterUpdate};
 
-/// Counters are dropped wholesale past this many entries; they are reloaded on demand.
+/// Counters and customers are dropped wholesale past this many entries; they are reloaded on
+/// demand. Only what exists is cached (absent customers never are), and this bounds the rest.
 const MAX_COUNTERS: usize = 1_000_000;
+const MAX_CUSTOMERS: usize = 100_000;
 
 #[derive(Default)]
 struct State {
-    started: u64,
-    finished: u64,
     /// Keyed by (project id, id or externalId as the client sent it).
     customers: HashMap<(String, String), Arc<Customer>>,
     limits: HashMap<String, Arc<Vec<Limit>>>,
@@ -40,10 +43,6 @@ pub struct Cache {
     state: Mutex<State>,
 }
 
-/// Proof that no write was in flight when a read began.
-#[derive(Clone, Copy)]
-pub struct Ticket(u64);
-
 impl Cache {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves plain maps behind; clearing them is safe.
@@ -52,12 +51,6 @@ impl Cache {
             state.clear();
             state
         })
-    }
-
-    /// A ticket if no write is in flight, else `None` (the reader must not fill the cache).
-    pub fn ticket(&self) -> Option<Ticket> {
-        let state = self.lock();
-        (state.started == state.finished).then_some(Ticket(state.started))
     }
 
     pub fn customer(&self, project_id: &str, reference: &str) -> Option<Arc<Customer>> {
@@ -74,45 +67,59 @@ impl Cache {
         keys.iter().map(|key| state.counters.get(key).copied()).collect()
     }
 
-    /// Stores what a reader loaded, if its ticket is still current.
-    fn fill(&self, ticket: Option<Ticket>, store: impl FnOnce(&mut State)) {
-        let Some(Ticket(epoch)) = ticket else { return };
+    /// Stores a customer read while holding the writer slot.
+    pub fn fill_customer(&self, _held: &WriterSlot, project_id: &str, reference: &str, customer: Arc<Customer>) {
         let mut state = self.lock();
-        if state.started == epoch {
-            store(&mut state);
+        if state.customers.len() >= MAX_CUSTOMERS {
+            state.customers.clear();
+        }
+        state.customers.insert((project_id.to_string(), reference.to_string()), customer);
+    }
+
+    /// Stores a project's limits read while holding the writer slot.
+    pub fn fill_limits(&self, _held: &WriterSlot, project_id: &str, limits: Arc<Vec<Limit>>) {
+        self.lock().limits.insert(project_id.to_string(), limits);
+    }
+
+    /// Stores a counter read while holding the writer slot.
+    pub fn fill_counter(&self, _held: &WriterSlot, key: CounterKey, counter: Option<Counter>) {
+        let mut state = self.lock();
+        if state.counters.len() >= MAX_COUNTERS {
+            state.counters.clear();
+        }
+        state.counters.insert(key, counter);
+    }
+
+    /// Folds committed counter changes into the cached counters; the committing write still
+    /// holds the slot, so no reader filled them after the commit.
+    pub fn apply_counters(&self, _held: &WriterSlot, updates: &[CounterUpdate]) {
+        let mut state = self.lock();
+        for update in updates {
+            if let Some(entry) = state.counters.get_mut(&update.key) {
+                *entry = Some(update.aggregation.merge(*entry, update.counter));
+            }
         }
     }
 
-    pub fn fill_customer(&self, ticket: Option<Ticket>, project_id: &str, reference: &str, customer: Arc<Customer>) {
-        self.fill(ticket, |state| {
-            state.customers.insert((project_id.to_string(), reference.to_string()), customer);
-        });
+    /// How many customers and counters are held now.
+    pub fn sizes(&self) -> (usize, usize) {
+        let state = self.lock();
+        (state.customers.len(), state.counters.len())
     }
 
-    pub fn fill_limits(&self, ticket: Option<Ticket>, project_id: &str, limits: Arc<Vec<Limit>>) {
-        self.fill(ticket, |state| {
-            state.limits.insert(project_id.to_string(), limits);
-        });
+    /// Forgets everything, after a change to what the copies hold; they reload on demand.
+    pub fn clear(&self) {
+        self.lock().clear();
     }
 
-    pub fn fill_counter(&self, ticket: Option<Ticket>, key: CounterKey, counter: Option<Counter>) {
-        self.fill(ticket, |state| {
-            if state.counters.len() >= MAX_COUNTERS {
-                state.counters.clear();
-            }
-            state.counters.insert(key, counter);
-        });
-    }
-
-    /// Announces a write; the guard must be finished (or dropped) when it is over.
-    pub fn begin_write(self: &Arc<Self>) -> WriteGuard {
-        self.lock().started += 1;
+    /// A guard for a configuration change: it clears the copies when dropped, which must be
+    /// after the change committed (or failed).
+    pub fn invalidate_after(self: &Arc<Self>) -> WriteGuard {
         WriteGuard { cache: Some(self.clone()) }
     }
 }
 
-/// An announced write. Dropping it without saying what changed clears the cache, which is
-/// always safe.
+/// Clears the cache when dropped: after a configuration change, whatever it touched.
 pub struct WriteGuard {
     cache: Option<Arc<Cache>>,
 }
@@ -122,27 +129,12 @@ impl WriteGuard {
     pub fn none() -> Self {
         WriteGuard { cache: None }
     }
-
-    /// The write committed these counter changes and nothing else the cache holds.
-    pub fn finish_with_counters(mut self, updates: &[CounterUpdate]) {
-        if let Some(cache) = self.cache.take() {
-            let mut state = cache.lock();
-            for update in updates {
-                if let Some(entry) = state.counters.get_mut(&update.key) {
-                    *entry = Some(update.aggregation.merge(*entry, update.counter));
-                }
-            }
-            state.finished += 1;
-        }
-    }
 }
 
 impl Drop for WriteGuard {
     fn drop(&mut self) {
         if let Some(cache) = self.cache.take() {
-            let mut state = cache.lock();
-            state.clear();
-            state.finished += 1;
+            cache.clear();
         }
     }
 }
@@ -165,40 +157,34 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_read_that_overlaps_a_write_is_not_kept() {
-        let cache = Arc::new(Cache::default());
-        let ticket = cache.ticket();
-        let guard = cache.begin_write();
-        guard.finish_with_counters(&[update(5)]);
-        cache.fill_counter(ticket, key(), None);
-        assert_eq!(cache.counters(&[key()]), vec![None]);
-    }
-
-    #[test]
-    fn no_ticket_is_given_while_a_write_is_in_flight() {
-        let cache = Arc::new(Cache::default());
-        let guard = cache.begin_write();
-        assert!(cache.ticket().is_none());
-        drop(guard);
-        assert!(cache.ticket().is_some());
+    fn slot() -> WriterSlot {
+        crate::db::WriterSlot::unheld()
     }
 
     #[test]
     fn committed_counter_changes_fold_into_cached_entries() {
-        let cache = Arc::new(Cache::default());
-        cache.fill_counter(cache.ticket(), key(), None);
-        cache.begin_write().finish_with_counters(&[update(5)]);
-        cache.begin_write().finish_with_counters(&[update(7)]);
+        let cache = Cache::default();
+        cache.fill_counter(&slot(), key(), None);
+        cache.apply_counters(&slot(), &[update(5)]);
+        cache.apply_counters(&slot(), &[update(7)]);
         let cached = cache.counters(&[key()])[0].flatten().map(|c| c.value);
         assert_eq!(cached, Some(Quantity(12)));
     }
 
     #[test]
-    fn a_failed_write_clears_everything() {
+    fn changes_to_counters_nobody_cached_are_not_invented() {
+        let cache = Cache::default();
+        cache.apply_counters(&slot(), &[update(5)]);
+        assert_eq!(cache.counters(&[key()]), vec![None]);
+    }
+
+    #[test]
+    fn a_configuration_change_clears_everything_once_it_is_over() {
         let cache = Arc::new(Cache::default());
-        cache.fill_counter(cache.ticket(), key(), None);
-        drop(cache.begin_write());
+        let guard = cache.invalidate_after();
+        cache.fill_counter(&slot(), key(), None);
+        assert_eq!(cache.counters(&[key()]), vec![Some(None)]);
+        drop(guard);
         assert_eq!(cache.counters(&[key()]), vec![None]);
     }
 }

@@ -2,6 +2,7 @@
 //! the in-memory state and is the only place that decides allowed or denied.
 
 pub mod cache;
+mod group_commit;
 pub mod query;
 
 use std::collections::BTreeMap;
@@ -14,8 +15,8 @@ use utoipa::ToSchema;
 use crate::clock::Clock;
 use crate::db::events::RecordedEvent;
 use crate::db::projects::Project;
-use crate::db::{Db, DbResult};
-use crate::domain::customers::Customer;
+use crate::db::{Db, DbError, DbResult};
+use crate::domain::customers::{Customer, CUSTOMER_ID_PREFIX};
 use crate::domain::events::NewEvent;
 use crate::domain::limits::{governing_limits, Limit, LimitStatus};
 use crate::domain::meters::Counter;
@@ -23,6 +24,7 @@ use crate::domain::quantity::Quantity;
 use crate::domain::usage::CounterKey;
 use crate::domain::windows::window_containing;
 use cache::{Cache, WriteGuard};
+use group_commit::GroupCommitter;
 
 /// The answer to "may this customer do more work now?".
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -32,6 +34,8 @@ pub struct CheckResponse {
     /// Why not, when not allowed: `limit_exceeded` or `insufficient_balance`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The customer's `cust_…` id; the `externalId` as sent while no usage has been recorded
+    /// for it (it is created by its first record).
     pub customer_id: String,
     pub limits: Vec<LimitStatus>,
     /// Present when the check named balances: whether each can cover its amount.
@@ -70,13 +74,16 @@ pub struct Engine {
     db: Db,
     clock: Arc<dyn Clock>,
     cache: Option<Arc<Cache>>,
+    committer: GroupCommitter,
     max_backdate: Duration,
 }
 
 impl Engine {
+    /// Starts the engine's writer task: call it inside the Tokio runtime.
     pub fn new(db: Db, clock: Arc<dyn Clock>, max_backdate_days: u32) -> Self {
         let cache = db.is_exclusive().then(|| Arc::new(Cache::default()));
-        Engine { db, clock, cache, max_backdate: Duration::days(i64::from(max_backdate_days)) }
+        let committer = GroupCommitter::start(db.clone(), cache.clone(), clock.clone());
+        Engine { db, clock, cache, committer, max_backdate: Duration::days(i64::from(max_backdate_days)) }
     }
 
     pub fn db(&self) -> &Db {
@@ -87,31 +94,44 @@ impl Engine {
         self.clock.now()
     }
 
+    /// How many customers and counters the check path holds in memory (zero without a cache).
+    pub fn cache_sizes(&self) -> (usize, usize) {
+        self.cache.as_ref().map_or((0, 0), |cache| cache.sizes())
+    }
+
     pub fn max_backdate(&self) -> Duration {
         self.max_backdate
     }
 
-    /// Announces a write that may change what the check path reads. Finish it with the
-    /// counter changes, or drop it to invalidate the cache (after a configuration change).
+    /// Guards a configuration change: dropped once the change committed (or failed), it clears
+    /// what the check path holds in memory, which then reloads on demand.
     pub fn begin_write(&self) -> WriteGuard {
         match &self.cache {
-            Some(cache) => cache.begin_write(),
+            Some(cache) => cache.invalidate_after(),
             None => WriteGuard::none(),
         }
     }
 
-    /// Records validated events atomically and folds them into the live counters.
-    pub async fn record(&self, project: &Project, events: &[NewEvent]) -> DbResult<Vec<RecordedEvent>> {
-        let guard = self.begin_write();
-        let outcome = self.db.record_events(project, events, self.now()).await?;
-        guard.finish_with_counters(&outcome.counter_updates);
-        Ok(outcome.events)
+    /// Records validated events atomically, sharing the transaction with concurrent records
+    /// (group commit), and folds them into the live counters. Answers once committed.
+    pub async fn record(&self, project: &Arc<Project>, events: Vec<NewEvent>) -> DbResult<Vec<RecordedEvent>> {
+        self.committer.record(project.clone(), events).await
     }
 
     /// Judges a check from the pre-aggregated counters; never reads raw events.
     pub async fn check(&self, project: &Project, query: &CheckQuery<'_>) -> DbResult<CheckResponse> {
         let now = self.now();
-        let customer = self.customer_for_check(project, query.customer_ref, now).await?;
+        // A customer nobody has recorded usage for yet has none: it is answered as zero usage
+        // under the project's defaults, and only recording creates it, so checks with random
+        // ids cannot fill the database.
+        let customer = match self.customer_for_check(project, query.customer_ref).await? {
+            Some(customer) => customer,
+            None if query.customer_ref.starts_with(CUSTOMER_ID_PREFIX) => {
+                return Err(DbError::NotFound { resource: "customer", id: query.customer_ref.to_string() })
+            }
+            None => Arc::new(Customer::not_yet_created(query.customer_ref, now)),
+        };
+        let known = !customer.id.is_empty();
         let limits = self.limits(project).await?;
         let zone = customer.window_zone(project.timezone);
         let applicable: Vec<&Limit> = governing_limits(&limits, &customer.id)
@@ -131,7 +151,7 @@ impl Engine {
                 window_start: window.start_ms(),
             })
             .collect();
-        let counters = self.counters(keys).await?;
+        let counters = if known { self.counters(&customer.id, keys).await? } else { vec![None; keys.len()] };
         let statuses: Vec<LimitStatus> = applicable
             .iter()
             .zip(&windows)
@@ -143,7 +163,10 @@ impl Engine {
         let within_limits = statuses.iter().all(|status| status.passes(query.requested));
         let mut balances = Vec::with_capacity(query.balances.len());
         for requirement in query.balances {
-            let balance = self.db.balance_by_name(&project.id, &customer.id, &requirement.name).await?;
+            let balance = match known {
+                true => self.db.balance_by_name(&project.id, &customer.id, &requirement.name).await?,
+                false => None,
+            };
             let available_balance = balance.as_ref().map_or(0, |b| b.funds().available());
             balances.push(BalanceStatus {
                 name: requirement.name.clone(),
@@ -162,70 +185,59 @@ impl Engine {
         Ok(CheckResponse {
             allowed: reason.is_none(),
             reason,
-            customer_id: customer.id.clone(),
+            customer_id: if known { customer.id.clone() } else { customer.external_id.clone() },
             limits: statuses,
             balances,
         })
     }
 
-    /// The customer a check names, created on first use.
-    async fn customer_for_check(
-        &self,
-        project: &Project,
-        reference: &str,
-        now: DateTime<Utc>,
-    ) -> DbResult<Arc<Customer>> {
-        if let Some(customer) = self.cache.as_ref().and_then(|c| c.customer(&project.id, reference)) {
-            return Ok(customer);
+    /// The customer a check names, if it exists. Absences are not cached: the next record
+    /// may create it.
+    async fn customer_for_check(&self, project: &Project, reference: &str) -> DbResult<Option<Arc<Customer>>> {
+        let Some(cache) = &self.cache else {
+            return Ok(self.db.customer(&project.id, reference).await?.map(Arc::new));
+        };
+        if let Some(customer) = cache.customer(&project.id, reference) {
+            return Ok(Some(customer));
         }
-        let ticket = self.cache.as_ref().and_then(|c| c.ticket());
-        let customer = match self.db.customer(&project.id, reference).await? {
-            Some(customer) => customer,
-            // A new customer changes nothing the cache holds (absences are not cached), so this
-            // write needs no announcement.
-            None => self.db.ensure_customer(&project.id, reference, now.timestamp_millis()).await?,
+        let slot = self.db.writer_slot().await;
+        let Some(customer) = self.db.customer(&project.id, reference).await? else {
+            return Ok(None);
         };
         let customer = Arc::new(customer);
-        if let Some(cache) = &self.cache {
-            cache.fill_customer(ticket, &project.id, reference, customer.clone());
-        }
-        Ok(customer)
+        cache.fill_customer(&slot, &project.id, reference, customer.clone());
+        Ok(Some(customer))
     }
 
     async fn limits(&self, project: &Project) -> DbResult<Arc<Vec<Limit>>> {
-        if let Some(limits) = self.cache.as_ref().and_then(|c| c.limits(&project.id)) {
+        let Some(cache) = &self.cache else {
+            return Ok(Arc::new(self.db.all_limits(&project.id).await?));
+        };
+        if let Some(limits) = cache.limits(&project.id) {
             return Ok(limits);
         }
-        let ticket = self.cache.as_ref().and_then(|c| c.ticket());
+        let slot = self.db.writer_slot().await;
         let limits = Arc::new(self.db.all_limits(&project.id).await?);
-        if let Some(cache) = &self.cache {
-            cache.fill_limits(ticket, &project.id, limits.clone());
-        }
+        cache.fill_limits(&slot, &project.id, limits.clone());
         Ok(limits)
     }
 
-    async fn counters(&self, keys: Vec<CounterKey>) -> DbResult<Vec<Option<Counter>>> {
-        let cached = match &self.cache {
-            Some(cache) => cache.counters(&keys),
-            None => vec![None; keys.len()],
+    /// The counters of one customer's keys: from memory, else in one query.
+    async fn counters(&self, customer_id: &str, keys: Vec<CounterKey>) -> DbResult<Vec<Option<Counter>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(cache) = &self.cache else {
+            return self.db.counters(customer_id, &keys).await;
         };
+        let cached = cache.counters(&keys);
         if cached.iter().all(Option::is_some) {
             return Ok(cached.into_iter().flatten().collect());
         }
-        let ticket = self.cache.as_ref().and_then(|c| c.ticket());
-        let mut counters = Vec::with_capacity(keys.len());
-        for (key, cached) in keys.into_iter().zip(cached) {
-            let counter = match cached {
-                Some(counter) => counter,
-                None => {
-                    let counter = self.db.counter(&key).await?;
-                    if let Some(cache) = &self.cache {
-                        cache.fill_counter(ticket, key, counter);
-                    }
-                    counter
-                }
-            };
-            counters.push(counter);
+        let slot = self.db.writer_slot().await;
+        let counters = self.db.counters(customer_id, &keys).await?;
+        for (key, counter) in keys.into_iter().zip(&counters) {
+            cache.fill_counter(&slot, key, *counter);
         }
         Ok(counters)
     }

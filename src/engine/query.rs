@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use crate::db::events::EventFilter;
 use crate::db::{Db, DbResult};
 use crate::domain::meters::{Accumulator, Meter};
-use crate::domain::quantity::Quantity;
+use crate::domain::quantity::Total;
 
 /// Bucket size of a series.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
@@ -52,7 +52,7 @@ pub struct MeterQueryResult {
     pub end_date: DateTime<Utc>,
     /// The meter's value over the whole range and every group.
     #[schema(value_type = f64)]
-    pub value: Quantity,
+    pub value: Total,
     /// One entry per group (a single entry with an empty `group` when not grouping).
     pub groups: Vec<GroupValue>,
 }
@@ -62,7 +62,7 @@ pub struct MeterQueryResult {
 pub struct GroupValue {
     pub group: BTreeMap<String, String>,
     #[schema(value_type = f64)]
-    pub value: Quantity,
+    pub value: Total,
     /// Present with `windowSize`: every bucket of the range, empty ones at zero.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub series: Option<Vec<SeriesPoint>>,
@@ -74,7 +74,7 @@ pub struct SeriesPoint {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     #[schema(value_type = f64)]
-    pub value: Quantity,
+    pub value: Total,
 }
 
 struct GroupAccumulator {
@@ -156,7 +156,7 @@ fn series(
     let mut at = start.duration_trunc(step).unwrap_or(start);
     let mut points = Vec::new();
     while at < end {
-        let value = buckets.get(&at.timestamp_millis()).map_or(Quantity::ZERO, Accumulator::value);
+        let value = buckets.get(&at.timestamp_millis()).map_or(Total::ZERO, Accumulator::value);
         points.push(SeriesPoint { start: at, end: at + step, value });
         at += step;
     }
@@ -201,7 +201,7 @@ pub struct UsageSummaryRow {
     pub period_start: DateTime<Utc>,
     pub period_end: DateTime<Utc>,
     #[schema(value_type = f64)]
-    pub value: Quantity,
+    pub value: Total,
 }
 
 /// One period of a summary: `[start, end)`.

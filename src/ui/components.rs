@@ -20,8 +20,13 @@ pub struct PageContext {
     pub session: Option<OperatorSession>,
     pub query: Arc<HashMap<String, String>>,
     pub login_csrf: Option<String>,
-    /// A one-time message left by the previous form post.
+    /// A new secret left by the previous form post, shown this once.
     pub flash: Option<String>,
+    /// How the previous form post went.
+    pub outcome: Flash,
+    /// Taken while rendering starts: pages set their status through it (404 for a missing
+    /// record), which the async page body cannot look up itself.
+    pub response: Option<leptos_axum::ResponseOptions>,
 }
 
 /// The operator session of the request being rendered, if any. Safe outside a request (the
@@ -43,8 +48,30 @@ impl PageContext {
             session: parts.as_ref().and_then(|p| p.extensions.get::<OperatorSession>().cloned()),
             query: Arc::new(query),
             login_csrf: parts.as_ref().and_then(|p| p.extensions.get::<LoginCsrf>().map(|c| c.0.clone())),
-            flash: parts.as_ref().and_then(|p| p.extensions.get::<Flash>().map(|f| f.0.clone())),
+            flash: parts.as_ref().and_then(|p| p.extensions.get::<Flash>().and_then(|f| f.secret.clone())),
+            outcome: parts.as_ref().and_then(|p| p.extensions.get::<Flash>().cloned()).unwrap_or_default(),
+            response: use_context::<leptos_axum::ResponseOptions>(),
         }
+    }
+
+    /// Answers 404 (the page still renders its "not found" message).
+    pub fn not_found(&self) {
+        if let Some(response) = &self.response {
+            response.set_status(axum::http::StatusCode::NOT_FOUND);
+        }
+    }
+
+    /// The error to show and the field it concerns: from the session after a form post, or —
+    /// on the sign-in and setup pages, which have no session yet — a code from the query
+    /// looked up in a fixed table. Free text from the query is never shown.
+    pub fn error(&self) -> Option<(String, Option<String>)> {
+        if let Some(error) = &self.outcome.error {
+            return Some((error.clone(), self.outcome.field.clone()));
+        }
+        let code = self.param("error")?;
+        let wait = self.param("wait").and_then(|w| w.parse::<u32>().ok());
+        let (message, field) = public_error(&code, wait)?;
+        Some((message, field.map(str::to_string)))
     }
 
     /// A query parameter, if present and not empty.
@@ -99,19 +126,40 @@ pub fn CsrfField(token: String) -> impl IntoView {
     view! { <input type="hidden" name=CSRF_FIELD value=token/> }
 }
 
-/// The error a failed form post left in the query, shown next to its field.
+/// The messages of the sign-in and setup forms, by the code their failures redirect with.
+pub fn public_error(code: &str, wait_seconds: Option<u32>) -> Option<(String, Option<&'static str>)> {
+    let (message, field) = match code {
+        "wrong_credentials" => ("Wrong email or password.".to_string(), Some("email")),
+        "too_many_attempts" => (
+            match wait_seconds {
+                Some(seconds) => format!("Too many failed sign-ins. Try again in {seconds} s."),
+                None => "Too many failed sign-ins. Try again later.".to_string(),
+            },
+            Some("email"),
+        ),
+        "invalid_email" => ("Enter an email address of at most 254 characters.".to_string(), Some("email")),
+        "invalid_password" => (
+            format!("The password must be at least {} characters.", crate::auth::operators::MIN_PASSWORD_LENGTH),
+            Some("password"),
+        ),
+        "failed" => ("Something went wrong. Please try again.".to_string(), None),
+        _ => return None,
+    };
+    Some((message, field))
+}
+
+/// The error a failed form post left, shown next to its field.
 #[component]
 pub fn FieldErrorMessage(context: PageContext, field: &'static str) -> impl IntoView {
-    let matches = context.param("field").as_deref() == Some(field);
-    let message = context.param("error").filter(|_| matches);
+    let message = context.error().filter(|(_, f)| f.as_deref() == Some(field)).map(|(message, _)| message);
     message.map(|m| view! { <p class="field-error" role="alert" id=format!("{field}-error")>{m}</p> })
 }
 
 /// A notice or a form error that names no field, at the top of the page.
 #[component]
 pub fn Messages(context: PageContext) -> impl IntoView {
-    let notice = context.param("notice");
-    let general_error = context.param("error").filter(|_| context.param("field").is_none());
+    let notice = context.outcome.notice.clone();
+    let general_error = context.error().filter(|(_, field)| field.is_none()).map(|(message, _)| message);
     view! {
         {notice.map(|n| view! { <p class="notice" role="status">{n}</p> })}
         {general_error.map(|e| view! { <p class="error" role="alert">{e}</p> })}

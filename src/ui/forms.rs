@@ -4,8 +4,9 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
@@ -19,8 +20,8 @@ use crate::api::webhooks::{
 };
 use crate::auth::keys::create_key;
 use crate::auth::operators::{
-    cookie, cookie_value, create_operator, login_wait, session_id_hash, start_session, verify_password, CSRF_FIELD,
-    LOGIN_CSRF_COOKIE, SESSION_COOKIE,
+    cookie, cookie_value, create_first_operator, log_in, session_id_hash, start_session, CreateOperatorError, Flash,
+    LoginError, CSRF_FIELD, LOGIN_CSRF_COOKIE, SESSION_COOKIE,
 };
 use crate::db::balances::{BalanceOperation, Idempotent, NewBalance};
 use crate::db::operators::OperatorSession;
@@ -76,22 +77,28 @@ impl Failure {
         }
         Failure { back: back.to_string(), message: error.to_string(), field }
     }
-}
 
-impl IntoResponse for Failure {
-    fn into_response(self) -> Response {
-        let mut query = vec![("error", self.message)];
-        if let Some(field) = self.field {
-            query.push(("field", field));
-        }
-        let query = serde_urlencoded::to_string(&query).unwrap_or_default();
-        Redirect::to(&format!("{}?{query}", self.back)).into_response()
+    /// Goes back with the message in the session: the URL carries none, so a link cannot
+    /// make a page say anything.
+    async fn respond(self, state: &AppState, session: &OperatorSession) -> Response {
+        let flash = Flash { error: Some(self.message), field: self.field, ..Flash::default() };
+        go_to(state, session, &self.back, flash).await
     }
 }
 
-fn done(to: &str, notice: &str) -> Response {
-    let query = serde_urlencoded::to_string([("notice", notice)]).unwrap_or_default();
-    Redirect::to(&format!("{to}?{query}")).into_response()
+/// Leaves `flash` for the session's next page and sends the browser to `to`.
+async fn go_to(state: &AppState, session: &OperatorSession, to: &str, flash: Flash) -> Response {
+    if let Err(err) = state.engine.db().set_flash(&session.id_hash, &flash.encode()).await {
+        tracing::warn!(error = %err, "could not leave a message for the next page");
+    }
+    Redirect::to(to).into_response()
+}
+
+/// The sign-in and setup forms have no session to carry a message: they go back with a code
+/// the page looks up in a fixed table (`components::public_error`).
+fn public_failure(back: &str, code: &str, wait_seconds: Option<i64>) -> Response {
+    let wait = wait_seconds.map(|s| format!("&wait={s}")).unwrap_or_default();
+    Redirect::to(&format!("{back}?error={code}{wait}")).into_response()
 }
 
 fn forbidden() -> Response {
@@ -104,22 +111,33 @@ fn forbidden() -> Response {
 
 /// Runs a dashboard form: the anti-forgery token first, then the action, whose answer says
 /// where to go and what to tell; an error goes back to `back`, next to its field.
-async fn form_action<F, Fut>(session: &OperatorSession, fields: &Fields, back: &str, action: F) -> Response
+async fn form_action<F, Fut>(
+    state: &AppState,
+    session: &OperatorSession,
+    fields: &Fields,
+    back: &str,
+    action: F,
+) -> Response
 where
     F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<(String, String), AppError>>,
+    Fut: Future<Output = Result<(String, Flash), AppError>>,
 {
     if !csrf_ok(session, fields) {
         return forbidden();
     }
     match action().await {
-        Ok((to, notice)) => done(&to, &notice),
-        Err(err) => Failure::new(back, err).into_response(),
+        Ok((to, flash)) => go_to(state, session, &to, flash).await,
+        Err(err) => Failure::new(back, err).respond(state, session).await,
     }
 }
 
-fn to(path: &str, notice: impl Into<String>) -> Result<(String, String), AppError> {
-    Ok((path.to_string(), notice.into()))
+fn to(path: &str, notice: impl Into<String>) -> Result<(String, Flash), AppError> {
+    Ok((path.to_string(), Flash { notice: Some(notice.into()), ..Flash::default() }))
+}
+
+/// Like `to`, with a new secret the next page shows once.
+fn to_with_secret(path: &str, notice: impl Into<String>, secret: String) -> Result<(String, Flash), AppError> {
+    Ok((path.to_string(), Flash { notice: Some(notice.into()), secret: Some(secret), ..Flash::default() }))
 }
 
 /// The session's anti-forgery token must come back with every form.
@@ -153,40 +171,39 @@ async fn project(state: &AppState) -> Result<Project, AppError> {
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("default project missing")))
 }
 
-async fn login(State(state): State<AppState>, headers: HeaderMap, Form(fields): Form<Fields>) -> Response {
+/// The client's address as the server accepted it (absent only when the router is driven
+/// without a socket, as in unit tests).
+fn client_address(connect_info: Option<Extension<ConnectInfo<SocketAddr>>>) -> IpAddr {
+    connect_info.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(ConnectInfo(address))| address.ip())
+}
+
+async fn login(
+    State(state): State<AppState>,
+    connect_info: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    Form(fields): Form<Fields>,
+) -> Response {
     let cookie_token = cookie_value(&headers, LOGIN_CSRF_COOKIE);
     if cookie_token.is_none() || cookie_token != fields.get(CSRF_FIELD).map(String::as_str) {
         return forbidden();
     }
-    let email = text(&fields, "email").unwrap_or_default().to_lowercase();
-    let password = fields.get("password").cloned().unwrap_or_default();
-    let db = state.engine.db();
+    let email = fields.get("email").map(String::as_str).unwrap_or_default();
+    let password = fields.get("password").map(String::as_str).unwrap_or_default();
     let now_ms = state.engine.now().timestamp_millis();
-    let fail = |message: &str| Failure { back: "/login".into(), message: message.into(), field: Some("email".into()) };
-    let attempt = async {
-        let (failures, last) = db.login_failures(&email).await?;
-        if let Some(wait) = login_wait(failures, last, now_ms) {
-            let seconds = (wait.num_milliseconds() + 999) / 1000;
-            return Ok::<_, crate::db::DbError>(Err(format!("Too many failed sign-ins. Try again in {seconds} s.")));
-        }
-        match db.operator_by_email(&email).await? {
-            Some(operator) if verify_password(&password, &operator.password_hash) => {
-                db.clear_login_failures(&email).await?;
-                Ok(Ok(operator))
-            }
-            _ => {
-                db.record_login_failure(&email, now_ms).await?;
-                Ok(Err("Wrong email or password.".to_string()))
-            }
-        }
-    };
-    match attempt.await {
-        Ok(Ok(operator)) => match start_session(&state, &operator.id, &operator.email).await {
+    match log_in(state.engine.db(), email, password, client_address(connect_info), now_ms).await {
+        Ok(operator) => match start_session(&state, &operator.id, &operator.email).await {
             Ok(cookie) => ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response(),
-            Err(err) => Failure::new("/login", AppError::from(err)).into_response(),
+            Err(err) => {
+                tracing::error!(error = %err, "could not start a session");
+                public_failure("/login", "failed", None)
+            }
         },
-        Ok(Err(message)) => fail(&message).into_response(),
-        Err(err) => Failure::new("/login", AppError::from(err)).into_response(),
+        Err(LoginError::WrongCredentials) => public_failure("/login", "wrong_credentials", None),
+        Err(LoginError::TooManyAttempts(seconds)) => public_failure("/login", "too_many_attempts", Some(seconds)),
+        Err(LoginError::Db(err)) => {
+            tracing::error!(error = %err, "sign-in failed");
+            public_failure("/login", "failed", None)
+        }
     }
 }
 
@@ -196,31 +213,27 @@ async fn setup(State(state): State<AppState>, headers: HeaderMap, Form(fields): 
         return forbidden();
     }
     let db = state.engine.db();
-    match db.operator_count().await {
-        Ok(0) => {}
-        Ok(_) => return (StatusCode::NOT_FOUND, "Setup is complete.").into_response(),
-        Err(err) => return Failure::new("/setup", err.into()).into_response(),
-    }
     let email = fields.get("email").cloned().unwrap_or_default();
     let password = fields.get("password").cloned().unwrap_or_default();
     let now_ms = state.engine.now().timestamp_millis();
-    let created = match create_operator(db, &email, &password, now_ms).await {
-        Ok(email) => email,
-        Err(crate::auth::operators::CreateOperatorError::Invalid(err)) => {
-            return Failure::new("/setup", err.into()).into_response()
-        }
-        Err(err) => return Failure::new("/setup", AppError::Internal(anyhow::anyhow!("{err}"))).into_response(),
-    };
-    let operator = match db.operator_by_email(&created).await {
+    let operator = match create_first_operator(db, &email, &password, now_ms).await {
         Ok(Some(operator)) => operator,
-        Ok(None) => {
-            return Failure::new("/setup", AppError::Internal(anyhow::anyhow!("operator vanished"))).into_response()
+        Ok(None) => return (StatusCode::NOT_FOUND, "Setup is complete.").into_response(),
+        Err(CreateOperatorError::Invalid(err)) if err.field() == "password" => {
+            return public_failure("/setup", "invalid_password", None)
         }
-        Err(err) => return Failure::new("/setup", err.into()).into_response(),
+        Err(CreateOperatorError::Invalid(_)) => return public_failure("/setup", "invalid_email", None),
+        Err(err) => {
+            tracing::error!(error = %err, "setup failed");
+            return public_failure("/setup", "failed", None);
+        }
     };
     match start_session(&state, &operator.id, &operator.email).await {
         Ok(cookie) => ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response(),
-        Err(err) => Failure::new("/setup", err.into()).into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "could not start a session");
+            public_failure("/login", "failed", None)
+        }
     }
 }
 
@@ -236,7 +249,7 @@ async fn logout(
     if let Some(value) = cookie_value(&headers, SESSION_COOKIE) {
         if let Some(id) = state.ui.session_keys.verify(value) {
             if let Err(err) = state.engine.db().delete_session(&session_id_hash(id)).await {
-                return Failure::new("/", err.into()).into_response();
+                return Failure::new("/", err.into()).respond(&state, &session).await;
             }
         }
     }
@@ -261,7 +274,7 @@ async fn meter_create(
     Form(fields): Form<Fields>,
 ) -> Response {
     let back = "/meters".to_string();
-    form_action(&session, &fields, &back, || async {
+    form_action(&state, &session, &fields, &back, || async {
         let meter = create_meter(&state, &project(&state).await?, meter_request(&fields)).await?;
         to("/meters", format!("Meter {} created.", meter.name))
     })
@@ -275,7 +288,7 @@ async fn meter_update(
     Form(fields): Form<Fields>,
 ) -> Response {
     let back = "/meters".to_string();
-    form_action(&session, &fields, &back, || async {
+    form_action(&state, &session, &fields, &back, || async {
         let meter = update_meter(&state, &project(&state).await?, &id, meter_request(&fields)).await?;
         to("/meters", format!("Meter {} saved.", meter.name))
     })
@@ -289,7 +302,7 @@ async fn meter_delete(
     Form(fields): Form<Fields>,
 ) -> Response {
     let back = "/meters".to_string();
-    form_action(&session, &fields, &back, || async {
+    form_action(&state, &session, &fields, &back, || async {
         delete_meter(&state, &project(&state).await?, &id).await?;
         to("/meters", "Meter deleted.")
     })
@@ -301,7 +314,7 @@ fn limit_request(fields: &Fields, is_new: bool) -> Result<LimitRequest, AppError
         None => Some(Vec::new()),
         Some(list) => Some(
             list.split(',')
-                .map(|p| p.trim().trim_end_matches('%').parse::<i64>())
+                .map(|p| p.trim().trim_end_matches('%').parse::<i64>().map(crate::domain::WholeNumber))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|_| FieldError::invalid("alertThresholds", "must be percentages separated by commas"))?,
         ),
@@ -329,7 +342,7 @@ async fn limit_create(
     Form(fields): Form<Fields>,
 ) -> Response {
     let back = "/limits".to_string();
-    form_action(&session, &fields, &back, || async {
+    form_action(&state, &session, &fields, &back, || async {
         let limit = create_limit(&state, &project(&state).await?, limit_request(&fields, true)?).await?;
         to("/limits", format!("Limit {} created.", limit.name))
     })
@@ -343,7 +356,7 @@ async fn limit_update(
     Form(fields): Form<Fields>,
 ) -> Response {
     let back = "/limits".to_string();
-    form_action(&session, &fields, &back, || async {
+    form_action(&state, &session, &fields, &back, || async {
         let limit = update_limit(&state, &project(&state).await?, &id, limit_request(&fields, false)?).await?;
         to("/limits", format!("Limit {} saved.", limit.name))
     })
@@ -357,7 +370,7 @@ async fn limit_delete(
     Form(fields): Form<Fields>,
 ) -> Response {
     let back = "/limits".to_string();
-    form_action(&session, &fields, &back, || async {
+    form_action(&state, &session, &fields, &back, || async {
         delete_limit(&state, &project(&state).await?, &id).await?;
         to("/limits", "Limit deleted.")
     })
@@ -370,13 +383,12 @@ async fn key_create(
     Form(fields): Form<Fields>,
 ) -> Response {
     let back = "/api-keys".to_string();
-    form_action(&session, &fields, &back, || async {
+    form_action(&state, &session, &fields, &back, || async {
         let name = required_text(text(&fields, "name"), "name", 128)?;
         let now_ms = state.engine.now().timestamp_millis();
         let key = create_key(state.engine.db(), DEFAULT_PROJECT_ID, &name, now_ms).await?;
         // Shown once, on the next page, then forgotten.
-        state.engine.db().set_flash(&session.id_hash, &key.secret).await?;
-        to("/api-keys", format!("API key {name} created. Copy it now: it is not shown again."))
+        to_with_secret("/api-keys", format!("API key {name} created. Copy it now: it is not shown again."), key.secret)
     })
     .await
 }
@@ -388,9 +400,15 @@ async fn key_revoke(
     Form(fields): Form<Fields>,
 ) -> Response {
     let back = "/api-keys".to_string();
-    form_action(&session, &fields, &back, || async {
-        state.engine.db().revoke_key(&id, state.engine.now().timestamp_millis()).await?;
+    form_action(&state, &session, &fields, &back, || async {
+        let db = state.engine.db();
+        // Only the dashboard's project's keys: another project's id answers as unknown.
+        if !db.keys().await?.iter().any(|k| k.id == id && k.project_id == DEFAULT_PROJECT_ID) {
+            return Err(AppError::not_found("api_key", &id));
+        }
+        db.revoke_key(&id, state.engine.now().timestamp_millis()).await?;
         state.keys.forget_all();
+        tracing::info!(key_id = %id, operator = %session.email, "API key revoked from the dashboard");
         to("/api-keys", "API key revoked.")
     })
     .await
@@ -403,7 +421,7 @@ async fn balance_create(
     Form(fields): Form<Fields>,
 ) -> Response {
     let back = format!("/customers/{customer}");
-    form_action(&session, &fields, &back, || async {
+    form_action(&state, &session, &fields, &back, || async {
         let project = project(&state).await?;
         let customer = crate::api::customers::find_customer(&state, &project, &customer).await?;
         let name = required_text(text(&fields, "name"), "name", 128)?;
@@ -419,15 +437,23 @@ async fn balance_create(
 }
 
 /// Credits or debits a balance from its customer's page.
-async fn move_balance(state: &AppState, balance_id: &str, fields: &Fields, credit: bool) -> Response {
+async fn move_balance(
+    state: &AppState,
+    session: &OperatorSession,
+    balance_id: &str,
+    fields: &Fields,
+    credit: bool,
+) -> Response {
     let project = match project(state).await {
         Ok(project) => project,
-        Err(err) => return Failure::new("/customers", err).into_response(),
+        Err(err) => return Failure::new("/customers", err).respond(state, session).await,
     };
     let balance = match state.engine.db().balance(&project.id, balance_id).await {
         Ok(Some(balance)) => balance,
-        Ok(None) => return Failure::new("/customers", AppError::not_found("balance", balance_id)).into_response(),
-        Err(err) => return Failure::new("/customers", err.into()).into_response(),
+        Ok(None) => {
+            return Failure::new("/customers", AppError::not_found("balance", balance_id)).respond(state, session).await
+        }
+        Err(err) => return Failure::new("/customers", err.into()).respond(state, session).await,
     };
     let back = format!("/customers/{}", balance.customer_id);
     let result = async {
@@ -450,10 +476,13 @@ async fn move_balance(state: &AppState, balance_id: &str, fields: &Fields, credi
     match result.await {
         Ok(Idempotent::Fresh(result)) if result.refused.is_some() => {
             let message = "Insufficient balance: nothing was debited.".to_string();
-            Failure { back, message, field: Some("amount".into()) }.into_response()
+            Failure { back, message, field: Some("amount".into()) }.respond(state, session).await
         }
-        Ok(_) => done(&back, if credit { "Balance credited." } else { "Balance debited." }),
-        Err(err) => Failure::new(&back, err).into_response(),
+        Ok(_) => {
+            let notice = if credit { "Balance credited." } else { "Balance debited." };
+            go_to(state, session, &back, Flash { notice: Some(notice.into()), ..Flash::default() }).await
+        }
+        Err(err) => Failure::new(&back, err).respond(state, session).await,
     }
 }
 
@@ -466,7 +495,7 @@ async fn balance_credit(
     if !csrf_ok(&session, &fields) {
         return forbidden();
     }
-    move_balance(&state, &id, &fields, true).await
+    move_balance(&state, &session, &id, &fields, true).await
 }
 
 async fn balance_debit(
@@ -478,7 +507,7 @@ async fn balance_debit(
     if !csrf_ok(&session, &fields) {
         return forbidden();
     }
-    move_balance(&state, &id, &fields, false).await
+    move_balance(&state, &session, &id, &fields, false).await
 }
 
 fn endpoint_request(fields: &Fields, with_enabled: bool) -> EndpointRequest {
@@ -502,10 +531,10 @@ async fn webhook_create(
     Form(fields): Form<Fields>,
 ) -> Response {
     let back = "/webhooks".to_string();
-    form_action(&session, &fields, &back, || async {
+    form_action(&state, &session, &fields, &back, || async {
         let created = create_endpoint(&state, &project(&state).await?, endpoint_request(&fields, false)).await?;
-        state.engine.db().set_flash(&session.id_hash, &created.secret).await?;
-        to(&format!("/webhooks/{}", created.endpoint.id), "Endpoint created. Copy its signing secret now.")
+        let to = format!("/webhooks/{}", created.endpoint.id);
+        to_with_secret(&to, "Endpoint created. Copy its signing secret now.", created.secret)
     })
     .await
 }
@@ -517,7 +546,7 @@ async fn webhook_update(
     Form(fields): Form<Fields>,
 ) -> Response {
     let back = format!("/webhooks/{id}");
-    form_action(&session, &fields, &back, || async {
+    form_action(&state, &session, &fields, &back, || async {
         update_endpoint(&state, &project(&state).await?, &id, endpoint_request(&fields, true)).await?;
         to(&back, "Endpoint saved.")
     })
@@ -531,10 +560,9 @@ async fn webhook_rotate(
     Form(fields): Form<Fields>,
 ) -> Response {
     let back = format!("/webhooks/{id}");
-    form_action(&session, &fields, &back, || async {
+    form_action(&state, &session, &fields, &back, || async {
         let rotated = rotate_endpoint_secret(&state, &project(&state).await?, &id).await?;
-        state.engine.db().set_flash(&session.id_hash, &rotated.secret).await?;
-        to(&back, "Secret rotated. Copy the new one now; the old one no longer signs.")
+        to_with_secret(&back, "Secret rotated. Copy the new one now; the old one no longer signs.", rotated.secret)
     })
     .await
 }
@@ -546,7 +574,7 @@ async fn webhook_delete(
     Form(fields): Form<Fields>,
 ) -> Response {
     let back = format!("/webhooks/{id}");
-    form_action(&session, &fields, &back, || async {
+    form_action(&state, &session, &fields, &back, || async {
         let endpoint = find_endpoint(&state, &project(&state).await?, &id).await?;
         state.engine.db().delete_endpoint(&endpoint.id).await?;
         to("/webhooks", "Endpoint deleted.")
@@ -561,7 +589,7 @@ async fn webhook_test(
     Form(fields): Form<Fields>,
 ) -> Response {
     let back = format!("/webhooks/{id}");
-    form_action(&session, &fields, &back, || async {
+    form_action(&state, &session, &fields, &back, || async {
         send_test_event(&state, &project(&state).await?, &id).await?;
         to(&back, "Test event queued.")
     })
@@ -575,7 +603,7 @@ async fn webhook_redeliver(
     Form(fields): Form<Fields>,
 ) -> Response {
     let back = format!("/webhooks/{id}");
-    form_action(&session, &fields, &back, || async {
+    form_action(&state, &session, &fields, &back, || async {
         let endpoint = find_endpoint(&state, &project(&state).await?, &id).await?;
         state.engine.db().redeliver(&endpoint.id, &delivery, state.engine.now()).await?;
         to(&back, "Delivery queued again with the same webhook-id.")

@@ -60,7 +60,7 @@ pub fn App() -> impl IntoView {
             <main class="page">
                 // Async: the whole page is rendered before it is sent, so browsers without
                 // JavaScript never see a loading fallback.
-                <Routes fallback=|| view! { <h1>"Page not found"</h1> }>
+                <Routes fallback=NotFound>
                     <Route path=path!("/") view=pages::home::HomePage ssr=SsrMode::Async/>
                     <Route path=path!("/login") view=pages::login::LoginPage ssr=SsrMode::Async/>
                     <Route path=path!("/setup") view=pages::login::SetupPage ssr=SsrMode::Async/>
@@ -76,4 +76,13 @@ pub fn App() -> impl IntoView {
             </main>
         </Router>
     }
+}
+
+/// Unknown dashboard paths answer 404.
+#[component]
+fn NotFound() -> impl IntoView {
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(axum::http::StatusCode::NOT_FOUND);
+    }
+    view! { <h1>"Page not found"</h1> }
 }

@@ -2,6 +2,7 @@
 //! signatures, retries on a schedule, logs every attempt, disables endpoints that keep
 //! failing, and queues usage summaries when their period closes.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,7 +11,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use crate::db::webhooks::{AttemptResult, DeliveryJob, NextStep};
-use crate::domain::webhooks::{sign, RetrySchedule};
+use crate::domain::webhooks::{excerpt, sign, RetrySchedule, TargetPolicy, RESPONSE_EXCERPT_BYTES};
 use crate::domain::windows::window_containing;
 use crate::engine::query::usage_summary;
 use crate::engine::Engine;
@@ -23,6 +24,8 @@ pub struct WebhookSettings {
     /// An endpoint failing for this long is disabled.
     pub disable_after: chrono::Duration,
     pub poll_interval: Duration,
+    /// Which receivers may be reached (checked at creation and again at every send).
+    pub target_policy: TargetPolicy,
 }
 
 impl Default for WebhookSettings {
@@ -32,18 +35,53 @@ impl Default for WebhookSettings {
             timeout: Duration::from_secs(10),
             disable_after: chrono::Duration::hours(24),
             poll_interval: Duration::from_millis(500),
+            target_policy: TargetPolicy::default(),
         }
     }
 }
 
 /// Deliveries in flight at once; a hanging receiver holds one slot until its timeout.
 const CONCURRENT_DELIVERIES: usize = 16;
-/// The longest part of a receiver's answer kept in the log.
-const KEPT_RESPONSE_BYTES: usize = 1024;
+/// The client every delivery uses. Redirects are never followed (a public receiver could
+/// otherwise bounce the request inside), system proxies are ignored (the checked address must
+/// be the one connected to), and names resolve through [`GuardedResolver`].
+pub fn delivery_client(settings: &WebhookSettings) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(settings.timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .dns_resolver(Arc::new(GuardedResolver { policy: settings.target_policy }))
+        .build()
+}
+
+/// Resolves receivers' host names and refuses the connection when any address is not allowed,
+/// so the address checked is the address connected to: a name cannot pass a check and then
+/// resolve elsewhere for the request (DNS rebinding).
+struct GuardedResolver {
+    policy: TargetPolicy,
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.policy;
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            // Every address, not only the first: the connector may try any of them.
+            for address in &addresses {
+                policy.check_address(address.ip()).map_err(|reason| format!("refused: {host} resolves to {reason}"))?;
+            }
+            // A reserved name is refused even while it resolves to a public address.
+            policy.check_host_name(&host).map_err(|reason| format!("refused: {reason}"))?;
+            let addresses: reqwest::dns::Addrs = Box::new(addresses.into_iter());
+            Ok(addresses)
+        })
+    }
+}
 
 pub fn spawn_worker(engine: Arc<Engine>, settings: WebhookSettings) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let client = match reqwest::Client::builder().timeout(settings.timeout).build() {
+        let client = match delivery_client(&settings) {
             Ok(client) => client,
             Err(err) => {
                 tracing::error!(error = %err, "webhook client could not start; deliveries stay queued");
@@ -105,6 +143,17 @@ async fn attempt(
 ) -> crate::db::DbResult<()> {
     let timestamp = engine.now().timestamp();
     let started = Instant::now();
+    // Literal addresses never reach the resolver, and a URL stored before the policy (or
+    // under another) must not be sent either: check the text again at every send.
+    if let Err(reason) = settings.target_policy.check_url_literal(&job.url) {
+        let result = AttemptResult {
+            status_code: None,
+            error: Some(format!("refused: {reason}")),
+            duration_ms: 0,
+            response_body: None,
+        };
+        return settle(engine, settings, job, result, false).await;
+    }
     let sent = client
         .post(&job.url)
         .header("content-type", "application/json")
@@ -118,19 +167,18 @@ async fn attempt(
     let (result, delivered) = match sent {
         Ok(response) => {
             let status = response.status();
-            let body = response.text().await.unwrap_or_default();
-            let kept: String = body.chars().take(KEPT_RESPONSE_BYTES).collect();
+            let excerpt = response_excerpt(response).await;
             let result = AttemptResult {
                 status_code: Some(i64::from(status.as_u16())),
                 error: (!status.is_success()).then(|| format!("receiver answered {status}")),
                 duration_ms: started.elapsed().as_millis() as i64,
-                response_body: Some(kept),
+                response_body: Some(excerpt),
             };
             (result, status.is_success())
         }
         Err(err) => {
             let error =
-                if err.is_timeout() { format!("timed out after {:?}", settings.timeout) } else { err.to_string() };
+                if err.is_timeout() { format!("timed out after {:?}", settings.timeout) } else { error_chain(&err) };
             let result = AttemptResult {
                 status_code: None,
                 error: Some(error),
@@ -140,6 +188,17 @@ async fn attempt(
             (result, false)
         }
     };
+    settle(engine, settings, job, result, delivered).await
+}
+
+/// Records an attempt and decides what comes next.
+async fn settle(
+    engine: &Engine,
+    settings: &WebhookSettings,
+    job: &DeliveryJob,
+    result: AttemptResult,
+    delivered: bool,
+) -> crate::db::DbResult<()> {
     let now = engine.now();
     let failures = usize::try_from(job.attempts + 1).unwrap_or(usize::MAX);
     let next = match (delivered, settings.retry.delay_after(failures)) {
@@ -150,6 +209,32 @@ async fn attempt(
         (false, None) => NextStep::GiveUp,
     };
     engine.db().record_attempt(job, &result, &next, now, now - settings.disable_after).await
+}
+
+/// The first [`RESPONSE_EXCERPT_BYTES`] of a receiver's answer, cut at a character boundary;
+/// the rest is never read, so a huge answer costs neither memory nor time.
+async fn response_excerpt(mut response: reqwest::Response) -> String {
+    let mut bytes = Vec::with_capacity(RESPONSE_EXCERPT_BYTES);
+    while bytes.len() < RESPONSE_EXCERPT_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk[..chunk.len().min(RESPONSE_EXCERPT_BYTES - bytes.len())]),
+            _ => break,
+        }
+    }
+    excerpt(&bytes)
+}
+
+/// reqwest's message with its causes: the cause (a refused address, a refused connection) is
+/// what the operator needs to read in the delivery log.
+fn error_chain(err: &reqwest::Error) -> String {
+    let mut message = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
 }
 
 /// Queues each subscribed endpoint's summary of the last closed period (UTC), once.

@@ -34,6 +34,8 @@ pub struct TestApp {
     pub key: String,
     pub clock: ManualClock,
     pub database_url: String,
+    /// Applied over the harness's configuration at every (re)start.
+    pub configure: fn(&mut Config),
     server: Option<RunningServer>,
     database: Option<TestDatabase>,
 }
@@ -74,11 +76,16 @@ async fn fresh_database() -> (String, TestDatabase) {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// The app with its configuration changed by `configure` first.
+pub async fn spawn_app_with(configure: fn(&mut Config)) -> TestApp {
     // Server-side errors show up in a failing test's output.
     let _ = tracing_subscriber::fmt().with_env_filter("error").with_test_writer().try_init();
     let (database_url, database) = fresh_database().await;
     let clock = ManualClock::new(default_now());
-    let server = start(&database_url, &clock).await;
+    let server = start(&database_url, &clock, configure).await;
     let key = create_key(server.state.engine.db(), DEFAULT_PROJECT_ID, "test", 0).await.unwrap().secret;
     TestApp {
         base: format!("http://{}", server.addr),
@@ -86,13 +93,17 @@ pub async fn spawn_app() -> TestApp {
         key,
         clock,
         database_url,
+        configure,
         server: Some(server),
         database: Some(database),
     }
 }
 
-async fn start(database_url: &str, clock: &ManualClock) -> RunningServer {
-    let config = Config::new("127.0.0.1:0".parse().unwrap(), database_url);
+async fn start(database_url: &str, clock: &ManualClock, configure: fn(&mut Config)) -> RunningServer {
+    let mut config = Config::new("127.0.0.1:0".parse().unwrap(), database_url);
+    // Test receivers listen on loopback; tests of the target policy turn this off again.
+    config.webhooks.target_policy.allow_private = true;
+    configure(&mut config);
     spawn(&config, Arc::new(clock.clone())).await.unwrap()
 }
 
@@ -101,10 +112,14 @@ impl TestApp {
         &self.server.as_ref().unwrap().state.engine
     }
 
+    pub fn state(&self) -> &limitry::server::AppState {
+        &self.server.as_ref().unwrap().state
+    }
+
     /// Stops the server and starts a new one on the same database: nothing in memory survives.
     pub async fn restart(&mut self) {
         self.server.take().unwrap().shutdown().await;
-        let server = start(&self.database_url, &self.clock).await;
+        let server = start(&self.database_url, &self.clock, self.configure).await;
         self.base = format!("http://{}", server.addr);
         self.server = Some(server);
     }

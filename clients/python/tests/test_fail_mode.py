@@ -63,3 +63,15 @@ async def test_async_client_falls_back(own_server) -> None:
         assert down.fallback and not down.allowed
         srv.start()
         assert not (await c.limits.check("x")).fallback
+
+
+def test_a_hung_service_falls_back_within_the_check_timeout(server, proxy) -> None:
+    import time
+
+    proxy.actions = ["sleep:3", "sleep:3"]
+    with Limitry(server.api_key, base_url=proxy.url, check_timeout=0.3, max_retries=1, backoff_base=0.01,
+                 fail_mode="closed") as c:
+        started = time.monotonic()
+        answer = c.limits.check("anyone")
+    assert answer.fallback and not answer.allowed and "time" in (answer.error or "")
+    assert time.monotonic() - started < 1.5

@@ -26,6 +26,9 @@ export interface ClientOptions {
   baseUrl?: string;
   /** Per attempt; default 10 000 ms. */
   timeoutMs?: number;
+  /** Per attempt of `limits.check`; default 3 000 ms, so a hung service turns into a
+   * fail-mode answer quickly instead of stalling the caller. */
+  checkTimeoutMs?: number;
   /** Retries after the first attempt; default 2. */
   maxRetries?: number;
   /** What `limits.check` answers when the service cannot be asked and neither the call nor the
@@ -88,7 +91,7 @@ export class Limitry {
     this.customers = new CustomersResource(this.transport);
     this.events = new EventsResource(this.transport);
     this.meters = new MetersResource(this.transport);
-    this.limits = new LimitsResource(this.transport, failModes, () => this.failMode);
+    this.limits = new LimitsResource(this.transport, failModes, () => this.failMode, options.checkTimeoutMs ?? 3000);
     this.balances = new BalancesResource(this.transport);
     this.usage = new UsageResource(this.transport);
     this.webhooks = new WebhooksResource(this.transport);

@@ -117,6 +117,7 @@ export class LimitsResource extends Resource {
     transport: Transport,
     private readonly failModes: FailModeMemory,
     private readonly defaultFailMode: () => T.FailMode,
+    private readonly checkTimeoutMs: number,
   ) {
     super(transport);
   }
@@ -147,7 +148,7 @@ export class LimitsResource extends Resource {
     const { failMode, timeoutMs, ...body } = params;
     let answer: T.CheckResponse;
     try {
-      answer = await this.call<T.CheckResponse>({ method: "POST", path: "/v1/limits/check", body, timeoutMs });
+      answer = await this.call<T.CheckResponse>({ method: "POST", path: "/v1/limits/check", body, timeoutMs: timeoutMs ?? this.checkTimeoutMs });
     } catch (error) {
       if (!(error instanceof APIConnectionError || error instanceof InternalServerError)) throw error;
       const mode = failMode ?? this.failModes.recall(params.customerId) ?? this.defaultFailMode();

@@ -62,6 +62,21 @@ describe("fail mode", () => {
   });
 });
 
+test("a hung service falls back within the check timeout", async () => {
+  const proxy = await FaultProxy.start(server.port);
+  try {
+    proxy.actions = ["sleep:3000", "sleep:3000"];
+    const c = new Limitry({ apiKey: server.apiKey, baseUrl: proxy.url, checkTimeoutMs: 300, maxRetries: 1, backoffBaseMs: 10, failMode: "closed" });
+    const started = Date.now();
+    const answer = await c.limits.check({ customerId: "anyone" });
+    assert.equal(answer.fallback, true);
+    assert.equal(answer.allowed, false);
+    assert.ok(Date.now() - started < 1500);
+  } finally {
+    await proxy.close();
+  }
+});
+
 describe("buffered recorder", () => {
   test("10,000 events across a restart are stored exactly once", async () => {
     const n = 10_000;

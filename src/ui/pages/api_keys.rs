@@ -10,7 +10,11 @@ pub fn ApiKeysPage() -> impl IntoView {
     async_page(|context: PageContext| async move {
         let db = context.state.engine.db();
         let secret = context.flash.clone();
-        let keys = db.keys().await.map_err(|e| e.to_string())?;
+        let project = context.project().await?;
+        // Keys of other projects (made with `limitry keys create --project`) are not the
+        // dashboard's to show or revoke.
+        let keys: Vec<_> =
+            db.keys().await.map_err(|e| e.to_string())?.into_iter().filter(|k| k.project_id == project.id).collect();
         let csrf = context.csrf();
         let rows = keys
             .into_iter()

@@ -81,6 +81,7 @@ pub fn CustomerPage() -> impl IntoView {
             let engine = &context.state.engine;
             let db = engine.db();
             let Some(customer) = db.customer(&project.id, &id).await.map_err(|e| e.to_string())? else {
+                context.not_found();
                 return Ok(
                     view! { <h1>"Customer not found"</h1> <p><a href="/customers">"All customers"</a></p> }.into_any()
                 );
@@ -126,7 +127,7 @@ pub fn CustomerPage() -> impl IntoView {
                     .groups
                     .first()
                     .and_then(|g| g.series.as_ref())
-                    .map(|series| series.iter().map(|p| (p.start, p.value.0 as f64 / 1000.0)).collect())
+                    .map(|series| series.iter().map(|p| (p.start, p.value.as_f64())).collect())
                     .unwrap_or_default();
                 let title = format!("{} per day, last {CHART_DAYS} days", meter.name);
                 charts.push(time_chart(&title, &[Series { label: meter.name.clone(), points }], 720, 240));

@@ -28,6 +28,9 @@ except Exception:  # pragma: no cover - running from a source tree
 DEFAULT_BASE_URL = "http://127.0.0.1:3000"
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_RETRIES = 2
+#: Per-attempt timeout of ``limits.check``: short, so a hung service turns into a fail-mode
+#: answer quickly instead of stalling the caller's request.
+DEFAULT_CHECK_TIMEOUT = 3.0
 #: Longest ``Retry-After`` the client waits for by itself; longer ones raise ``RateLimitError``.
 MAX_RETRY_AFTER = 60.0
 

@@ -9,7 +9,7 @@ from typing import Any, Callable, Mapping, Optional, TypeVar
 
 import httpx
 
-from ._base import (DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, FailModeMemory, check_fail_mode, env_api_key,
+from ._base import (DEFAULT_CHECK_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, FailModeMemory, check_fail_mode, env_api_key,
                     env_base_url)
 from ._errors import LimitExceededError
 from ._resources import (BalancesResource, CustomersResource, EventsResource, LimitsResource, MetersResource,
@@ -46,15 +46,18 @@ class Limitry:
 
     ``fail_mode`` (``open`` by default) is what ``limits.check`` answers when the service cannot
     be reached and neither the call nor the customer's last successful check says otherwise.
+    ``timeout`` is per attempt (seconds); checks use ``check_timeout`` (3 s) instead, so a hung
+    service becomes a fail-mode answer quickly.
     """
 
     def __init__(self, api_key: Optional[str] = None, *, base_url: Optional[str] = None,
                  timeout: Any = DEFAULT_TIMEOUT, max_retries: int = DEFAULT_MAX_RETRIES, fail_mode: str = "open",
-                 backoff_base: float = 0.25, backoff_cap: float = 8.0,
+                 backoff_base: float = 0.25, backoff_cap: float = 8.0, check_timeout: float = DEFAULT_CHECK_TIMEOUT,
                  http_client: Optional[httpx.Client] = None) -> None:
         self._settings = _Settings(api_key, base_url, timeout, max_retries, fail_mode, backoff_base, backoff_cap)
         s = self._settings
         self.fail_mode = s.fail_mode
+        self.check_timeout = check_timeout
         self._fail_modes = FailModeMemory()
         self._transport = SyncTransport(api_key=s.api_key, base_url=s.base_url, timeout=timeout,
                                         max_retries=max_retries, backoff_base=backoff_base,
@@ -117,11 +120,12 @@ class AsyncLimitry:
 
     def __init__(self, api_key: Optional[str] = None, *, base_url: Optional[str] = None,
                  timeout: Any = DEFAULT_TIMEOUT, max_retries: int = DEFAULT_MAX_RETRIES, fail_mode: str = "open",
-                 backoff_base: float = 0.25, backoff_cap: float = 8.0,
+                 backoff_base: float = 0.25, backoff_cap: float = 8.0, check_timeout: float = DEFAULT_CHECK_TIMEOUT,
                  http_client: Optional[httpx.AsyncClient] = None) -> None:
         self._settings = _Settings(api_key, base_url, timeout, max_retries, fail_mode, backoff_base, backoff_cap)
         s = self._settings
         self.fail_mode = s.fail_mode
+        self.check_timeout = check_timeout
         self._fail_modes = FailModeMemory()
         self._transport = AsyncTransport(api_key=s.api_key, base_url=s.base_url, timeout=timeout,
                                          max_retries=max_retries, backoff_base=backoff_base,

@@ -200,7 +200,8 @@ class AsyncLimitsResource(AsyncResource):
                        balances=list(balances) if balances is not None else None)
         try:
             response = await self._client._transport.send(
-                Request("POST", "/v1/limits/check", body=payload, timeout=timeout))
+                Request("POST", "/v1/limits/check", body=payload,
+                        timeout=timeout if timeout is not None else self._client.check_timeout))
         except (APIConnectionError, InternalServerError) as exc:
             mode = fail_mode or self._client._fail_modes.recall(customer_id) or self._client.fail_mode
             return CheckResult.fallback_for(customer_id, mode, exc)

@@ -1,0 +1,120 @@
+//! Group commit: concurrent records share transactions.
+//!
+//! Every record and batch is queued to one writer task per engine. The writer takes what is
+//! queued (up to `MAX_GROUP_EVENTS`), commits it per project in one transaction, and only then
+//! answers each request with its own results, so a 200 still means committed. While a group
+//! commits the next one gathers, so no timer is needed: the busier the service, the larger the
+//! groups, and one sync covers them all. The writer is a task of its own, so a client that hangs
+//! up cannot cut a commit short: its events are committed or not as a whole, like everyone's.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::cache::Cache;
+use crate::clock::Clock;
+use crate::db::events::RecordedEvent;
+use crate::db::projects::Project;
+use crate::db::{Db, DbError, DbResult};
+use crate::domain::events::NewEvent;
+
+/// Most events one group commits; a request is never split, so a group may exceed it by one
+/// request's batch.
+const MAX_GROUP_EVENTS: usize = 2_000;
+/// Requests that may wait for the writer before new ones wait to be queued.
+const QUEUE_DEPTH: usize = 4_096;
+
+/// One request's events and where its answer goes.
+struct Submission {
+    project: Arc<Project>,
+    events: Vec<NewEvent>,
+    reply: oneshot::Sender<DbResult<Vec<RecordedEvent>>>,
+}
+
+/// The queue in front of the writer task.
+pub(crate) struct GroupCommitter {
+    queue: mpsc::Sender<Submission>,
+}
+
+impl GroupCommitter {
+    /// Starts the writer; it stops when the committer is dropped and the queue is drained.
+    pub(crate) fn start(db: Db, cache: Option<Arc<Cache>>, clock: Arc<dyn Clock>) -> GroupCommitter {
+        let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
+        tokio::spawn(write_groups(Writer { db, cache, clock }, receiver));
+        GroupCommitter { queue }
+    }
+
+    /// Records the events with whatever else is queued, answering once they are committed.
+    pub(crate) async fn record(&self, project: Arc<Project>, events: Vec<NewEvent>) -> DbResult<Vec<RecordedEvent>> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || DbError::Corrupt("the writer has stopped".into());
+        self.queue.send(Submission { project, events, reply }).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+struct Writer {
+    db: Db,
+    cache: Option<Arc<Cache>>,
+    clock: Arc<dyn Clock>,
+}
+
+async fn write_groups(writer: Writer, mut queue: mpsc::Receiver<Submission>) {
+    while let Some(first) = queue.recv().await {
+        let mut queued = first.events.len();
+        let mut group = vec![first];
+        while queued < MAX_GROUP_EVENTS {
+            let Ok(next) = queue.try_recv() else { break };
+            queued += next.events.len();
+            group.push(next);
+        }
+        // One transaction per project: a project's limits decide its counters.
+        while !group.is_empty() {
+            let project_id = group[0].project.id.clone();
+            let (same, rest): (Vec<_>, Vec<_>) = group.into_iter().partition(|s| s.project.id == project_id);
+            group = rest;
+            writer.commit(same).await;
+        }
+    }
+}
+
+impl Writer {
+    async fn commit(&self, submissions: Vec<Submission>) {
+        let project = submissions[0].project.clone();
+        let mut sizes = Vec::with_capacity(submissions.len());
+        let mut replies = Vec::with_capacity(submissions.len());
+        let mut events = Vec::with_capacity(submissions.iter().map(|s| s.events.len()).sum());
+        for submission in submissions {
+            sizes.push(submission.events.len());
+            replies.push(submission.reply);
+            events.extend(submission.events);
+        }
+        if replies.len() > 1 {
+            if let Ok(mut recorded) = self.record(&project, &events).await {
+                for (reply, size) in replies.into_iter().zip(sizes) {
+                    let rest = recorded.split_off(size);
+                    let _ = reply.send(Ok(std::mem::replace(&mut recorded, rest)));
+                }
+                return;
+            }
+            // The group failed as a whole (one request's usage out of range, an unknown
+            // customer id…): nothing of it was written. Commit each request alone, so one
+            // request's refusal never fails its neighbours and each gets its own answer.
+        }
+        let mut rest = events.as_slice();
+        for (reply, size) in replies.into_iter().zip(sizes) {
+            let (own, after) = rest.split_at(size);
+            rest = after;
+            let _ = reply.send(self.record(&project, own).await);
+        }
+    }
+
+    /// One transaction, folded into the check path's memory before the writer slot is given up.
+    async fn record(&self, project: &Project, events: &[NewEvent]) -> DbResult<Vec<RecordedEvent>> {
+        let outcome = self.db.record_events(project, events, self.clock.now()).await?;
+        if let Some(cache) = &self.cache {
+            cache.apply_counters(&outcome.writer, &outcome.counter_updates);
+        }
+        Ok(outcome.events)
+    }
+}
