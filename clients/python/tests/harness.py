@@ -115,7 +115,11 @@ class FaultProxy:
                     return self._reply(503, {"error": {"code": "internal_error", "message": "unavailable", "status": 503}})
                 if action.startswith("sleep:"):
                     time.sleep(float(action[6:]))
-                status, headers, payload = proxy.forward(self.command, self.path, dict(self.headers), body)
+                try:
+                    status, headers, payload = proxy.forward(self.command, self.path, dict(self.headers), body)
+                except OSError:  # the service is gone by now (a delayed request after the test)
+                    self.close_connection = True
+                    return
                 if action == "forward_then_503":
                     return self._reply(503, {"error": {"code": "internal_error", "message": "lost", "status": 503}})
                 if action == "forward_then_drop":

@@ -119,7 +119,10 @@ export class FaultProxy {
   private readonly server: Server;
 
   private constructor(private readonly upstreamPort: number) {
-    this.server = createServer((req, res) => void this.handle(req, res));
+    this.server = createServer((req, res) => {
+      // The upstream may be gone by the time a delayed request is forwarded (test over).
+      this.handle(req, res).catch(() => res.destroy());
+    });
   }
 
   static async start(upstreamPort: number): Promise<FaultProxy> {
