@@ -333,12 +333,14 @@ fn request_timed_out() -> Response {
 /// expire its due holds first, so this only bounds how long a reading can show a stale hold.
 const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
 
-/// The background work: expiring holds and delivering webhooks.
+/// The background work: expiring holds, delivering webhooks, hearing other instances.
 fn spawn_workers(state: &AppState, config: &Config) -> Vec<JoinHandle<()>> {
-    vec![
+    let mut workers = vec![
         spawn_expiry_worker(state.engine.clone()),
         crate::webhooks::spawn_worker(state.engine.clone(), config.webhooks.clone()),
-    ]
+    ];
+    workers.extend(crate::engine::listener::spawn(state.engine.clone()));
+    workers
 }
 
 fn spawn_expiry_worker(engine: Arc<Engine>) -> JoinHandle<()> {

@@ -190,6 +190,10 @@ pub(crate) use with_store;
 /// backfill never misses an event committed beside it. (SQLite writers are already serial.)
 pub(crate) const LOCK_PROJECT_FOR_RECORDING: &str = "select pg_advisory_xact_lock_shared(hashtext($1))";
 pub(crate) const LOCK_PROJECT_FOR_LIMIT_CHANGE: &str = "select pg_advisory_xact_lock(hashtext($1))";
+/// The PostgreSQL channel on which instances hear of each other's changes to limits, meters
+/// and customers; the payload is the project id.
+pub const RULES_CHANNEL: &str = "limitry_rules";
+const ANNOUNCE_RULES_CHANGE: &str = "select pg_notify($1, $2)";
 
 /// Transaction helpers are defined once per backend's concrete types by a macro like this one
 /// in each table group's file; the same method name on both stores lets `with_store!` bodies
@@ -198,7 +202,9 @@ macro_rules! transaction_helpers {
     ($store:ty, $database:ty) => {
         impl $store {
             /// Takes the project lock (PostgreSQL only): shared for recording, exclusive for
-            /// limit changes that rebuild counters.
+            /// changes to what checks read (limits, meters, customers). An exclusive lock also
+            /// announces the change to every instance on `RULES_CHANNEL`; PostgreSQL delivers
+            /// it when, and only if, the transaction commits.
             pub(crate) async fn lock_project(
                 &self,
                 tx: &mut WriteTx<$database>,
@@ -208,6 +214,13 @@ macro_rules! transaction_helpers {
                 if <$store as Store>::POSTGRES {
                     let sql = if exclusive { LOCK_PROJECT_FOR_LIMIT_CHANGE } else { LOCK_PROJECT_FOR_RECORDING };
                     sqlx::query(sql).bind(project_id).execute(&mut **tx).await?;
+                    if exclusive {
+                        sqlx::query(ANNOUNCE_RULES_CHANGE)
+                            .bind(RULES_CHANNEL)
+                            .bind(project_id)
+                            .execute(&mut **tx)
+                            .await?;
+                    }
                 }
                 Ok(())
             }
@@ -261,6 +274,14 @@ impl Db {
     /// be shared by several instances.
     pub fn is_exclusive(&self) -> bool {
         matches!(self, Db::Sqlite(_))
+    }
+
+    /// A connection listening for other instances' changes to what checks read (PostgreSQL).
+    pub async fn listen_for_rule_changes(&self) -> DbResult<Option<sqlx::postgres::PgListener>> {
+        let Db::Postgres(store) = self else { return Ok(None) };
+        let mut listener = sqlx::postgres::PgListener::connect_with(&store.pool).await?;
+        listener.listen(RULES_CHANNEL).await?;
+        Ok(Some(listener))
     }
 
     /// Waits for the writer slot: while it is held no write is in flight, and none starts.

@@ -1,11 +1,18 @@
-//! In-memory copies of what the check path reads, kept exact by the writer slot.
+//! In-memory copies of what the check path reads, kept exact by the writer slot and by an
+//! invalidation epoch.
 //!
-//! Used only when this process is the database's only writer (SQLite). Every write transaction
-//! holds the process's writer slot (`db::WriterSlot`) from start to end, and a reader fills a
-//! copy only while holding it too, so what it loads is never half before and half after a
-//! write. Records fold their counter changes in before they give the slot up; configuration
-//! changes clear the copies once committed. A fill therefore never races a write, however busy
-//! the write stream is: a miss costs one wait for the slot and one read, then it is cached.
+//! On SQLite this process is the database's only writer. Every write transaction holds the
+//! process's writer slot (`db::WriterSlot`) from start to end, and a reader fills a copy only
+//! while holding it too, so what it loads is never half before and half after a write. Records
+//! fold their counter changes in before they give the slot up. A fill therefore never races a
+//! record, however busy the record stream is: a miss costs one wait for the slot and one read.
+//!
+//! Changes to configuration (limits, meters, customers) clear the copies once committed, and
+//! every clear moves the epoch: a reader keeps what it loaded only if the epoch it saw before
+//! reading is still current. On PostgreSQL, shared by several instances, only customers and
+//! limits are held (counters are read, in one query per check); other instances' changes arrive
+//! through `LISTEN/NOTIFY` and clear the copies the same way, and while the listener is not
+//! connected nothing is accepted, so every check reads the database.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -23,6 +30,10 @@ const MAX_CUSTOMERS: usize = 100_000;
 
 #[derive(Default)]
 struct State {
+    /// Moves at every clear; a fill must have seen the current one before it read.
+    epoch: u64,
+    /// False while changes made elsewhere could be missed (a lost listener): nothing is kept.
+    accepting: bool,
     /// Keyed by (project id, id or externalId as the client sent it).
     customers: HashMap<(String, String), Arc<Customer>>,
     limits: HashMap<String, Arc<Vec<Limit>>>,
@@ -32,18 +43,28 @@ struct State {
 
 impl State {
     fn clear(&mut self) {
+        self.epoch += 1;
         self.customers.clear();
         self.limits.clear();
         self.counters.clear();
     }
 }
 
-#[derive(Default)]
 pub struct Cache {
     state: Mutex<State>,
 }
 
+/// Taken before a read whose result may be kept: the epoch the reader saw.
+#[derive(Clone, Copy)]
+pub struct FillPermit(u64);
+
 impl Cache {
+    /// A cache that accepts fills from the start (the process is the only writer), or only once
+    /// told that changes made elsewhere will reach it.
+    pub fn new(accepting: bool) -> Cache {
+        Cache { state: Mutex::new(State { accepting, ..State::default() }) }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves plain maps behind; clearing them is safe.
         self.state.lock().unwrap_or_else(|poisoned| {
@@ -67,27 +88,64 @@ impl Cache {
         keys.iter().map(|key| state.counters.get(key).copied()).collect()
     }
 
-    /// Stores a customer read while holding the writer slot.
-    pub fn fill_customer(&self, _held: &WriterSlot, project_id: &str, reference: &str, customer: Arc<Customer>) {
+    /// Permission to keep what is about to be read, unless fills are not accepted now.
+    pub fn permit(&self) -> Option<FillPermit> {
+        let state = self.lock();
+        state.accepting.then_some(FillPermit(state.epoch))
+    }
+
+    /// Runs `store` if nothing was cleared since the permit was taken.
+    fn fill(&self, permit: Option<FillPermit>, store: impl FnOnce(&mut State)) {
         let mut state = self.lock();
-        if state.customers.len() >= MAX_CUSTOMERS {
-            state.customers.clear();
+        if permit.is_some_and(|FillPermit(epoch)| epoch == state.epoch) && state.accepting {
+            store(&mut state);
         }
-        state.customers.insert((project_id.to_string(), reference.to_string()), customer);
+    }
+
+    /// Stores a customer read while holding the writer slot.
+    pub fn fill_customer(
+        &self,
+        _held: &WriterSlot,
+        permit: Option<FillPermit>,
+        project_id: &str,
+        reference: &str,
+        customer: Arc<Customer>,
+    ) {
+        self.fill(permit, |state| {
+            if state.customers.len() >= MAX_CUSTOMERS {
+                state.customers.clear();
+            }
+            state.customers.insert((project_id.to_string(), reference.to_string()), customer);
+        });
     }
 
     /// Stores a project's limits read while holding the writer slot.
-    pub fn fill_limits(&self, _held: &WriterSlot, project_id: &str, limits: Arc<Vec<Limit>>) {
-        self.lock().limits.insert(project_id.to_string(), limits);
+    pub fn fill_limits(
+        &self,
+        _held: &WriterSlot,
+        permit: Option<FillPermit>,
+        project_id: &str,
+        limits: Arc<Vec<Limit>>,
+    ) {
+        self.fill(permit, |state| {
+            state.limits.insert(project_id.to_string(), limits);
+        });
     }
 
     /// Stores a counter read while holding the writer slot.
-    pub fn fill_counter(&self, _held: &WriterSlot, key: CounterKey, counter: Option<Counter>) {
-        let mut state = self.lock();
-        if state.counters.len() >= MAX_COUNTERS {
-            state.counters.clear();
-        }
-        state.counters.insert(key, counter);
+    pub fn fill_counter(
+        &self,
+        _held: &WriterSlot,
+        permit: Option<FillPermit>,
+        key: CounterKey,
+        counter: Option<Counter>,
+    ) {
+        self.fill(permit, |state| {
+            if state.counters.len() >= MAX_COUNTERS {
+                state.counters.clear();
+            }
+            state.counters.insert(key, counter);
+        });
     }
 
     /// Folds committed counter changes into the cached counters; the committing write still
@@ -110,6 +168,13 @@ impl Cache {
     /// Forgets everything, after a change to what the copies hold; they reload on demand.
     pub fn clear(&self) {
         self.lock().clear();
+    }
+
+    /// Starts or stops accepting fills, forgetting everything either way.
+    pub fn set_accepting(&self, accepting: bool) {
+        let mut state = self.lock();
+        state.clear();
+        state.accepting = accepting;
     }
 
     /// A guard for a configuration change: it clears the copies when dropped, which must be
@@ -163,8 +228,8 @@ mod tests {
 
     #[test]
     fn committed_counter_changes_fold_into_cached_entries() {
-        let cache = Cache::default();
-        cache.fill_counter(&slot(), key(), None);
+        let cache = Cache::new(true);
+        cache.fill_counter(&slot(), cache.permit(), key(), None);
         cache.apply_counters(&slot(), &[update(5)]);
         cache.apply_counters(&slot(), &[update(7)]);
         let cached = cache.counters(&[key()])[0].flatten().map(|c| c.value);
@@ -173,18 +238,38 @@ mod tests {
 
     #[test]
     fn changes_to_counters_nobody_cached_are_not_invented() {
-        let cache = Cache::default();
+        let cache = Cache::new(true);
         cache.apply_counters(&slot(), &[update(5)]);
         assert_eq!(cache.counters(&[key()]), vec![None]);
     }
 
     #[test]
     fn a_configuration_change_clears_everything_once_it_is_over() {
-        let cache = Arc::new(Cache::default());
+        let cache = Arc::new(Cache::new(true));
         let guard = cache.invalidate_after();
-        cache.fill_counter(&slot(), key(), None);
+        cache.fill_counter(&slot(), cache.permit(), key(), None);
         assert_eq!(cache.counters(&[key()]), vec![Some(None)]);
         drop(guard);
         assert_eq!(cache.counters(&[key()]), vec![None]);
+    }
+
+    #[test]
+    fn a_read_that_overlaps_a_clear_is_not_kept() {
+        let cache = Cache::new(true);
+        let permit = cache.permit();
+        cache.clear();
+        cache.fill_counter(&slot(), permit, key(), None);
+        assert_eq!(cache.counters(&[key()]), vec![None]);
+    }
+
+    #[test]
+    fn nothing_is_kept_while_changes_elsewhere_could_be_missed() {
+        let cache = Cache::new(false);
+        assert!(cache.permit().is_none());
+        cache.fill_counter(&slot(), cache.permit(), key(), None);
+        assert_eq!(cache.counters(&[key()]), vec![None]);
+        cache.set_accepting(true);
+        cache.fill_counter(&slot(), cache.permit(), key(), None);
+        assert_eq!(cache.counters(&[key()]), vec![Some(None)]);
     }
 }

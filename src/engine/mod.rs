@@ -3,6 +3,7 @@
 
 pub mod cache;
 mod group_commit;
+pub mod listener;
 pub mod query;
 
 use std::collections::BTreeMap;
@@ -41,6 +42,10 @@ pub struct CheckResponse {
     /// Present when the check named balances: whether each can cover its amount.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub balances: Vec<BalanceStatus>,
+    /// The instant up to which the usage this answer counted is known to be current: every
+    /// record acknowledged before it is included. On SQLite the instance's memory is the
+    /// truth; on PostgreSQL the counters are read at check time.
+    pub as_of: DateTime<Utc>,
 }
 
 /// A balance the work will draw on, and how much.
@@ -73,7 +78,8 @@ pub struct CheckQuery<'a> {
 pub struct Engine {
     db: Db,
     clock: Arc<dyn Clock>,
-    cache: Option<Arc<Cache>>,
+    /// Customers and limits on both databases; counters too on SQLite.
+    cache: Arc<Cache>,
     committer: GroupCommitter,
     max_backdate: Duration,
 }
@@ -81,9 +87,12 @@ pub struct Engine {
 impl Engine {
     /// Starts the engine's writer task: call it inside the Tokio runtime.
     pub fn new(db: Db, clock: Arc<dyn Clock>, max_backdate_days: u32) -> Self {
-        let cache = db.is_exclusive().then(|| Arc::new(Cache::default()));
-        let committer = GroupCommitter::start(db.clone(), cache.clone(), clock.clone());
-        Engine { db, clock, cache, committer, max_backdate: Duration::days(i64::from(max_backdate_days)) }
+        // The only writer may trust its memory from the start; an instance sharing PostgreSQL
+        // only once its listener hears the others (see `listener`).
+        let cache = Arc::new(Cache::new(db.is_exclusive()));
+        let counters = db.is_exclusive().then(|| cache.clone());
+        let committer = GroupCommitter::start(db.clone(), counters, clock.clone());
+        Engine { db, clock, cache, max_backdate: Duration::days(i64::from(max_backdate_days)), committer }
     }
 
     pub fn db(&self) -> &Db {
@@ -94,9 +103,14 @@ impl Engine {
         self.clock.now()
     }
 
-    /// How many customers and counters the check path holds in memory (zero without a cache).
+    /// How many customers and counters the check path holds in memory.
     pub fn cache_sizes(&self) -> (usize, usize) {
-        self.cache.as_ref().map_or((0, 0), |cache| cache.sizes())
+        self.cache.sizes()
+    }
+
+    /// Where other instances' changes arrive (PostgreSQL).
+    pub(crate) fn cache(&self) -> &Arc<Cache> {
+        &self.cache
     }
 
     pub fn max_backdate(&self) -> Duration {
@@ -106,10 +120,7 @@ impl Engine {
     /// Guards a configuration change: dropped once the change committed (or failed), it clears
     /// what the check path holds in memory, which then reloads on demand.
     pub fn begin_write(&self) -> WriteGuard {
-        match &self.cache {
-            Some(cache) => cache.invalidate_after(),
-            None => WriteGuard::none(),
-        }
+        self.cache.invalidate_after()
     }
 
     /// Records validated events atomically, sharing the transaction with concurrent records
@@ -188,56 +199,54 @@ impl Engine {
             customer_id: if known { customer.id.clone() } else { customer.external_id.clone() },
             limits: statuses,
             balances,
+            as_of: now,
         })
     }
 
     /// The customer a check names, if it exists. Absences are not cached: the next record
     /// may create it.
     async fn customer_for_check(&self, project: &Project, reference: &str) -> DbResult<Option<Arc<Customer>>> {
-        let Some(cache) = &self.cache else {
-            return Ok(self.db.customer(&project.id, reference).await?.map(Arc::new));
-        };
-        if let Some(customer) = cache.customer(&project.id, reference) {
+        if let Some(customer) = self.cache.customer(&project.id, reference) {
             return Ok(Some(customer));
         }
+        let permit = self.cache.permit();
         let slot = self.db.writer_slot().await;
         let Some(customer) = self.db.customer(&project.id, reference).await? else {
             return Ok(None);
         };
         let customer = Arc::new(customer);
-        cache.fill_customer(&slot, &project.id, reference, customer.clone());
+        self.cache.fill_customer(&slot, permit, &project.id, reference, customer.clone());
         Ok(Some(customer))
     }
 
     async fn limits(&self, project: &Project) -> DbResult<Arc<Vec<Limit>>> {
-        let Some(cache) = &self.cache else {
-            return Ok(Arc::new(self.db.all_limits(&project.id).await?));
-        };
-        if let Some(limits) = cache.limits(&project.id) {
+        if let Some(limits) = self.cache.limits(&project.id) {
             return Ok(limits);
         }
+        let permit = self.cache.permit();
         let slot = self.db.writer_slot().await;
         let limits = Arc::new(self.db.all_limits(&project.id).await?);
-        cache.fill_limits(&slot, &project.id, limits.clone());
+        self.cache.fill_limits(&slot, permit, &project.id, limits.clone());
         Ok(limits)
     }
 
-    /// The counters of one customer's keys: from memory, else in one query.
+    /// The counters of one customer's keys: from memory (SQLite), else in one query.
     async fn counters(&self, customer_id: &str, keys: Vec<CounterKey>) -> DbResult<Vec<Option<Counter>>> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let Some(cache) = &self.cache else {
+        if !self.db.is_exclusive() {
             return self.db.counters(customer_id, &keys).await;
-        };
-        let cached = cache.counters(&keys);
+        }
+        let cached = self.cache.counters(&keys);
         if cached.iter().all(Option::is_some) {
             return Ok(cached.into_iter().flatten().collect());
         }
+        let permit = self.cache.permit();
         let slot = self.db.writer_slot().await;
         let counters = self.db.counters(customer_id, &keys).await?;
         for (key, counter) in keys.into_iter().zip(&counters) {
-            cache.fill_counter(&slot, key, *counter);
+            self.cache.fill_counter(&slot, permit, key, *counter);
         }
         Ok(counters)
     }

@@ -13,6 +13,7 @@ mod group_commit;
 mod hardening_core;
 mod hardening_edge;
 mod hardening_input;
+mod instances;
 mod limits;
 mod meters;
 mod quickstart;

@@ -1,0 +1,165 @@
+//! Several instances on one PostgreSQL database: each keeps limits and customers in memory and
+//! hears the others' changes, so checks through one agree with changes made through the other;
+//! money stays exact across them. (On SQLite a second instance is refused: see hardening_core.)
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use limitry::server::RunningServer;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{postgres_admin_url, spawn_app, TestApp};
+
+/// A second service on the test app's database, and a way to call it with the same key.
+struct Other {
+    server: RunningServer,
+}
+
+impl Other {
+    async fn start(app: &TestApp) -> Other {
+        let config = limitry::config::Config::new("127.0.0.1:0".parse().unwrap(), &app.database_url);
+        let server = limitry::server::spawn(&config, Arc::new(app.clock.clone())).await.unwrap();
+        Other { server }
+    }
+
+    async fn post(&self, app: &TestApp, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(app, app.client.post(format!("http://{}{path}", self.server.addr)).json(&body)).await
+    }
+
+    async fn put(&self, app: &TestApp, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(app, app.client.put(format!("http://{}{path}", self.server.addr)).json(&body)).await
+    }
+
+    async fn send(&self, app: &TestApp, request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        let response = request.bearer_auth(&app.key).send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+/// Polls a check through `app` until `accept` holds, for at most a few seconds.
+async fn eventually(app: &TestApp, customer: &str, what: &str, accept: impl Fn(&Value) -> bool) -> Value {
+    let mut answer = Value::Null;
+    for _ in 0..100 {
+        answer = app.check(json!({"customerId": customer})).await;
+        if accept(&answer) {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what} never showed through the other instance: {answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_agree_after_limit_and_customer_changes_made_through_the_other() {
+    if postgres_admin_url().is_none() {
+        return;
+    }
+    let app = spawn_app().await;
+    let other = Other::start(&app).await;
+    let meter = app.token_meter().await;
+    let limit = app.create_limit(json!({"name": "d", "meterId": meter, "limitValue": 100, "period": "day"})).await;
+    // Usage recorded through either instance counts for both.
+    let (status, body) = other
+        .post(
+            &app,
+            "/v1/events/record",
+            json!({"customerId": "acme", "eventType": "llm.completion", "values": {"tokens": 30}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    app.record_tokens("acme", 10).await;
+    let answer = app.check(json!({"customerId": "acme"})).await;
+    assert_eq!(answer["limits"][0]["used"], 40, "{answer}");
+    assert!(answer["asOf"].as_str().is_some(), "{answer}");
+
+    // The first instance now holds the limit in memory; change it through the other.
+    let (status, body) = other.put(&app, &format!("/v1/limits/{limit}"), json!({"limitValue": 35})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    eventually(&app, "acme", "a new limit value", |a| a["limits"][0]["limit"] == 35 && a["allowed"] == false).await;
+
+    // A customer's own limit created through the other overrides the default here too.
+    let (status, body) = other
+        .post(
+            &app,
+            "/v1/limits",
+            json!({"name": "own", "meterId": meter, "limitValue": 500, "period": "day", "customerId": "acme"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    eventually(&app, "acme", "the customer's own limit", |a| a["limits"][0]["limit"] == 500).await;
+
+    // A timezone change through the other moves the day window seen here.
+    let before = app.check(json!({"customerId": "acme"})).await["limits"][0]["reset"].clone();
+    let (status, body) = other.put(&app, "/v1/customers/acme", json!({"timezone": "Pacific/Auckland"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    eventually(&app, "acme", "the new timezone", |a| a["limits"][0]["reset"] != before).await;
+    other.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_instance_that_lost_its_listener_reads_the_database_until_it_hears_again() {
+    if postgres_admin_url().is_none() {
+        return;
+    }
+    let app = spawn_app().await;
+    let other = Other::start(&app).await;
+    let meter = app.token_meter().await;
+    let limit = app.create_limit(json!({"name": "d", "meterId": meter, "limitValue": 100, "period": "day"})).await;
+    app.check(json!({"customerId": "acme"})).await;
+    // Cut every listening connection: announcements made now reach nobody.
+    sqlx_execute(
+        &app.database_url,
+        "select pg_terminate_backend(pid) from pg_stat_activity \
+         where datname = current_database() and query ilike 'listen%' and pid <> pg_backend_pid()",
+    )
+    .await;
+    let (status, body) = other.put(&app, &format!("/v1/limits/{limit}"), json!({"limitValue": 7})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The missed announcement must not leave the old value in memory for good.
+    eventually(&app, "acme", "a change announced while nobody listened", |a| a["limits"][0]["limit"] == 7).await;
+    other.server.shutdown().await;
+}
+
+async fn sqlx_execute(url: &str, sql: &str) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::query(sql).execute(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn debits_raced_across_two_instances_never_overspend() {
+    if postgres_admin_url().is_none() {
+        return;
+    }
+    let app = Arc::new(spawn_app().await);
+    let other = Arc::new(Other::start(&app).await);
+    let (status, balance) =
+        app.post("/v1/balances", json!({"customerId": "acme", "name": "credits", "initialBalance": 50})).await;
+    assert_eq!(status, StatusCode::CREATED, "{balance}");
+    let id = balance["id"].as_str().unwrap().to_string();
+    let tasks: Vec<_> = (0..100)
+        .map(|i| {
+            let (app, other, id) = (app.clone(), other.clone(), id.clone());
+            tokio::spawn(async move {
+                let body = json!({"balanceId": id, "amount": 1});
+                let (status, answer) = if i % 2 == 0 {
+                    app.post("/v1/balances/debit", body).await
+                } else {
+                    other.post(&app, "/v1/balances/debit", body).await
+                };
+                assert_eq!(status, StatusCode::OK, "{answer}");
+                answer["success"] == true
+            })
+        })
+        .collect();
+    let mut succeeded = 0;
+    for task in tasks {
+        succeeded += usize::from(task.await.unwrap());
+    }
+    assert_eq!(succeeded, 50);
+    let (_, balance) = app.get(&format!("/v1/balances/{id}")).await;
+    assert_eq!(balance["currentBalance"], 0, "{balance}");
+}
