@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test, on a fresh machine: formatting and lints, unit tests, the HTTP suites on SQLite
-# and on PostgreSQL, then the browser tests against the release binary.
+# and on PostgreSQL, then, against one release binary, the browser tests, the Python and
+# TypeScript client suites and the schemathesis fuzz run on both databases.
 #
 #   scripts/test.sh
 #
@@ -73,18 +74,39 @@ set -e
 count_cargo_results
 if [[ $status -ne 0 ]]; then summary; exit "$status"; fi
 
-step "browser tests (release binary, system Chromium)"
+# Runs a suite script that ends with a line `<name>: N passed, M failed` and adds its counts;
+# a script that fails without printing that line counts as one failure.
+run_counted_suite() {
+  local name="$1"
+  shift
+  set +e
+  "$@" 2>&1 | tee "$log"
+  local suite_status=${PIPESTATUS[0]}
+  set -e
+  local line
+  line=$(grep -E "^$name: [0-9]+ passed, [0-9]+ failed" "$log" | tail -1 || true)
+  if [[ -n "$line" ]]; then
+    passed=$((passed + $(echo "$line" | sed -E 's/^[a-z]+: ([0-9]+) passed.*/\1/')))
+    failed=$((failed + $(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')))
+  elif [[ $suite_status -ne 0 ]]; then
+    failed=$((failed + 1))
+  fi
+  if [[ $suite_status -ne 0 ]]; then status=$suite_status; fi
+}
+
+# One release build serves the browser, client and fuzz suites.
+step "release build"
 cargo build --release --bin limitry
-set +e
-scripts/e2e.sh 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
-set -e
-line=$(grep -E '^e2e: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1 || true)
-if [[ -n "$line" ]]; then
-  passed=$((passed + $(echo "$line" | sed -E 's/^e2e: ([0-9]+) passed.*/\1/')))
-  failed=$((failed + $(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')))
-elif [[ $status -ne 0 ]]; then
-  failed=$((failed + 1))
-fi
+status=0
+
+step "browser tests (release binary, system Chromium)"
+run_counted_suite e2e scripts/e2e.sh
+
+step "client libraries: Python and TypeScript (release binary)"
+run_counted_suite clients scripts/clients.sh
+
+step "API fuzzing: schemathesis against the OpenAPI document, SQLite and PostgreSQL (release binary)"
+run_counted_suite fuzz scripts/fuzz.sh
+
 summary
 exit "$status"

@@ -1092,6 +1092,12 @@ class CheckResponse(BaseModel):
     """
     Present when the check named balances: whether each can cover its amount.
     """
+    as_of: AwareDatetime = Field(..., alias="asOf")
+    """
+    The instant up to which the usage this answer counted is known to be current: every
+    record acknowledged before it is included. On SQLite the instance's memory is the
+    truth; on PostgreSQL the counters are read at check time.
+    """
 
 
 class OperationResponse(BaseModel):

@@ -636,6 +636,13 @@ export interface components {
             limits: components["schemas"]["LimitStatus"][];
             /** @description Present when the check named balances: whether each can cover its amount. */
             balances?: components["schemas"]["BalanceStatus"][];
+            /**
+             * Format: date-time
+             * @description The instant up to which the usage this answer counted is known to be current: every
+             *     record acknowledged before it is included. On SQLite the instance's memory is the
+             *     truth; on PostgreSQL the counters are read at check time.
+             */
+            asOf: string;
         };
         CommitRequest: {
             /**
