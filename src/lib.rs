@@ -17,5 +17,6 @@ pub mod engine;
 pub mod error;
 pub mod export;
 pub mod server;
+pub mod telemetry;
 pub mod ui;
 pub mod webhooks;

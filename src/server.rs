@@ -53,6 +53,7 @@ impl FromRef<AppState> for LeptosOptions {
 
 /// Connects to the database, applies migrations and makes sure the default project exists.
 pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+    crate::telemetry::install();
     let db = Db::connect(&config.database_url).await?;
     db.claim_sole_writer()?;
     db.ensure_default_project(clock.now().timestamp_millis()).await?;
@@ -84,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::map_response(dashboard_headers));
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(crate::telemetry::render))
         .route("/readyz", get(readyz))
         .route("/style.css", get(stylesheet))
         .route("/favicon.svg", get(favicon))

@@ -83,6 +83,8 @@ pub async fn create(
         request.low_balance_threshold.map(|n| whole_amount(&n, "lowBalanceThreshold")).transpose()?;
     let now = state.engine.now();
     let db = state.engine.db();
+    // May create the customer, which the check path may remember as absent.
+    let _invalidates_cache = state.engine.begin_write();
     let customer = db.ensure_customer(&project.id, &customer_ref, now.timestamp_millis()).await?;
     let new = NewBalance { name: &name, unit: &unit, initial_balance, minimum_balance, low_balance_threshold };
     let balance = db.create_balance(&project.id, &customer.id, &new, now).await?;

@@ -98,7 +98,8 @@ pub async fn create(
         metadata: serde_json::json!({}),
         ..CustomerFields::default()
     })?;
-    // A new customer changes nothing the check cache holds (it never caches absences).
+    // The check path may remember this externalId as absent.
+    let _invalidates_cache = state.engine.begin_write();
     let customer = state.engine.db().create_customer(&project.id, &fields, state.engine.now()).await?;
     Ok((StatusCode::CREATED, Json(customer)))
 }

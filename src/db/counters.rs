@@ -9,7 +9,7 @@ use sqlx::{Postgres, Sqlite};
 use super::customers::CustomerRow;
 use super::events::UsageRow;
 use super::projects::Project;
-use super::{with_store, Db, DbError, DbResult, PgStore, SqliteStore, Store, WriteTx};
+use super::{placeholder_rows, with_store, Db, DbError, DbResult, PgStore, SqliteStore, Store, WriteTx};
 use crate::domain::customers::Customer;
 use crate::domain::limits::Limit;
 use crate::domain::meters::{Aggregation, Counter, Meter};
@@ -31,23 +31,23 @@ const SELECT_GOVERNED_CUSTOMERS: &str = concat!(
 const SELECT_CUSTOMER_USAGE_SINCE: &str = "select event_type, metric_values, dimensions, occurred_at from events \
      where customer_id = $1 and occurred_at >= $2 and occurred_at < $3";
 
-const UPSERT_SUM: &str = "insert into usage_counters (limit_id, customer_id, window_start, value, latest_at) \
-     values ($1, $2, $3, $4, $5) on conflict (limit_id, customer_id, window_start) do update set \
-     value = usage_counters.value + excluded.value, \
-     latest_at = case when excluded.latest_at > usage_counters.latest_at then excluded.latest_at \
-                      else usage_counters.latest_at end returning value";
-const UPSERT_MAX: &str = "insert into usage_counters (limit_id, customer_id, window_start, value, latest_at) \
-     values ($1, $2, $3, $4, $5) on conflict (limit_id, customer_id, window_start) do update set \
-     value = case when excluded.value > usage_counters.value then excluded.value else usage_counters.value end, \
-     latest_at = case when excluded.latest_at > usage_counters.latest_at then excluded.latest_at \
-                      else usage_counters.latest_at end returning value";
+// Multi-row upserts: `INSERT_COUNTERS` and `($1, …, $5), …` rows, then the aggregation's
+// conflict clause. Rows come merged (one per key) and in key order, so concurrent writers on
+// PostgreSQL take counter rows in the same order.
+const INSERT_COUNTERS: &str =
+    "insert into usage_counters (limit_id, customer_id, window_start, value, latest_at) values";
+const LATER_LATEST_AT: &str = "latest_at = case when excluded.latest_at > usage_counters.latest_at \
+     then excluded.latest_at else usage_counters.latest_at end returning limit_id, customer_id, window_start, value";
+const ON_CONFLICT_SUM: &str =
+    "on conflict (limit_id, customer_id, window_start) do update set value = usage_counters.value + excluded.value,";
+const ON_CONFLICT_MAX: &str = "on conflict (limit_id, customer_id, window_start) do update set \
+     value = case when excluded.value > usage_counters.value then excluded.value else usage_counters.value end,";
 // Ties go to the later arrival, as in `Aggregation::merge`.
-const UPSERT_LATEST: &str = "insert into usage_counters (limit_id, customer_id, window_start, value, latest_at) \
-     values ($1, $2, $3, $4, $5) on conflict (limit_id, customer_id, window_start) do update set \
+const ON_CONFLICT_LATEST: &str = "on conflict (limit_id, customer_id, window_start) do update set \
      value = case when excluded.latest_at >= usage_counters.latest_at then excluded.value \
-                  else usage_counters.value end, \
-     latest_at = case when excluded.latest_at > usage_counters.latest_at then excluded.latest_at \
-                      else usage_counters.latest_at end returning value";
+     else usage_counters.value end,";
+/// Counter rows per statement: 5 parameters each, far under both databases' limits.
+const COUNTERS_PER_STATEMENT: usize = 200;
 
 /// Why a write that would take a limit's window counter past its range was refused.
 pub fn counter_range_message(limit_id: &str) -> String {
@@ -57,41 +57,63 @@ pub fn counter_range_message(limit_id: &str) -> String {
     )
 }
 
-fn upsert_sql(aggregation: Aggregation) -> &'static str {
+fn on_conflict(aggregation: Aggregation) -> &'static str {
     match aggregation {
-        Aggregation::Sum | Aggregation::Count => UPSERT_SUM,
-        Aggregation::Max => UPSERT_MAX,
-        Aggregation::Latest => UPSERT_LATEST,
+        Aggregation::Sum | Aggregation::Count => ON_CONFLICT_SUM,
+        Aggregation::Max => ON_CONFLICT_MAX,
+        Aggregation::Latest => ON_CONFLICT_LATEST,
     }
 }
 
 macro_rules! counter_transaction_helpers {
     ($store:ty, $database:ty) => {
         impl $store {
-            /// Folds updates into their counters; callers pass them merged and in key order.
-            /// Returns each counter's new value.
+            /// Folds updates into their counters, a few hundred per statement; callers pass
+            /// them merged and in key order. Returns each counter's new value, in that order.
             pub(crate) async fn apply_counter_updates_tx(
                 &self,
                 tx: &mut WriteTx<$database>,
                 updates: &[CounterUpdate],
             ) -> DbResult<Vec<Quantity>> {
-                let mut values = Vec::with_capacity(updates.len());
-                for update in updates {
-                    let value: i64 = sqlx::query_scalar(upsert_sql(update.aggregation))
-                        .bind(&update.key.limit_id)
-                        .bind(&update.key.customer_id)
-                        .bind(update.key.window_start)
-                        .bind(update.counter.value.0)
-                        .bind(update.counter.latest_at)
-                        .fetch_one(&mut **tx)
-                        .await?;
-                    let value = Quantity(value);
-                    if !value.in_counter_range() {
-                        return Err(DbError::CounterOutOfRange { limit_id: update.key.limit_id.clone() });
+                let mut stored: HashMap<(String, String, i64), i64> = HashMap::with_capacity(updates.len());
+                for aggregation in [Aggregation::Sum, Aggregation::Count, Aggregation::Max, Aggregation::Latest] {
+                    let same: Vec<&CounterUpdate> = updates.iter().filter(|u| u.aggregation == aggregation).collect();
+                    for chunk in same.chunks(COUNTERS_PER_STATEMENT) {
+                        let sql = format!(
+                            "{INSERT_COUNTERS} {} {} {LATER_LATEST_AT}",
+                            placeholder_rows(chunk.len(), 5, 1),
+                            on_conflict(aggregation)
+                        );
+                        let mut query = sqlx::query_as::<_, (String, String, i64, i64)>(&sql);
+                        for update in chunk {
+                            query = query
+                                .bind(&update.key.limit_id)
+                                .bind(&update.key.customer_id)
+                                .bind(update.key.window_start)
+                                .bind(update.counter.value.0)
+                                .bind(update.counter.latest_at);
+                        }
+                        for (limit_id, customer_id, window_start, value) in query.fetch_all(&mut **tx).await? {
+                            stored.insert((limit_id, customer_id, window_start), value);
+                        }
                     }
-                    values.push(value);
                 }
-                Ok(values)
+                updates
+                    .iter()
+                    .map(|update| {
+                        let key = &update.key;
+                        let value = stored
+                            .get(&(key.limit_id.clone(), key.customer_id.clone(), key.window_start))
+                            .map(|&v| Quantity(v))
+                            .ok_or_else(|| {
+                                DbError::Corrupt(format!("counter of limit {} not upserted", key.limit_id))
+                            })?;
+                        if !value.in_counter_range() {
+                            return Err(DbError::CounterOutOfRange { limit_id: key.limit_id.clone() });
+                        }
+                        Ok(value)
+                    })
+                    .collect()
             }
 
             /// Recomputes a limit's counters for the current windows from recorded events:

@@ -14,7 +14,7 @@
 //! through `LISTEN/NOTIFY` and clear the copies the same way, and while the listener is not
 //! connected nothing is accepted, so every check reads the database.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::db::WriterSlot;
@@ -36,6 +36,9 @@ struct State {
     accepting: bool,
     /// Keyed by (project id, id or externalId as the client sent it).
     customers: HashMap<(String, String), Arc<Customer>>,
+    /// References known to name no customer yet (only kept by the database's only writer,
+    /// whose records forget them when they create the customer).
+    absent: HashSet<(String, String)>,
     limits: HashMap<String, Arc<Vec<Limit>>>,
     /// `None`: known to have no usage yet.
     counters: HashMap<CounterKey, Option<Counter>>,
@@ -45,6 +48,7 @@ impl State {
     fn clear(&mut self) {
         self.epoch += 1;
         self.customers.clear();
+        self.absent.clear();
         self.limits.clear();
         self.counters.clear();
     }
@@ -117,6 +121,34 @@ impl Cache {
             }
             state.customers.insert((project_id.to_string(), reference.to_string()), customer);
         });
+    }
+
+    /// Whether the reference is known to name no customer yet.
+    pub fn is_absent(&self, project_id: &str, reference: &str) -> bool {
+        self.lock().absent.contains(&(project_id.to_string(), reference.to_string()))
+    }
+
+    /// Remembers, while holding the writer slot, that a reference names no customer. Bounded
+    /// like the customers: random references cannot grow it without limit.
+    pub fn fill_absent(&self, _held: &WriterSlot, permit: Option<FillPermit>, project_id: &str, reference: &str) {
+        self.fill(permit, |state| {
+            if state.absent.len() >= MAX_CUSTOMERS {
+                state.absent.clear();
+            }
+            state.absent.insert((project_id.to_string(), reference.to_string()));
+        });
+    }
+
+    /// Forgets absences a committed record may have ended (it created those customers); the
+    /// record still holds the slot.
+    pub fn forget_absent<'a>(&self, _held: &WriterSlot, project_id: &str, references: impl Iterator<Item = &'a str>) {
+        let mut state = self.lock();
+        if state.absent.is_empty() {
+            return;
+        }
+        for reference in references {
+            state.absent.remove(&(project_id.to_string(), reference.to_string()));
+        }
     }
 
     /// Stores a project's limits read while holding the writer slot.

@@ -114,6 +114,7 @@ impl Writer {
         let outcome = self.db.record_events(project, events, self.clock.now()).await?;
         if let Some(cache) = &self.cache {
             cache.apply_counters(&outcome.writer, &outcome.counter_updates);
+            cache.forget_absent(&outcome.writer, &project.id, events.iter().map(|e| e.customer_ref.as_str()));
         }
         Ok(outcome.events)
     }

@@ -135,7 +135,10 @@ impl Engine {
         // A customer nobody has recorded usage for yet has none: it is answered as zero usage
         // under the project's defaults, and only recording creates it, so checks with random
         // ids cannot fill the database.
-        let customer = match self.customer_for_check(project, query.customer_ref).await? {
+        // Whether anything had to be read from the database: the share of checks answered
+        // from memory alone is what keeps the hot path fast.
+        let mut read_database = false;
+        let customer = match self.customer_for_check(project, query.customer_ref, &mut read_database).await? {
             Some(customer) => customer,
             None if query.customer_ref.starts_with(CUSTOMER_ID_PREFIX) => {
                 return Err(DbError::NotFound { resource: "customer", id: query.customer_ref.to_string() })
@@ -143,7 +146,7 @@ impl Engine {
             None => Arc::new(Customer::not_yet_created(query.customer_ref, now)),
         };
         let known = !customer.id.is_empty();
-        let limits = self.limits(project).await?;
+        let limits = self.limits(project, &mut read_database).await?;
         let zone = customer.window_zone(project.timezone);
         let applicable: Vec<&Limit> = governing_limits(&limits, &customer.id)
             .into_iter()
@@ -162,7 +165,8 @@ impl Engine {
                 window_start: window.start_ms(),
             })
             .collect();
-        let counters = if known { self.counters(&customer.id, keys).await? } else { vec![None; keys.len()] };
+        let counters =
+            if known { self.counters(&customer.id, keys, &mut read_database).await? } else { vec![None; keys.len()] };
         let statuses: Vec<LimitStatus> = applicable
             .iter()
             .zip(&windows)
@@ -193,6 +197,11 @@ impl Engine {
             (true, false) => Some("insufficient_balance".to_string()),
             (true, true) => None,
         };
+        if !balances.is_empty() {
+            read_database = true;
+        }
+        let source = if read_database { "database" } else { "memory" };
+        metrics::counter!("limitry_checks_total", "source" => source).increment(1);
         Ok(CheckResponse {
             allowed: reason.is_none(),
             reason,
@@ -203,15 +212,28 @@ impl Engine {
         })
     }
 
-    /// The customer a check names, if it exists. Absences are not cached: the next record
-    /// may create it.
-    async fn customer_for_check(&self, project: &Project, reference: &str) -> DbResult<Option<Arc<Customer>>> {
+    /// The customer a check names, if it exists. On SQLite absences are remembered too, and
+    /// forgotten by the record that creates the customer.
+    async fn customer_for_check(
+        &self,
+        project: &Project,
+        reference: &str,
+        read_database: &mut bool,
+    ) -> DbResult<Option<Arc<Customer>>> {
         if let Some(customer) = self.cache.customer(&project.id, reference) {
             return Ok(Some(customer));
         }
+        if self.cache.is_absent(&project.id, reference) {
+            return Ok(None);
+        }
+        *read_database = true;
         let permit = self.cache.permit();
         let slot = self.db.writer_slot().await;
         let Some(customer) = self.db.customer(&project.id, reference).await? else {
+            // Only the database's only writer sees every creation, so only it may remember.
+            if self.db.is_exclusive() {
+                self.cache.fill_absent(&slot, permit, &project.id, reference);
+            }
             return Ok(None);
         };
         let customer = Arc::new(customer);
@@ -219,10 +241,11 @@ impl Engine {
         Ok(Some(customer))
     }
 
-    async fn limits(&self, project: &Project) -> DbResult<Arc<Vec<Limit>>> {
+    async fn limits(&self, project: &Project, read_database: &mut bool) -> DbResult<Arc<Vec<Limit>>> {
         if let Some(limits) = self.cache.limits(&project.id) {
             return Ok(limits);
         }
+        *read_database = true;
         let permit = self.cache.permit();
         let slot = self.db.writer_slot().await;
         let limits = Arc::new(self.db.all_limits(&project.id).await?);
@@ -231,17 +254,24 @@ impl Engine {
     }
 
     /// The counters of one customer's keys: from memory (SQLite), else in one query.
-    async fn counters(&self, customer_id: &str, keys: Vec<CounterKey>) -> DbResult<Vec<Option<Counter>>> {
+    async fn counters(
+        &self,
+        customer_id: &str,
+        keys: Vec<CounterKey>,
+        read_database: &mut bool,
+    ) -> DbResult<Vec<Option<Counter>>> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
         if !self.db.is_exclusive() {
+            *read_database = true;
             return self.db.counters(customer_id, &keys).await;
         }
         let cached = self.cache.counters(&keys);
         if cached.iter().all(Option::is_some) {
             return Ok(cached.into_iter().flatten().collect());
         }
+        *read_database = true;
         let permit = self.cache.permit();
         let slot = self.db.writer_slot().await;
         let counters = self.db.counters(customer_id, &keys).await?;

@@ -192,6 +192,17 @@ async fn checks_for_unknown_customers_answer_zero_usage_and_create_nobody() {
     assert_eq!(answer["limits"][0]["used"], 40, "{answer}");
     assert!(answer["customerId"].as_str().unwrap().starts_with("cust_"), "{answer}");
 
+    // Customers made by the customers and balances APIs are seen by the next check too.
+    let (status, body) = app.post("/v1/customers", json!({"externalId": "stranger-8"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) =
+        app.post("/v1/balances", json!({"customerId": "stranger-9", "name": "credits", "initialBalance": 5})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for customer in ["stranger-8", "stranger-9"] {
+        let answer = app.check(json!({"customerId": customer})).await;
+        assert!(answer["customerId"].as_str().unwrap().starts_with("cust_"), "{answer}");
+    }
+
     let unknown_id = app.post("/v1/limits/check", json!({"customerId": "cust_01NOSUCHCUSTOMER"})).await;
     assert_error(&unknown_id, StatusCode::NOT_FOUND, "customer_not_found", None);
 }
