@@ -81,7 +81,7 @@ macro_rules! counter_transaction_helpers {
                     for chunk in same.chunks(COUNTERS_PER_STATEMENT) {
                         let sql = format!(
                             "{INSERT_COUNTERS} {} {} {LATER_LATEST_AT}",
-                            placeholder_rows(chunk.len(), 5, 1),
+                            placeholder_rows(<$store as Store>::POSTGRES, chunk.len(), 5, 1),
                             on_conflict(aggregation)
                         );
                         let mut query = sqlx::query_as::<_, (String, String, i64, i64)>(&sql);

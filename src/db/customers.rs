@@ -164,7 +164,7 @@ macro_rules! customer_transaction_helpers {
                             // Sorted input keeps the insert order stable across concurrent batches.
                             let insert = format!(
                                 "{INSERT_CUSTOMERS_IF_MISSING} {} on conflict (project_id, external_id) do nothing",
-                                placeholder_rows(missing.len(), 5, 1)
+                                placeholder_rows(<$store as Store>::POSTGRES, missing.len(), 5, 1)
                             );
                             let mut query = sqlx::query(&insert);
                             for reference in &missing {

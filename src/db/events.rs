@@ -9,6 +9,7 @@ use futures_util::TryStreamExt;
 use super::counters::counter_range_message;
 use super::projects::Project;
 use super::{ms_to_time, placeholder_rows, with_store, Db, DbError, DbResult, Store, WriterSlot, ROWS_PER_STATEMENT};
+use crate::domain::customers::Customer;
 use crate::domain::events::{Event, NewEvent};
 use crate::domain::ids::new_id;
 use crate::domain::quantity::Quantity;
@@ -171,7 +172,7 @@ impl Db {
             for (chunk, chunk_ids) in events.chunks(ROWS_PER_STATEMENT).zip(ids.chunks(ROWS_PER_STATEMENT)) {
                 let sql = format!(
                     "{INSERT_EVENTS} {} on conflict (project_id, idempotency_key) do nothing returning id",
-                    placeholder_rows(chunk.len(), 10, 1)
+                    placeholder_rows(s.is_postgres(), chunk.len(), 10, 1)
                 );
                 let mut query = sqlx::query_scalar::<_, String>(&sql);
                 for (event, id) in chunk.iter().zip(chunk_ids) {
@@ -225,9 +226,13 @@ impl Db {
                 }
                 other => other,
             })?;
+            let by_id: HashMap<&str, &Customer> = customers.values().map(|c| (c.id.as_str(), c)).collect();
             for (update, used) in updates.iter().zip(values) {
                 let Some(limit) = limits.iter().find(|l| l.id == update.key.limit_id) else { continue };
-                let Some(customer) = customers.values().find(|c| c.id == update.key.customer_id) else { continue };
+                if limit.alert_thresholds.is_empty() {
+                    continue;
+                }
+                let Some(customer) = by_id.get(update.key.customer_id.as_str()) else { continue };
                 for alert in due_alerts(&limits, limit, customer, project.timezone, update.key.window_start, used, now) {
                     let fired = s
                         .record_alert_tx(&mut tx, &limit.id, &customer.id, update.key.window_start, alert.threshold, now_ms)

@@ -105,7 +105,13 @@ impl Db {
     }
 
     pub async fn touch_key(&self, id: &str, now_ms: i64) -> DbResult<()> {
-        with_store!(self, s => sqlx::query(TOUCH_KEY).bind(id).bind(now_ms).execute(s.pool()).await.map(|_| ()))?;
+        // Through the writer queue like every write: on SQLite a bare statement would spin on
+        // the busy timeout behind a stream of group commits.
+        with_store!(self, s => {
+            let mut tx = s.begin_write().await?;
+            sqlx::query(TOUCH_KEY).bind(id).bind(now_ms).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
         Ok(())
     }
 }

@@ -136,6 +136,10 @@ pub trait Store {
     type Database: Database;
     const POSTGRES: bool;
     fn pool(&self) -> &Pool<Self::Database>;
+    /// `POSTGRES`, for code that holds a store value rather than its type.
+    fn is_postgres(&self) -> bool {
+        Self::POSTGRES
+    }
     fn begin_write(&self) -> impl Future<Output = DbResult<WriteTx<Self::Database>>> + Send;
 }
 
@@ -335,10 +339,15 @@ pub(crate) fn conflict_on_unique(err: sqlx::Error, message: impl Into<String>) -
 }
 
 /// `($1, $2), ($3, $4)`: placeholders for a multi-row statement, numbered from `$first`.
-pub(crate) fn placeholder_rows(rows: usize, columns: usize, first: usize) -> String {
+/// SQLite gets anonymous `?` instead, which take the next numbers in order (so the rows must
+/// follow every other parameter): SQLite looks a numbered parameter's name up by walking a
+/// list, which made binding a statement of a thousand parameters quadratic.
+pub(crate) fn placeholder_rows(postgres: bool, rows: usize, columns: usize, first: usize) -> String {
     (0..rows)
         .map(|row| {
-            let cells: Vec<String> = (0..columns).map(|c| format!("${}", first + row * columns + c)).collect();
+            let cells: Vec<String> = (0..columns)
+                .map(|c| if postgres { format!("${}", first + row * columns + c) } else { "?".to_string() })
+                .collect();
             format!("({})", cells.join(", "))
         })
         .collect::<Vec<_>>()
