@@ -4,9 +4,14 @@
 #
 #   scripts/bench.sh [limitry-bench flags, e.g. --database-url postgres://postgres@127.0.0.1:5432/postgres]
 #
+# Scenarios: bare GET /healthz (the baseline), check, single record, batch, mixed (checks and
+# records at once, with the share of checks answered from memory read from GET /metrics) and,
+# on PostgreSQL only, two service instances on one database whose checks must then agree
+# exactly with the stored events.
+#
 # Each run starts its own service on a free 127.0.0.1 port against a fresh database, and
 # stops it and removes the database when done. JSON reports go to target/bench/.
-# Exits non-zero if any request failed.
+# Exits non-zero if any request failed or the two instances disagreed with the stored events.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

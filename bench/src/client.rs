@@ -80,11 +80,11 @@ impl Client {
     pub async fn json(
         &mut self,
         method: Method,
-        path: &'static str,
+        path: &str,
         body: &serde_json::Value,
     ) -> anyhow::Result<serde_json::Value> {
-        let (status, answer) =
-            self.send(&method, &Uri::from_static(path), Bytes::from(serde_json::to_vec(body)?)).await?;
+        let uri = Uri::try_from(path).with_context(|| format!("{path} is not a request path"))?;
+        let (status, answer) = self.send(&method, &uri, Bytes::from(serde_json::to_vec(body)?)).await?;
         if !status.is_success() {
             bail!("{method} {path} answered {status}: {}", String::from_utf8_lossy(&answer));
         }

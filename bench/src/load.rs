@@ -1,5 +1,6 @@
 //! The load generator: C tasks, each with its own keep-alive connection, sending pre-built
-//! requests back to back until a fixed deadline, timing every one.
+//! requests back to back until a fixed deadline, timing every one. Several lanes (different
+//! requests, or different service instances) can run side by side on one clock.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,12 +27,12 @@ pub struct Target {
 }
 
 impl Target {
+    fn body_index(&self, i: usize) -> Option<usize> {
+        (!self.bodies.is_empty()).then(|| i % self.bodies.len())
+    }
+
     fn body(&self, i: usize) -> Bytes {
-        if self.bodies.is_empty() {
-            Bytes::new()
-        } else {
-            self.bodies[i % self.bodies.len()].clone()
-        }
+        self.body_index(i).map_or_else(Bytes::new, |i| self.bodies[i].clone())
     }
 }
 
@@ -45,6 +46,9 @@ pub struct Outcome {
     pub error_samples: Vec<String>,
     /// From the end of the warmup until the last task's last answer.
     pub elapsed: Duration,
+    /// 2xx answers per body index of the target, warmup included: what the service
+    /// acknowledged, so a scenario can compare it with what was stored.
+    pub acknowledged: Vec<u32>,
 }
 
 impl Outcome {
@@ -65,7 +69,27 @@ impl Outcome {
         self.warmup_errors += other.warmup_errors;
         let room = MAX_ERROR_SAMPLES.saturating_sub(self.error_samples.len());
         self.error_samples.extend(other.error_samples.into_iter().take(room));
+        if self.acknowledged.len() < other.acknowledged.len() {
+            self.acknowledged.resize(other.acknowledged.len(), 0);
+        }
+        for (mine, theirs) in self.acknowledged.iter_mut().zip(other.acknowledged) {
+            *mine += theirs;
+        }
     }
+
+    fn acknowledge(&mut self, body: Option<usize>) {
+        if let Some(count) = body.and_then(|i| self.acknowledged.get_mut(i)) {
+            *count += 1;
+        }
+    }
+}
+
+/// One group of connections sending the same target to one service instance.
+pub struct Lane {
+    pub addr: SocketAddr,
+    pub headers: Headers,
+    pub target: Arc<Target>,
+    pub connections: usize,
 }
 
 /// Runs `concurrency` tasks for `warmup` (unmeasured) and then `duration`.
@@ -77,35 +101,57 @@ pub async fn run(
     warmup: Duration,
     duration: Duration,
 ) -> anyhow::Result<Outcome> {
+    let lanes = [Lane { addr, headers, target, connections: concurrency }];
+    let mut outcomes = run_lanes(&lanes, warmup, duration).await?;
+    outcomes.pop().context("one lane, one outcome")
+}
+
+/// Runs every lane at once, on one warmup and one deadline, and returns one outcome per lane
+/// (each lane's `elapsed` runs to its own last answer).
+pub async fn run_lanes(lanes: &[Lane], warmup: Duration, duration: Duration) -> anyhow::Result<Vec<Outcome>> {
     // Connect first so that connection setup is not charged to the warmup or the measurement.
-    let mut clients = Vec::with_capacity(concurrency);
-    for _ in 0..concurrency {
-        clients.push(Client::connect(addr, headers.clone()).await?);
+    let mut clients = Vec::with_capacity(lanes.len());
+    for lane in lanes {
+        let mut lane_clients = Vec::with_capacity(lane.connections);
+        for _ in 0..lane.connections {
+            lane_clients.push(Client::connect(lane.addr, lane.headers.clone()).await?);
+        }
+        clients.push(lane_clients);
     }
     let measure_from = Instant::now() + warmup;
     let deadline = measure_from + duration;
-    let stride = (target.bodies.len() / concurrency).max(1);
-    let tasks: Vec<_> = clients
-        .into_iter()
-        .enumerate()
-        .map(|(task, client)| {
-            let target = target.clone();
-            let headers = headers.clone();
-            tokio::spawn(async move {
-                let outcome = worker(addr, headers, client, &target, task * stride, measure_from, deadline).await;
-                (outcome, Instant::now())
-            })
+    let lane_tasks: Vec<Vec<_>> = lanes
+        .iter()
+        .zip(clients)
+        .map(|(lane, clients)| {
+            let stride = (lane.target.bodies.len() / lane.connections.max(1)).max(1);
+            clients
+                .into_iter()
+                .enumerate()
+                .map(|(task, client)| {
+                    let (target, headers, addr) = (lane.target.clone(), lane.headers.clone(), lane.addr);
+                    tokio::spawn(async move {
+                        let outcome =
+                            worker(addr, headers, client, &target, task * stride, measure_from, deadline).await;
+                        (outcome, Instant::now())
+                    })
+                })
+                .collect()
         })
         .collect();
-    let mut total = Outcome::default();
-    let mut last_answer = measure_from;
-    for task in tasks {
-        let (outcome, finished) = task.await.context("a load task panicked")?;
-        total.merge(outcome);
-        last_answer = last_answer.max(finished);
+    let mut outcomes = Vec::with_capacity(lanes.len());
+    for tasks in lane_tasks {
+        let mut total = Outcome::default();
+        let mut last_answer = measure_from;
+        for task in tasks {
+            let (outcome, finished) = task.await.context("a load task panicked")?;
+            total.merge(outcome);
+            last_answer = last_answer.max(finished);
+        }
+        total.elapsed = last_answer.saturating_duration_since(measure_from);
+        outcomes.push(total);
     }
-    total.elapsed = last_answer.saturating_duration_since(measure_from);
-    Ok(total)
+    Ok(outcomes)
 }
 
 /// Sends every body of `target` exactly once over `parallel` connections (the preload), and
@@ -165,7 +211,11 @@ async fn worker(
     measure_from: Instant,
     deadline: Instant,
 ) -> Outcome {
-    let mut outcome = Outcome { latencies_us: Vec::with_capacity(1 << 14), ..Outcome::default() };
+    let mut outcome = Outcome {
+        latencies_us: Vec::with_capacity(1 << 14),
+        acknowledged: vec![0; target.bodies.len()],
+        ..Outcome::default()
+    };
     let mut client = Some(client);
     let mut i = offset;
     loop {
@@ -187,13 +237,14 @@ async fn worker(
             },
         };
         let answer = conn.send(&target.method, &target.path, target.body(i)).await;
+        let sent = target.body_index(i);
         i += 1;
         let latency = started.elapsed();
         if measured {
             outcome.latencies_us.push(u32::try_from(latency.as_micros()).unwrap_or(u32::MAX));
         }
         match answer {
-            Ok((status, _)) if status.is_success() => {}
+            Ok((status, _)) if status.is_success() => outcome.acknowledge(sent),
             Ok((status, body)) => outcome.note_error(measured, || {
                 format!("{status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)]))
             }),

@@ -1,8 +1,10 @@
 //! `limitry-bench`: the command line and the run from start to finish (database, key,
-//! service, setup, preload, the four scenarios, report, cleanup).
+//! service, setup, preload, the scenarios, report, cleanup).
 
 mod client;
+mod instances;
 mod load;
+mod metrics;
 mod report;
 mod server;
 mod workload;
@@ -17,12 +19,13 @@ use clap::Parser;
 use hyper::{Method, Uri};
 
 use client::{Client, Headers};
-use load::Target;
+use load::{Lane, Target};
 use report::{Report, ScenarioResult, Settings};
 use server::{Database, Server};
 
 /// Load benchmark for the limitry service: preloads events, then measures a bare handler,
-/// limit checks, single records and batch records.
+/// limit checks, single records, batch records, checks and records at once (mixed) and, on
+/// PostgreSQL, two service instances on one database.
 #[derive(Debug, Parser)]
 #[command(name = "limitry-bench", version)]
 struct Args {
@@ -70,7 +73,7 @@ async fn main() -> ExitCode {
     };
     match outcome {
         Ok(report) if report.failed() => {
-            eprintln!("limitry-bench: some requests failed (see the errors column)");
+            eprintln!("limitry-bench: some requests failed (see the errors column) or the instances disagreed");
             ExitCode::FAILURE
         }
         Ok(_) => ExitCode::SUCCESS,
@@ -182,7 +185,7 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
             },
         ),
     ];
-    let mut results = Vec::with_capacity(scenarios.len());
+    let mut results = Vec::with_capacity(scenarios.len() + 4);
     for (name, events_per_request, target) in scenarios {
         server.check_alive()?;
         let name = match events_per_request {
@@ -193,22 +196,97 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         let outcome = load::run(server.addr, headers.clone(), Arc::new(target), concurrency, warmup, duration).await?;
         results.push(ScenarioResult::new(&name, events_per_request, outcome));
     }
+
+    // Mixed: checks and single records at once against the same customers, half the
+    // connections each, with the share of checks that touched no database.
+    server.check_alive()?;
+    let check_connections = (concurrency / 2).max(1);
+    let record_connections = concurrency.saturating_sub(check_connections).max(1);
+    eprintln!("limitry-bench: mixed ({check_connections} check + {record_connections} record connections)");
+    let lanes = [
+        Lane {
+            addr: server.addr,
+            headers: headers.clone(),
+            target: Arc::new(Target {
+                method: Method::POST,
+                path: Uri::from_static("/v1/limits/check"),
+                bodies: workload::check_bodies(customers),
+            }),
+            connections: check_connections,
+        },
+        Lane {
+            addr: server.addr,
+            headers: headers.clone(),
+            target: Arc::new(Target {
+                method: Method::POST,
+                path: Uri::from_static("/v1/events/record"),
+                bodies: workload::record_bodies(customers),
+            }),
+            connections: record_connections,
+        },
+    ];
+    let sources_before = metrics::check_sources(server.addr).await;
+    let mut mixed = load::run_lanes(&lanes, warmup, duration).await?.into_iter();
+    let sources_after = metrics::check_sources(server.addr).await;
+    let (mixed_checks_from_memory, mixed_checks_from_memory_unavailable) = match (sources_before, sources_after) {
+        (Ok(before), Ok(after)) => (Some(metrics::MemoryShare::between(before, after)), None),
+        (Err(why), _) | (_, Err(why)) => (None, Some(why)),
+    };
+    let total_connections = check_connections + record_connections;
+    let check_outcome = mixed.next().context("the mixed check lane")?;
+    let record_outcome = mixed.next().context("the mixed record lane")?;
+    results.push(ScenarioResult::new(
+        &format!("mixed: check ({check_connections} of {total_connections} connections)"),
+        None,
+        check_outcome,
+    ));
+    results.push(ScenarioResult::new(
+        &format!("mixed: record ({record_connections} of {total_connections} connections)"),
+        Some(1),
+        record_outcome,
+    ));
     server.check_alive()?;
 
-    let (server_warnings, server_warning_samples) = match server.log.lock() {
+    // Two instances on one PostgreSQL database (SQLite refuses a second service on a file).
+    let mut two_instances = None;
+    let mut second_warnings = (0, Vec::new());
+    if database.kind() == "postgres" {
+        eprintln!("limitry-bench: two instances (check and record on both)");
+        let outcome = instances::run(instances::Setup {
+            binary: &args.binary,
+            database_url: database.url(),
+            key: &key,
+            first: &server,
+            customers,
+            concurrency,
+            warmup,
+            duration,
+        })
+        .await?;
+        results.push(outcome.check);
+        results.push(outcome.record);
+        two_instances = Some(outcome.agreement);
+        second_warnings = (outcome.warnings, outcome.warning_samples);
+        server.check_alive()?;
+    }
+
+    let (mut server_warnings, mut server_warning_samples) = match server.log.lock() {
         Ok(log) => (log.warning_count, log.warnings.clone()),
         Err(_) => (0, Vec::new()),
     };
+    server_warnings += second_warnings.0;
+    server_warning_samples.extend(second_warnings.1.into_iter().map(|line| format!("(second instance) {line}")));
     let status = server.stop().await?;
     if !status.success() {
         eprintln!("limitry-bench: the service exited with {status} after SIGTERM");
     }
-    let ratio = match (results.first(), results.get(1)) {
-        (Some(baseline), Some(check)) if baseline.requests_per_second > 0.0 => {
-            Some(check.requests_per_second / baseline.requests_per_second)
+    let baseline = results.first().map(|r| r.requests_per_second).filter(|&rps| rps > 0.0);
+    if let Some(baseline) = baseline {
+        for result in &mut results {
+            result.baseline_ratio = Some(result.requests_per_second / baseline);
         }
-        _ => None,
-    };
+    }
+    let ratio = results.get(1).and_then(|check| check.baseline_ratio);
     let report = Report {
         settings: Settings {
             database: database.kind().to_string(),
@@ -223,6 +301,9 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         preload,
         scenarios: results,
         check_baseline_ratio: ratio,
+        mixed_checks_from_memory,
+        mixed_checks_from_memory_unavailable,
+        two_instances,
         database_bytes: database.size_on_disk(),
         server_warnings,
         server_warning_samples,

@@ -4,7 +4,9 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::instances::Agreement;
 use crate::load::Outcome;
+use crate::metrics::MemoryShare;
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -44,6 +46,9 @@ pub struct ScenarioResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events_per_second: Option<f64>,
     pub latency: Latency,
+    /// Requests per second over the bare baseline's of the same run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline_ratio: Option<f64>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub error_samples: Vec<String>,
     /// The host's 1-minute load average when the scenario ended. The generator and the
@@ -75,6 +80,7 @@ impl ScenarioResult {
                 }
             }),
             latency: Latency::of(&mut outcome.latencies_us),
+            baseline_ratio: None,
             error_samples: outcome.error_samples,
             host_load_1m: host_load_1m(),
         }
@@ -108,6 +114,16 @@ pub struct Report {
     pub scenarios: Vec<ScenarioResult>,
     /// `check` requests per second over `baseline` requests per second.
     pub check_baseline_ratio: Option<f64>,
+    /// Checks answered from memory during the mixed scenario (warmup included), from the
+    /// service's `GET /metrics`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mixed_checks_from_memory: Option<MemoryShare>,
+    /// Why there is no such figure, when there is none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mixed_checks_from_memory_unavailable: Option<String>,
+    /// The two-instance scenario's comparison of checks with stored events (PostgreSQL only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub two_instances: Option<Agreement>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_bytes: Option<u64>,
     /// WARN/ERROR lines the service logged during the run.
@@ -120,7 +136,9 @@ impl Report {
     /// Any failed request fails the run. Service warnings are reported but do not: a failure
     /// that matters to a client already shows up as a non-2xx answer.
     pub fn failed(&self) -> bool {
-        self.preload.as_ref().is_some_and(ScenarioResult::failed) || self.scenarios.iter().any(ScenarioResult::failed)
+        self.preload.as_ref().is_some_and(ScenarioResult::failed)
+            || self.scenarios.iter().any(ScenarioResult::failed)
+            || self.two_instances.as_ref().is_some_and(|agreement| !agreement.holds())
     }
 
     pub fn markdown(&self) -> String {
@@ -146,8 +164,10 @@ impl Report {
                 preload.errors,
             );
         }
-        out.push_str("| scenario | requests | errors | req/s | events/s | p50 ms | p90 ms | p99 ms | max ms |\n");
-        out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        out.push_str(
+            "| scenario | requests | errors | req/s | × baseline | events/s | p50 ms | p90 ms | p99 ms | max ms |\n",
+        );
+        out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for r in &self.scenarios {
             let events = r.events_per_second.map_or("–".to_string(), |e| format!("{e:.0}"));
             let errors = if r.warmup_errors > 0 {
@@ -155,13 +175,15 @@ impl Report {
             } else {
                 r.errors.to_string()
             };
+            let ratio = r.baseline_ratio.map_or("–".to_string(), |ratio| format!("{ratio:.2}"));
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                "| {} | {} | {} | {:.0} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} |",
                 r.name,
                 r.requests,
                 errors,
                 r.requests_per_second,
+                ratio,
                 events,
                 r.latency.p50_ms,
                 r.latency.p90_ms,
@@ -176,6 +198,37 @@ impl Report {
             }
             None => out.push_str("check/baseline throughput ratio: n/a\n"),
         }
+        match (&self.mixed_checks_from_memory, &self.mixed_checks_from_memory_unavailable) {
+            (Some(share), _) => {
+                let percent = share.share.map_or("n/a".to_string(), |s| format!("{:.2} %", s * 100.0));
+                let _ = writeln!(
+                    out,
+                    "mixed: checks answered from memory: **{percent}** ({} from memory, {} read the database)",
+                    share.memory, share.database
+                );
+            }
+            (None, Some(why)) => {
+                let _ = writeln!(out, "mixed: checks answered from memory: n/a ({why})");
+            }
+            (None, None) => {}
+        }
+        if let Some(a) = &self.two_instances {
+            let verdict = if a.holds() { "**exact**" } else { "**NOT exact**" };
+            let _ = writeln!(
+                out,
+                "2 instances: {verdict}: {} of {} check entries ({} customers × 2 instances × limits) equal the stored events' sums ({} at the first look)",
+                a.exact, a.compared, a.customers, a.exact_at_once
+            );
+            let stored = a.stored_tokens_added.map_or("n/a (the UTC day changed)".to_string(), |t| t.to_string());
+            let _ = writeln!(
+                out,
+                "2 instances: acknowledged {} records carrying {} tokens; stored day total grew by {stored}",
+                a.acknowledged_records, a.acknowledged_tokens
+            );
+            for sample in &a.mismatch_samples {
+                let _ = writeln!(out, "    {sample}");
+            }
+        }
         if let Some(bytes) = self.database_bytes {
             let _ = writeln!(out, "database on disk at the end: {:.1} MiB", bytes as f64 / (1024.0 * 1024.0));
         }
@@ -183,7 +236,7 @@ impl Report {
             .preload
             .iter()
             .chain(&self.scenarios)
-            .filter_map(|r| Some(format!("{} {:.1}", r.name.split_whitespace().next()?, r.host_load_1m?)))
+            .filter_map(|r| Some(format!("{} {:.1}", short_name(&r.name)?, r.host_load_1m?)))
             .collect();
         if !loads.is_empty() {
             let _ =
@@ -199,6 +252,14 @@ impl Report {
             }
         }
         out
+    }
+}
+
+/// `check POST …` → `check`; `mixed: check (…)` → `mixed check`.
+fn short_name(name: &str) -> Option<String> {
+    match name.split_once(": ") {
+        Some((prefix, rest)) => Some(format!("{prefix} {}", rest.split_whitespace().next()?)),
+        None => name.split_whitespace().next().map(str::to_string),
     }
 }
 

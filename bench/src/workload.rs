@@ -118,6 +118,19 @@ pub fn batch_bodies(customers: usize, size: usize) -> Vec<Bytes> {
     (0..BATCH_BODIES).map(|_| batch_body(&mut rng, customers, size, |_| None)).collect()
 }
 
+/// The tokens one record or batch body carries, for comparing what was acknowledged with
+/// what was stored.
+pub fn tokens_of(body: &Bytes) -> anyhow::Result<i64> {
+    let parsed: serde_json::Value = serde_json::from_slice(body)?;
+    let tokens = |event: &serde_json::Value| {
+        event["values"]["tokens"].as_i64().ok_or_else(|| anyhow::anyhow!("an event without whole tokens"))
+    };
+    match parsed["events"].as_array() {
+        Some(events) => events.iter().map(tokens).sum(),
+        None => tokens(&parsed),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +162,13 @@ mod tests {
         }
         let batch: serde_json::Value = serde_json::from_slice(&batch_bodies(3, 7)[0]).unwrap();
         assert_eq!(batch["events"].as_array().unwrap().len(), 7);
+    }
+
+    #[test]
+    fn tokens_of_a_record_and_of_a_batch() {
+        assert_eq!(tokens_of(&Bytes::from_static(br#"{"customerId":"c","values":{"tokens":12}}"#)).unwrap(), 12);
+        let batch = Bytes::from_static(br#"{"events":[{"values":{"tokens":2}},{"values":{"tokens":3}}]}"#);
+        assert_eq!(tokens_of(&batch).unwrap(), 5);
+        assert!(tokens_of(&Bytes::from_static(br#"{"values":{}}"#)).is_err());
     }
 }
