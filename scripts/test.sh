@@ -86,7 +86,7 @@ run_counted_suite() {
   local line
   line=$(grep -E "^$name: [0-9]+ passed, [0-9]+ failed" "$log" | tail -1 || true)
   if [[ -n "$line" ]]; then
-    passed=$((passed + $(echo "$line" | sed -E 's/^[a-z]+: ([0-9]+) passed.*/\1/')))
+    passed=$((passed + $(echo "$line" | sed -E 's/^[^:]*: ([0-9]+) passed.*/\1/')))
     failed=$((failed + $(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')))
   elif [[ $suite_status -ne 0 ]]; then
     failed=$((failed + 1))
