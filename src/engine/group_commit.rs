@@ -40,16 +40,16 @@ impl GroupCommitter {
     /// Starts the writer; it stops when the committer is dropped and the queue is drained.
     pub(crate) fn start(db: Db, cache: Option<Arc<Cache>>, clock: Arc<dyn Clock>) -> GroupCommitter {
         let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(write_groups(Writer { db, cache, clock }, receiver));
+        tokio::spawn(write_groups(Arc::new(Writer { db, cache, clock }), receiver));
         GroupCommitter { queue }
     }
 
     /// Records the events with whatever else is queued, answering once they are committed.
     pub(crate) async fn record(&self, project: Arc<Project>, events: Vec<NewEvent>) -> DbResult<Vec<RecordedEvent>> {
         let (reply, answer) = oneshot::channel();
-        let stopped = || DbError::Corrupt("the writer has stopped".into());
-        self.queue.send(Submission { project, events, reply }).await.map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        let lost = || DbError::Corrupt("the record was not committed: its group failed unexpectedly".into());
+        self.queue.send(Submission { project, events, reply }).await.map_err(|_| lost())?;
+        answer.await.map_err(|_| lost())?
     }
 }
 
@@ -59,7 +59,7 @@ struct Writer {
     clock: Arc<dyn Clock>,
 }
 
-async fn write_groups(writer: Writer, mut queue: mpsc::Receiver<Submission>) {
+async fn write_groups(writer: Arc<Writer>, mut queue: mpsc::Receiver<Submission>) {
     while let Some(first) = queue.recv().await {
         let mut queued = first.events.len();
         let mut group = vec![first];
@@ -73,7 +73,12 @@ async fn write_groups(writer: Writer, mut queue: mpsc::Receiver<Submission>) {
             let project_id = group[0].project.id.clone();
             let (same, rest): (Vec<_>, Vec<_>) = group.into_iter().partition(|s| s.project.id == project_id);
             group = rest;
-            writer.commit(same).await;
+            // A task of its own, so that a panic (the release build checks overflow) fails
+            // this group's requests, whose answers are dropped, and never stops the writer.
+            let writer = writer.clone();
+            if let Err(err) = tokio::spawn(async move { writer.commit(same).await }).await {
+                tracing::error!(error = %err, "a group commit failed unexpectedly; its requests were answered with an error");
+            }
         }
     }
 }
