@@ -53,7 +53,7 @@ pub async fn keys(command: KeysCommand, database: &DatabaseArgs) -> anyhow::Resu
             println!("{}", key.secret);
         }
         KeysCommand::List => {
-            for key in db.keys().await? {
+            for key in db.keys(None).await? {
                 let status = match key.revoked_at {
                     Some(at) => format!("revoked {}", at.to_rfc3339()),
                     None => "active".to_string(),
@@ -63,7 +63,7 @@ pub async fn keys(command: KeysCommand, database: &DatabaseArgs) -> anyhow::Resu
             }
         }
         KeysCommand::Revoke { id } => {
-            db.revoke_key(&id, now_ms).await?;
+            db.revoke_key(None, &id, now_ms).await?;
             eprintln!("Revoked {id}.");
         }
     }

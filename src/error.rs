@@ -93,10 +93,11 @@ impl From<DbError> for AppError {
             DbError::Conflict(message) => AppError::Conflict(message),
             DbError::NotFound { resource, id } => AppError::not_found(resource, &id),
             DbError::OutOfRange { field, message } => AppError::InvalidField { field, message },
-            DbError::CounterOutOfRange { limit_id } => AppError::InvalidField {
-                field: "values".into(),
-                message: crate::db::counters::counter_range_message(&limit_id),
-            },
+            // Recording names the meter's field itself; this is a rebuild (a limit, meter or
+            // customer change) whose recorded usage no longer fits a counter: no field to name.
+            DbError::CounterOutOfRange { limit_id } => {
+                AppError::InvalidRequest(crate::db::counters::counter_range_message(&limit_id))
+            }
             other => AppError::Internal(other.into()),
         }
     }
@@ -317,8 +318,10 @@ pub async fn uniform_errors(request: Request, next: Next) -> Response {
     if !applies {
         return response;
     }
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        return AppError::PayloadTooLarge.into_response();
+    }
     let code = match status {
-        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
         StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
         StatusCode::NOT_FOUND => "route_not_found",
         StatusCode::UNAUTHORIZED => "missing_api_key",
@@ -328,7 +331,6 @@ pub async fn uniform_errors(request: Request, next: Next) -> Response {
         _ => "invalid_request",
     };
     let message = match status {
-        StatusCode::PAYLOAD_TOO_LARGE => "the request body is over the size limit".to_string(),
         StatusCode::METHOD_NOT_ALLOWED => "this method is not allowed on this path".to_string(),
         other => other.canonical_reason().unwrap_or("error").to_lowercase(),
     };

@@ -53,7 +53,6 @@ impl FromRef<AppState> for LeptosOptions {
 
 /// Connects to the database, applies migrations and makes sure the default project exists.
 pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
-    crate::telemetry::install();
     let db = Db::connect(&config.database_url).await?;
     db.claim_sole_writer()?;
     db.ensure_default_project(clock.now().timestamp_millis()).await?;
@@ -257,8 +256,9 @@ async fn serve(listener: TcpListener, app: Router, limits: ConnectionLimits, shu
 
 /// Bounds the time from a request's headers to its answer, reading the body included, so a
 /// client trickling a body cannot hold a handler. A response that has started (a streamed
-/// download) is not cut. Hand-written rather than `tower_http::timeout` to answer in the
-/// service's JSON error shape without boxing each request's future.
+/// download) is not cut. Hand-written rather than `tower_http::timeout`, whose 408 is an empty
+/// body that keeps the connection: this one answers in the JSON error shape on every route and
+/// closes the connection, which may still hold the unread rest of a trickled body.
 #[derive(Clone, Copy)]
 struct RequestTimeoutLayer(Duration);
 

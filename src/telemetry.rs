@@ -1,35 +1,41 @@
-//! Prometheus metrics: one recorder for the process, rendered at `GET /metrics`.
+//! Prometheus metrics: each engine owns a recorder, rendered at `GET /metrics`.
 //!
-//! Instrumented code calls the `metrics` macros; this module installs the Prometheus recorder
-//! they report to and renders its text format.
+//! A recorder per engine rather than one for the process keeps several services in one process
+//! (the test suite) apart. Instrumented code calls the `metrics` macros inside `Metrics::record`.
 
-use std::sync::OnceLock;
-
+use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
-static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+use crate::server::AppState;
 
-/// Installs the process's recorder on first use. `None` if another recorder was installed
-/// first (then that one receives the measurements).
-fn handle() -> Option<&'static PrometheusHandle> {
-    HANDLE
-        .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
-            let handle = recorder.handle();
-            metrics::set_global_recorder(recorder).ok().map(|()| handle)
-        })
-        .as_ref()
+pub struct Metrics {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
 }
 
-/// Makes sure measurements are recorded from the start.
-pub fn install() {
-    handle();
+impl Default for Metrics {
+    fn default() -> Self {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        Metrics { recorder, handle }
+    }
 }
 
-/// `GET /metrics`: every measurement of this process, in Prometheus text format.
-pub async fn render() -> impl IntoResponse {
-    let body = handle().map(PrometheusHandle::render).unwrap_or_default();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
+impl Metrics {
+    /// Runs `measure` (the `metrics` macros) against this recorder.
+    pub fn record(&self, measure: impl FnOnce()) {
+        metrics::with_local_recorder(&self.recorder, measure);
+    }
+
+    /// Every measurement so far, in Prometheus text format.
+    pub fn render(&self) -> String {
+        self.handle.render()
+    }
+}
+
+/// `GET /metrics`: this service's measurements, in Prometheus text format.
+pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.engine.metrics().render())
 }

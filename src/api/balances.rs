@@ -273,11 +273,7 @@ async fn movement(
 ) -> Result<(Movement, Option<i64>), AppError> {
     let request: MovementRequest = parse_json(body)?;
     let amount = positive_amount(&request.amount.ok_or_else(|| FieldError::missing("amount"))?, "amount")?;
-    let description = if description_required {
-        description_text(request.description, "description", 512, true)?
-    } else {
-        description_text(request.description, "description", 512, false)?
-    };
+    let description = description_text(request.description, "description", 512, description_required)?;
     let reference = optional_text(request.reference, "reference", 256)?;
     let balance = resolve(state, project, &request.target).await?;
     Ok((Movement { balance, amount, description, reference }, request.ttl_seconds.map(|t| t.0)))

@@ -45,10 +45,11 @@ const INSERT_KEY: &str = "insert into api_keys (id, project_id, name, key_hash, 
      values ($1, $2, $3, $4, $5, $6)";
 const SELECT_KEY_BY_HASH: &str = "select id, project_id, name, key_prefix, created_at, last_used_at, revoked_at \
      from api_keys where key_hash = $1";
+// `$1` empty: every project's keys.
 const SELECT_KEYS: &str = "select id, project_id, name, key_prefix, created_at, last_used_at, revoked_at \
-     from api_keys order by id";
+     from api_keys where ($1 = '' or project_id = $1) order by id";
 const REVOKE_KEY: &str = "update api_keys set revoked_at = $2 where id = $1 and revoked_at is null";
-const KEY_EXISTS: &str = "select count(*) from api_keys where id = $1";
+const KEY_EXISTS: &str = "select count(*) from api_keys where id = $1 and ($2 = '' or project_id = $2)";
 const TOUCH_KEY: &str = "update api_keys set last_used_at = $2 where id = $1";
 
 /// What `create_key` stores.
@@ -89,14 +90,23 @@ impl Db {
         Ok(row.map(ApiKey::from))
     }
 
-    pub async fn keys(&self) -> DbResult<Vec<ApiKey>> {
-        let rows = with_store!(self, s => sqlx::query_as::<_, ApiKeyRow>(SELECT_KEYS).fetch_all(s.pool()).await)?;
+    /// The keys of one project, or of every project (`None`, for the command line).
+    pub async fn keys(&self, project_id: Option<&str>) -> DbResult<Vec<ApiKey>> {
+        let rows = with_store!(self, s => sqlx::query_as::<_, ApiKeyRow>(SELECT_KEYS)
+            .bind(project_id.unwrap_or(""))
+            .fetch_all(s.pool())
+            .await)?;
         Ok(rows.into_iter().map(ApiKey::from).collect())
     }
 
-    /// Revokes a key; revoking twice is harmless, an unknown id is not found.
-    pub async fn revoke_key(&self, id: &str, now_ms: i64) -> DbResult<()> {
-        let exists: i64 = with_store!(self, s => sqlx::query_scalar(KEY_EXISTS).bind(id).fetch_one(s.pool()).await)?;
+    /// Revokes a key (of `project_id` only, when given); revoking twice is harmless, an unknown
+    /// id is not found.
+    pub async fn revoke_key(&self, project_id: Option<&str>, id: &str, now_ms: i64) -> DbResult<()> {
+        let exists: i64 = with_store!(self, s => sqlx::query_scalar(KEY_EXISTS)
+            .bind(id)
+            .bind(project_id.unwrap_or(""))
+            .fetch_one(s.pool())
+            .await)?;
         if exists == 0 {
             return Err(DbError::NotFound { resource: "api_key", id: id.to_string() });
         }

@@ -46,10 +46,9 @@ const DELETE_EXPIRED_THROTTLES: &str = "delete from login_throttle where expires
 // with) a login in progress; SQLite's writers are serial anyway.
 const DELETE_EXPIRED_THROTTLES_PG: &str = "delete from login_throttle where key in \
      (select key from login_throttle where expires_at <= $1 for update skip locked)";
-// The marker row makes concurrent first-run setups queue behind one another: whichever inserts
-// it first creates the operator; the others find it and create nothing.
-const CLAIM_FIRST_OPERATOR: &str =
-    "insert into settings (name, value) values ('first_operator', $1) on conflict (name) do nothing";
+// The `first_operator` setting is a marker row that makes concurrent first-run setups queue
+// behind one another: whichever inserts it first creates the operator; the others create nothing.
+const FIRST_OPERATOR_MARKER: &str = "first_operator";
 const SELECT_SETTING: &str = "select value from settings where name = $1";
 const INSERT_SETTING_IF_MISSING: &str =
     "insert into settings (name, value) values ($1, $2) on conflict (name) do nothing";
@@ -82,7 +81,13 @@ impl Db {
     ) -> DbResult<bool> {
         with_store!(self, s => {
             let mut tx = s.begin_write().await?;
-            let claimed = sqlx::query(CLAIM_FIRST_OPERATOR).bind(id).execute(&mut *tx).await?.rows_affected() == 1;
+            let claimed = sqlx::query(INSERT_SETTING_IF_MISSING)
+                .bind(FIRST_OPERATOR_MARKER)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
             // Operators made before the marker existed (or by `limitry admin create`) count too.
             let existing: i64 = sqlx::query_scalar(COUNT_OPERATORS).fetch_one(&mut *tx).await?;
             if !claimed || existing > 0 {

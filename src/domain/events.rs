@@ -87,10 +87,10 @@ impl EventInput {
                     format!("must be 1 to {MAX_IDEMPOTENCY_KEY} characters"),
                 ))
             }
-            Some(key) => {
-                super::refuse_control_characters(&key, &path(prefix, "idempotencyKey"))?;
-                Some(key)
+            Some(key) if key.chars().any(char::is_control) => {
+                return Err(FieldError::invalid(path(prefix, "idempotencyKey"), "must not contain control characters"))
             }
+            Some(key) => Some(key),
             None => None,
         };
         Ok(NewEvent {

@@ -42,15 +42,22 @@ impl Aggregation {
     /// pre-merged per counter before they reach the database.
     pub fn merge(self, current: Option<Counter>, next: Counter) -> Counter {
         let Some(current) = current else { return next };
-        let latest_at = current.latest_at.max(next.latest_at);
-        let value = match self {
-            Aggregation::Sum | Aggregation::Count => current.value.saturating_add(next.value),
-            Aggregation::Max => current.value.max(next.value),
-            // Ties go to the later arrival, like the database upsert.
-            Aggregation::Latest if next.latest_at >= current.latest_at => next.value,
-            Aggregation::Latest => current.value,
-        };
+        let (value, latest_at) =
+            self.fold((current.value, current.latest_at), (next.value, next.latest_at), Quantity::saturating_add);
         Counter { value, latest_at }
+    }
+
+    /// The one folding rule, for window counters (`Quantity`) and reports (`Total`) alike:
+    /// a value and the time of its newest contribution, folded with the next.
+    fn fold<T: Copy + Ord>(self, current: (T, i64), next: (T, i64), add: impl FnOnce(T, T) -> T) -> (T, i64) {
+        let value = match self {
+            Aggregation::Sum | Aggregation::Count => add(current.0, next.0),
+            Aggregation::Max => current.0.max(next.0),
+            // Ties go to the later arrival, like the database upsert.
+            Aggregation::Latest if next.1 >= current.1 => next.0,
+            Aggregation::Latest => current.0,
+        };
+        (value, current.1.max(next.1))
     }
 }
 
@@ -147,20 +154,11 @@ impl Accumulator {
     }
 
     pub fn add(&mut self, value: Quantity, at_ms: i64) {
-        let value = Total::from(value);
+        let next = (Total::from(value), at_ms);
         self.state = Some(match self.state {
-            None => (value, at_ms),
-            Some((current, latest_at)) => {
-                let folded = match self.aggregation {
-                    // Sums of values of at most 10^15 thousandths: i128 holds 10^23 of them.
-                    Aggregation::Sum | Aggregation::Count => Total(current.0 + value.0),
-                    Aggregation::Max => current.max(value),
-                    // Ties go to the later arrival, like the database upsert.
-                    Aggregation::Latest if at_ms >= latest_at => value,
-                    Aggregation::Latest => current,
-                };
-                (folded, latest_at.max(at_ms))
-            }
+            None => next,
+            // Sums of values of at most 10^15 thousandths: i128 holds 10^23 of them.
+            Some(current) => self.aggregation.fold(current, next, |a, b| Total(a.0 + b.0)),
         });
     }
 

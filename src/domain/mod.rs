@@ -70,36 +70,54 @@ pub const MAX_DIMENSIONS: usize = 32;
 /// Refuses control characters (NUL, newlines, escapes …) in an identifier, name or parameter:
 /// they cannot be shown, PostgreSQL cannot store a NUL, and both databases must agree.
 pub fn refuse_control_characters(value: &str, field: &str) -> Result<(), FieldError> {
-    if value.chars().any(char::is_control) {
-        return Err(FieldError::invalid(field, "must not contain control characters"));
+    if has_control_characters(value) {
+        return Err(control_characters(field));
     }
     Ok(())
 }
 
-/// A required, trimmed, non-empty text of at most `max` characters, without control characters.
-pub fn required_text(value: Option<String>, field: &str, max: usize) -> Result<String, FieldError> {
-    let value = value.ok_or_else(|| FieldError::missing(field))?;
+fn has_control_characters(value: &str) -> bool {
+    value.chars().any(char::is_control)
+}
+
+fn control_characters(field: impl Into<String>) -> FieldError {
+    FieldError::invalid(field, NO_CONTROL_CHARACTERS)
+}
+
+/// A trimmed text of at most `max` characters, `None` when absent or empty, refused if it holds
+/// a control character that `allowed` does not accept.
+fn checked_text(
+    value: Option<String>,
+    field: &str,
+    max: usize,
+    allowed: fn(char) -> bool,
+    refusal: &str,
+) -> Result<Option<String>, FieldError> {
+    let Some(value) = value else { return Ok(None) };
     let trimmed = value.trim();
     if trimmed.is_empty() {
-        return Err(FieldError::missing(field));
+        return Ok(None);
     }
     if trimmed.chars().count() > max {
         return Err(FieldError::invalid(field, format!("must be at most {max} characters")));
     }
-    refuse_control_characters(trimmed, field)?;
-    Ok(trimmed.to_string())
+    if trimmed.chars().any(|c| c.is_control() && !allowed(c)) {
+        return Err(FieldError::invalid(field, refusal));
+    }
+    Ok(Some(trimmed.to_string()))
+}
+
+const NO_CONTROL_CHARACTERS: &str = "must not contain control characters";
+
+/// A required, trimmed, non-empty text of at most `max` characters, without control characters.
+pub fn required_text(value: Option<String>, field: &str, max: usize) -> Result<String, FieldError> {
+    optional_text(value, field, max)?.ok_or_else(|| FieldError::missing(field))
 }
 
 /// An optional text of at most `max` characters, without control characters; empty becomes
 /// `None`.
 pub fn optional_text(value: Option<String>, field: &str, max: usize) -> Result<Option<String>, FieldError> {
-    match value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
-        Some(v) if v.chars().count() > max => {
-            Err(FieldError::invalid(field, format!("must be at most {max} characters")))
-        }
-        Some(v) => refuse_control_characters(&v, field).map(|()| Some(v)),
-        None => Ok(None),
-    }
+    checked_text(value, field, max, |_| false, NO_CONTROL_CHARACTERS)
 }
 
 /// A description: like [`required_text`] or [`optional_text`] (by `required`), but line breaks
@@ -110,17 +128,16 @@ pub fn description_text(
     max: usize,
     required: bool,
 ) -> Result<Option<String>, FieldError> {
-    let text = value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let text = checked_text(
+        value,
+        field,
+        max,
+        |c| matches!(c, '\n' | '\r' | '\t'),
+        "must not contain control characters other than line breaks and tabs",
+    )?;
     match text {
         None if required => Err(FieldError::missing(field)),
-        None => Ok(None),
-        Some(v) if v.chars().count() > max => {
-            Err(FieldError::invalid(field, format!("must be at most {max} characters")))
-        }
-        Some(v) if v.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) => {
-            Err(FieldError::invalid(field, "must not contain control characters other than line breaks and tabs"))
-        }
-        Some(v) => Ok(Some(v)),
+        text => Ok(text),
     }
 }
 
@@ -175,7 +192,10 @@ pub fn validate_dimensions(
                 format!("values must be at most {MAX_DIMENSION_VALUE} characters"),
             ));
         }
-        refuse_control_characters(value, &format!("{field}.{key}"))?;
+        // The field's name is only built for a refusal: this runs for every pair of every check.
+        if has_control_characters(value) {
+            return Err(control_characters(format!("{field}.{key}")));
+        }
     }
     Ok(map)
 }

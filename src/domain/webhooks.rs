@@ -151,29 +151,24 @@ impl TargetPolicy {
     /// understands (`2130706433`, `0x7f.1`, `[::ffff:127.0.0.1]` are all normalised by it), and
     /// host names reserved for internal use. Other names are checked again when they resolve.
     pub fn check_url(self, url: &str) -> Result<(), String> {
-        let parsed = url::Url::parse(url).map_err(|_| "must be an http:// or https:// URL".to_string())?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err("must be an http:// or https:// URL".into());
-        }
-        match parsed.host() {
-            None => Err("must be an http:// or https:// URL".into()),
-            Some(url::Host::Ipv4(ip)) => self.check_address(IpAddr::V4(ip)),
-            Some(url::Host::Ipv6(ip)) => self.check_address(IpAddr::V6(ip)),
-            Some(url::Host::Domain(name)) => self.check_host_name(name),
+        match self.check_url_literal(url)? {
+            Some(name) => self.check_host_name(&name),
+            None => Ok(()),
         }
     }
 
     /// The check at send time: the scheme and literal addresses, which connect without a
     /// lookup. Names are left to the resolver, which checks the name and every address it
-    /// resolves to (`webhooks::GuardedResolver`).
-    pub fn check_url_literal(self, url: &str) -> Result<(), String> {
-        let parsed = url::Url::parse(url).map_err(|_| "must be an http:// or https:// URL".to_string())?;
+    /// resolves to (`webhooks::GuardedResolver`). Returns the host name, if the URL has one.
+    pub fn check_url_literal(self, url: &str) -> Result<Option<String>, String> {
+        let not_http = || "must be an http:// or https:// URL".to_string();
+        let parsed = url::Url::parse(url).map_err(|_| not_http())?;
         match parsed.host() {
-            _ if !matches!(parsed.scheme(), "http" | "https") => Err("must be an http:// or https:// URL".into()),
-            None => Err("must be an http:// or https:// URL".into()),
-            Some(url::Host::Ipv4(ip)) => self.check_address(IpAddr::V4(ip)),
-            Some(url::Host::Ipv6(ip)) => self.check_address(IpAddr::V6(ip)),
-            Some(url::Host::Domain(_)) => Ok(()),
+            _ if !matches!(parsed.scheme(), "http" | "https") => Err(not_http()),
+            None => Err(not_http()),
+            Some(url::Host::Ipv4(ip)) => self.check_address(IpAddr::V4(ip)).map(|()| None),
+            Some(url::Host::Ipv6(ip)) => self.check_address(IpAddr::V6(ip)).map(|()| None),
+            Some(url::Host::Domain(name)) => Ok(Some(name.to_string())),
         }
     }
 

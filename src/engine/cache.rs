@@ -23,8 +23,8 @@ use crate::domain::limits::Limit;
 use crate::domain::meters::Counter;
 use crate::domain::usage::{CounterKey, CounterUpdate};
 
-/// Counters and customers are dropped wholesale past this many entries; they are reloaded on
-/// demand. Only what exists is cached (absent customers never are), and this bounds the rest.
+/// Counters and customers (and absences) are dropped wholesale past this many entries; they
+/// are reloaded on demand, so strangers' random references cannot grow memory without bound.
 const MAX_COUNTERS: usize = 1_000_000;
 const MAX_CUSTOMERS: usize = 100_000;
 
@@ -101,7 +101,8 @@ impl Cache {
     /// Runs `store` if nothing was cleared since the permit was taken.
     fn fill(&self, permit: Option<FillPermit>, store: impl FnOnce(&mut State)) {
         let mut state = self.lock();
-        if permit.is_some_and(|FillPermit(epoch)| epoch == state.epoch) && state.accepting {
+        // Stopping acceptance clears, which moves the epoch: an older permit no longer fits.
+        if permit.is_some_and(|FillPermit(epoch)| epoch == state.epoch) {
             store(&mut state);
         }
     }
@@ -212,27 +213,18 @@ impl Cache {
     /// A guard for a configuration change: it clears the copies when dropped, which must be
     /// after the change committed (or failed).
     pub fn invalidate_after(self: &Arc<Self>) -> WriteGuard {
-        WriteGuard { cache: Some(self.clone()) }
+        WriteGuard { cache: self.clone() }
     }
 }
 
 /// Clears the cache when dropped: after a configuration change, whatever it touched.
 pub struct WriteGuard {
-    cache: Option<Arc<Cache>>,
-}
-
-impl WriteGuard {
-    /// A guard for a database that has no cache.
-    pub fn none() -> Self {
-        WriteGuard { cache: None }
-    }
+    cache: Arc<Cache>,
 }
 
 impl Drop for WriteGuard {
     fn drop(&mut self) {
-        if let Some(cache) = self.cache.take() {
-            cache.clear();
-        }
+        self.cache.clear();
     }
 }
 

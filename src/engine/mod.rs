@@ -24,6 +24,7 @@ use crate::domain::meters::Counter;
 use crate::domain::quantity::Quantity;
 use crate::domain::usage::CounterKey;
 use crate::domain::windows::window_containing;
+use crate::telemetry::Metrics;
 use cache::{Cache, WriteGuard};
 use group_commit::GroupCommitter;
 
@@ -81,6 +82,7 @@ pub struct Engine {
     /// Customers and limits on both databases; counters too on SQLite.
     cache: Arc<Cache>,
     committer: GroupCommitter,
+    metrics: Metrics,
     max_backdate: Duration,
 }
 
@@ -92,7 +94,8 @@ impl Engine {
         let cache = Arc::new(Cache::new(db.is_exclusive()));
         let counters = db.is_exclusive().then(|| cache.clone());
         let committer = GroupCommitter::start(db.clone(), counters, clock.clone());
-        Engine { db, clock, cache, max_backdate: Duration::days(i64::from(max_backdate_days)), committer }
+        let max_backdate = Duration::days(i64::from(max_backdate_days));
+        Engine { db, clock, cache, committer, metrics: Metrics::default(), max_backdate }
     }
 
     pub fn db(&self) -> &Db {
@@ -106,6 +109,11 @@ impl Engine {
     /// How many customers and counters the check path holds in memory.
     pub fn cache_sizes(&self) -> (usize, usize) {
         self.cache.sizes()
+    }
+
+    /// What this engine measured, for `GET /metrics`.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Where other instances' changes arrive (PostgreSQL).
@@ -132,20 +140,19 @@ impl Engine {
     /// Judges a check from the pre-aggregated counters; never reads raw events.
     pub async fn check(&self, project: &Project, query: &CheckQuery<'_>) -> DbResult<CheckResponse> {
         let now = self.now();
-        // A customer nobody has recorded usage for yet has none: it is answered as zero usage
-        // under the project's defaults, and only recording creates it, so checks with random
-        // ids cannot fill the database.
         // Whether anything had to be read from the database: the share of checks answered
         // from memory alone is what keeps the hot path fast.
         let mut read_database = false;
-        let customer = match self.customer_for_check(project, query.customer_ref, &mut read_database).await? {
-            Some(customer) => customer,
+        // A customer nobody has recorded usage for yet has none: it is answered as zero usage
+        // under the project's defaults, and only recording creates it, so checks with random
+        // ids cannot fill the database.
+        let (customer, known) = match self.customer_for_check(project, query.customer_ref, &mut read_database).await? {
+            Some(customer) => (customer, true),
             None if query.customer_ref.starts_with(CUSTOMER_ID_PREFIX) => {
                 return Err(DbError::NotFound { resource: "customer", id: query.customer_ref.to_string() })
             }
-            None => Arc::new(Customer::not_yet_created(query.customer_ref, now)),
+            None => (Arc::new(Customer::not_yet_created(query.customer_ref, now)), false),
         };
-        let known = !customer.id.is_empty();
         let limits = self.limits(project, &mut read_database).await?;
         let zone = customer.window_zone(project.timezone);
         let applicable: Vec<&Limit> = governing_limits(&limits, &customer.id)
@@ -197,11 +204,8 @@ impl Engine {
             (true, false) => Some("insufficient_balance".to_string()),
             (true, true) => None,
         };
-        if !balances.is_empty() {
-            read_database = true;
-        }
-        let source = if read_database { "database" } else { "memory" };
-        metrics::counter!("limitry_checks_total", "source" => source).increment(1);
+        let source = if read_database || !balances.is_empty() { "database" } else { "memory" };
+        self.metrics.record(|| metrics::counter!("limitry_checks_total", "source" => source).increment(1));
         Ok(CheckResponse {
             allowed: reason.is_none(),
             reason,

@@ -20,9 +20,7 @@ pub struct PageContext {
     pub session: Option<OperatorSession>,
     pub query: Arc<HashMap<String, String>>,
     pub login_csrf: Option<String>,
-    /// A new secret left by the previous form post, shown this once.
-    pub flash: Option<String>,
-    /// How the previous form post went.
+    /// How the previous form post went, with a new secret it left to show this once.
     pub outcome: Flash,
     /// Taken while rendering starts: pages set their status through it (404 for a missing
     /// record), which the async page body cannot look up itself.
@@ -48,7 +46,6 @@ impl PageContext {
             session: parts.as_ref().and_then(|p| p.extensions.get::<OperatorSession>().cloned()),
             query: Arc::new(query),
             login_csrf: parts.as_ref().and_then(|p| p.extensions.get::<LoginCsrf>().map(|c| c.0.clone())),
-            flash: parts.as_ref().and_then(|p| p.extensions.get::<Flash>().and_then(|f| f.secret.clone())),
             outcome: parts.as_ref().and_then(|p| p.extensions.get::<Flash>().cloned()).unwrap_or_default(),
             response: use_context::<leptos_axum::ResponseOptions>(),
         }

@@ -403,10 +403,7 @@ async fn key_revoke(
     form_action(&state, &session, &fields, &back, || async {
         let db = state.engine.db();
         // Only the dashboard's project's keys: another project's id answers as unknown.
-        if !db.keys().await?.iter().any(|k| k.id == id && k.project_id == DEFAULT_PROJECT_ID) {
-            return Err(AppError::not_found("api_key", &id));
-        }
-        db.revoke_key(&id, state.engine.now().timestamp_millis()).await?;
+        db.revoke_key(Some(DEFAULT_PROJECT_ID), &id, state.engine.now().timestamp_millis()).await?;
         state.keys.forget_all();
         tracing::info!(key_id = %id, operator = %session.email, "API key revoked from the dashboard");
         to("/api-keys", "API key revoked.")

@@ -254,7 +254,7 @@ async fn a_new_api_key_is_shown_once_and_can_be_revoked() {
 
     let key = app.request_with_key(reqwest::Method::GET, "/v1/project", None, Some(&secret)).await;
     assert_eq!(key.0, StatusCode::OK);
-    let key_id = app.engine().db().keys().await.unwrap().into_iter().find(|k| k.name == "ci").unwrap().id;
+    let key_id = app.engine().db().keys(None).await.unwrap().into_iter().find(|k| k.name == "ci").unwrap().id;
     let revoked = browser.post(&format!("/api-keys/{key_id}/revoke"), &[("_csrf", &csrf)]).await;
     assert_eq!(revoked.location(), "/api-keys");
     let refused = app.request_with_key(reqwest::Method::GET, "/v1/project", None, Some(&secret)).await;

@@ -43,7 +43,7 @@ async fn the_api_refuses_missing_malformed_unknown_and_revoked_keys() {
 
     let db = app.engine().db();
     let key = limitry::auth::keys::create_key(db, "proj_default", "short-lived", 0).await.unwrap();
-    db.revoke_key(&key.id, 1).await.unwrap();
+    db.revoke_key(None, &key.id, 1).await.unwrap();
     assert_error(
         &app.request_with_key(get, "/v1/project", None, Some(&key.secret)).await,
         StatusCode::UNAUTHORIZED,

@@ -9,12 +9,11 @@ use crate::ui::components::{async_page, format_time, CsrfField, FieldErrorMessag
 pub fn ApiKeysPage() -> impl IntoView {
     async_page(|context: PageContext| async move {
         let db = context.state.engine.db();
-        let secret = context.flash.clone();
+        let secret = context.outcome.secret.clone();
         let project = context.project().await?;
         // Keys of other projects (made with `limitry keys create --project`) are not the
         // dashboard's to show or revoke.
-        let keys: Vec<_> =
-            db.keys().await.map_err(|e| e.to_string())?.into_iter().filter(|k| k.project_id == project.id).collect();
+        let keys = db.keys(Some(&project.id)).await.map_err(|e| e.to_string())?;
         let csrf = context.csrf();
         let rows = keys
             .into_iter()

@@ -12,7 +12,7 @@ const LOG_ROWS: i64 = 50;
 
 /// The secret a create or rotate just made, shown once.
 fn new_secret(context: &PageContext) -> impl IntoView {
-    context.flash.clone().map(|secret| {
+    context.outcome.secret.clone().map(|secret| {
         view! {
             <section class="card secret" aria-labelledby="secret-heading">
                 <h2 id="secret-heading">"Signing secret"</h2>
