@@ -132,9 +132,10 @@ pub async fn create_first_operator(
 /// Why a login did not start a session.
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
-    #[error("Wrong email or password.")]
+    // The words an operator sees are in `ui::components::public_error`, chosen by code.
+    #[error("wrong email or password")]
     WrongCredentials,
-    #[error("Too many failed sign-ins. Try again in {0} s.")]
+    #[error("too many failed sign-ins; wait {0} s")]
     TooManyAttempts(i64),
     #[error(transparent)]
     Db(#[from] crate::db::DbError),
@@ -153,11 +154,11 @@ pub async fn log_in(db: &Db, email: &str, password: &str, client: IpAddr, now_ms
     let address = throttle_address(client);
     let (address_key, pair_key) = (format!("address:{address}"), format!("login:{address}:{email}"));
     let expires_at = now_ms + LOGIN_FAILURE_MEMORY.num_milliseconds();
-    let wait = |index: usize, failures: i64, last: i64| {
-        let free = if index == 0 { FREE_ADDRESS_FAILURES } else { FREE_FAILURES };
+    let wait = |free: i64, failures: i64, last: i64| {
         login_wait(failures, free, last, now_ms).map(|wait| wait.num_milliseconds())
     };
-    if let Err(wait_ms) = db.claim_login_attempt(&[&address_key, &pair_key], now_ms, expires_at, wait).await? {
+    let counters = [(address_key.as_str(), FREE_ADDRESS_FAILURES), (pair_key.as_str(), FREE_FAILURES)];
+    if let Err(wait_ms) = db.claim_login_attempt(&counters, now_ms, expires_at, wait).await? {
         tracing::info!(client = %client, email = %email, "dashboard sign-in refused: too many failures");
         return Err(LoginError::TooManyAttempts((wait_ms + 999) / 1000));
     }

@@ -161,15 +161,16 @@ impl Db {
 
     /// Counts a login attempt as a failure before its password is checked, under every key
     /// at once, unless a key must still wait: one transaction, so concurrent attempts each see
-    /// the ones before them. `wait` decides from a key's failures and last failure (Unix ms);
-    /// keys are locked in the order given (callers give a fixed order). Returns the longest
+    /// the ones before them. Each key comes with the failures it allows freely; `wait` decides
+    /// from those, the key's failures and its last failure (Unix ms). Keys are locked in the
+    /// order given (callers give a fixed order). Returns the longest
     /// wait when refused.
     pub async fn claim_login_attempt(
         &self,
-        keys: &[&str],
+        counters: &[(&str, i64)],
         now_ms: i64,
         expires_at: i64,
-        wait: impl Fn(usize, i64, i64) -> Option<i64>,
+        wait: impl Fn(i64, i64, i64) -> Option<i64>,
     ) -> DbResult<Result<(), i64>> {
         // Rows nobody has touched for a while go first, outside the claim's transaction.
         match self {
@@ -180,14 +181,14 @@ impl Db {
         };
         with_store!(self, s => {
             let mut tx = s.begin_write().await?;
-            let mut counts = Vec::with_capacity(keys.len());
+            let mut counts = Vec::with_capacity(counters.len());
             let mut longest_wait = None;
-            for (index, key) in keys.iter().enumerate() {
+            for &(key, free) in counters {
                 let (failures, last, row_expires): (i64, i64, i64) =
                     sqlx::query_as(LOCK_THROTTLE).bind(key).bind(expires_at).fetch_one(&mut *tx).await?;
                 // A row past its expiry is a clean slate even before it is deleted.
                 let failures = if row_expires <= now_ms { 0 } else { failures };
-                if let Some(ms) = wait(index, failures, last) {
+                if let Some(ms) = wait(free, failures, last) {
                     longest_wait = longest_wait.max(Some(ms));
                 }
                 counts.push(failures);
@@ -197,7 +198,7 @@ impl Db {
                 drop(tx);
                 return Ok(Err(ms));
             }
-            for (key, failures) in keys.iter().zip(counts) {
+            for (&(key, _), failures) in counters.iter().zip(counts) {
                 sqlx::query(CLAIM_FAILURE).bind(key).bind(failures + 1).bind(now_ms).bind(expires_at).execute(&mut *tx).await?;
             }
             tx.commit().await?;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::http::request::Parts;
 use leptos::prelude::*;
 
-use crate::auth::operators::{Flash, LoginCsrf, CSRF_FIELD};
+use crate::auth::operators::{Flash, LoginCsrf, CSRF_FIELD, MAX_EMAIL_LENGTH};
 use crate::db::operators::OperatorSession;
 use crate::db::projects::{Project, DEFAULT_PROJECT_ID};
 use crate::server::AppState;
@@ -134,7 +134,7 @@ pub fn public_error(code: &str, wait_seconds: Option<u32>) -> Option<(String, Op
             },
             Some("email"),
         ),
-        "invalid_email" => ("Enter an email address of at most 254 characters.".to_string(), Some("email")),
+        "invalid_email" => (format!("Enter an email address of at most {MAX_EMAIL_LENGTH} characters."), Some("email")),
         "invalid_password" => (
             format!("The password must be at least {} characters.", crate::auth::operators::MIN_PASSWORD_LENGTH),
             Some("password"),
