@@ -14,11 +14,12 @@ use crate::domain::customers::Customer;
 use crate::domain::limits::Limit;
 use crate::domain::meters::{Aggregation, Counter, Meter};
 use crate::domain::quantity::Quantity;
-use crate::domain::usage::{counter_updates, merge_updates, CounterKey, CounterUpdate, Usage};
+use crate::domain::usage::{counter_updates, merge_updates, CounterKey, CounterUpdate, StoredCounter, Usage};
 use crate::domain::windows::window_containing;
 
 // Followed by `((limit_id, window_start), …)` pairs.
-const SELECT_COUNTERS_OF_CUSTOMER: &str = "select limit_id, window_start, value, latest_at from usage_counters \
+const SELECT_COUNTERS_OF_CUSTOMER: &str =
+    "select limit_id, window_start, value, latest_at, version from usage_counters \
      where customer_id = $1 and (limit_id, window_start) in";
 const DELETE_COUNTERS_OF_LIMIT: &str = "delete from usage_counters where limit_id = $1";
 const DELETE_COUNTERS_OF_LIMIT_AND_CUSTOMER: &str =
@@ -36,8 +37,10 @@ const SELECT_CUSTOMER_USAGE_SINCE: &str = "select event_type, metric_values, dim
 // PostgreSQL take counter rows in the same order.
 const INSERT_COUNTERS: &str =
     "insert into usage_counters (limit_id, customer_id, window_start, value, latest_at) values";
+// Every change moves the version: instances holding counters in memory keep the newest.
 const LATER_LATEST_AT: &str = "latest_at = case when excluded.latest_at > usage_counters.latest_at \
-     then excluded.latest_at else usage_counters.latest_at end returning limit_id, customer_id, window_start, value";
+     then excluded.latest_at else usage_counters.latest_at end, version = usage_counters.version + 1 \
+     returning limit_id, customer_id, window_start, value, latest_at, version";
 const ON_CONFLICT_SUM: &str =
     "on conflict (limit_id, customer_id, window_start) do update set value = usage_counters.value + excluded.value,";
 const ON_CONFLICT_MAX: &str = "on conflict (limit_id, customer_id, window_start) do update set \
@@ -48,6 +51,64 @@ const ON_CONFLICT_LATEST: &str = "on conflict (limit_id, customer_id, window_sta
      else usage_counters.value end,";
 /// Counter rows per statement: 5 parameters each, far under both databases' limits.
 const COUNTERS_PER_STATEMENT: usize = 200;
+
+/// The PostgreSQL channel on which a recording transaction announces the counters it changed,
+/// as stored, so every instance can keep them in memory; PostgreSQL delivers the announcements
+/// when, and only if, the transaction commits, in commit order.
+pub const COUNTERS_CHANNEL: &str = "limitry_counters";
+const ANNOUNCE_COUNTERS: &str = "select pg_notify($1, payload) from unnest($2::text[]) as payload";
+/// PostgreSQL refuses payloads of 8,000 bytes or more.
+const MAX_ANNOUNCEMENT_BYTES: usize = 7_000;
+
+/// Announcements: one line per counter, `limit customer window_start value latest_at version`,
+/// each payload under PostgreSQL's size limit.
+fn encode_counters(counters: &[(CounterKey, StoredCounter)]) -> Vec<String> {
+    let mut payloads = vec![String::new()];
+    for (key, stored) in counters {
+        let line = format!(
+            "{} {} {} {} {} {}",
+            key.limit_id,
+            key.customer_id,
+            key.window_start,
+            stored.counter.value.0,
+            stored.counter.latest_at,
+            stored.version
+        );
+        let current = payloads.last_mut().expect("never empty");
+        if !current.is_empty() && current.len() + 1 + line.len() > MAX_ANNOUNCEMENT_BYTES {
+            payloads.push(line);
+        } else {
+            if !current.is_empty() {
+                current.push('\n');
+            }
+            current.push_str(&line);
+        }
+    }
+    payloads.retain(|payload| !payload.is_empty());
+    payloads
+}
+
+/// Reads an announcement made by `announce_counters_tx`.
+pub fn decode_counters(payload: &str) -> DbResult<Vec<(CounterKey, StoredCounter)>> {
+    let corrupt = || DbError::Corrupt(format!("counter announcement: {payload:.80}"));
+    payload
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let [limit_id, customer_id, window_start, value, latest_at, version] = fields[..] else {
+                return Err(corrupt());
+            };
+            let number = |text: &str| text.parse::<i64>().map_err(|_| corrupt());
+            let key = CounterKey {
+                limit_id: limit_id.to_string(),
+                customer_id: customer_id.to_string(),
+                window_start: number(window_start)?,
+            };
+            let counter = Counter { value: Quantity(number(value)?), latest_at: number(latest_at)? };
+            Ok((key, StoredCounter { counter, version: number(version)? }))
+        })
+        .collect()
+}
 
 /// Why a write that would take a limit's window counter past its range was refused.
 pub fn counter_range_message(limit_id: &str) -> String {
@@ -69,13 +130,13 @@ macro_rules! counter_transaction_helpers {
     ($store:ty, $database:ty) => {
         impl $store {
             /// Folds updates into their counters, a few hundred per statement; callers pass
-            /// them merged and in key order. Returns each counter's new value, in that order.
+            /// them merged and in key order. Returns each counter as stored now, in that order.
             pub(crate) async fn apply_counter_updates_tx(
                 &self,
                 tx: &mut WriteTx<$database>,
                 updates: &[CounterUpdate],
-            ) -> DbResult<Vec<Quantity>> {
-                let mut stored: HashMap<(String, String, i64), i64> = HashMap::with_capacity(updates.len());
+            ) -> DbResult<Vec<StoredCounter>> {
+                let mut stored: HashMap<(String, String, i64), StoredCounter> = HashMap::with_capacity(updates.len());
                 for aggregation in [Aggregation::Sum, Aggregation::Count, Aggregation::Max, Aggregation::Latest] {
                     let same: Vec<&CounterUpdate> = updates.iter().filter(|u| u.aggregation == aggregation).collect();
                     for chunk in same.chunks(COUNTERS_PER_STATEMENT) {
@@ -84,7 +145,7 @@ macro_rules! counter_transaction_helpers {
                             placeholder_rows(<$store as Store>::POSTGRES, chunk.len(), 5, 1),
                             on_conflict(aggregation)
                         );
-                        let mut query = sqlx::query_as::<_, (String, String, i64, i64)>(&sql);
+                        let mut query = sqlx::query_as::<_, (String, String, i64, i64, i64, i64)>(&sql);
                         for update in chunk {
                             query = query
                                 .bind(&update.key.limit_id)
@@ -93,8 +154,11 @@ macro_rules! counter_transaction_helpers {
                                 .bind(update.counter.value.0)
                                 .bind(update.counter.latest_at);
                         }
-                        for (limit_id, customer_id, window_start, value) in query.fetch_all(&mut **tx).await? {
-                            stored.insert((limit_id, customer_id, window_start), value);
+                        for (limit_id, customer_id, window_start, value, latest_at, version) in
+                            query.fetch_all(&mut **tx).await?
+                        {
+                            let counter = Counter { value: Quantity(value), latest_at };
+                            stored.insert((limit_id, customer_id, window_start), StoredCounter { counter, version });
                         }
                     }
                 }
@@ -102,16 +166,16 @@ macro_rules! counter_transaction_helpers {
                     .iter()
                     .map(|update| {
                         let key = &update.key;
-                        let value = stored
+                        let stored = stored
                             .get(&(key.limit_id.clone(), key.customer_id.clone(), key.window_start))
-                            .map(|&v| Quantity(v))
+                            .copied()
                             .ok_or_else(|| {
                                 DbError::Corrupt(format!("counter of limit {} not upserted", key.limit_id))
                             })?;
-                        if !value.in_counter_range() {
+                        if !stored.counter.value.in_counter_range() {
                             return Err(DbError::CounterOutOfRange { limit_id: key.limit_id.clone() });
                         }
-                        Ok(value)
+                        Ok(stored)
                     })
                     .collect()
             }
@@ -190,13 +254,68 @@ macro_rules! counter_transaction_helpers {
 counter_transaction_helpers!(SqliteStore, Sqlite);
 counter_transaction_helpers!(PgStore, Postgres);
 
+impl SqliteStore {
+    /// Nothing to announce: this process is the file's only writer.
+    pub(crate) async fn announce_counters_tx(
+        &self,
+        _tx: &mut WriteTx<Sqlite>,
+        _counters: &[(CounterKey, StoredCounter)],
+    ) -> DbResult<()> {
+        Ok(())
+    }
+}
+
+impl PgStore {
+    /// Announces the counters a recording transaction changed to every instance.
+    pub(crate) async fn announce_counters_tx(
+        &self,
+        tx: &mut WriteTx<Postgres>,
+        counters: &[(CounterKey, StoredCounter)],
+    ) -> DbResult<()> {
+        if !counters.is_empty() {
+            sqlx::query(ANNOUNCE_COUNTERS)
+                .bind(COUNTERS_CHANNEL)
+                .bind(encode_counters(counters))
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn announcements_read_back_exactly_and_stay_under_the_payload_limit() {
+        let counters: Vec<(CounterKey, StoredCounter)> = (0..500)
+            .map(|i| {
+                let key = CounterKey {
+                    limit_id: format!("lmt_{i:026}"),
+                    customer_id: format!("cust_{i:026}"),
+                    window_start: 1_700_000_000_000 + i,
+                };
+                let counter = Counter { value: Quantity(-Quantity::MAX_COUNTER.0 + i), latest_at: i * 7 };
+                (key, StoredCounter { counter, version: i64::MAX - i })
+            })
+            .collect();
+        let payloads = encode_counters(&counters);
+        assert!(payloads.len() > 1);
+        assert!(payloads.iter().all(|p| p.len() <= MAX_ANNOUNCEMENT_BYTES));
+        let decoded: Vec<_> = payloads.iter().flat_map(|p| decode_counters(p).unwrap()).collect();
+        assert_eq!(decoded, counters);
+        assert!(decode_counters("lmt cust 1 2 3").is_err());
+    }
+}
+
 impl Db {
     /// One customer's counters for the keys (which all name that customer), in one query;
     /// `None` where no event has fed one yet.
-    pub async fn counters(&self, customer_id: &str, keys: &[CounterKey]) -> DbResult<Vec<Option<Counter>>> {
+    pub async fn counters(&self, customer_id: &str, keys: &[CounterKey]) -> DbResult<Vec<Option<StoredCounter>>> {
         let pairs: Vec<String> = (0..keys.len()).map(|i| format!("(${}, ${})", 2 * i + 2, 2 * i + 3)).collect();
         let sql = format!("{SELECT_COUNTERS_OF_CUSTOMER} ({})", pairs.join(", "));
-        let rows: Vec<(String, i64, i64, i64)> = with_store!(self, s => {
+        let rows: Vec<(String, i64, i64, i64, i64)> = with_store!(self, s => {
             let mut query = sqlx::query_as(&sql).bind(customer_id);
             for key in keys {
                 query = query.bind(&key.limit_id).bind(key.window_start);
@@ -208,7 +327,10 @@ impl Db {
             .map(|key| {
                 rows.iter()
                     .find(|(limit_id, window_start, ..)| *limit_id == key.limit_id && *window_start == key.window_start)
-                    .map(|&(_, _, value, latest_at)| Counter { value: Quantity(value), latest_at })
+                    .map(|&(_, _, value, latest_at, version)| StoredCounter {
+                        counter: Counter { value: Quantity(value), latest_at },
+                        version,
+                    })
             })
             .collect())
     }

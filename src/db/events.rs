@@ -13,7 +13,7 @@ use crate::domain::customers::Customer;
 use crate::domain::events::{Event, NewEvent};
 use crate::domain::ids::new_id;
 use crate::domain::quantity::Quantity;
-use crate::domain::usage::{counter_updates, due_alerts, merge_updates, CounterUpdate, Usage};
+use crate::domain::usage::{counter_updates, due_alerts, merge_updates, CounterKey, StoredCounter, Usage};
 
 const INSERT_EVENTS: &str = "insert into events \
      (id, project_id, customer_id, event_type, occurred_at, metric_values, dimensions, properties, \
@@ -122,11 +122,11 @@ pub struct RecordedEvent {
     pub duplicate: bool,
 }
 
-/// What a record transaction committed: per-event results and the counter changes made.
+/// What a record transaction committed: per-event results and the counters it changed.
 pub struct RecordOutcome {
     pub events: Vec<RecordedEvent>,
-    pub counter_updates: Vec<CounterUpdate>,
-    /// Still held: fold `counter_updates` into memory before dropping it.
+    pub counters: Vec<(CounterKey, StoredCounter)>,
+    /// Still held: bring in-memory counters up to date before dropping it.
     pub writer: WriterSlot,
 }
 
@@ -217,7 +217,7 @@ impl Db {
                 }
             }
             let updates = merge_updates(updates);
-            let values = s.apply_counter_updates_tx(&mut tx, &updates).await.map_err(|err| match err {
+            let stored = s.apply_counter_updates_tx(&mut tx, &updates).await.map_err(|err| match err {
                 // Name the value the limit's meter sums: the number the client must shrink.
                 DbError::CounterOutOfRange { limit_id } => {
                     let meter = limits.iter().find(|l| l.id == limit_id).and_then(|l| meters.get(l.meter_id.as_str()));
@@ -227,7 +227,8 @@ impl Db {
                 other => other,
             })?;
             let by_id: HashMap<&str, &Customer> = customers.values().map(|c| (c.id.as_str(), c)).collect();
-            for (update, used) in updates.iter().zip(values) {
+            for (update, stored) in updates.iter().zip(&stored) {
+                let used = stored.counter.value;
                 let Some(limit) = limits.iter().find(|l| l.id == update.key.limit_id) else { continue };
                 if limit.alert_thresholds.is_empty() {
                     continue;
@@ -242,8 +243,11 @@ impl Db {
                     }
                 }
             }
+            let counters: Vec<(CounterKey, StoredCounter)> =
+                updates.into_iter().map(|update| update.key).zip(stored).collect();
+            s.announce_counters_tx(&mut tx, &counters).await?;
             let writer = tx.commit_holding_slot().await?;
-            Ok(RecordOutcome { events: recorded, counter_updates: updates, writer })
+            Ok(RecordOutcome { events: recorded, counters, writer })
         })
     }
 

@@ -197,7 +197,10 @@ pub(crate) const LOCK_PROJECT_FOR_LIMIT_CHANGE: &str = "select pg_advisory_xact_
 /// The PostgreSQL channel on which instances hear of each other's changes to limits, meters
 /// and customers; the payload is the project id.
 pub const RULES_CHANNEL: &str = "limitry_rules";
-const ANNOUNCE_RULES_CHANGE: &str = "select pg_notify($1, $2)";
+const NOTIFY: &str = "select pg_notify($1, $2)";
+/// The PostgreSQL channel on which each instance announces its clock, `<instance> <unix ms>`,
+/// to learn how far it has heard the others (see `engine::listener`).
+pub const HEARTBEAT_CHANNEL: &str = "limitry_heartbeat";
 
 /// Transaction helpers are defined once per backend's concrete types by a macro like this one
 /// in each table group's file; the same method name on both stores lets `with_store!` bodies
@@ -219,11 +222,7 @@ macro_rules! transaction_helpers {
                     let sql = if exclusive { LOCK_PROJECT_FOR_LIMIT_CHANGE } else { LOCK_PROJECT_FOR_RECORDING };
                     sqlx::query(sql).bind(project_id).execute(&mut **tx).await?;
                     if exclusive {
-                        sqlx::query(ANNOUNCE_RULES_CHANGE)
-                            .bind(RULES_CHANNEL)
-                            .bind(project_id)
-                            .execute(&mut **tx)
-                            .await?;
+                        sqlx::query(NOTIFY).bind(RULES_CHANNEL).bind(project_id).execute(&mut **tx).await?;
                     }
                 }
                 Ok(())
@@ -280,12 +279,25 @@ impl Db {
         matches!(self, Db::Sqlite(_))
     }
 
-    /// A connection listening for other instances' changes to what checks read (PostgreSQL).
-    pub async fn listen_for_rule_changes(&self) -> DbResult<Option<sqlx::postgres::PgListener>> {
+    /// A connection listening for other instances' changes to what checks read, and for
+    /// heartbeats (PostgreSQL).
+    pub async fn listen_for_changes(&self) -> DbResult<Option<sqlx::postgres::PgListener>> {
         let Db::Postgres(store) = self else { return Ok(None) };
         let mut listener = sqlx::postgres::PgListener::connect_with(&store.pool).await?;
-        listener.listen(RULES_CHANNEL).await?;
+        listener.listen_all([RULES_CHANNEL, counters::COUNTERS_CHANNEL, HEARTBEAT_CHANNEL]).await?;
         Ok(Some(listener))
+    }
+
+    /// Announces an instance's clock on `HEARTBEAT_CHANNEL` (PostgreSQL).
+    pub async fn announce_heartbeat(&self, instance: &str, now_ms: i64) -> DbResult<()> {
+        if let Db::Postgres(store) = self {
+            sqlx::query(NOTIFY)
+                .bind(HEARTBEAT_CHANNEL)
+                .bind(format!("{instance} {now_ms}"))
+                .execute(&store.pool)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Waits for the writer slot: while it is held no write is in flight, and none starts.

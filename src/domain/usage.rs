@@ -29,6 +29,14 @@ pub struct CounterUpdate {
     pub counter: Counter,
 }
 
+/// A counter as stored, with the version its latest change gave it: of two states of one
+/// counter, the higher version is the newer, whichever was heard of first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredCounter {
+    pub counter: Counter,
+    pub version: i64,
+}
+
 /// What an event describes, as far as counters care.
 pub struct Usage<'a> {
     pub event_type: &'a str,

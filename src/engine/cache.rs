@@ -1,27 +1,33 @@
-//! In-memory copies of what the check path reads, kept exact by the writer slot and by an
-//! invalidation epoch.
+//! In-memory copies of what the check path reads, kept exact by the writer slot, by an
+//! invalidation epoch and by counter versions.
 //!
 //! On SQLite this process is the database's only writer. Every write transaction holds the
 //! process's writer slot (`db::WriterSlot`) from start to end, and a reader fills a copy only
 //! while holding it too, so what it loads is never half before and half after a write. Records
-//! fold their counter changes in before they give the slot up. A fill therefore never races a
+//! store the counters they changed before they give the slot up. A fill therefore never races a
 //! record, however busy the record stream is: a miss costs one wait for the slot and one read.
 //!
 //! Changes to configuration (limits, meters, customers) clear the copies once committed, and
 //! every clear moves the epoch: a reader keeps what it loaded only if the epoch it saw before
-//! reading is still current. On PostgreSQL, shared by several instances, only customers and
-//! limits are held (counters are read, in one query per check); other instances' changes arrive
-//! through `LISTEN/NOTIFY` and clear the copies the same way, and while the listener is not
-//! connected nothing is accepted, so every check reads the database.
-
+//! reading is still current.
+//!
+//! On PostgreSQL, shared by several instances, every recording transaction announces the
+//! counters it changed, as stored and with their versions, and configuration changes announce
+//! themselves too (see `listener`); PostgreSQL delivers both in commit order. Counters are
+//! absolute states, and of two states of one counter the higher version wins, so a fill and an
+//! announcement may land in either order and the copy still ends at the newest. While the
+//! listener is not connected nothing is accepted, so every check reads the database. How
+//! current the announcements heard so far are is `current_through`, the `asOf` of checks
+//! answered from memory.
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
 
 use crate::db::WriterSlot;
 use crate::domain::customers::Customer;
 use crate::domain::limits::Limit;
-use crate::domain::meters::Counter;
-use crate::domain::usage::{CounterKey, CounterUpdate};
+use crate::domain::usage::{CounterKey, StoredCounter};
 
 /// Counters and customers (and absences) are dropped wholesale past this many entries; they
 /// are reloaded on demand, so strangers' random references cannot grow memory without bound.
@@ -41,7 +47,10 @@ struct State {
     absent: HashSet<(String, String)>,
     limits: HashMap<String, Arc<Vec<Limit>>>,
     /// `None`: known to have no usage yet.
-    counters: HashMap<CounterKey, Option<Counter>>,
+    counters: HashMap<CounterKey, Option<StoredCounter>>,
+    /// Every change committed before this instant is in the copies (PostgreSQL; `None` until
+    /// the listener has heard itself).
+    current_through: Option<DateTime<Utc>>,
 }
 
 impl State {
@@ -51,6 +60,21 @@ impl State {
         self.absent.clear();
         self.limits.clear();
         self.counters.clear();
+    }
+
+    /// Keeps the newer of the held and the given state of a counter.
+    fn store_counter(&mut self, key: CounterKey, stored: Option<StoredCounter>) {
+        let version = |state: &Option<StoredCounter>| state.map_or(0, |s| s.version);
+        if let Some(held) = self.counters.get_mut(&key) {
+            if version(&stored) > version(held) {
+                *held = stored;
+            }
+            return;
+        }
+        if self.counters.len() >= MAX_COUNTERS {
+            self.counters.clear();
+        }
+        self.counters.insert(key, stored);
     }
 }
 
@@ -87,7 +111,7 @@ impl Cache {
     }
 
     /// Cached counters for the keys; `None` entries were not cached.
-    pub fn counters(&self, keys: &[CounterKey]) -> Vec<Option<Option<Counter>>> {
+    pub fn counters(&self, keys: &[CounterKey]) -> Vec<Option<Option<StoredCounter>>> {
         let state = self.lock();
         keys.iter().map(|key| state.counters.get(key).copied()).collect()
     }
@@ -171,25 +195,50 @@ impl Cache {
         _held: &WriterSlot,
         permit: Option<FillPermit>,
         key: CounterKey,
-        counter: Option<Counter>,
+        counter: Option<StoredCounter>,
+    ) {
+        self.fill(permit, |state| state.store_counter(key, counter));
+    }
+
+    /// Stores the counters a record committed, as stored, with a permit taken before its
+    /// transaction began: a configuration change committed meanwhile may have rewritten them.
+    pub fn store_counters(
+        &self,
+        _held: &WriterSlot,
+        permit: Option<FillPermit>,
+        counters: &[(CounterKey, StoredCounter)],
     ) {
         self.fill(permit, |state| {
-            if state.counters.len() >= MAX_COUNTERS {
-                state.counters.clear();
+            for (key, stored) in counters {
+                state.store_counter(key.clone(), Some(*stored));
             }
-            state.counters.insert(key, counter);
         });
     }
 
-    /// Folds committed counter changes into the cached counters; the committing write still
-    /// holds the slot, so no reader filled them after the commit.
-    pub fn apply_counters(&self, _held: &WriterSlot, updates: &[CounterUpdate]) {
+    /// Stores counters another instance (or this one) announced. Announcements arrive in
+    /// commit order, after any clear their changes followed, so they need no permit.
+    pub fn hear_counters(&self, counters: Vec<(CounterKey, StoredCounter)>) {
         let mut state = self.lock();
-        for update in updates {
-            if let Some(entry) = state.counters.get_mut(&update.key) {
-                *entry = Some(update.aggregation.merge(*entry, update.counter));
+        if state.accepting {
+            for (key, stored) in counters {
+                state.store_counter(key, Some(stored));
             }
         }
+    }
+
+    /// Every change committed before `instant` has been heard.
+    pub fn heard_through(&self, instant: DateTime<Utc>) {
+        let mut state = self.lock();
+        if state.accepting && state.current_through.is_none_or(|through| through < instant) {
+            state.current_through = Some(instant);
+        }
+    }
+
+    /// The instant up to which the copies are known to hold every committed change (`None`
+    /// while nothing is accepted, or before the listener first heard itself).
+    pub fn current_through(&self) -> Option<DateTime<Utc>> {
+        let state = self.lock();
+        state.current_through.filter(|_| state.accepting)
     }
 
     /// How many customers and counters are held now.
@@ -208,6 +257,7 @@ impl Cache {
         let mut state = self.lock();
         state.clear();
         state.accepting = accepting;
+        state.current_through = None;
     }
 
     /// A guard for a configuration change: it clears the copies when dropped, which must be
@@ -231,40 +281,52 @@ impl Drop for WriteGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::meters::Aggregation;
+    use crate::domain::meters::Counter;
     use crate::domain::quantity::Quantity;
 
     fn key() -> CounterKey {
         CounterKey { limit_id: "lmt".into(), customer_id: "cust".into(), window_start: 0 }
     }
 
-    fn update(value: i64) -> CounterUpdate {
-        CounterUpdate {
-            key: key(),
-            aggregation: Aggregation::Sum,
-            counter: Counter { value: Quantity(value), latest_at: 1 },
-        }
+    fn stored(value: i64, version: i64) -> StoredCounter {
+        StoredCounter { counter: Counter { value: Quantity(value), latest_at: 1 }, version }
     }
 
     fn slot() -> WriterSlot {
         crate::db::WriterSlot::unheld()
     }
 
-    #[test]
-    fn committed_counter_changes_fold_into_cached_entries() {
-        let cache = Cache::new(true);
-        cache.fill_counter(&slot(), cache.permit(), key(), None);
-        cache.apply_counters(&slot(), &[update(5)]);
-        cache.apply_counters(&slot(), &[update(7)]);
-        let cached = cache.counters(&[key()])[0].flatten().map(|c| c.value);
-        assert_eq!(cached, Some(Quantity(12)));
+    fn held(cache: &Cache) -> Option<Option<Quantity>> {
+        cache.counters(&[key()])[0].map(|c| c.map(|s| s.counter.value))
     }
 
     #[test]
-    fn changes_to_counters_nobody_cached_are_not_invented() {
+    fn the_newest_state_of_a_counter_wins_whatever_order_it_arrives_in() {
         let cache = Cache::new(true);
-        cache.apply_counters(&slot(), &[update(5)]);
-        assert_eq!(cache.counters(&[key()]), vec![None]);
+        cache.fill_counter(&slot(), cache.permit(), key(), None);
+        cache.store_counters(&slot(), cache.permit(), &[(key(), stored(5, 1))]);
+        cache.hear_counters(vec![(key(), stored(12, 3))]);
+        // An older state, heard late (a fill that read before the last change), is ignored.
+        cache.store_counters(&slot(), cache.permit(), &[(key(), stored(7, 2))]);
+        cache.fill_counter(&slot(), cache.permit(), key(), Some(stored(5, 1)));
+        cache.fill_counter(&slot(), cache.permit(), key(), None);
+        assert_eq!(held(&cache), Some(Some(Quantity(12))));
+    }
+
+    #[test]
+    fn committed_counters_are_held_even_if_nobody_asked_yet() {
+        let cache = Cache::new(true);
+        cache.store_counters(&slot(), cache.permit(), &[(key(), stored(5, 1))]);
+        assert_eq!(held(&cache), Some(Some(Quantity(5))));
+    }
+
+    #[test]
+    fn a_record_that_overlapped_a_configuration_change_is_not_kept() {
+        let cache = Cache::new(true);
+        let permit = cache.permit();
+        cache.clear();
+        cache.store_counters(&slot(), permit, &[(key(), stored(5, 9))]);
+        assert_eq!(held(&cache), None);
     }
 
     #[test]
@@ -272,9 +334,9 @@ mod tests {
         let cache = Arc::new(Cache::new(true));
         let guard = cache.invalidate_after();
         cache.fill_counter(&slot(), cache.permit(), key(), None);
-        assert_eq!(cache.counters(&[key()]), vec![Some(None)]);
+        assert_eq!(held(&cache), Some(None));
         drop(guard);
-        assert_eq!(cache.counters(&[key()]), vec![None]);
+        assert_eq!(held(&cache), None);
     }
 
     #[test]
@@ -283,7 +345,7 @@ mod tests {
         let permit = cache.permit();
         cache.clear();
         cache.fill_counter(&slot(), permit, key(), None);
-        assert_eq!(cache.counters(&[key()]), vec![None]);
+        assert_eq!(held(&cache), None);
     }
 
     #[test]
@@ -291,9 +353,16 @@ mod tests {
         let cache = Cache::new(false);
         assert!(cache.permit().is_none());
         cache.fill_counter(&slot(), cache.permit(), key(), None);
-        assert_eq!(cache.counters(&[key()]), vec![None]);
+        cache.hear_counters(vec![(key(), stored(5, 1))]);
+        cache.heard_through(DateTime::UNIX_EPOCH);
+        assert_eq!(held(&cache), None);
+        assert_eq!(cache.current_through(), None);
         cache.set_accepting(true);
         cache.fill_counter(&slot(), cache.permit(), key(), None);
-        assert_eq!(cache.counters(&[key()]), vec![Some(None)]);
+        assert_eq!(held(&cache), Some(None));
+        cache.heard_through(DateTime::UNIX_EPOCH);
+        assert_eq!(cache.current_through(), Some(DateTime::UNIX_EPOCH));
+        cache.set_accepting(false);
+        assert_eq!(cache.current_through(), None);
     }
 }

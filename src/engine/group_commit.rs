@@ -38,7 +38,7 @@ pub(crate) struct GroupCommitter {
 
 impl GroupCommitter {
     /// Starts the writer; it stops when the committer is dropped and the queue is drained.
-    pub(crate) fn start(db: Db, cache: Option<Arc<Cache>>, clock: Arc<dyn Clock>) -> GroupCommitter {
+    pub(crate) fn start(db: Db, cache: Arc<Cache>, clock: Arc<dyn Clock>) -> GroupCommitter {
         let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
         tokio::spawn(write_groups(Arc::new(Writer { db, cache, clock }), receiver));
         GroupCommitter { queue }
@@ -55,7 +55,7 @@ impl GroupCommitter {
 
 struct Writer {
     db: Db,
-    cache: Option<Arc<Cache>>,
+    cache: Arc<Cache>,
     clock: Arc<dyn Clock>,
 }
 
@@ -114,13 +114,14 @@ impl Writer {
         }
     }
 
-    /// One transaction, folded into the check path's memory before the writer slot is given up.
+    /// One transaction, stored in the check path's memory before the writer slot is given up.
     async fn record(&self, project: &Project, events: &[NewEvent]) -> DbResult<Vec<RecordedEvent>> {
+        // Taken before the transaction: a configuration change that commits meanwhile may
+        // rewrite the counters this one stores.
+        let permit = self.cache.permit();
         let outcome = self.db.record_events(project, events, self.clock.now()).await?;
-        if let Some(cache) = &self.cache {
-            cache.apply_counters(&outcome.writer, &outcome.counter_updates);
-            cache.forget_absent(&outcome.writer, &project.id, events.iter().map(|e| e.customer_ref.as_str()));
-        }
+        self.cache.store_counters(&outcome.writer, permit, &outcome.counters);
+        self.cache.forget_absent(&outcome.writer, &project.id, events.iter().map(|e| e.customer_ref.as_str()));
         Ok(outcome.events)
     }
 }

@@ -45,7 +45,9 @@ pub struct CheckResponse {
     pub balances: Vec<BalanceStatus>,
     /// The instant up to which the usage this answer counted is known to be current: every
     /// record acknowledged before it is included. On SQLite the instance's memory is the
-    /// truth; on PostgreSQL the counters are read at check time.
+    /// truth, so it is the time of the check; on PostgreSQL, where other instances record too,
+    /// it is how far this instance has heard their changes (typically a few milliseconds to a
+    /// tenth of a second behind), or the time of the check when the counters were read.
     pub as_of: DateTime<Utc>,
 }
 
@@ -79,8 +81,10 @@ pub struct CheckQuery<'a> {
 pub struct Engine {
     db: Db,
     clock: Arc<dyn Clock>,
-    /// Customers and limits on both databases; counters too on SQLite.
+    /// Customers, limits and counters.
     cache: Arc<Cache>,
+    /// Names this instance among those sharing a PostgreSQL database.
+    instance: String,
     committer: GroupCommitter,
     metrics: Metrics,
     max_backdate: Duration,
@@ -92,10 +96,10 @@ impl Engine {
         // The only writer may trust its memory from the start; an instance sharing PostgreSQL
         // only once its listener hears the others (see `listener`).
         let cache = Arc::new(Cache::new(db.is_exclusive()));
-        let counters = db.is_exclusive().then(|| cache.clone());
-        let committer = GroupCommitter::start(db.clone(), counters, clock.clone());
+        let committer = GroupCommitter::start(db.clone(), cache.clone(), clock.clone());
         let max_backdate = Duration::days(i64::from(max_backdate_days));
-        Engine { db, clock, cache, committer, metrics: Metrics::default(), max_backdate }
+        let instance = format!("{:016x}", rand::random::<u64>());
+        Engine { db, clock, cache, instance, committer, metrics: Metrics::default(), max_backdate }
     }
 
     pub fn db(&self) -> &Db {
@@ -119,6 +123,10 @@ impl Engine {
     /// Where other instances' changes arrive (PostgreSQL).
     pub(crate) fn cache(&self) -> &Arc<Cache> {
         &self.cache
+    }
+
+    pub(crate) fn instance(&self) -> &str {
+        &self.instance
     }
 
     pub fn max_backdate(&self) -> Duration {
@@ -172,8 +180,16 @@ impl Engine {
                 window_start: window.start_ms(),
             })
             .collect();
+        let mut counters_read = false;
         let counters =
-            if known { self.counters(&customer.id, keys, &mut read_database).await? } else { vec![None; keys.len()] };
+            if known { self.counters(&customer.id, keys, &mut counters_read).await? } else { vec![None; keys.len()] };
+        read_database |= counters_read;
+        // Counters held in memory on a shared database are as current as what was heard.
+        let shared_memory = !self.db.is_exclusive() && known && !counters.is_empty() && !counters_read;
+        let as_of = match self.cache.current_through() {
+            Some(heard) if shared_memory => heard.min(now),
+            _ => now,
+        };
         let statuses: Vec<LimitStatus> = applicable
             .iter()
             .zip(&windows)
@@ -212,7 +228,7 @@ impl Engine {
             customer_id: if known { customer.id.clone() } else { customer.external_id.clone() },
             limits: statuses,
             balances,
-            as_of: now,
+            as_of,
         })
     }
 
@@ -257,7 +273,7 @@ impl Engine {
         Ok(limits)
     }
 
-    /// The counters of one customer's keys: from memory (SQLite), else in one query.
+    /// The counters of one customer's keys: from memory, else in one query.
     async fn counters(
         &self,
         customer_id: &str,
@@ -267,13 +283,9 @@ impl Engine {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        if !self.db.is_exclusive() {
-            *read_database = true;
-            return self.db.counters(customer_id, &keys).await;
-        }
         let cached = self.cache.counters(&keys);
         if cached.iter().all(Option::is_some) {
-            return Ok(cached.into_iter().flatten().collect());
+            return Ok(cached.into_iter().flatten().map(|held| held.map(|s| s.counter)).collect());
         }
         *read_database = true;
         let permit = self.cache.permit();
@@ -282,6 +294,6 @@ impl Engine {
         for (key, counter) in keys.into_iter().zip(&counters) {
             self.cache.fill_counter(&slot, permit, key, *counter);
         }
-        Ok(counters)
+        Ok(counters.into_iter().map(|stored| stored.map(|s| s.counter)).collect())
     }
 }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use limitry::server::RunningServer;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -70,9 +71,7 @@ async fn two_instances_agree_after_limit_and_customer_changes_made_through_the_o
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     app.record_tokens("acme", 10).await;
-    let answer = app.check(json!({"customerId": "acme"})).await;
-    assert_eq!(answer["limits"][0]["used"], 40, "{answer}");
-    assert!(answer["asOf"].as_str().is_some(), "{answer}");
+    eventually(&app, "acme", "usage recorded through the other", |a| a["limits"][0]["used"] == 40).await;
 
     // The first instance now holds the limit in memory; change it through the other.
     let (status, body) = other.put(&app, &format!("/v1/limits/{limit}"), json!({"limitValue": 35})).await;
@@ -120,6 +119,71 @@ async fn an_instance_that_lost_its_listener_reads_the_database_until_it_hears_ag
     // The missed announcement must not leave the old value in memory for good.
     eventually(&app, "acme", "a change announced while nobody listened", |a| a["limits"][0]["limit"] == 7).await;
     other.server.shutdown().await;
+}
+
+/// The first check answer through `app` whose `asOf` is at or after `instant`.
+async fn check_as_of(app: &TestApp, customer: &str, instant: DateTime<Utc>) -> Value {
+    eventually(app, customer, "an answer as of the instant", |a| {
+        a["asOf"].as_str().and_then(|t| t.parse::<DateTime<Utc>>().ok()).is_some_and(|t| t >= instant)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn usage_recorded_through_either_instance_is_in_the_others_memory_as_of_the_instant_it_reports() {
+    if postgres_admin_url().is_none() {
+        return;
+    }
+    let app = Arc::new(spawn_app().await);
+    let other = Arc::new(Other::start(&app).await);
+    let meter = app.token_meter().await;
+    let limit = app.create_limit(json!({"name": "d", "meterId": meter, "limitValue": 100_000, "period": "day"})).await;
+    app.record_tokens("acme", 1).await;
+    // Both instances hold acme's counter from here on.
+    check_as_of(&app, "acme", app.clock.now_for_tests()).await;
+    eventually(&app, "acme", "the first record", |a| a["limits"][0]["used"] == 1).await;
+
+    let memory = |app: &TestApp| {
+        let text = app.engine().metrics().render();
+        let series = "limitry_checks_total{source=\"memory\"}";
+        text.lines().find_map(|l| l.strip_prefix(series).map(|v| v.trim().parse::<f64>().unwrap())).unwrap_or(0.0)
+    };
+    let memory_before = memory(&app);
+    // Records through both instances at once, each group announced to the other.
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let (app, other) = (app.clone(), other.clone());
+            tokio::spawn(async move {
+                let body = json!({"customerId": "acme", "eventType": "llm.completion", "values": {"tokens": 10}});
+                let (status, answer) = if i % 2 == 0 {
+                    app.post("/v1/events/record", body).await
+                } else {
+                    other.post(&app, "/v1/events/record", body).await
+                };
+                assert_eq!(status, StatusCode::OK, "{answer}");
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    // Every record was acknowledged before this instant: an answer as of it counts them all.
+    app.clock.advance(chrono::Duration::milliseconds(1));
+    let after = app.clock.now_for_tests();
+    let answer = check_as_of(&app, "acme", after).await;
+    assert_eq!(answer["limits"][0]["used"], 401, "{answer}");
+    assert_eq!(app.used("acme", &limit).await, 401.0);
+    let mut through_other = Value::Null;
+    for _ in 0..100 {
+        through_other = other.post(&app, "/v1/limits/check", json!({"customerId": "acme"})).await.1;
+        if through_other["asOf"].as_str().unwrap().parse::<DateTime<Utc>>().unwrap() >= after {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(through_other["limits"][0]["used"], 401, "{through_other}");
+    // Those answers came from memory: announcements kept it current.
+    assert!(memory(&app) > memory_before);
 }
 
 async fn sqlx_execute(url: &str, sql: &str) {
