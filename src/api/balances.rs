@@ -81,13 +81,8 @@ pub async fn create(
     let minimum_balance = request.minimum_balance.map(|n| whole_amount(&n, "minimumBalance")).transpose()?.unwrap_or(0);
     let low_balance_threshold =
         request.low_balance_threshold.map(|n| whole_amount(&n, "lowBalanceThreshold")).transpose()?;
-    let now = state.engine.now();
-    let db = state.engine.db();
-    // May create the customer, which the check path may remember as absent.
-    let _invalidates_cache = state.engine.begin_write();
-    let customer = db.ensure_customer(&project.id, &customer_ref, now.timestamp_millis()).await?;
     let new = NewBalance { name: &name, unit: &unit, initial_balance, minimum_balance, low_balance_threshold };
-    let balance = db.create_balance(&project.id, &customer.id, &new, now).await?;
+    let balance = state.engine.create_balance(&project, &customer_ref, &new).await?;
     Ok((StatusCode::CREATED, Json(balance)))
 }
 
@@ -226,8 +221,7 @@ async fn run(
     let claim = key.as_deref().map(|key| IdempotencyClaim { key, fingerprint: &fingerprint });
     let outcome = state
         .engine
-        .db()
-        .operate_balance(&project.id, &operation, claim.as_ref(), state.engine.now(), |result| {
+        .operate_balance(&project, &operation, claim.as_ref(), |result| {
             let body = serde_json::to_string(&respond(result.clone(), requested)).unwrap_or_default();
             (200, body)
         })

@@ -98,9 +98,7 @@ pub async fn create(
         metadata: serde_json::json!({}),
         ..CustomerFields::default()
     })?;
-    // The check path may remember this externalId as absent.
-    let _invalidates_cache = state.engine.begin_write();
-    let customer = state.engine.db().create_customer(&project.id, &fields, state.engine.now()).await?;
+    let customer = state.engine.create_customer(&project, &fields).await?;
     Ok((StatusCode::CREATED, Json(customer)))
 }
 
@@ -153,8 +151,7 @@ pub async fn update(
         return Err(FieldError::invalid("externalId", "cannot be changed").into());
     }
     let fields = request.into_fields(fields_of(&before))?;
-    let _invalidates_cache = state.engine.begin_write();
-    let customer = state.engine.db().update_customer(&project, &before, &fields, state.engine.now()).await?;
+    let customer = state.engine.update_customer(&project, &before, &fields).await?;
     Ok(Json(customer))
 }
 
@@ -168,8 +165,7 @@ pub async fn delete(
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, AppError> {
     let customer = find_customer(&state, &project, &id).await?;
-    let _invalidates_cache = state.engine.begin_write();
-    state.engine.db().delete_customer(&project.id, &customer.id).await?;
+    state.engine.delete_customer(&project, &customer).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -18,6 +18,7 @@ use crate::domain::limits::{FailMode, Limit};
 use crate::domain::quantity::Quantity;
 use crate::domain::windows::Period;
 use crate::domain::{at_most, required_text, validate_dimensions, FieldError, WholeNumber};
+use crate::engine::rules::LimitOwner;
 use crate::engine::{BalanceRequirement, CheckQuery, CheckResponse};
 use crate::error::{ApiJson, ApiPath, ApiQuery, AppError, ErrorBody};
 use crate::server::AppState;
@@ -119,24 +120,22 @@ async fn save(
 ) -> Result<Limit, AppError> {
     let meter_id = request.meter_id.take().unwrap_or_else(|| base.meter_id.clone());
     let customer_ref = request.customer_id.take();
-    let mut limit = request.apply(base)?;
+    let limit = request.apply(base)?;
     let meter = state.engine.db().meter(&project.id, &meter_id).await?.ok_or_else(|| {
         FieldError::invalid("meterId", format!("no meter {}", crate::domain::truncate(&meter_id, 100)))
     })?;
-    limit.meter_id = meter.id.clone();
-    let _invalidates_cache = state.engine.begin_write();
-    if let Some(reference) = customer_ref {
-        limit.customer_id = if reference.is_empty() {
-            None
-        } else {
-            let reference = required_text(Some(reference), "customerId", MAX_EXTERNAL_ID)?;
-            // Like recording, naming a new customer creates it.
-            let now_ms = state.engine.now().timestamp_millis();
-            Some(state.engine.db().ensure_customer(&project.id, &reference, now_ms).await?.id)
-        };
-    }
-    state.engine.db().save_limit(project, &limit, &meter, is_new, state.engine.now()).await?;
-    Ok(limit)
+    let customer_ref = match customer_ref {
+        Some(reference) if !reference.is_empty() => {
+            Some(required_text(Some(reference), "customerId", MAX_EXTERNAL_ID)?)
+        }
+        other => other,
+    };
+    let owner = match customer_ref.as_deref() {
+        None => LimitOwner::Unchanged,
+        Some("") => LimitOwner::Project,
+        Some(reference) => LimitOwner::Customer(reference),
+    };
+    Ok(state.engine.save_limit(project, limit, &meter, owner, is_new).await?)
 }
 
 #[utoipa::path(post, path = "/v1/limits", operation_id = "createLimit", tag = "limits", security(("bearer" = [])), request_body = LimitRequest,
@@ -259,8 +258,7 @@ pub async fn delete(
 
 pub async fn delete_limit(state: &AppState, project: &Project, id: &str) -> Result<(), AppError> {
     find_limit(state, project, id).await?;
-    let _invalidates_cache = state.engine.begin_write();
-    state.engine.db().delete_limit(&project.id, id).await?;
+    state.engine.delete_limit(project, id).await?;
     Ok(())
 }
 

@@ -93,7 +93,7 @@ pub async fn create_meter(state: &AppState, project: &Project, request: MeterReq
         created_at: now,
         updated_at: now,
     })?;
-    state.engine.db().create_meter(&project.id, &meter).await?;
+    state.engine.create_meter(project, &meter).await?;
     Ok(meter)
 }
 
@@ -143,8 +143,7 @@ pub async fn update_meter(
     let now = state.engine.now();
     let before = find_meter(state, project, id).await?;
     let meter = request.into_meter(Meter { updated_at: now, ..before })?;
-    let _invalidates_cache = state.engine.begin_write();
-    state.engine.db().update_meter(project, &meter, now).await?;
+    state.engine.update_meter(project, &meter).await?;
     Ok(meter)
 }
 
@@ -163,7 +162,7 @@ pub async fn delete(
 /// Deletes a meter no limit uses (the API and the dashboard).
 pub async fn delete_meter(state: &AppState, project: &Project, id: &str) -> Result<(), AppError> {
     find_meter(state, project, id).await?;
-    state.engine.db().delete_meter(&project.id, id).await?;
+    state.engine.delete_meter(project, id).await?;
     Ok(())
 }
 

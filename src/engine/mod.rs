@@ -5,6 +5,7 @@ pub mod cache;
 mod group_commit;
 pub mod listener;
 pub mod query;
+pub mod rules;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -427,7 +427,7 @@ async fn balance_create(
             number(&fields, "minimumBalance")?.map(|n| whole_amount(&n, "minimumBalance")).transpose()?.unwrap_or(0);
         let new =
             NewBalance { name: &name, unit: &unit, initial_balance: 0, minimum_balance, low_balance_threshold: None };
-        state.engine.db().create_balance(&project.id, &customer.id, &new, state.engine.now()).await?;
+        state.engine.create_balance(&project, &customer.id, &new).await?;
         to(&back, format!("Balance {name} created."))
     })
     .await
@@ -465,10 +465,7 @@ async fn move_balance(
         } else {
             BalanceOperation::Debit { balance_id, amount, description: Some(&description), reference: None }
         };
-        let now = state.engine.now();
-        Ok::<_, AppError>(
-            state.engine.db().operate_balance(&project.id, &operation, None, now, |_| (200, String::new())).await?,
-        )
+        Ok::<_, AppError>(state.engine.operate_balance(&project, &operation, None, |_| (200, String::new())).await?)
     };
     match result.await {
         Ok(Idempotent::Fresh(result)) if result.refused.is_some() => {
