@@ -13,12 +13,13 @@ use crate::domain::customers::Customer;
 use crate::domain::events::{Event, NewEvent};
 use crate::domain::ids::new_id;
 use crate::domain::quantity::Quantity;
-use crate::domain::usage::{counter_updates, due_alerts, merge_updates, CounterKey, StoredCounter, Usage};
+use crate::domain::usage::{counter_updates, due_alerts, merge_updates, AlertKey, CounterKey, StoredCounter, Usage};
 
 const INSERT_EVENTS: &str = "insert into events \
      (id, project_id, customer_id, event_type, occurred_at, metric_values, dimensions, properties, \
       idempotency_key, created_at) values";
-const SELECT_EVENT_ID_BY_KEY: &str = "select id from events where project_id = $1 and idempotency_key = $2";
+// Followed by the project and the keys.
+const SELECT_EVENT_IDS_BY_KEY: &str = "select idempotency_key, id from events where project_id =";
 const SELECT_EVENTS_PAGE: &str = "select e.id, e.customer_id, c.external_id, e.event_type, e.occurred_at, \
      e.metric_values, e.dimensions, e.properties, e.idempotency_key, e.created_at \
      from events e join customers c on c.id = e.customer_id \
@@ -126,6 +127,8 @@ pub struct RecordedEvent {
 pub struct RecordOutcome {
     pub events: Vec<RecordedEvent>,
     pub counters: Vec<(CounterKey, StoredCounter)>,
+    /// Alerts known to have fired (now or before) once this commits.
+    pub alerts: Vec<AlertKey>,
     /// Still held: bring in-memory counters up to date before dropping it.
     pub writer: WriterSlot,
 }
@@ -149,12 +152,14 @@ pub struct EventCursor {
 impl Db {
     /// Records events in one transaction: customers created on first use, duplicates of an
     /// idempotency key acknowledged with the original id, and every affected window counter
-    /// updated. Nothing is written unless everything is.
+    /// updated. Nothing is written unless everything is. Alerts `already_fired` knows of are
+    /// not written again.
     pub async fn record_events(
         &self,
         project: &Project,
         events: &[NewEvent],
         now: DateTime<Utc>,
+        already_fired: &(dyn Fn(&AlertKey) -> bool + Sync),
     ) -> DbResult<RecordOutcome> {
         let now_ms = now.timestamp_millis();
         with_store!(self, s => {
@@ -193,6 +198,26 @@ impl Db {
                 }
                 inserted.extend(query.fetch_all(&mut *tx).await?);
             }
+            // Only an idempotency key seen before (or earlier in this batch) skips a row: the
+            // ids already recorded under those keys, in one query per hundred.
+            let repeated: Vec<&str> = events
+                .iter()
+                .zip(&ids)
+                .filter(|(_, id)| !inserted.contains(*id))
+                .filter_map(|(event, _)| event.idempotency_key.as_deref())
+                .collect();
+            let mut earlier: HashMap<String, String> = HashMap::with_capacity(repeated.len());
+            for chunk in repeated.chunks(ROWS_PER_STATEMENT) {
+                // SQLite numbers anonymous `?` apart from `$n`: all of them anonymous there.
+                let params: Vec<String> =
+                    (1..chunk.len() + 2).map(|n| if s.is_postgres() { format!("${n}") } else { "?".into() }).collect();
+                let sql = format!("{SELECT_EVENT_IDS_BY_KEY} {} and idempotency_key in ({})", params[0], params[1..].join(", "));
+                let mut query = sqlx::query_as::<_, (String, String)>(&sql).bind(&project.id);
+                for key in chunk {
+                    query = query.bind(*key);
+                }
+                earlier.extend(query.fetch_all(&mut *tx).await?);
+            }
             let mut recorded = Vec::with_capacity(events.len());
             let mut updates = Vec::new();
             for (event, id) in events.iter().zip(ids) {
@@ -207,12 +232,11 @@ impl Db {
                         }));
                     }
                 } else {
-                    // Only an idempotency key seen before (or earlier in this batch) skips a row.
-                    let id: String = sqlx::query_scalar(SELECT_EVENT_ID_BY_KEY)
-                        .bind(&project.id)
-                        .bind(&event.idempotency_key)
-                        .fetch_one(&mut *tx)
-                        .await?;
+                    let key = event.idempotency_key.as_deref().unwrap_or_default();
+                    let id = earlier
+                        .get(key)
+                        .cloned()
+                        .ok_or_else(|| DbError::Corrupt(format!("no event recorded under idempotency key {key}")))?;
                     recorded.push(RecordedEvent { id, duplicate: true });
                 }
             }
@@ -227,6 +251,7 @@ impl Db {
                 other => other,
             })?;
             let by_id: HashMap<&str, &Customer> = customers.values().map(|c| (c.id.as_str(), c)).collect();
+            let mut alerts = Vec::new();
             for (update, stored) in updates.iter().zip(&stored) {
                 let used = stored.counter.value;
                 let Some(limit) = limits.iter().find(|l| l.id == update.key.limit_id) else { continue };
@@ -235,19 +260,31 @@ impl Db {
                 }
                 let Some(customer) = by_id.get(update.key.customer_id.as_str()) else { continue };
                 for alert in due_alerts(&limits, limit, customer, project.timezone, update.key.window_start, used, now) {
+                    let key = AlertKey {
+                        limit_id: limit.id.clone(),
+                        customer_id: customer.id.clone(),
+                        window_start: update.key.window_start,
+                        threshold: alert.threshold,
+                    };
+                    // Alerts that fired are remembered: a threshold passed long ago costs no
+                    // write on every record after it.
+                    if already_fired(&key) {
+                        continue;
+                    }
                     let fired = s
                         .record_alert_tx(&mut tx, &limit.id, &customer.id, update.key.window_start, alert.threshold, now_ms)
                         .await?;
                     if fired {
                         s.enqueue_tx(&mut tx, &project.id, alert.event_type, alert.data, None, now).await?;
                     }
+                    alerts.push(key);
                 }
             }
             let counters: Vec<(CounterKey, StoredCounter)> =
                 updates.into_iter().map(|update| update.key).zip(stored).collect();
             s.announce_counters_tx(&mut tx, &counters).await?;
             let writer = tx.commit_holding_slot().await?;
-            Ok(RecordOutcome { events: recorded, counters, writer })
+            Ok(RecordOutcome { events: recorded, counters, alerts, writer })
         })
     }
 

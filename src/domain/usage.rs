@@ -90,6 +90,15 @@ pub fn merge_updates(updates: impl IntoIterator<Item = CounterUpdate>) -> Vec<Co
     merged.into_iter().map(|(key, (aggregation, counter))| CounterUpdate { key, aggregation, counter }).collect()
 }
 
+/// One alert of a limit for one customer and window: it fires once.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AlertKey {
+    pub limit_id: String,
+    pub customer_id: String,
+    pub window_start: i64,
+    pub threshold: u8,
+}
+
 /// A limit alert whose threshold a counter has reached.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DueAlert {

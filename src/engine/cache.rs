@@ -27,7 +27,7 @@ use chrono::{DateTime, Utc};
 use crate::db::WriterSlot;
 use crate::domain::customers::Customer;
 use crate::domain::limits::Limit;
-use crate::domain::usage::{CounterKey, StoredCounter};
+use crate::domain::usage::{AlertKey, CounterKey, StoredCounter};
 
 /// Counters and customers (and absences) are dropped wholesale past this many entries; they
 /// are reloaded on demand, so strangers' random references cannot grow memory without bound.
@@ -48,6 +48,9 @@ struct State {
     limits: HashMap<String, Arc<Vec<Limit>>>,
     /// `None`: known to have no usage yet.
     counters: HashMap<CounterKey, Option<StoredCounter>>,
+    /// Alerts known to have fired: their rows exist, and are removed only with their limit or
+    /// customer, whose removal clears this.
+    fired: HashSet<AlertKey>,
     /// Every change committed before this instant is in the copies (PostgreSQL; `None` until
     /// the listener has heard itself).
     current_through: Option<DateTime<Utc>>,
@@ -60,6 +63,7 @@ impl State {
         self.absent.clear();
         self.limits.clear();
         self.counters.clear();
+        self.fired.clear();
     }
 
     /// Keeps the newer of the held and the given state of a counter.
@@ -212,6 +216,25 @@ impl Cache {
             for (key, stored) in counters {
                 state.store_counter(key.clone(), Some(*stored));
             }
+        });
+    }
+
+    /// Whether the alert is known to have fired.
+    pub fn has_fired(&self, alert: &AlertKey) -> bool {
+        let state = self.lock();
+        !state.fired.is_empty() && state.fired.contains(alert)
+    }
+
+    /// Remembers alerts a record found fired, with a permit taken before its transaction.
+    pub fn store_fired(&self, _held: &WriterSlot, permit: Option<FillPermit>, alerts: Vec<AlertKey>) {
+        if alerts.is_empty() {
+            return;
+        }
+        self.fill(permit, |state| {
+            if state.fired.len() + alerts.len() > MAX_CUSTOMERS {
+                state.fired.clear();
+            }
+            state.fired.extend(alerts);
         });
     }
 

@@ -17,6 +17,7 @@ use crate::db::events::RecordedEvent;
 use crate::db::projects::Project;
 use crate::db::{Db, DbError, DbResult};
 use crate::domain::events::NewEvent;
+use crate::domain::usage::AlertKey;
 
 /// Most events one group commits; a request is never split, so a group may exceed it by one
 /// request's batch.
@@ -119,8 +120,10 @@ impl Writer {
         // Taken before the transaction: a configuration change that commits meanwhile may
         // rewrite the counters this one stores.
         let permit = self.cache.permit();
-        let outcome = self.db.record_events(project, events, self.clock.now()).await?;
+        let already_fired = |alert: &AlertKey| self.cache.has_fired(alert);
+        let outcome = self.db.record_events(project, events, self.clock.now(), &already_fired).await?;
         self.cache.store_counters(&outcome.writer, permit, &outcome.counters);
+        self.cache.store_fired(&outcome.writer, permit, outcome.alerts);
         self.cache.forget_absent(&outcome.writer, &project.id, events.iter().map(|e| e.customer_ref.as_str()));
         Ok(outcome.events)
     }
