@@ -221,7 +221,7 @@ async fn run(
     let claim = key.as_deref().map(|key| IdempotencyClaim { key, fingerprint: &fingerprint });
     let outcome = state
         .engine
-        .operate_balance(&project, &operation, claim.as_ref(), |result| {
+        .operate_balance(project, &operation, claim.as_ref(), |result| {
             let body = serde_json::to_string(&respond(result.clone(), requested)).unwrap_or_default();
             (200, body)
         })

@@ -283,32 +283,6 @@ impl PgStore {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn announcements_read_back_exactly_and_stay_under_the_payload_limit() {
-        let counters: Vec<(CounterKey, StoredCounter)> = (0..500)
-            .map(|i| {
-                let key = CounterKey {
-                    limit_id: format!("lmt_{i:026}"),
-                    customer_id: format!("cust_{i:026}"),
-                    window_start: 1_700_000_000_000 + i,
-                };
-                let counter = Counter { value: Quantity(-Quantity::MAX_COUNTER.0 + i), latest_at: i * 7 };
-                (key, StoredCounter { counter, version: i64::MAX - i })
-            })
-            .collect();
-        let payloads = encode_counters(&counters);
-        assert!(payloads.len() > 1);
-        assert!(payloads.iter().all(|p| p.len() <= MAX_ANNOUNCEMENT_BYTES));
-        let decoded: Vec<_> = payloads.iter().flat_map(|p| decode_counters(p).unwrap()).collect();
-        assert_eq!(decoded, counters);
-        assert!(decode_counters("lmt cust 1 2 3").is_err());
-    }
-}
-
 impl Db {
     /// One customer's counters for the keys (which all name that customer), in one query;
     /// `None` where no event has fed one yet.
@@ -333,5 +307,31 @@ impl Db {
                     })
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn announcements_read_back_exactly_and_stay_under_the_payload_limit() {
+        let counters: Vec<(CounterKey, StoredCounter)> = (0..500)
+            .map(|i| {
+                let key = CounterKey {
+                    limit_id: format!("lmt_{i:026}"),
+                    customer_id: format!("cust_{i:026}"),
+                    window_start: 1_700_000_000_000 + i,
+                };
+                let counter = Counter { value: Quantity(-Quantity::MAX_COUNTER.0 + i), latest_at: i * 7 };
+                (key, StoredCounter { counter, version: i64::MAX - i })
+            })
+            .collect();
+        let payloads = encode_counters(&counters);
+        assert!(payloads.len() > 1);
+        assert!(payloads.iter().all(|p| p.len() <= MAX_ANNOUNCEMENT_BYTES));
+        let decoded: Vec<_> = payloads.iter().flat_map(|p| decode_counters(p).unwrap()).collect();
+        assert_eq!(decoded, counters);
+        assert!(decode_counters("lmt cust 1 2 3").is_err());
     }
 }
