@@ -351,7 +351,7 @@ fn spawn_expiry_worker(engine: Arc<Engine>) -> JoinHandle<()> {
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            if let Err(err) = engine.db().expire_due_holds(engine.now()).await {
+            if let Err(err) = engine.expire_due_holds().await {
                 tracing::warn!(error = %err, "could not expire reservations");
             }
         }

@@ -13,13 +13,14 @@ use utoipa::ToSchema;
 
 use super::{Page, PageParams};
 use crate::auth::keys::ApiProject;
-use crate::db::balances::{BalanceOperation, IdempotencyClaim, Idempotent, NewBalance, OperationResult};
+use crate::db::balances::{IdempotencyClaim, NewBalance};
 use crate::db::projects::Project;
 use crate::domain::balances::{
     positive_amount, whole_amount, Balance, LedgerTransaction, Reservation, DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS,
 };
 use crate::domain::customers::MAX_EXTERNAL_ID;
 use crate::domain::{description_text, optional_text, required_text, FieldError, WholeNumber};
+use crate::engine::balances::{BalanceOperation, Idempotent, OperationResult};
 use crate::error::{parse_json, ApiBody, ApiPath, ApiQuery, AppError, ErrorBody};
 use crate::server::AppState;
 

@@ -1,15 +1,12 @@
-//! Every change to what checks read — meters, limits, customers — and to balances goes
-//! through here, so the engine owns what each change invalidates: the copies the check path
+//! Every change to what checks read — meters, limits, customers — goes through here, so the engine owns what each change invalidates: the copies the check path
 //! holds are cleared once the change has committed (other instances on PostgreSQL hear of it
 //! through the database, see `listener`). API handlers and dashboard forms call these; they
 //! validate input, the engine decides what a change means for the hot path.
 
 use super::Engine;
-use crate::db::balances::{BalanceOperation, IdempotencyClaim, Idempotent, NewBalance, OperationResult};
 use crate::db::customers::CustomerFields;
 use crate::db::projects::Project;
 use crate::db::DbResult;
-use crate::domain::balances::Balance;
 use crate::domain::customers::Customer;
 use crate::domain::limits::Limit;
 use crate::domain::meters::Meter;
@@ -93,36 +90,5 @@ impl Engine {
     pub async fn delete_customer(&self, project: &Project, customer: &Customer) -> DbResult<()> {
         let _clears_copies = self.begin_write();
         self.db.delete_customer(&project.id, &customer.id).await
-    }
-
-    /// Creates a balance for a customer, creating the customer if the reference names none
-    /// yet (which the check path may remember as absent).
-    pub async fn create_balance(
-        &self,
-        project: &Project,
-        customer_ref: &str,
-        new: &NewBalance<'_>,
-    ) -> DbResult<Balance> {
-        let now = self.now();
-        let customer = match self.db.customer(&project.id, customer_ref).await? {
-            Some(customer) => customer,
-            None => {
-                let _clears_copies = self.begin_write();
-                self.db.ensure_customer(&project.id, customer_ref, now.timestamp_millis()).await?
-            }
-        };
-        self.db.create_balance(&project.id, &customer.id, new, now).await
-    }
-
-    /// Runs one ledger operation atomically; with an idempotency claim a retry gets the
-    /// first answer back (`render` makes the answer that is stored) and changes nothing again.
-    pub async fn operate_balance(
-        &self,
-        project: &Project,
-        operation: &BalanceOperation<'_>,
-        claim: Option<&IdempotencyClaim<'_>>,
-        render: impl FnOnce(&OperationResult) -> (u16, String),
-    ) -> DbResult<Idempotent<OperationResult>> {
-        self.db.operate_balance(&project.id, operation, claim, self.now(), render).await
     }
 }

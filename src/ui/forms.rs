@@ -23,13 +23,14 @@ use crate::auth::operators::{
     cookie, cookie_value, create_first_operator, log_in, session_id_hash, start_session, CreateOperatorError, Flash,
     LoginError, CSRF_FIELD, LOGIN_CSRF_COOKIE, SESSION_COOKIE,
 };
-use crate::db::balances::{BalanceOperation, Idempotent, NewBalance};
+use crate::db::balances::NewBalance;
 use crate::db::operators::OperatorSession;
 use crate::db::projects::{Project, DEFAULT_PROJECT_ID};
 use crate::domain::balances::{positive_amount, whole_amount};
 use crate::domain::meters::EventFilter;
 use crate::domain::webhooks::EventType;
 use crate::domain::{optional_text, required_text, FieldError};
+use crate::engine::balances::{BalanceOperation, Idempotent};
 use crate::error::AppError;
 use crate::server::AppState;
 

@@ -198,12 +198,12 @@ async fn an_expired_hold_is_released_exactly_once_on_a_moved_clock() {
     let reservation = held["reservation"]["id"].as_str().unwrap().to_string();
 
     app.clock.advance(Duration::seconds(59));
-    app.engine().db().expire_due_holds(app.clock.now_for_tests()).await.unwrap();
+    app.engine().expire_due_holds().await.unwrap();
     assert_eq!(balance(&app, &id).await["availableBalance"], 20, "not due yet");
 
     app.clock.advance(Duration::seconds(2));
     for _ in 0..3 {
-        app.engine().db().expire_due_holds(app.clock.now_for_tests()).await.unwrap();
+        app.engine().expire_due_holds().await.unwrap();
     }
     let after = balance(&app, &id).await;
     assert_eq!(after["availableBalance"], 100);
