@@ -232,6 +232,19 @@ async fn run(
             (200, body)
         })
         .await?;
+    let name = match operation {
+        BalanceOperation::Credit { .. } => "credit",
+        BalanceOperation::Debit { .. } => "debit",
+        BalanceOperation::Reserve { .. } => "reserve",
+        BalanceOperation::Commit { .. } => "commit",
+        BalanceOperation::Release { .. } => "release",
+    };
+    let answered = match &outcome {
+        Idempotent::Fresh(result) if result.refused.is_some() => "insufficient_balance",
+        Idempotent::Fresh(_) => "applied",
+        Idempotent::Replayed { .. } => "replayed",
+    };
+    state.engine.metrics().balance_operation(name, answered);
     Ok(match outcome {
         Idempotent::Fresh(result) => Json(respond(result, requested)).into_response(),
         Idempotent::Replayed { status, body } => {
