@@ -9,6 +9,7 @@ mod concurrency;
 mod crash;
 mod customers;
 mod dashboard;
+mod deploy;
 mod events;
 mod group_commit;
 mod hardening_core;
