@@ -193,7 +193,7 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    /// Stops gracefully, as the service does on SIGTERM: see [`Serving::stop`].
+    /// Stops gracefully, as the service does on SIGTERM: see `Serving::stop`.
     pub async fn shutdown(mut self) {
         if let Some(serving) = self.serving.take() {
             serving.stop(&self.state).await;
@@ -216,7 +216,7 @@ pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Run
     Ok(RunningServer { addr, metrics_addr, state, serving: Some(serving) })
 }
 
-/// Serves until Ctrl-C or SIGTERM, then stops gracefully (see [`Serving::stop`]).
+/// Serves until Ctrl-C or SIGTERM, then stops gracefully (see `Serving::stop`).
 pub async fn run(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     let (state, serving, addr, metrics_addr) = start(&config, clock).await?;
     tracing::info!(database = state.engine.db().kind(), "listening on http://{addr}");
