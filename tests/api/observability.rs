@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{scratch_database, spawn_app};
+use crate::helpers::{scratch_database, spawn_app, spawn_app_with};
 
 fn request_id(response: &reqwest::Response) -> String {
     response.headers().get("x-request-id").expect("every answer has x-request-id").to_str().unwrap().to_string()
@@ -39,6 +39,33 @@ async fn every_answer_carries_a_request_id_and_one_sent_by_the_client_is_kept() 
     let unauthenticated = app.client.get(format!("{}/v1/project", app.base)).send().await.unwrap();
     assert_eq!(unauthenticated.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(request_id(&unauthenticated).len(), 32);
+}
+
+#[tokio::test]
+async fn a_request_cut_off_by_the_timeout_keeps_its_id_and_is_counted_with_its_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(|config| config.connections.request_timeout = Duration::from_secs(1)).await;
+    let mut stream = tokio::net::TcpStream::connect(app.addr()).await.unwrap();
+    let head = format!(
+        "POST /v1/events/record HTTP/1.1\r\nHost: limitry\r\nAuthorization: Bearer {}\r\nx-request-id: slow-1\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"customerId\":",
+        app.key
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await.unwrap().unwrap();
+    let answer = String::from_utf8_lossy(&answer).to_lowercase();
+    assert!(answer.starts_with("http/1.1 408"), "{answer}");
+    assert!(answer.contains("\r\nx-request-id: slow-1\r\n"), "{answer}");
+
+    let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    let scrape = prometheus_parse::Scrape::parse(metrics.lines().map(|l| Ok(l.to_string()))).unwrap();
+    let timed_out = scrape.samples.iter().find(|s| {
+        s.metric == "limitry_http_requests_total"
+            && s.labels.get("route") == Some("/v1/events/record")
+            && s.labels.get("status") == Some("408")
+    });
+    assert_eq!(timed_out.map(|s| s.value.clone()), Some(prometheus_parse::Value::Counter(1.0)), "{metrics}");
 }
 
 /// The binary under test, on its own database, logging JSON to a pipe.
