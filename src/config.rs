@@ -18,6 +18,15 @@ pub struct Cli {
     pub command: Option<Command>,
     #[command(flatten)]
     pub serve: ServeArgs,
+    /// Log lines as text, or as JSON objects one a line (for log collectors).
+    #[arg(long, env = "LIMITRY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,6 +115,9 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free one.
     #[arg(long, env = "LIMITRY_BIND")]
     pub bind: Option<SocketAddr>,
+    /// Serve `GET /metrics` on this address only, instead of on the API's.
+    #[arg(long, env = "LIMITRY_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
     /// Secret that signs dashboard session cookies. Without one, a random secret is made on
     /// first start and kept in the database, so sessions survive restarts.
     #[arg(long, env = "LIMITRY_SESSION_SECRET", hide_env_values = true)]
@@ -159,6 +171,8 @@ pub enum CookieSecure {
 #[derive(Clone)]
 pub struct Config {
     pub bind: SocketAddr,
+    /// Where `GET /metrics` is served when not on `bind`.
+    pub metrics_bind: Option<SocketAddr>,
     pub database_url: String,
     pub max_backdate_days: u32,
     pub session_secret: Option<String>,
@@ -191,6 +205,7 @@ impl Config {
     pub fn new(bind: SocketAddr, database_url: &str) -> Config {
         Config {
             bind,
+            metrics_bind: None,
             database_url: database_url.to_string(),
             max_backdate_days: 35,
             session_secret: None,
@@ -217,6 +232,7 @@ impl Config {
         };
         Ok(Config {
             bind,
+            metrics_bind: args.metrics_bind,
             database_url: args.database.url(),
             max_backdate_days: args.max_backdate_days,
             session_secret: args.session_secret.clone().filter(|s| !s.is_empty()),
@@ -258,6 +274,7 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("bind", &self.bind)
+            .field("metrics_bind", &self.metrics_bind)
             .field("database_url", &redact_url(&self.database_url))
             .field("max_backdate_days", &self.max_backdate_days)
             .field("session_secret", &self.session_secret.as_ref().map(|_| "***"))

@@ -118,12 +118,32 @@ pub struct ErrorDetail {
     pub field: Option<String>,
 }
 
+/// Why an answer is a 500, carried in the response's extensions to the layer that logs failed
+/// requests with their id and route (`telemetry::ObserveLayer`). It never reaches the client.
+#[derive(Debug, Clone)]
+pub struct ErrorCause(pub String);
+
+/// An error and its causes on one line, each cause once (many errors repeat their source's
+/// message in their own).
+fn cause_chain(err: &anyhow::Error) -> String {
+    let mut text = err.to_string();
+    for cause in err.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        if let AppError::Internal(err) = &self {
-            // The cause stays in the log; the client sees only the code.
-            tracing::error!(error = ?err, "internal error");
-        }
+        // The cause goes to the log; the client sees only the code.
+        let cause = match &self {
+            AppError::Internal(err) => Some(ErrorCause(cause_chain(err))),
+            _ => None,
+        };
         let status = self.status();
         let body = ErrorBody {
             error: ErrorDetail {
@@ -133,7 +153,11 @@ impl IntoResponse for AppError {
                 field: self.field().map(str::to_string),
             },
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Some(cause) = cause {
+            response.extensions_mut().insert(cause);
+        }
+        response
     }
 }
 

@@ -5,16 +5,11 @@ use std::sync::Arc;
 use clap::Parser;
 use limitry::clock::SystemClock;
 use limitry::config::{Cli, Command, Config};
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let cli = Cli::parse();
+    limitry::telemetry::init_logging(cli.log_format);
     match cli.command {
         Some(Command::Keys { command, database }) => limitry::cli::keys(command, &database).await,
         Some(Command::Projects { command, database }) => limitry::cli::projects(command, &database).await,

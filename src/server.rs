@@ -22,9 +22,15 @@ use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::LatencyUnit;
 use tower_service::Service;
+use tracing::Level;
 
 use crate::auth::keys::KeyAuthenticator;
 use crate::auth::operators::{random_token, require_operator, SessionKeys, UiSettings};
@@ -34,6 +40,7 @@ use crate::db::Db;
 use crate::domain::webhooks::TargetPolicy;
 use crate::engine::Engine;
 use crate::error::{ErrorBody, ErrorDetail};
+use crate::telemetry::{request_span, ObserveLayer, RandomRequestId};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -84,7 +91,6 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::map_response(dashboard_headers));
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/metrics", get(crate::telemetry::render))
         .route("/readyz", get(readyz))
         .route("/style.css", get(stylesheet))
         .route("/favicon.svg", get(favicon))
@@ -95,9 +101,44 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The router with the limits every request is served under.
-fn service(state: AppState, limits: &ConnectionLimits) -> Router {
-    router(state).layer(RequestTimeoutLayer(limits.request_timeout))
+/// The router with `GET /metrics` (unless it has a listener of its own) and the layers every
+/// request is served under.
+fn service(state: AppState, limits: &ConnectionLimits, with_metrics: bool) -> Router {
+    let mut app = router(state.clone());
+    if with_metrics {
+        app = app.route("/metrics", get(crate::telemetry::render).with_state(state.clone()));
+    }
+    observed(app, &state.engine, limits)
+}
+
+/// `GET /metrics` alone, for a listener of its own (`--metrics-bind`).
+fn metrics_service(state: AppState, limits: &ConnectionLimits) -> Router {
+    let engine = state.engine.clone();
+    observed(Router::new().route("/metrics", get(crate::telemetry::render)).with_state(state), &engine, limits)
+}
+
+/// The layers around every route, outermost first: the request id (the client's
+/// `x-request-id`, else a new one) echoed on every answer; the request's span; measurement,
+/// panics turned into 500s and 5xx logged with their cause; then the request timeout, inside
+/// them all so that its 408s are measured, logged and carry the id too.
+fn observed(app: Router, engine: &Arc<Engine>, limits: &ConnectionLimits) -> Router {
+    app.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
+            .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(request_span)
+                    .on_request(())
+                    .on_response(DefaultOnResponse::new().level(Level::DEBUG).latency_unit(LatencyUnit::Micros))
+                    .on_body_chunk(())
+                    .on_eos(())
+                    // Failed requests are logged by `ObserveLayer`, with their cause.
+                    .on_failure(()),
+            )
+            .layer(ObserveLayer::new(engine.clone()))
+            .layer(RequestTimeoutLayer(limits.request_timeout)),
+    )
 }
 
 /// Pages render on the server and work without JavaScript: nothing needs a script, an inline
@@ -142,84 +183,120 @@ async fn favicon() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "image/svg+xml")], include_str!("../public/favicon.svg"))
 }
 
-/// A server running in the background, stopped by `shutdown` (or when dropped).
+/// A server running in the background, stopped by `shutdown` (or abruptly, when dropped).
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// Where `GET /metrics` is served, when it has a listener of its own.
+    pub metrics_addr: Option<SocketAddr>,
     pub state: AppState,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
-    workers: Vec<JoinHandle<()>>,
+    serving: Option<Serving>,
 }
 
 impl RunningServer {
+    /// Stops gracefully, as the service does on SIGTERM: see `Serving::stop`.
     pub async fn shutdown(mut self) {
-        self.workers.iter().for_each(JoinHandle::abort);
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+        if let Some(serving) = self.serving.take() {
+            serving.stop(&self.state).await;
         }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-        self.state.engine.db().close().await;
     }
 }
 
 impl Drop for RunningServer {
     fn drop(&mut self) {
-        self.workers.iter().for_each(JoinHandle::abort);
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+        if let Some(serving) = self.serving.take() {
+            serving.stop.cancel();
+            serving.workers.abort();
         }
     }
 }
 
 /// Binds (port 0 picks a free port) and serves in the background.
 pub async fn spawn(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<RunningServer> {
-    let state = build_state(config, clock).await?;
-    let listener = TcpListener::bind(config.bind).await?;
-    let addr = listener.local_addr()?;
-    let (stop, stopped) = oneshot::channel::<()>();
-    let app = service(state.clone(), &config.connections);
-    let limits = config.connections;
-    let task = tokio::spawn(serve(listener, app, limits, async {
-        let _ = stopped.await;
-    }));
-    let workers = spawn_workers(&state, config);
-    Ok(RunningServer { addr, state, stop: Some(stop), task: Some(task), workers })
+    let (state, serving, addr, metrics_addr) = start(config, clock).await?;
+    Ok(RunningServer { addr, metrics_addr, state, serving: Some(serving) })
 }
 
-/// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests.
+/// Serves until Ctrl-C or SIGTERM, then stops gracefully (see `Serving::stop`).
 pub async fn run(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
-    let state = build_state(&config, clock).await?;
-    let listener = TcpListener::bind(config.bind).await?;
-    let addr = listener.local_addr()?;
+    let (state, serving, addr, metrics_addr) = start(&config, clock).await?;
     tracing::info!(database = state.engine.db().kind(), "listening on http://{addr}");
-    let workers = spawn_workers(&state, &config);
-    serve(listener, service(state.clone(), &config.connections), config.connections, shutdown_signal()).await;
-    workers.iter().for_each(JoinHandle::abort);
-    state.engine.db().close().await;
+    if let Some(metrics_addr) = metrics_addr {
+        tracing::info!("metrics on http://{metrics_addr}/metrics");
+    }
+    shutdown_signal().await;
+    tracing::info!("stopping: finishing requests in flight, queued records and webhook attempts");
+    serving.stop(&state).await;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Serves HTTP/1.1 until `shutdown`, then lets in-flight requests finish. Unlike
+/// What runs once started: the listeners and the background workers, all stopped by `stop`.
+struct Serving {
+    stop: CancellationToken,
+    listeners: Vec<JoinHandle<()>>,
+    workers: Workers,
+}
+
+async fn start(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<(AppState, Serving, SocketAddr, Option<SocketAddr>)> {
+    let state = build_state(config, clock).await?;
+    let listener = TcpListener::bind(config.bind).await?;
+    let addr = listener.local_addr()?;
+    let metrics_listener = match config.metrics_bind {
+        Some(bind) => Some(TcpListener::bind(bind).await?),
+        None => None,
+    };
+    let metrics_addr = metrics_listener.as_ref().map(TcpListener::local_addr).transpose()?;
+    let stop = CancellationToken::new();
+    let limits = config.connections;
+    let app = service(state.clone(), &limits, metrics_listener.is_none());
+    let mut listeners = vec![tokio::spawn(serve(listener, app, limits, stop.clone()))];
+    if let Some(metrics_listener) = metrics_listener {
+        let app = metrics_service(state.clone(), &limits);
+        listeners.push(tokio::spawn(serve(metrics_listener, app, limits, stop.clone())));
+    }
+    let workers = spawn_workers(&state, config, &stop);
+    Ok((state, Serving { stop, listeners, workers }, addr, metrics_addr))
+}
+
+impl Serving {
+    /// Stops accepting connections and lets the requests in flight finish (each within the
+    /// request timeout); meanwhile the workers stop, webhook attempts in flight being recorded
+    /// first. Then every queued record is committed and the database closed. Whatever was
+    /// acknowledged is stored, and the outbox holds whatever is still to deliver.
+    async fn stop(self, state: &AppState) {
+        self.stop.cancel();
+        for listener in self.listeners {
+            let _ = listener.await;
+        }
+        self.workers.stop().await;
+        state.engine.shutdown().await;
+        state.engine.db().close().await;
+    }
+}
+
+/// How long after the request timeout a graceful stop still waits for connections to finish.
+const DRAIN_MARGIN: Duration = Duration::from_secs(1);
+
+/// Serves HTTP/1.1 until `stop`, then lets in-flight requests finish. Unlike
 /// `axum::serve` it bounds what a client can hold: headers must arrive within the header-read
 /// timeout (slow-loris clients are cut off, idle keep-alive connections closed), and at most
 /// `max_connections` are served at once — beyond that, connections wait in the listen backlog
 /// rather than costing the process file descriptors and memory.
-async fn serve(listener: TcpListener, app: Router, limits: ConnectionLimits, shutdown: impl Future<Output = ()>) {
+async fn serve(listener: TcpListener, app: Router, limits: ConnectionLimits, stop: CancellationToken) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
-    let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let slot = tokio::select! {
             slot = slots.clone().acquire_owned() => match slot {
                 Ok(slot) => slot,
                 Err(_) => break,
             },
-            () = &mut shutdown => break,
+            () = stop.cancelled() => break,
         };
         let (stream, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -231,7 +308,7 @@ async fn serve(listener: TcpListener, app: Router, limits: ConnectionLimits, shu
                     continue;
                 }
             },
-            () = &mut shutdown => break,
+            () = stop.cancelled() => break,
         };
         // Answers are small and written whole: don't let Nagle hold them back.
         let _ = stream.set_nodelay(true);
@@ -251,7 +328,12 @@ async fn serve(listener: TcpListener, app: Router, limits: ConnectionLimits, shu
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    // Idle connections close now; a request in flight is answered within the request timeout
+    // (a download still streaming past that is cut off).
+    let drain = limits.request_timeout + DRAIN_MARGIN;
+    if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
+        tracing::warn!("connections still open {}s after the stop began are abandoned", drain.as_secs());
+    }
 }
 
 /// Bounds the time from a request's headers to its answer, reading the body included, so a
@@ -334,25 +416,58 @@ fn request_timed_out() -> Response {
 /// How often held reservations past their expiry are released. Operations on a balance also
 /// expire its due holds first, so this only bounds how long a reading can show a stale hold.
 const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
+/// How often recorded latencies are folded into their histograms between scrapes.
+const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
-/// The background work: expiring holds, delivering webhooks, hearing other instances.
-fn spawn_workers(state: &AppState, config: &Config) -> Vec<JoinHandle<()>> {
-    let mut workers = vec![
-        spawn_expiry_worker(state.engine.clone()),
-        crate::webhooks::spawn_worker(state.engine.clone(), config.webhooks.clone()),
-    ];
-    workers.extend(crate::engine::listener::spawn(state.engine.clone()));
-    workers
+/// The background work: expiring holds, delivering webhooks, metrics upkeep (stopped by the
+/// token, each between two rounds of work) and hearing other instances (aborted).
+struct Workers {
+    graceful: Vec<JoinHandle<()>>,
+    abortable: Vec<JoinHandle<()>>,
 }
 
-fn spawn_expiry_worker(engine: Arc<Engine>) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(EXPIRY_INTERVAL);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
+impl Workers {
+    async fn stop(self) {
+        self.abortable.iter().for_each(JoinHandle::abort);
+        for worker in self.graceful {
+            let _ = worker.await;
+        }
+    }
+
+    fn abort(&self) {
+        self.graceful.iter().chain(&self.abortable).for_each(JoinHandle::abort);
+    }
+}
+
+fn spawn_workers(state: &AppState, config: &Config, stop: &CancellationToken) -> Workers {
+    let engine = &state.engine;
+    let graceful = vec![
+        every(EXPIRY_INTERVAL, stop.clone(), engine.clone(), |engine| async move {
             if let Err(err) = engine.expire_due_holds().await {
                 tracing::warn!(error = %err, "could not expire reservations");
+            }
+        }),
+        every(METRICS_UPKEEP_INTERVAL, stop.clone(), engine.clone(), |engine| async move {
+            engine.metrics().run_upkeep();
+        }),
+        crate::webhooks::spawn_worker(engine.clone(), config.webhooks.clone(), stop.clone()),
+    ];
+    Workers { graceful, abortable: crate::engine::listener::spawn(engine.clone()).into_iter().collect() }
+}
+
+/// Runs `work` every `interval` until `stop`; a round under way is finished first.
+fn every<W, F>(interval: Duration, stop: CancellationToken, engine: Arc<Engine>, work: W) -> JoinHandle<()>
+where
+    W: Fn(Arc<Engine>) -> F + Send + 'static,
+    F: Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => work(engine.clone()).await,
+                () = stop.cancelled() => return,
             }
         }
     })

@@ -328,6 +328,15 @@ impl Db {
         }
     }
 
+    /// How many connections the pool holds, how many of them are idle, and its maximum.
+    pub fn pool_usage(&self) -> PoolUsage {
+        with_store!(self, s => PoolUsage {
+            open: s.pool().size(),
+            idle: u32::try_from(s.pool().num_idle()).unwrap_or(u32::MAX),
+            max: s.pool().options().get_max_connections(),
+        })
+    }
+
     pub async fn ping(&self) -> DbResult<()> {
         with_store!(self, s => sqlx::query("select 1").execute(s.pool()).await.map(|_| ()))?;
         Ok(())
@@ -339,6 +348,20 @@ impl Db {
             // Dropping the file releases the claim, so a restart in this process can take it.
             store.sole_writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
         }
+    }
+}
+
+/// A snapshot of a connection pool, for `GET /metrics`.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolUsage {
+    pub open: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+impl PoolUsage {
+    pub fn in_use(&self) -> u32 {
+        self.open.saturating_sub(self.idle)
     }
 }
 

@@ -50,6 +50,7 @@ const INSERT_DELIVERY: &str = "insert into webhook_deliveries (id, event_id, end
 const SELECT_DUE_DELIVERIES: &str = "select d.id, d.next_attempt_at from webhook_deliveries d \
      join webhook_endpoints e on e.id = d.endpoint_id \
      where d.status = 'pending' and d.next_attempt_at <= $1 and e.enabled = 1 order by d.next_attempt_at limit $2";
+const COUNT_PENDING_DELIVERIES: &str = "select count(*) from webhook_deliveries where status = 'pending'";
 // A conditional update is the claim: whoever moves `next_attempt_at` first owns the attempt
 // until the lease ends (a crash mid-attempt only delays it).
 const CLAIM_DELIVERY: &str = "update webhook_deliveries set next_attempt_at = $3 \
@@ -398,6 +399,11 @@ impl Db {
             .bind(limit)
             .fetch_all(s.pool())
             .await)?)
+    }
+
+    /// Deliveries waiting for their first attempt or a retry, across projects.
+    pub async fn pending_deliveries(&self) -> DbResult<i64> {
+        Ok(with_store!(self, s => sqlx::query_scalar(COUNT_PENDING_DELIVERIES).fetch_one(s.pool()).await)?)
     }
 
     /// Takes a due delivery for one attempt; false if another worker took it first.

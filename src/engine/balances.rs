@@ -49,6 +49,19 @@ pub enum BalanceOperation<'a> {
     },
 }
 
+impl BalanceOperation<'_> {
+    /// As metrics name it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            BalanceOperation::Credit { .. } => "credit",
+            BalanceOperation::Debit { .. } => "debit",
+            BalanceOperation::Reserve { .. } => "reserve",
+            BalanceOperation::Commit { .. } => "commit",
+            BalanceOperation::Release { .. } => "release",
+        }
+    }
+}
+
 /// What an operation did. `refused` is set (and nothing changed) when funds were short.
 #[derive(Debug, Clone)]
 pub struct OperationResult {
@@ -101,6 +114,23 @@ impl Engine {
     /// Runs one ledger operation atomically. With an idempotency claim, a retry gets the first
     /// answer back (`render` makes the answer that is stored) and changes nothing again.
     pub async fn operate_balance(
+        &self,
+        project: &Project,
+        operation: &BalanceOperation<'_>,
+        claim: Option<&IdempotencyClaim<'_>>,
+        render: impl FnOnce(&OperationResult) -> (u16, String) + Send,
+    ) -> DbResult<Idempotent<OperationResult>> {
+        let outcome = self.operate_once(project, operation, claim, render).await?;
+        let answered = match &outcome {
+            Idempotent::Fresh(result) if result.refused.is_some() => "insufficient_balance",
+            Idempotent::Fresh(_) => "applied",
+            Idempotent::Replayed { .. } => "replayed",
+        };
+        self.metrics.balance_operation(operation.name(), answered);
+        Ok(outcome)
+    }
+
+    async fn operate_once(
         &self,
         project: &Project,
         operation: &BalanceOperation<'_>,

@@ -7,9 +7,10 @@
 //! groups, and one sync covers them all. The writer is a task of its own, so a client that hangs
 //! up cannot cut a commit short: its events are committed or not as a whole, like everyone's.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::task::JoinHandle;
 
 use super::cache::Cache;
 use crate::clock::Clock;
@@ -35,14 +36,31 @@ struct Submission {
 /// The queue in front of the writer task.
 pub(crate) struct GroupCommitter {
     queue: mpsc::Sender<Submission>,
+    closing: Arc<Notify>,
+    writer: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl GroupCommitter {
-    /// Starts the writer; it stops when the committer is dropped and the queue is drained.
+    /// Starts the writer; it stops once closed (or the committer dropped) and the queue drained.
     pub(crate) fn start(db: Db, cache: Arc<Cache>, clock: Arc<dyn Clock>) -> GroupCommitter {
         let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(write_groups(Arc::new(Writer { db, cache, clock }), receiver));
-        GroupCommitter { queue }
+        let closing = Arc::new(Notify::new());
+        let writer = tokio::spawn(write_groups(Arc::new(Writer { db, cache, clock }), receiver, closing.clone()));
+        GroupCommitter { queue, closing, writer: Mutex::new(Some(writer)) }
+    }
+
+    /// Requests queued and not yet taken by the writer.
+    pub(crate) fn queued(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+
+    /// Refuses new records, commits every queued one and waits for the writer to stop.
+    pub(crate) async fn close(&self) {
+        self.closing.notify_one();
+        let writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(writer) = writer {
+            let _ = writer.await;
+        }
     }
 
     /// Records the events with whatever else is queued, answering once they are committed.
@@ -60,8 +78,20 @@ struct Writer {
     clock: Arc<dyn Clock>,
 }
 
-async fn write_groups(writer: Arc<Writer>, mut queue: mpsc::Receiver<Submission>) {
-    while let Some(first) = queue.recv().await {
+async fn write_groups(writer: Arc<Writer>, mut queue: mpsc::Receiver<Submission>, closing: Arc<Notify>) {
+    loop {
+        let first = tokio::select! {
+            first = queue.recv() => match first {
+                Some(first) => first,
+                None => break,
+            },
+            // Closing refuses new submissions; those already queued are still received and
+            // committed, then `recv` ends the loop.
+            () = closing.notified() => {
+                queue.close();
+                continue;
+            }
+        };
         let mut queued = first.events.len();
         let mut group = vec![first];
         while queued < MAX_GROUP_EVENTS {

@@ -144,7 +144,21 @@ impl Engine {
     /// Records validated events atomically, sharing the transaction with concurrent records
     /// (group commit), and folds them into the live counters. Answers once committed.
     pub async fn record(&self, project: &Arc<Project>, events: Vec<NewEvent>) -> DbResult<Vec<RecordedEvent>> {
-        self.committer.record(project.clone(), events).await
+        let recorded = self.committer.record(project.clone(), events).await?;
+        let duplicates = recorded.iter().filter(|event| event.duplicate).count();
+        self.metrics.events_recorded(duplicates, recorded.len() - duplicates);
+        Ok(recorded)
+    }
+
+    /// Record requests waiting for the next group commit.
+    pub fn record_queue_depth(&self) -> usize {
+        self.committer.queued()
+    }
+
+    /// Commits what is queued for the writer and stops it; records after this fail. Call once
+    /// no request can arrive any more (the listeners are drained).
+    pub async fn shutdown(&self) {
+        self.committer.close().await;
     }
 
     /// Judges a check from the pre-aggregated counters; never reads raw events.
@@ -222,8 +236,7 @@ impl Engine {
             (true, false) => Some("insufficient_balance".to_string()),
             (true, true) => None,
         };
-        let source = if read_database || !balances.is_empty() { "database" } else { "memory" };
-        self.metrics.record(|| metrics::counter!("limitry_checks_total", "source" => source).increment(1));
+        self.metrics.check_answered(read_database || !balances.is_empty(), reason.as_deref());
         Ok(CheckResponse {
             allowed: reason.is_none(),
             reason,

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use chrono_tz::Tz;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::db::webhooks::{AttemptResult, DeliveryJob, NextStep};
 use crate::domain::webhooks::{excerpt, sign, RetrySchedule, TargetPolicy, RESPONSE_EXCERPT_BYTES};
@@ -79,7 +80,9 @@ impl reqwest::dns::Resolve for GuardedResolver {
     }
 }
 
-pub fn spawn_worker(engine: Arc<Engine>, settings: WebhookSettings) -> JoinHandle<()> {
+/// Sends due deliveries until `stop`, then waits for the attempts in flight to be recorded
+/// (each bounded by the receiver timeout), so a graceful stop leaves no delivery half-tried.
+pub fn spawn_worker(engine: Arc<Engine>, settings: WebhookSettings, stop: CancellationToken) -> JoinHandle<()> {
     tokio::spawn(async move {
         let client = match delivery_client(&settings) {
             Ok(client) => client,
@@ -92,7 +95,10 @@ pub fn spawn_worker(engine: Arc<Engine>, settings: WebhookSettings) -> JoinHandl
         let mut ticks = tokio::time::interval(settings.poll_interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            ticks.tick().await;
+            tokio::select! {
+                _ = ticks.tick() => {}
+                () = stop.cancelled() => break,
+            }
             if let Err(err) = queue_usage_summaries(&engine).await {
                 tracing::warn!(error = %err, "could not queue usage summaries");
             }
@@ -100,6 +106,7 @@ pub fn spawn_worker(engine: Arc<Engine>, settings: WebhookSettings) -> JoinHandl
                 tracing::warn!(error = %err, "could not send webhooks");
             }
         }
+        let _all_attempts_done = slots.acquire_many(CONCURRENT_DELIVERIES as u32).await;
     })
 }
 
@@ -208,7 +215,14 @@ async fn settle(
         }
         (false, None) => NextStep::GiveUp,
     };
-    engine.db().record_attempt(job, &result, &next, now, now - settings.disable_after).await
+    let outcome = match next {
+        NextStep::Delivered => "delivered",
+        NextStep::RetryAt(_) => "retrying",
+        NextStep::GiveUp => "gave_up",
+    };
+    engine.db().record_attempt(job, &result, &next, now, now - settings.disable_after).await?;
+    engine.metrics().webhook_delivery(outcome);
+    Ok(())
 }
 
 /// The first [`RESPONSE_EXCERPT_BYTES`] of a receiver's answer, cut at a character boundary;

@@ -28,6 +28,31 @@ enum TestDatabase {
     Postgres { admin_url: String, name: String },
 }
 
+/// A fresh, empty database of the suite's kind, removed when dropped.
+pub struct ScratchDatabase {
+    pub url: String,
+    database: Option<TestDatabase>,
+}
+
+pub async fn scratch_database() -> ScratchDatabase {
+    let (url, database) = fresh_database().await;
+    ScratchDatabase { url, database: Some(database) }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        if let Some(TestDatabase::Postgres { admin_url, name }) = self.database.take() {
+            // Async clean-up cannot run on the test's own runtime from Drop: use a runtime of its own.
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                runtime.block_on(admin_execute(&admin_url, &format!("drop database if exists {name} with (force)")));
+            })
+            .join()
+            .ok();
+        }
+    }
+}
+
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
@@ -37,7 +62,7 @@ pub struct TestApp {
     /// Applied over the harness's configuration at every (re)start.
     pub configure: fn(&mut Config),
     server: Option<RunningServer>,
-    database: Option<TestDatabase>,
+    database: Option<ScratchDatabase>,
 }
 
 /// The PostgreSQL server to test against, when the suite runs on PostgreSQL.
@@ -83,7 +108,8 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(configure: fn(&mut Config)) -> TestApp {
     // Server-side errors show up in a failing test's output.
     let _ = tracing_subscriber::fmt().with_env_filter("error").with_test_writer().try_init();
-    let (database_url, database) = fresh_database().await;
+    let database = scratch_database().await;
+    let database_url = database.url.clone();
     let clock = ManualClock::new(default_now());
     let server = start(&database_url, &clock, configure).await;
     let key = create_key(server.state.engine.db(), DEFAULT_PROJECT_ID, "test", 0).await.unwrap().secret;
@@ -114,6 +140,16 @@ impl TestApp {
 
     pub fn state(&self) -> &limitry::server::AppState {
         &self.server.as_ref().unwrap().state
+    }
+
+    /// Where the server listens: connections there are refused once it stops.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.server.as_ref().unwrap().addr
+    }
+
+    /// `http://…` of the metrics listener, when the configuration gives it one.
+    pub fn metrics_base(&self) -> Option<String> {
+        self.server.as_ref().unwrap().metrics_addr.map(|addr| format!("http://{addr}"))
     }
 
     /// Stops the server and starts a new one on the same database: nothing in memory survives.
@@ -256,17 +292,9 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        // Signals the server to stop; it cannot be awaited here.
+        // Signals the server to stop; it cannot be awaited here. Then the database goes.
         drop(self.server.take());
-        if let Some(TestDatabase::Postgres { admin_url, name }) = self.database.take() {
-            // Async clean-up cannot run on the test's own runtime from Drop: use a runtime of its own.
-            std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-                runtime.block_on(admin_execute(&admin_url, &format!("drop database if exists {name} with (force)")));
-            })
-            .join()
-            .ok();
-        }
+        drop(self.database.take());
     }
 }
 
