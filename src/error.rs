@@ -198,11 +198,19 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(AppError::InvalidRequest("the request body must be a JSON object".into()));
     }
-    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut *deserializer).map_err(json_error)?;
-    deserializer
-        .end()
-        .map_err(|_| AppError::InvalidRequest("malformed JSON: unexpected characters after the JSON object".into()))?;
+    // The plain parse is the fast path; only a body that fails it is parsed again to learn the
+    // path of the field at fault.
+    let value: T = match serde_json::from_slice(bytes) {
+        Ok(value) => value,
+        Err(_) => {
+            let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
+            let value: T = serde_path_to_error::deserialize(&mut *deserializer).map_err(json_error)?;
+            deserializer.end().map_err(|_| {
+                AppError::InvalidRequest("malformed JSON: unexpected characters after the JSON object".into())
+            })?;
+            value
+        }
+    };
     // Only a body that spells a NUL escape pays for the walk that names its field.
     if contains_nul_escape(bytes) {
         if let Ok(document) = serde_json::from_slice::<serde_json::Value>(bytes) {

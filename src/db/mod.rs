@@ -377,16 +377,32 @@ pub(crate) fn conflict_on_unique(err: sqlx::Error, message: impl Into<String>) -
 /// SQLite gets anonymous `?` instead, which take the next numbers in order (so the rows must
 /// follow every other parameter): SQLite looks a numbered parameter's name up by walking a
 /// list, which made binding a statement of a thousand parameters quadratic.
-pub(crate) fn placeholder_rows(postgres: bool, rows: usize, columns: usize, first: usize) -> String {
-    (0..rows)
-        .map(|row| {
-            let cells: Vec<String> = (0..columns)
-                .map(|c| if postgres { format!("${}", first + row * columns + c) } else { "?".to_string() })
-                .collect();
-            format!("({})", cells.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+/// The text is remembered per shape: a group commit writes the same few shapes over and over.
+pub(crate) fn placeholder_rows(postgres: bool, rows: usize, columns: usize, first: usize) -> Arc<str> {
+    type Shapes = std::sync::Mutex<std::collections::HashMap<(bool, usize, usize, usize), Arc<str>>>;
+    static SHAPES: std::sync::OnceLock<Shapes> = std::sync::OnceLock::new();
+    let shapes = SHAPES.get_or_init(Shapes::default);
+    let key = (postgres, rows, columns, first);
+    if let Some(text) = shapes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key) {
+        return text.clone();
+    }
+    let mut text = String::with_capacity(rows * columns * 5);
+    for row in 0..rows {
+        text.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..columns {
+            if column > 0 {
+                text.push_str(", ");
+            }
+            match postgres {
+                true => text.push_str(&format!("${}", first + row * columns + column)),
+                false => text.push('?'),
+            }
+        }
+        text.push(')');
+    }
+    let text: Arc<str> = text.into();
+    shapes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, text.clone());
+    text
 }
 
 /// Rows per multi-row statement: well under both databases' parameter limits.
