@@ -73,7 +73,9 @@ pub async fn batch(
         .events
         .into_iter()
         .enumerate()
-        .map(|(i, input)| input.validate(&format!("events[{i}]"), now, state.engine.max_backdate()))
+        .map(|(i, input)| {
+            input.validate("", now, state.engine.max_backdate()).map_err(|err| err.under(&format!("events[{i}]")))
+        })
         .collect::<Result<Vec<NewEvent>, _>>()?;
     let recorded = state.engine.record(&project, events).await?;
     let duplicates = recorded.iter().filter(|r| r.duplicate).count();

@@ -192,7 +192,7 @@ impl Db {
                         .bind(event.occurred_at.timestamp_millis())
                         .bind(serde_json::to_string(&event.values)?)
                         .bind(serde_json::to_string(&event.dimensions)?)
-                        .bind(event.properties.to_string())
+                        .bind(serde_json::to_string(&event.properties)?)
                         .bind(&event.idempotency_key)
                         .bind(now_ms);
                 }

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use super::customers::MAX_EXTERNAL_ID;
 use super::quantity::Quantity;
-use super::{is_valid_key, path, required_text, validate_dimensions, FieldError};
+use super::{is_valid_key, required_text, validate_dimensions, FieldError};
 
 /// How far ahead of the server's clock an event may be stamped, for client clock skew.
 pub const MAX_FUTURE_SKEW: Duration = Duration::minutes(5);
@@ -58,37 +58,41 @@ pub struct NewEvent {
 impl EventInput {
     /// Validates against `now`: at most `max_backdate` in the past, at most five minutes ahead.
     pub fn validate(self, prefix: &str, now: DateTime<Utc>, max_backdate: Duration) -> Result<NewEvent, FieldError> {
-        let customer_ref = required_text(self.customer_id, &path(prefix, "customerId"), MAX_EXTERNAL_ID)?;
-        let event_type = required_text(self.event_type, &path(prefix, "eventType"), 128)?;
+        self.validate_fields(now, max_backdate).map_err(|err| err.under(prefix))
+    }
+
+    fn validate_fields(self, now: DateTime<Utc>, max_backdate: Duration) -> Result<NewEvent, FieldError> {
+        let customer_ref = required_text(self.customer_id, "customerId", MAX_EXTERNAL_ID)?;
+        let event_type = required_text(self.event_type, "eventType", 128)?;
         let values = self.values.unwrap_or_default();
-        super::at_most(values.len(), MAX_VALUES, &path(prefix, "values"), "values")?;
+        super::at_most(values.len(), MAX_VALUES, "values", "values")?;
         let mut quantities = BTreeMap::new();
         for (key, number) in &values {
-            let field = path(prefix, &format!("values.{}", super::truncate(key, 70)));
+            let field = || format!("values.{}", super::truncate(key, 70));
             if !is_valid_key(key) {
-                return Err(FieldError::invalid(field, "keys must match [A-Za-z0-9_]{1,64}"));
+                return Err(FieldError::invalid(field(), "keys must match [A-Za-z0-9_]{1,64}"));
             }
             let quantity = number
                 .as_f64()
                 .and_then(Quantity::from_f64)
-                .ok_or_else(|| FieldError::invalid(&field, "must be a number between -1e12 and 1e12"))?;
+                .ok_or_else(|| FieldError::invalid(field(), "must be a number between -1e12 and 1e12"))?;
             quantities.insert(key.clone(), quantity);
         }
-        let dimensions = validate_dimensions(self.dimensions, &path(prefix, "dimensions"))?;
+        let dimensions = validate_dimensions(self.dimensions, "dimensions")?;
         let properties = self.properties.unwrap_or_else(|| serde_json::json!({}));
         let occurred_at = match self.timestamp {
             None => now,
-            Some(text) => parse_timestamp(&text, &path(prefix, "timestamp"), now, max_backdate)?,
+            Some(text) => parse_timestamp(&text, "timestamp", now, max_backdate)?,
         };
         let idempotency_key = match self.idempotency_key {
             Some(key) if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY => {
                 return Err(FieldError::invalid(
-                    path(prefix, "idempotencyKey"),
+                    "idempotencyKey",
                     format!("must be 1 to {MAX_IDEMPOTENCY_KEY} characters"),
                 ))
             }
             Some(key) if key.chars().any(char::is_control) => {
-                return Err(FieldError::invalid(path(prefix, "idempotencyKey"), "must not contain control characters"))
+                return Err(FieldError::invalid("idempotencyKey", "must not contain control characters"))
             }
             Some(key) => Some(key),
             None => None,

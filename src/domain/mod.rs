@@ -29,6 +29,15 @@ impl FieldError {
         FieldError::Invalid { field: field.into(), message: message.into() }
     }
 
+    /// The same error for a field nested under `prefix` (`events[3]`), so paths are built only
+    /// for errors, never for every valid field.
+    pub fn under(self, prefix: &str) -> Self {
+        match self {
+            FieldError::Missing { field } => FieldError::Missing { field: path(prefix, &field) },
+            FieldError::Invalid { field, message } => FieldError::Invalid { field: path(prefix, &field), message },
+        }
+    }
+
     pub fn field(&self) -> &str {
         match self {
             FieldError::Missing { field } | FieldError::Invalid { field, .. } => field,
