@@ -16,6 +16,7 @@ use base64::Engine as _;
 use chrono::Duration;
 use rand::RngCore;
 use sha2::{Digest, Sha512};
+use subtle::ConstantTimeEq;
 use tokio::task::JoinHandle;
 use tower_cookies::Cookies;
 use tower_sessions::cookie::{time, Cookie, Key, SameSite};
@@ -319,9 +320,15 @@ fn login_csrf_cookie(token: String, secure: bool) -> Cookie<'static> {
 /// Whether a login or setup form sent back the token of its double-submit cookie.
 pub fn login_csrf_ok(cookies: &Cookies, sent: Option<&str>) -> bool {
     match (cookies.get(LOGIN_CSRF_COOKIE), sent) {
-        (Some(cookie), Some(sent)) => cookie.value() == sent,
+        (Some(cookie), Some(sent)) => same_secret(cookie.value(), sent),
         _ => false,
     }
+}
+
+/// Compares a secret with what a client sent in constant time (`subtle`), so the time taken
+/// does not tell how much of a guess was right. (Lengths are not secret: tokens have one size.)
+pub fn same_secret(expected: &str, sent: &str) -> bool {
+    expected.as_bytes().ct_eq(sent.as_bytes()).into()
 }
 
 /// Deletes expired sessions every few minutes with the store's `delete_expired`. (Its
@@ -475,6 +482,14 @@ mod tests {
         assert_eq!(validate_credentials("nope", "long enough pw").unwrap_err().field(), "email");
         let long = format!("{}@example.com", "a".repeat(MAX_EMAIL_LENGTH));
         assert_eq!(validate_credentials(&long, "long enough pw").unwrap_err().field(), "email");
+    }
+
+    #[test]
+    fn secrets_match_only_when_equal() {
+        assert!(same_secret("token", "token"));
+        assert!(!same_secret("token", "tokem"));
+        assert!(!same_secret("token", "token2"));
+        assert!(!same_secret("token", ""));
     }
 
     #[test]

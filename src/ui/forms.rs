@@ -21,7 +21,7 @@ use crate::api::webhooks::{
 };
 use crate::auth::keys::create_key;
 use crate::auth::operators::{
-    create_first_operator, log_in, login_csrf_ok, start_session, CreateOperatorError, Flash, LoginError,
+    create_first_operator, log_in, login_csrf_ok, same_secret, start_session, CreateOperatorError, Flash, LoginError,
     OperatorSession, CSRF_FIELD,
 };
 use crate::db::balances::{BalanceOperation, Idempotent, NewBalance};
@@ -136,11 +136,7 @@ fn to_with_secret(path: &str, notice: impl Into<String>, secret: String) -> Resu
 
 /// The session's anti-forgery token must come back with every form.
 fn csrf_ok(session: &OperatorSession, fields: &Fields) -> bool {
-    fields.get(CSRF_FIELD).is_some_and(|token| constant_time_eq(token, &session.csrf_token))
-}
-
-fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    fields.get(CSRF_FIELD).is_some_and(|token| same_secret(&session.csrf_token, token))
 }
 
 fn text(fields: &Fields, name: &str) -> Option<String> {
