@@ -390,3 +390,45 @@ async fn webhook_endpoints_are_managed_from_the_dashboard() {
     let (_, listed) = app.get("/v1/webhooks").await;
     assert_eq!(listed["data"], json!([]));
 }
+
+#[tokio::test]
+async fn expired_sessions_sign_nobody_in_and_are_deleted() {
+    use tower_sessions::session_store::ExpiredDeletion;
+    let app = spawn_app().await;
+    let mut browser = Browser::new(&app);
+    browser.set_up().await;
+    assert_eq!(stored_sessions(&app).await, 1);
+    assert_eq!(browser.get("/meters").await.status, StatusCode::OK);
+
+    expire_stored_sessions(&app).await;
+    assert_eq!(browser.get("/meters").await.location(), "/login", "an expired session is no session");
+    app.state().ui.sessions.delete_expired().await.unwrap();
+    assert_eq!(stored_sessions(&app).await, 0);
+}
+
+/// How many dashboard sessions the database holds.
+async fn stored_sessions(app: &TestApp) -> i64 {
+    use sqlx::Connection;
+    const COUNT: &str = "select count(*) from dashboard_sessions";
+    if app.database_url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
+        sqlx::query_scalar(COUNT).fetch_one(&mut conn).await.unwrap()
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(&app.database_url).await.unwrap();
+        sqlx::query_scalar(COUNT).fetch_one(&mut conn).await.unwrap()
+    }
+}
+
+/// Dates every stored session's expiry in the past, as if a week without use had gone by.
+async fn expire_stored_sessions(app: &TestApp) {
+    use sqlx::Connection;
+    use tower_sessions::cookie::time::OffsetDateTime;
+    const EXPIRE: &str = "update dashboard_sessions set expiry_date = $1";
+    if app.database_url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
+        sqlx::query(EXPIRE).bind(OffsetDateTime::UNIX_EPOCH).execute(&mut conn).await.unwrap();
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(&app.database_url).await.unwrap();
+        sqlx::query(EXPIRE).bind(OffsetDateTime::UNIX_EPOCH).execute(&mut conn).await.unwrap();
+    }
+}
