@@ -9,7 +9,7 @@ use reqwest::redirect::Policy;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{spawn_app, spawn_app_with, TestApp};
 
 const EMAIL: &str = "ops@example.com";
 const PASSWORD: &str = "correct horse battery";
@@ -389,6 +389,16 @@ async fn webhook_endpoints_are_managed_from_the_dashboard() {
     assert_eq!(deleted.location(), "/webhooks");
     let (_, listed) = app.get("/v1/webhooks").await;
     assert_eq!(listed["data"], json!([]));
+}
+
+#[tokio::test]
+async fn session_cookies_are_secure_when_configured() {
+    let app = spawn_app_with(|config| config.cookie_secure = limitry::config::CookieSecure::Always).await;
+    let mut browser = Browser::new(&app);
+    let setup = browser.set_up().await;
+    let cookie = setup.headers.get(SET_COOKIE).unwrap().to_str().unwrap();
+    assert!(cookie.starts_with("limitry_session=") && cookie.contains("; Secure"), "{cookie}");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
 }
 
 #[tokio::test]
