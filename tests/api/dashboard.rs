@@ -409,6 +409,10 @@ async fn expired_sessions_sign_nobody_in_and_are_deleted() {
     browser.set_up().await;
     assert_eq!(stored_sessions(&app).await, 1);
     assert_eq!(browser.get("/meters").await.status, StatusCode::OK);
+    let cookie = &browser.cookies["limitry_session"];
+    let stored_id = stored_session_id(&app).await;
+    assert_eq!(stored_id.len(), 22);
+    assert!(!cookie.contains(&stored_id), "the table keeps a hash of the id, not the id: {cookie} {stored_id}");
 
     expire_stored_sessions(&app).await;
     assert_eq!(browser.get("/meters").await.location(), "/login", "an expired session is no session");
@@ -426,6 +430,19 @@ async fn stored_sessions(app: &TestApp) -> i64 {
     } else {
         let mut conn = sqlx::SqliteConnection::connect(&app.database_url).await.unwrap();
         sqlx::query_scalar(COUNT).fetch_one(&mut conn).await.unwrap()
+    }
+}
+
+/// The id column of the only stored dashboard session.
+async fn stored_session_id(app: &TestApp) -> String {
+    use sqlx::Connection;
+    const ID: &str = "select id from dashboard_sessions";
+    if app.database_url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
+        sqlx::query_scalar(ID).fetch_one(&mut conn).await.unwrap()
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(&app.database_url).await.unwrap();
+        sqlx::query_scalar(ID).fetch_one(&mut conn).await.unwrap()
     }
 }
 
