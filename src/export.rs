@@ -5,9 +5,10 @@
 //! - UTF-8 without a byte-order mark; a header row first, then one row per record.
 //! - Every row, the last one included, ends with `\r\n` (RFC 4180), also inside the
 //!   header. Line breaks *inside* a field are written as they are, inside quotes.
-//! - A field is quoted when it holds a comma, a double quote, CR or LF, or begins or ends
-//!   with a space or tab; embedded double quotes are doubled. A row made of a single
-//!   empty field is written as `""` so that it does not read as a blank line.
+//! - Rows are written by the `csv` crate: a field is quoted when it holds a comma, a double
+//!   quote, CR or LF, and embedded double quotes are doubled. A row made of a single empty
+//!   field is written as `""` so that it does not read as a blank line. Spaces are part of a
+//!   field (RFC 4180) and are written as they are.
 //! - Formula injection (OWASP "CSV injection"): a [`Cell::Text`] whose first character is
 //!   `=`, `+`, `-`, `@`, TAB or CR gets a leading `'` so spreadsheets show it as text.
 //!   A [`Cell::Number`] that really is a plain number (`-120`, `-0.5`, `1e-5`) is written
@@ -31,6 +32,7 @@
 //! fails at once, the client may get an empty reply and no status line at all. Either way, a
 //! failed export never arrives looking like a finished one.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -47,9 +49,6 @@ pub const CHUNK: usize = 32 * 1024;
 
 /// Longest filename put in `Content-Disposition`.
 const MAX_FILENAME: usize = 120;
-
-/// Line ending of every row (RFC 4180).
-const EOL: &[u8] = b"\r\n";
 
 /// One cell of a CSV row.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,63 +94,38 @@ impl From<String> for Cell {
 
 /// Encodes one row (with the trailing `\r\n`) into bytes.
 pub fn encode_row(cells: &[Cell]) -> Vec<u8> {
-    let mut out = Vec::new();
-    write_row(&mut out, cells);
-    out
+    let mut writer = row_writer(64);
+    // Writing into memory cannot fail, and a writer made here is never handed on.
+    let _ = write_row(&mut writer, cells);
+    writer.into_inner().unwrap_or_default()
 }
 
-/// Appends one encoded row, with its line ending, to `out`.
-fn write_row(out: &mut Vec<u8>, cells: &[Cell]) {
-    if let [only] = cells {
-        if cell_text(only).is_empty() {
-            out.extend_from_slice(b"\"\"");
-            out.extend_from_slice(EOL);
-            return;
-        }
-    }
-    for (i, cell) in cells.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        let (text, prefix) = match cell {
-            Cell::Number(text) if is_plain_number(text) => (text.as_str(), false),
-            Cell::Text(text) | Cell::Number(text) => (text.as_str(), starts_like_formula(text)),
-        };
-        write_field(out, text, prefix);
-    }
-    out.extend_from_slice(EOL);
+/// A CSV writer into memory: RFC 4180 (CRLF after every row, quotes only where needed).
+/// Rows of any width are accepted; `CsvBody` checks widths itself, before a row is written.
+fn row_writer(capacity: usize) -> csv::Writer<Vec<u8>> {
+    csv::WriterBuilder::new()
+        .flexible(true)
+        .terminator(csv::Terminator::CRLF)
+        .quote_style(csv::QuoteStyle::Necessary)
+        .from_writer(Vec::with_capacity(capacity))
 }
 
-fn cell_text(cell: &Cell) -> &str {
+/// Writes one row, with its line ending, through to the writer's `Vec`.
+fn write_row(writer: &mut csv::Writer<Vec<u8>>, cells: &[Cell]) -> csv::Result<()> {
+    writer.write_record(cells.iter().map(field))?;
+    writer.flush()?;
+    Ok(())
+}
+
+/// The text of a cell as written: a plain number as it is; any other text with a leading `'`
+/// when a spreadsheet could take it for a formula.
+fn field(cell: &Cell) -> Cow<'_, [u8]> {
     match cell {
-        Cell::Text(text) | Cell::Number(text) => text,
-    }
-}
-
-/// Appends one field, with a leading `'` when `prefix`, quoting it when needed.
-fn write_field(out: &mut Vec<u8>, text: &str, prefix: bool) {
-    let bytes = text.as_bytes();
-    // With the prefix in front, the field begins with `'`, never with blank space.
-    let starts_blank = !prefix && matches!(bytes.first(), Some(b' ' | b'\t'));
-    let ends_blank = matches!(bytes.last(), Some(b' ' | b'\t'));
-    let special = bytes.iter().any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n'));
-    let quote = special || starts_blank || ends_blank;
-    if quote {
-        out.push(b'"');
-    }
-    if prefix {
-        out.push(b'\'');
-    }
-    if quote {
-        for &b in bytes {
-            if b == b'"' {
-                out.push(b'"');
-            }
-            out.push(b);
+        Cell::Number(text) if is_plain_number(text) => Cow::Borrowed(text.as_bytes()),
+        Cell::Text(text) | Cell::Number(text) if starts_like_formula(text) => {
+            Cow::Owned(format!("'{text}").into_bytes())
         }
-        out.push(b'"');
-    } else {
-        out.extend_from_slice(bytes);
+        Cell::Text(text) | Cell::Number(text) => Cow::Borrowed(text.as_bytes()),
     }
 }
 
@@ -240,16 +214,16 @@ where
 {
     let filename = sanitize_filename(filename);
     let header_cells: Vec<Cell> = header.iter().map(|&name| Cell::from(name)).collect();
-    let mut buf = Vec::with_capacity(CHUNK + 1024);
-    write_row(&mut buf, &header_cells);
-    let body = CsvBody {
-        rows: Box::pin(rows),
-        buf,
-        width: header.len(),
-        written: 0,
-        filename: filename.clone(),
-        state: State::Streaming,
+    let mut writer = row_writer(CHUNK + 1024);
+    let state = match write_row(&mut writer, &header_cells) {
+        Ok(()) => State::Streaming,
+        Err(err) => {
+            tracing::error!(filename = %filename, error = %err, "CSV export could not write its header");
+            State::Failed
+        }
     };
+    let body =
+        CsvBody { rows: Box::pin(rows), writer, width: header.len(), written: 0, filename: filename.clone(), state };
 
     let disposition = HeaderValue::try_from(format!("attachment; filename=\"{filename}\""))
         .unwrap_or_else(|_| HeaderValue::from_static("attachment; filename=\"export.csv\""));
@@ -283,10 +257,11 @@ enum State {
     Done,
 }
 
-/// The body stream: encodes rows into `buf` and hands it out in chunks.
+/// The body stream: encodes rows with a `csv::Writer` and hands its output out in chunks.
 struct CsvBody<S> {
     rows: Pin<Box<S>>,
-    buf: Vec<u8>,
+    /// Holds the encoded rows not yet sent (flushed through after every row).
+    writer: csv::Writer<Vec<u8>>,
     width: usize,
     /// Data rows encoded so far, for the log.
     written: u64,
@@ -295,8 +270,16 @@ struct CsvBody<S> {
 }
 
 impl<S> CsvBody<S> {
+    /// Bytes encoded and not yet sent.
+    fn pending(&self) -> usize {
+        self.writer.get_ref().len()
+    }
+
+    /// Hands out what is encoded; the rows after it go to a fresh writer.
     fn take_chunk(&mut self) -> Bytes {
-        Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK + 1024)))
+        let full = std::mem::replace(&mut self.writer, row_writer(CHUNK + 1024));
+        // Every row was flushed through to the `Vec`, so nothing is left to fail.
+        Bytes::from(full.into_inner().unwrap_or_default())
     }
 }
 
@@ -309,11 +292,21 @@ where
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        while matches!(this.state, State::Streaming) && this.buf.len() < CHUNK {
+        while matches!(this.state, State::Streaming) && this.pending() < CHUNK {
             match this.rows.as_mut().poll_next(cx) {
                 Poll::Ready(Some(Ok(cells))) if cells.len() == this.width => {
-                    write_row(&mut this.buf, &cells);
-                    this.written += 1;
+                    match write_row(&mut this.writer, &cells) {
+                        Ok(()) => this.written += 1,
+                        Err(err) => {
+                            tracing::error!(
+                                filename = %this.filename,
+                                rows_written = this.written,
+                                error = %err,
+                                "CSV export could not encode a row; ending the download early"
+                            );
+                            this.state = State::Failed;
+                        }
+                    }
                 }
                 Poll::Ready(Some(Ok(cells))) => {
                     tracing::error!(
@@ -335,11 +328,11 @@ where
                     this.state = State::Failed;
                 }
                 Poll::Ready(None) => this.state = State::Done,
-                Poll::Pending if this.buf.is_empty() => return Poll::Pending,
+                Poll::Pending if this.pending() == 0 => return Poll::Pending,
                 Poll::Pending => break,
             }
         }
-        if !this.buf.is_empty() {
+        if this.pending() > 0 {
             return Poll::Ready(Some(Ok(this.take_chunk())));
         }
         match this.state {
@@ -434,7 +427,7 @@ mod tests {
     #[test]
     fn fields_are_quoted_only_when_they_need_it_and_rows_end_with_crlf() {
         let row = [text("a"), text("b,c"), text("d\"e"), text(" f"), text("g "), text("h\ni"), Cell::int(7), text("")];
-        assert_eq!(encode_row(&row), b"a,\"b,c\",\"d\"\"e\",\" f\",\"g \",\"h\ni\",7,\r\n");
+        assert_eq!(encode_row(&row), b"a,\"b,c\",\"d\"\"e\", f,g ,\"h\ni\",7,\r\n");
     }
 
     #[test]

@@ -33,7 +33,7 @@ use tower_service::Service;
 use tracing::Level;
 
 use crate::auth::keys::KeyAuthenticator;
-use crate::auth::operators::{random_token, require_operator, SessionKeys, UiSettings};
+use crate::auth::operators::{random_token, require_operator, session_key, session_layer, UiSettings};
 use crate::clock::Clock;
 use crate::config::{Config, ConnectionLimits};
 use crate::db::Db;
@@ -67,7 +67,11 @@ pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Resu
         Some(secret) => secret.clone(),
         None => db.setting_or_insert("session_secret", &random_token()).await?,
     };
-    let ui = UiSettings { session_keys: SessionKeys::new(&secret)?, cookie_secure: config.secure_cookies() };
+    let ui = UiSettings {
+        sessions: db.session_rows().await?,
+        session_key: session_key(&secret),
+        cookie_secure: config.secure_cookies(),
+    };
     let leptos = LeptosOptions::builder().output_name("limitry").site_addr(config.bind).build();
     Ok(AppState {
         engine: Arc::new(Engine::new(db, clock, config.max_backdate_days)),
@@ -88,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::ui::forms::router())
         .merge(crate::ui::downloads::router())
         .layer(middleware::from_fn_with_state(state.clone(), require_operator))
+        .layer(session_layer(&state.ui))
         .layer(middleware::map_response(dashboard_headers));
     Router::new()
         .route("/healthz", get(healthz))
@@ -452,7 +457,9 @@ fn spawn_workers(state: &AppState, config: &Config, stop: &CancellationToken) ->
         }),
         crate::webhooks::spawn_worker(engine.clone(), config.webhooks.clone(), stop.clone()),
     ];
-    Workers { graceful, abortable: crate::engine::listener::spawn(engine.clone()).into_iter().collect() }
+    let mut abortable = vec![crate::auth::operators::spawn_session_cleanup(state.ui.sessions.clone())];
+    abortable.extend(crate::engine::listener::spawn(engine.clone()));
+    Workers { graceful, abortable }
 }
 
 /// Runs `work` every `interval` until `stop`; a round under way is finished first.

@@ -28,7 +28,7 @@ const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
 /// The stored form of a secret. Keys carry 256 bits of randomness, so a plain SHA-256 is
 /// enough; a slow password hash would only slow every request.
 pub fn hash_key(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 /// A new key: its id and the secret, which is shown once and never stored.
@@ -184,5 +184,16 @@ impl FromRequestParts<AppState> for ApiProject {
         }
         let now_ms = state.engine.now().timestamp_millis();
         state.keys.authenticate(state.engine.db(), secret, now_ms).await.map(ApiProject)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_stored_as_lower_case_hex_sha256() {
+        // Stored hashes must keep matching the keys issued before.
+        assert_eq!(hash_key("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 }

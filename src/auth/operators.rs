@@ -1,5 +1,6 @@
-//! Dashboard access: operator passwords (argon2), signed session cookies, CSRF tokens, the
-//! slow-down of repeated failed logins, and the middleware that keeps every page behind a session.
+//! Dashboard access: operator passwords (argon2), sessions (tower-sessions, stored in the
+//! service's database, signed cookies), CSRF tokens, the slow-down of repeated failed logins,
+//! and the middleware that keeps every page behind a session.
 
 use std::net::IpAddr;
 
@@ -7,18 +8,25 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::Duration;
-use hmac::{Hmac, Mac};
 use rand::RngCore;
-use sha2::Sha256;
+use sha2::{Digest, Sha512};
+use subtle::ConstantTimeEq;
+use tokio::task::JoinHandle;
+use tower_cookies::Cookies;
+use tower_sessions::cookie::{time, Cookie, Key, SameSite};
+use tower_sessions::service::SignedCookie;
+use tower_sessions::session_store::ExpiredDeletion;
+use tower_sessions::{session, Expiry, Session, SessionManagerLayer};
 
-use crate::db::operators::{Operator, OperatorSession};
-use crate::db::{Db, DbResult};
+use crate::db::operators::Operator;
+use crate::db::sessions::SessionRows;
+use crate::db::Db;
 use crate::domain::customers::validate_email;
 use crate::domain::ids::new_id;
 use crate::domain::FieldError;
@@ -29,7 +37,15 @@ pub const SESSION_COOKIE: &str = "limitry_session";
 pub const LOGIN_CSRF_COOKIE: &str = "limitry_login_csrf";
 /// The hidden form field every dashboard form carries.
 pub const CSRF_FIELD: &str = "_csrf";
-pub const SESSION_LIFETIME: Duration = Duration::days(7);
+/// A session ends this long after its last change (the sign-in, or a form that left a message).
+pub const SESSION_LIFETIME: time::Duration = time::Duration::days(7);
+/// How long the login and setup forms' double-submit cookie lives.
+const LOGIN_CSRF_LIFETIME: time::Duration = time::Duration::hours(12);
+/// How often sessions past their expiry are deleted.
+const SESSION_CLEANUP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+/// Where a session keeps its operator, and the message for its next page.
+const OPERATOR_KEY: &str = "operator";
+const FLASH_KEY: &str = "flash";
 pub const MIN_PASSWORD_LENGTH: usize = 10;
 /// The longest email an operator can have (RFC 5321's path limit); longer input is refused
 /// before it costs a hash or a row.
@@ -213,80 +229,121 @@ pub fn login_wait(failures: i64, free: i64, last_failure_ms: i64, now_ms: i64) -
     (now_ms < ready_at).then(|| Duration::milliseconds(ready_at - now_ms))
 }
 
-/// Signs session ids so a cookie cannot be forged or altered; the database stores only a
-/// hash of the id.
-pub struct SessionKeys {
-    keyed: Hmac<Sha256>,
+/// What a session holds about its operator.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SignedIn {
+    operator_id: String,
+    email: String,
+    csrf_token: String,
 }
 
-impl SessionKeys {
-    pub fn new(secret: &str) -> Result<Self, hmac::digest::InvalidLength> {
-        Ok(SessionKeys { keyed: <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())? })
+/// The operator signed in on a request, with the session that carries their messages.
+#[derive(Debug, Clone)]
+pub struct OperatorSession {
+    pub operator_id: String,
+    pub email: String,
+    /// The anti-forgery token every form of this session must send back.
+    pub csrf_token: String,
+    session: Session,
+}
+
+impl OperatorSession {
+    /// Leaves a message for the session's next page; the session is saved as the answer leaves.
+    pub async fn leave_flash(&self, flash: &Flash) -> Result<(), session::Error> {
+        self.session.insert(FLASH_KEY, flash).await
     }
 
-    fn mac(&self, id: &str) -> Hmac<Sha256> {
-        let mut mac = self.keyed.clone();
-        mac.update(id.as_bytes());
-        mac
-    }
-
-    pub fn sign(&self, id: &str) -> String {
-        format!("{id}.{}", URL_SAFE_NO_PAD.encode(self.mac(id).finalize().into_bytes()))
-    }
-
-    /// The session id inside a cookie value, if its signature is ours.
-    pub fn verify<'a>(&self, value: &'a str) -> Option<&'a str> {
-        let (id, signature) = value.rsplit_once('.')?;
-        let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
-        self.mac(id).verify_slice(&signature).ok().map(|_| id)
+    /// Signs out: the session is deleted from the database now, and the answer removes its cookie.
+    pub async fn end(&self) -> Result<(), session::Error> {
+        self.session.flush().await
     }
 }
 
-/// The stored form of a session id.
-pub fn session_id_hash(id: &str) -> String {
-    crate::auth::keys::hash_key(id)
+/// The key that signs session cookies, derived from the session secret (of any length).
+pub fn session_key(secret: &str) -> Key {
+    Key::from(&Sha512::digest(secret.as_bytes()))
 }
 
-/// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Secure when configured.
-pub fn cookie(name: &str, value: &str, max_age: Duration, secure: bool) -> HeaderValue {
-    let secure = if secure { "; Secure" } else { "" };
-    let text = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}", max_age.num_seconds());
-    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("limitry_invalid=1"))
+/// The dashboard's session layer: sessions stored in the service's database, one signed
+/// cookie (`HttpOnly`, `SameSite=Lax`, `Secure` as configured) that lives as long as its session.
+pub fn session_layer(ui: &UiSettings) -> SessionManagerLayer<SessionRows, SignedCookie> {
+    SessionManagerLayer::new(ui.sessions.clone())
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(ui.cookie_secure)
+        .with_expiry(Expiry::OnInactivity(SESSION_LIFETIME))
+        .with_signed(ui.session_key.clone())
 }
 
-pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value)
+/// Starts a session for an operator: a fresh id (never one the browser already had), nothing
+/// kept of what it held before, and a new CSRF token. The cookie goes out with the answer.
+pub async fn start_session(session: &Session, operator_id: &str, email: &str) -> Result<(), session::Error> {
+    if session.id().is_some() {
+        session.cycle_id().await?;
+    }
+    session.clear().await;
+    let signed_in =
+        SignedIn { operator_id: operator_id.to_string(), email: email.to_string(), csrf_token: random_token() };
+    session.insert(OPERATOR_KEY, signed_in).await
 }
 
-/// Starts a session for an operator: a fresh id (never one the browser already had) and CSRF
-/// token. Returns the cookie to set.
-pub async fn start_session(state: &AppState, operator_id: &str, email: &str) -> DbResult<HeaderValue> {
-    let now = state.engine.now();
-    let id = random_token();
-    let session = OperatorSession {
-        id_hash: session_id_hash(&id),
-        operator_id: operator_id.to_string(),
-        email: email.to_string(),
-        csrf_token: random_token(),
-        expires_at: (now + SESSION_LIFETIME).timestamp_millis(),
-    };
-    state.engine.db().create_session(&session, now.timestamp_millis()).await?;
-    Ok(cookie(SESSION_COOKIE, &state.ui.session_keys.sign(&id), SESSION_LIFETIME, state.ui.cookie_secure))
+/// The operator signed in on this session, if any (an unknown or expired session has none).
+async fn signed_in(session: &Session) -> Result<Option<OperatorSession>, session::Error> {
+    Ok(session.get::<SignedIn>(OPERATOR_KEY).await?.map(|s| OperatorSession {
+        operator_id: s.operator_id,
+        email: s.email,
+        csrf_token: s.csrf_token,
+        session: session.clone(),
+    }))
 }
 
-/// The session a request carries, if valid and not expired.
-pub async fn current_session(state: &AppState, headers: &HeaderMap) -> DbResult<Option<OperatorSession>> {
-    let Some(id) = cookie_value(headers, SESSION_COOKIE).and_then(|value| state.ui.session_keys.verify(value)) else {
+/// Reads and forgets the session's message. Only a session that held one is written back.
+async fn take_flash(session: &Session) -> Result<Option<Flash>, session::Error> {
+    if session.get_value(FLASH_KEY).await?.is_none() {
         return Ok(None);
-    };
-    state.engine.db().session(&session_id_hash(id), state.engine.now().timestamp_millis()).await
+    }
+    session.remove(FLASH_KEY).await
+}
+
+/// The double-submit cookie of the login and setup forms.
+fn login_csrf_cookie(token: String, secure: bool) -> Cookie<'static> {
+    Cookie::build((LOGIN_CSRF_COOKIE, token))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .max_age(LOGIN_CSRF_LIFETIME)
+        .build()
+}
+
+/// Whether a login or setup form sent back the token of its double-submit cookie.
+pub fn login_csrf_ok(cookies: &Cookies, sent: Option<&str>) -> bool {
+    match (cookies.get(LOGIN_CSRF_COOKIE), sent) {
+        (Some(cookie), Some(sent)) => same_secret(cookie.value(), sent),
+        _ => false,
+    }
+}
+
+/// Compares a secret with what a client sent in constant time (`subtle`), so the time taken
+/// does not tell how much of a guess was right. (Lengths are not secret: tokens have one size.)
+pub fn same_secret(expected: &str, sent: &str) -> bool {
+    expected.as_bytes().ct_eq(sent.as_bytes()).into()
+}
+
+/// Deletes expired sessions every few minutes with the store's `delete_expired`. (Its
+/// `continuously_delete_expired` stops at the first failure; this logs it and goes on.)
+pub fn spawn_session_cleanup(sessions: SessionRows) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(SESSION_CLEANUP_INTERVAL);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Err(err) = sessions.delete_expired().await {
+                tracing::warn!(error = %err, "could not delete expired sessions");
+            }
+        }
+    })
 }
 
 /// Pages anyone may reach: signing in and first-run setup.
@@ -296,7 +353,13 @@ fn is_public(path: &str) -> bool {
 
 /// Keeps every dashboard page, form and download behind a session. The session goes into the
 /// request's extensions for the pages; public pages get a login CSRF cookie instead.
-pub async fn require_operator(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn require_operator(
+    State(state): State<AppState>,
+    session: Session,
+    cookies: Cookies,
+    mut request: Request,
+    next: Next,
+) -> Response {
     if request.uri().path() == "/setup" {
         match state.engine.db().operator_count().await {
             // Setup exists only until the first operator does.
@@ -305,41 +368,37 @@ pub async fn require_operator(State(state): State<AppState>, mut request: Reques
             Err(err) => return crate::error::AppError::Internal(err.into()).into_response(),
         }
     }
-    let session = match current_session(&state, request.headers()).await {
-        Ok(session) => session,
+    let operator = match signed_in(&session).await {
+        Ok(operator) => operator,
         Err(err) => {
             tracing::error!(error = %err, "could not read the session");
             return crate::error::AppError::Internal(err.into()).into_response();
         }
     };
     let path = request.uri().path().to_string();
-    let has_session = session.is_some();
-    if let Some(session) = session {
-        request.extensions_mut().insert(session);
+    let has_session = operator.is_some();
+    if let Some(operator) = operator {
+        request.extensions_mut().insert(operator);
     }
     if is_public(&path) {
-        let existing = cookie_value(request.headers(), LOGIN_CSRF_COOKIE).map(str::to_string);
+        let existing = cookies.get(LOGIN_CSRF_COOKIE).map(|cookie| cookie.value().to_string());
         let token = existing.clone().unwrap_or_else(random_token);
         request.extensions_mut().insert(LoginCsrf(token.clone()));
-        let mut response = next.run(request).await;
         if existing.is_none() {
-            let value = cookie(LOGIN_CSRF_COOKIE, &token, Duration::hours(12), state.ui.cookie_secure);
-            response.headers_mut().append(header::SET_COOKIE, value);
+            cookies.add(login_csrf_cookie(token, state.ui.cookie_secure));
         }
-        return response;
+        return next.run(request).await;
     }
     if has_session {
-        if let Some(session) = request.extensions().get::<OperatorSession>().cloned() {
-            // Taken here rather than while the page renders: rendering may start twice, and
-            // a message shown once must not be consumed by a render nobody sees.
-            if request.method() == Method::GET {
-                match state.engine.db().take_flash(&session.id_hash).await {
-                    Ok(Some(message)) => {
-                        request.extensions_mut().insert(Flash::decode(&message));
-                    }
-                    Ok(None) => {}
-                    Err(err) => tracing::warn!(error = %err, "could not read the session's message"),
+        // Taken here rather than while the page renders: rendering may start twice, and
+        // a message shown once must not be consumed by a render nobody sees.
+        if request.method() == Method::GET {
+            match take_flash(&session).await {
+                Ok(Some(flash)) => {
+                    request.extensions_mut().insert(flash);
                 }
+                Ok(None) => {}
+                Err(err) => tracing::warn!(error = %err, "could not read the session's message"),
             }
         }
         return next.run(request).await;
@@ -365,24 +424,14 @@ pub struct Flash {
     pub secret: Option<String>,
 }
 
-impl Flash {
-    pub fn encode(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
-    }
-
-    /// Sessions from before messages were structured held a bare secret.
-    pub fn decode(text: &str) -> Flash {
-        serde_json::from_str(text).unwrap_or_else(|_| Flash { secret: Some(text.to_string()), ..Flash::default() })
-    }
-}
-
 /// The double-submit CSRF token of the login and setup forms.
 #[derive(Debug, Clone)]
 pub struct LoginCsrf(pub String);
 
 /// Dashboard settings that live for the process.
 pub struct UiSettings {
-    pub session_keys: SessionKeys,
+    pub sessions: SessionRows,
+    pub session_key: Key,
     pub cookie_secure: bool,
 }
 
@@ -392,12 +441,20 @@ mod tests {
 
     #[test]
     fn a_signed_session_id_verifies_and_a_tampered_one_does_not() {
-        let keys = SessionKeys::new("secret").unwrap();
-        let value = keys.sign("abc");
-        assert_eq!(keys.verify(&value), Some("abc"));
-        assert_eq!(keys.verify(&value.replace("abc", "abd")), None);
-        assert_eq!(SessionKeys::new("other").unwrap().verify(&value), None);
-        assert_eq!(keys.verify("abc"), None);
+        use tower_sessions::cookie::CookieJar;
+        let key = session_key("secret");
+        let mut jar = CookieJar::new();
+        jar.signed_mut(&key).add(Cookie::new(SESSION_COOKIE, "abc"));
+        let value = jar.get(SESSION_COOKIE).unwrap().value().to_string();
+        let read = |key: &Key, value: &str| {
+            let mut jar = CookieJar::new();
+            jar.add_original(Cookie::new(SESSION_COOKIE, value.to_string()));
+            jar.signed(key).get(SESSION_COOKIE).map(|cookie| cookie.value().to_string())
+        };
+        assert_eq!(read(&key, &value).as_deref(), Some("abc"));
+        assert_eq!(read(&key, &value.replace("abc", "abd")), None);
+        assert_eq!(read(&session_key("other"), &value), None);
+        assert_eq!(read(&key, "abc"), None);
     }
 
     #[test]
@@ -428,6 +485,14 @@ mod tests {
     }
 
     #[test]
+    fn secrets_match_only_when_equal() {
+        assert!(same_secret("token", "token"));
+        assert!(!same_secret("token", "tokem"));
+        assert!(!same_secret("token", "token2"));
+        assert!(!same_secret("token", ""));
+    }
+
+    #[test]
     fn ipv6_clients_are_throttled_by_their_network() {
         let one: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
         let other: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
@@ -437,9 +502,8 @@ mod tests {
 
     #[test]
     fn cookies_are_http_only_lax_and_secure_when_asked() {
-        let value = cookie("a", "b", Duration::seconds(60), true);
-        let text = value.to_str().unwrap();
-        assert!(text.contains("HttpOnly") && text.contains("SameSite=Lax") && text.ends_with("; Secure"));
-        assert!(!cookie("a", "b", Duration::seconds(60), false).to_str().unwrap().contains("Secure"));
+        let text = login_csrf_cookie("b".into(), true).to_string();
+        assert!(text.contains("HttpOnly") && text.contains("SameSite=Lax") && text.contains("; Secure"), "{text}");
+        assert!(!login_csrf_cookie("b".into(), false).to_string().contains("Secure"));
     }
 }

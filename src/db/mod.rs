@@ -9,6 +9,7 @@ pub mod limits;
 pub mod meters;
 pub mod operators;
 pub mod projects;
+pub mod sessions;
 pub mod webhooks;
 
 use std::future::Future;

@@ -1,16 +1,6 @@
-//! Dashboard operators, their sessions, failed-login counts and service settings.
+//! Dashboard operators, their failed-login counts and service settings (sessions: `sessions.rs`).
 
 use super::{conflict_on_unique, with_store, Db, DbResult, Store};
-
-/// A signed-in operator's session, as the dashboard sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OperatorSession {
-    pub id_hash: String,
-    pub operator_id: String,
-    pub email: String,
-    pub csrf_token: String,
-    pub expires_at: i64,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Operator {
@@ -22,16 +12,6 @@ pub struct Operator {
 const COUNT_OPERATORS: &str = "select count(*) from operators";
 const INSERT_OPERATOR: &str = "insert into operators (id, email, password_hash, created_at) values ($1, $2, $3, $4)";
 const SELECT_OPERATOR_BY_EMAIL: &str = "select id, email, password_hash from operators where email = $1";
-const INSERT_SESSION: &str =
-    "insert into operator_sessions (id_hash, operator_id, csrf_token, created_at, expires_at) \
-     values ($1, $2, $3, $4, $5)";
-const SELECT_SESSION: &str = "select s.id_hash, s.operator_id, o.email, s.csrf_token, s.expires_at \
-     from operator_sessions s join operators o on o.id = s.operator_id where s.id_hash = $1 and s.expires_at > $2";
-const DELETE_SESSION: &str = "delete from operator_sessions where id_hash = $1";
-const DELETE_EXPIRED_SESSIONS: &str = "delete from operator_sessions where expires_at <= $1";
-const SET_FLASH: &str = "update operator_sessions set flash = $2 where id_hash = $1";
-const SELECT_FLASH: &str = "select flash from operator_sessions where id_hash = $1";
-const CLEAR_FLASH: &str = "update operator_sessions set flash = null where id_hash = $1";
 // Makes sure the key's row exists and locks it for the transaction (PostgreSQL takes the row
 // lock in `do update`; SQLite's write transaction is already exclusive), returning its counts.
 const LOCK_THROTTLE: &str = "insert into login_throttle (key, failures, last_failure_at, expires_at) \
@@ -104,59 +84,6 @@ impl Db {
     pub async fn operator_by_email(&self, email: &str) -> DbResult<Option<Operator>> {
         let row: Option<(String, String, String)> = with_store!(self, s => sqlx::query_as(SELECT_OPERATOR_BY_EMAIL).bind(email).fetch_optional(s.pool()).await)?;
         Ok(row.map(|(id, email, password_hash)| Operator { id, email, password_hash }))
-    }
-
-    pub async fn create_session(&self, session: &OperatorSession, now_ms: i64) -> DbResult<()> {
-        with_store!(self, s => {
-            sqlx::query(DELETE_EXPIRED_SESSIONS).bind(now_ms).execute(s.pool()).await?;
-            sqlx::query(INSERT_SESSION)
-                .bind(&session.id_hash)
-                .bind(&session.operator_id)
-                .bind(&session.csrf_token)
-                .bind(now_ms)
-                .bind(session.expires_at)
-                .execute(s.pool())
-                .await?;
-        });
-        Ok(())
-    }
-
-    pub async fn session(&self, id_hash: &str, now_ms: i64) -> DbResult<Option<OperatorSession>> {
-        let row: Option<(String, String, String, String, i64)> = with_store!(self, s => sqlx::query_as(SELECT_SESSION)
-            .bind(id_hash)
-            .bind(now_ms)
-            .fetch_optional(s.pool())
-            .await)?;
-        Ok(row.map(|(id_hash, operator_id, email, csrf_token, expires_at)| OperatorSession {
-            id_hash,
-            operator_id,
-            email,
-            csrf_token,
-            expires_at,
-        }))
-    }
-
-    pub async fn delete_session(&self, id_hash: &str) -> DbResult<()> {
-        with_store!(self, s => sqlx::query(DELETE_SESSION).bind(id_hash).execute(s.pool()).await.map(|_| ()))?;
-        Ok(())
-    }
-
-    /// Leaves a message for the session's next page, e.g. a new key's secret, shown once.
-    pub async fn set_flash(&self, id_hash: &str, message: &str) -> DbResult<()> {
-        with_store!(self, s => sqlx::query(SET_FLASH).bind(id_hash).bind(message).execute(s.pool()).await.map(|_| ()))?;
-        Ok(())
-    }
-
-    /// Reads and forgets the session's flash message.
-    pub async fn take_flash(&self, id_hash: &str) -> DbResult<Option<String>> {
-        with_store!(self, s => {
-            let mut tx = s.begin_write().await?;
-            let flash: Option<Option<String>> =
-                sqlx::query_scalar(SELECT_FLASH).bind(id_hash).fetch_optional(&mut *tx).await?;
-            sqlx::query(CLEAR_FLASH).bind(id_hash).execute(&mut *tx).await?;
-            tx.commit().await?;
-            Ok(flash.flatten())
-        })
     }
 
     /// Counts a login attempt as a failure before its password is checked, under every key

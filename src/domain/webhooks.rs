@@ -286,20 +286,13 @@ impl Default for RetrySchedule {
 }
 
 impl RetrySchedule {
-    /// Parses `5s,30s,2m,10m,1h,6h,24h` (also `ms`).
+    /// Parses delays separated by commas, each a `humantime` duration: `5s,30s,2m,10m,1h,6h,24h`,
+    /// also `100ms`, `1h 30m` or `2days`.
     pub fn parse(text: &str) -> Result<RetrySchedule, String> {
         text.split(',')
             .map(|part| {
                 let part = part.trim();
-                let (number, unit) = part.split_at(part.find(|c: char| !c.is_ascii_digit()).unwrap_or(part.len()));
-                let n: u64 = number.parse().map_err(|_| format!("{part} is not a duration like 30s"))?;
-                match unit {
-                    "ms" => Ok(Duration::from_millis(n)),
-                    "s" => Ok(Duration::from_secs(n)),
-                    "m" => Ok(Duration::from_secs(n * 60)),
-                    "h" => Ok(Duration::from_secs(n * 3600)),
-                    _ => Err(format!("{part}: use ms, s, m or h")),
-                }
+                humantime::parse_duration(part).map_err(|err| format!("{part:?} is not a duration like 30s: {err}"))
             })
             .collect::<Result<Vec<_>, _>>()
             .and_then(|delays| if delays.is_empty() { Err("empty schedule".into()) } else { Ok(RetrySchedule(delays)) })

@@ -8,8 +8,7 @@ use std::sync::Arc;
 use axum::http::request::Parts;
 use leptos::prelude::*;
 
-use crate::auth::operators::{Flash, LoginCsrf, CSRF_FIELD, MAX_EMAIL_LENGTH};
-use crate::db::operators::OperatorSession;
+use crate::auth::operators::{Flash, LoginCsrf, OperatorSession, CSRF_FIELD, MAX_EMAIL_LENGTH};
 use crate::db::projects::{Project, DEFAULT_PROJECT_ID};
 use crate::server::AppState;
 

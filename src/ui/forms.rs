@@ -7,11 +7,12 @@ use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
 use axum::{Extension, Form, Router};
-use chrono::Duration;
+use tower_cookies::Cookies;
+use tower_sessions::Session;
 
 use crate::api::limits::{create_limit, delete_limit, update_limit, LimitRequest};
 use crate::api::meters::{create_meter, delete_meter, update_meter, MeterRequest};
@@ -20,11 +21,10 @@ use crate::api::webhooks::{
 };
 use crate::auth::keys::create_key;
 use crate::auth::operators::{
-    cookie, cookie_value, create_first_operator, log_in, session_id_hash, start_session, CreateOperatorError, Flash,
-    LoginError, CSRF_FIELD, LOGIN_CSRF_COOKIE, SESSION_COOKIE,
+    create_first_operator, log_in, login_csrf_ok, same_secret, start_session, CreateOperatorError, Flash, LoginError,
+    OperatorSession, CSRF_FIELD,
 };
 use crate::db::balances::NewBalance;
-use crate::db::operators::OperatorSession;
 use crate::db::projects::{Project, DEFAULT_PROJECT_ID};
 use crate::domain::balances::{positive_amount, whole_amount};
 use crate::domain::meters::EventFilter;
@@ -81,15 +81,15 @@ impl Failure {
 
     /// Goes back with the message in the session: the URL carries none, so a link cannot
     /// make a page say anything.
-    async fn respond(self, state: &AppState, session: &OperatorSession) -> Response {
+    async fn respond(self, session: &OperatorSession) -> Response {
         let flash = Flash { error: Some(self.message), field: self.field, ..Flash::default() };
-        go_to(state, session, &self.back, flash).await
+        go_to(session, &self.back, flash).await
     }
 }
 
 /// Leaves `flash` for the session's next page and sends the browser to `to`.
-async fn go_to(state: &AppState, session: &OperatorSession, to: &str, flash: Flash) -> Response {
-    if let Err(err) = state.engine.db().set_flash(&session.id_hash, &flash.encode()).await {
+async fn go_to(session: &OperatorSession, to: &str, flash: Flash) -> Response {
+    if let Err(err) = session.leave_flash(&flash).await {
         tracing::warn!(error = %err, "could not leave a message for the next page");
     }
     Redirect::to(to).into_response()
@@ -112,13 +112,7 @@ fn forbidden() -> Response {
 
 /// Runs a dashboard form: the anti-forgery token first, then the action, whose answer says
 /// where to go and what to tell; an error goes back to `back`, next to its field.
-async fn form_action<F, Fut>(
-    state: &AppState,
-    session: &OperatorSession,
-    fields: &Fields,
-    back: &str,
-    action: F,
-) -> Response
+async fn form_action<F, Fut>(session: &OperatorSession, fields: &Fields, back: &str, action: F) -> Response
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<(String, Flash), AppError>>,
@@ -127,8 +121,8 @@ where
         return forbidden();
     }
     match action().await {
-        Ok((to, flash)) => go_to(state, session, &to, flash).await,
-        Err(err) => Failure::new(back, err).respond(state, session).await,
+        Ok((to, flash)) => go_to(session, &to, flash).await,
+        Err(err) => Failure::new(back, err).respond(session).await,
     }
 }
 
@@ -143,11 +137,7 @@ fn to_with_secret(path: &str, notice: impl Into<String>, secret: String) -> Resu
 
 /// The session's anti-forgery token must come back with every form.
 fn csrf_ok(session: &OperatorSession, fields: &Fields) -> bool {
-    fields.get(CSRF_FIELD).is_some_and(|token| constant_time_eq(token, &session.csrf_token))
-}
-
-fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    fields.get(CSRF_FIELD).is_some_and(|token| same_secret(&session.csrf_token, token))
 }
 
 fn text(fields: &Fields, name: &str) -> Option<String> {
@@ -181,19 +171,19 @@ fn client_address(connect_info: Option<Extension<ConnectInfo<SocketAddr>>>) -> I
 async fn login(
     State(state): State<AppState>,
     connect_info: Option<Extension<ConnectInfo<SocketAddr>>>,
-    headers: HeaderMap,
+    cookies: Cookies,
+    session: Session,
     Form(fields): Form<Fields>,
 ) -> Response {
-    let cookie_token = cookie_value(&headers, LOGIN_CSRF_COOKIE);
-    if cookie_token.is_none() || cookie_token != fields.get(CSRF_FIELD).map(String::as_str) {
+    if !login_csrf_ok(&cookies, fields.get(CSRF_FIELD).map(String::as_str)) {
         return forbidden();
     }
     let email = fields.get("email").map(String::as_str).unwrap_or_default();
     let password = fields.get("password").map(String::as_str).unwrap_or_default();
     let now_ms = state.engine.now().timestamp_millis();
     match log_in(state.engine.db(), email, password, client_address(connect_info), now_ms).await {
-        Ok(operator) => match start_session(&state, &operator.id, &operator.email).await {
-            Ok(cookie) => ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response(),
+        Ok(operator) => match start_session(&session, &operator.id, &operator.email).await {
+            Ok(()) => Redirect::to("/").into_response(),
             Err(err) => {
                 tracing::error!(error = %err, "could not start a session");
                 public_failure("/login", "failed", None)
@@ -208,9 +198,13 @@ async fn login(
     }
 }
 
-async fn setup(State(state): State<AppState>, headers: HeaderMap, Form(fields): Form<Fields>) -> Response {
-    let cookie_token = cookie_value(&headers, LOGIN_CSRF_COOKIE);
-    if cookie_token.is_none() || cookie_token != fields.get(CSRF_FIELD).map(String::as_str) {
+async fn setup(
+    State(state): State<AppState>,
+    cookies: Cookies,
+    session: Session,
+    Form(fields): Form<Fields>,
+) -> Response {
+    if !login_csrf_ok(&cookies, fields.get(CSRF_FIELD).map(String::as_str)) {
         return forbidden();
     }
     let db = state.engine.db();
@@ -229,8 +223,8 @@ async fn setup(State(state): State<AppState>, headers: HeaderMap, Form(fields): 
             return public_failure("/setup", "failed", None);
         }
     };
-    match start_session(&state, &operator.id, &operator.email).await {
-        Ok(cookie) => ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response(),
+    match start_session(&session, &operator.id, &operator.email).await {
+        Ok(()) => Redirect::to("/").into_response(),
         Err(err) => {
             tracing::error!(error = %err, "could not start a session");
             public_failure("/login", "failed", None)
@@ -238,24 +232,14 @@ async fn setup(State(state): State<AppState>, headers: HeaderMap, Form(fields): 
     }
 }
 
-async fn logout(
-    State(state): State<AppState>,
-    Extension(session): Extension<OperatorSession>,
-    headers: HeaderMap,
-    Form(fields): Form<Fields>,
-) -> Response {
+async fn logout(Extension(session): Extension<OperatorSession>, Form(fields): Form<Fields>) -> Response {
     if !csrf_ok(&session, &fields) {
         return forbidden();
     }
-    if let Some(value) = cookie_value(&headers, SESSION_COOKIE) {
-        if let Some(id) = state.ui.session_keys.verify(value) {
-            if let Err(err) = state.engine.db().delete_session(&session_id_hash(id)).await {
-                return Failure::new("/", err.into()).respond(&state, &session).await;
-            }
-        }
+    if let Err(err) = session.end().await {
+        return Failure::new("/", AppError::Internal(err.into())).respond(&session).await;
     }
-    let expired = cookie(SESSION_COOKIE, "", Duration::zero(), state.ui.cookie_secure);
-    ([(header::SET_COOKIE, expired)], Redirect::to("/login")).into_response()
+    Redirect::to("/login").into_response()
 }
 
 fn meter_request(fields: &Fields) -> MeterRequest {
@@ -275,7 +259,7 @@ async fn meter_create(
     Form(fields): Form<Fields>,
 ) -> Response {
     let back = "/meters".to_string();
-    form_action(&state, &session, &fields, &back, || async {
+    form_action(&session, &fields, &back, || async {
         let meter = create_meter(&state, &project(&state).await?, meter_request(&fields)).await?;
         to("/meters", format!("Meter {} created.", meter.name))
     })
@@ -289,7 +273,7 @@ async fn meter_update(
     Form(fields): Form<Fields>,
 ) -> Response {
     let back = "/meters".to_string();
-    form_action(&state, &session, &fields, &back, || async {
+    form_action(&session, &fields, &back, || async {
         let meter = update_meter(&state, &project(&state).await?, &id, meter_request(&fields)).await?;
         to("/meters", format!("Meter {} saved.", meter.name))
     })
@@ -303,7 +287,7 @@ async fn meter_delete(
     Form(fields): Form<Fields>,
 ) -> Response {
     let back = "/meters".to_string();
-    form_action(&state, &session, &fields, &back, || async {
+    form_action(&session, &fields, &back, || async {
         delete_meter(&state, &project(&state).await?, &id).await?;
         to("/meters", "Meter deleted.")
     })
@@ -343,7 +327,7 @@ async fn limit_create(
     Form(fields): Form<Fields>,
 ) -> Response {
     let back = "/limits".to_string();
-    form_action(&state, &session, &fields, &back, || async {
+    form_action(&session, &fields, &back, || async {
         let limit = create_limit(&state, &project(&state).await?, limit_request(&fields, true)?).await?;
         to("/limits", format!("Limit {} created.", limit.name))
     })
@@ -357,7 +341,7 @@ async fn limit_update(
     Form(fields): Form<Fields>,
 ) -> Response {
     let back = "/limits".to_string();
-    form_action(&state, &session, &fields, &back, || async {
+    form_action(&session, &fields, &back, || async {
         let limit = update_limit(&state, &project(&state).await?, &id, limit_request(&fields, false)?).await?;
         to("/limits", format!("Limit {} saved.", limit.name))
     })
@@ -371,7 +355,7 @@ async fn limit_delete(
     Form(fields): Form<Fields>,
 ) -> Response {
     let back = "/limits".to_string();
-    form_action(&state, &session, &fields, &back, || async {
+    form_action(&session, &fields, &back, || async {
         delete_limit(&state, &project(&state).await?, &id).await?;
         to("/limits", "Limit deleted.")
     })
@@ -384,7 +368,7 @@ async fn key_create(
     Form(fields): Form<Fields>,
 ) -> Response {
     let back = "/api-keys".to_string();
-    form_action(&state, &session, &fields, &back, || async {
+    form_action(&session, &fields, &back, || async {
         let name = required_text(text(&fields, "name"), "name", 128)?;
         let now_ms = state.engine.now().timestamp_millis();
         let key = create_key(state.engine.db(), DEFAULT_PROJECT_ID, &name, now_ms).await?;
@@ -401,7 +385,7 @@ async fn key_revoke(
     Form(fields): Form<Fields>,
 ) -> Response {
     let back = "/api-keys".to_string();
-    form_action(&state, &session, &fields, &back, || async {
+    form_action(&session, &fields, &back, || async {
         let db = state.engine.db();
         // Only the dashboard's project's keys: another project's id answers as unknown.
         db.revoke_key(Some(DEFAULT_PROJECT_ID), &id, state.engine.now().timestamp_millis()).await?;
@@ -419,7 +403,7 @@ async fn balance_create(
     Form(fields): Form<Fields>,
 ) -> Response {
     let back = format!("/customers/{customer}");
-    form_action(&state, &session, &fields, &back, || async {
+    form_action(&session, &fields, &back, || async {
         let project = project(&state).await?;
         let customer = crate::api::customers::find_customer(&state, &project, &customer).await?;
         let name = required_text(text(&fields, "name"), "name", 128)?;
@@ -444,14 +428,14 @@ async fn move_balance(
 ) -> Response {
     let project = match project(state).await {
         Ok(project) => project,
-        Err(err) => return Failure::new("/customers", err).respond(state, session).await,
+        Err(err) => return Failure::new("/customers", err).respond(session).await,
     };
     let balance = match state.engine.db().balance(&project.id, balance_id).await {
         Ok(Some(balance)) => balance,
         Ok(None) => {
-            return Failure::new("/customers", AppError::not_found("balance", balance_id)).respond(state, session).await
+            return Failure::new("/customers", AppError::not_found("balance", balance_id)).respond(session).await
         }
-        Err(err) => return Failure::new("/customers", err.into()).respond(state, session).await,
+        Err(err) => return Failure::new("/customers", err.into()).respond(session).await,
     };
     let back = format!("/customers/{}", balance.customer_id);
     let result = async {
@@ -471,13 +455,13 @@ async fn move_balance(
     match result.await {
         Ok(Idempotent::Fresh(result)) if result.refused.is_some() => {
             let message = "Insufficient balance: nothing was debited.".to_string();
-            Failure { back, message, field: Some("amount".into()) }.respond(state, session).await
+            Failure { back, message, field: Some("amount".into()) }.respond(session).await
         }
         Ok(_) => {
             let notice = if credit { "Balance credited." } else { "Balance debited." };
-            go_to(state, session, &back, Flash { notice: Some(notice.into()), ..Flash::default() }).await
+            go_to(session, &back, Flash { notice: Some(notice.into()), ..Flash::default() }).await
         }
-        Err(err) => Failure::new(&back, err).respond(state, session).await,
+        Err(err) => Failure::new(&back, err).respond(session).await,
     }
 }
 
@@ -526,7 +510,7 @@ async fn webhook_create(
     Form(fields): Form<Fields>,
 ) -> Response {
     let back = "/webhooks".to_string();
-    form_action(&state, &session, &fields, &back, || async {
+    form_action(&session, &fields, &back, || async {
         let created = create_endpoint(&state, &project(&state).await?, endpoint_request(&fields, false)).await?;
         let to = format!("/webhooks/{}", created.endpoint.id);
         to_with_secret(&to, "Endpoint created. Copy its signing secret now.", created.secret)
@@ -541,7 +525,7 @@ async fn webhook_update(
     Form(fields): Form<Fields>,
 ) -> Response {
     let back = format!("/webhooks/{id}");
-    form_action(&state, &session, &fields, &back, || async {
+    form_action(&session, &fields, &back, || async {
         update_endpoint(&state, &project(&state).await?, &id, endpoint_request(&fields, true)).await?;
         to(&back, "Endpoint saved.")
     })
@@ -555,7 +539,7 @@ async fn webhook_rotate(
     Form(fields): Form<Fields>,
 ) -> Response {
     let back = format!("/webhooks/{id}");
-    form_action(&state, &session, &fields, &back, || async {
+    form_action(&session, &fields, &back, || async {
         let rotated = rotate_endpoint_secret(&state, &project(&state).await?, &id).await?;
         to_with_secret(&back, "Secret rotated. Copy the new one now; the old one no longer signs.", rotated.secret)
     })
@@ -569,7 +553,7 @@ async fn webhook_delete(
     Form(fields): Form<Fields>,
 ) -> Response {
     let back = format!("/webhooks/{id}");
-    form_action(&state, &session, &fields, &back, || async {
+    form_action(&session, &fields, &back, || async {
         let endpoint = find_endpoint(&state, &project(&state).await?, &id).await?;
         state.engine.db().delete_endpoint(&endpoint.id).await?;
         to("/webhooks", "Endpoint deleted.")
@@ -584,7 +568,7 @@ async fn webhook_test(
     Form(fields): Form<Fields>,
 ) -> Response {
     let back = format!("/webhooks/{id}");
-    form_action(&state, &session, &fields, &back, || async {
+    form_action(&session, &fields, &back, || async {
         send_test_event(&state, &project(&state).await?, &id).await?;
         to(&back, "Test event queued.")
     })
@@ -598,7 +582,7 @@ async fn webhook_redeliver(
     Form(fields): Form<Fields>,
 ) -> Response {
     let back = format!("/webhooks/{id}");
-    form_action(&state, &session, &fields, &back, || async {
+    form_action(&session, &fields, &back, || async {
         let endpoint = find_endpoint(&state, &project(&state).await?, &id).await?;
         state.engine.db().redeliver(&endpoint.id, &delivery, state.engine.now()).await?;
         to(&back, "Delivery queued again with the same webhook-id.")

@@ -9,7 +9,7 @@ use reqwest::redirect::Policy;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{spawn_app, spawn_app_with, TestApp};
 
 const EMAIL: &str = "ops@example.com";
 const PASSWORD: &str = "correct horse battery";
@@ -389,4 +389,73 @@ async fn webhook_endpoints_are_managed_from_the_dashboard() {
     assert_eq!(deleted.location(), "/webhooks");
     let (_, listed) = app.get("/v1/webhooks").await;
     assert_eq!(listed["data"], json!([]));
+}
+
+#[tokio::test]
+async fn session_cookies_are_secure_when_configured() {
+    let app = spawn_app_with(|config| config.cookie_secure = limitry::config::CookieSecure::Always).await;
+    let mut browser = Browser::new(&app);
+    let setup = browser.set_up().await;
+    let cookie = setup.headers.get(SET_COOKIE).unwrap().to_str().unwrap();
+    assert!(cookie.starts_with("limitry_session=") && cookie.contains("; Secure"), "{cookie}");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+}
+
+#[tokio::test]
+async fn expired_sessions_sign_nobody_in_and_are_deleted() {
+    use tower_sessions::session_store::ExpiredDeletion;
+    let app = spawn_app().await;
+    let mut browser = Browser::new(&app);
+    browser.set_up().await;
+    assert_eq!(stored_sessions(&app).await, 1);
+    assert_eq!(browser.get("/meters").await.status, StatusCode::OK);
+    let cookie = &browser.cookies["limitry_session"];
+    let stored_id = stored_session_id(&app).await;
+    assert_eq!(stored_id.len(), 22);
+    assert!(!cookie.contains(&stored_id), "the table keeps a hash of the id, not the id: {cookie} {stored_id}");
+
+    expire_stored_sessions(&app).await;
+    assert_eq!(browser.get("/meters").await.location(), "/login", "an expired session is no session");
+    app.state().ui.sessions.delete_expired().await.unwrap();
+    assert_eq!(stored_sessions(&app).await, 0);
+}
+
+/// How many dashboard sessions the database holds.
+async fn stored_sessions(app: &TestApp) -> i64 {
+    use sqlx::Connection;
+    const COUNT: &str = "select count(*) from dashboard_sessions";
+    if app.database_url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
+        sqlx::query_scalar(COUNT).fetch_one(&mut conn).await.unwrap()
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(&app.database_url).await.unwrap();
+        sqlx::query_scalar(COUNT).fetch_one(&mut conn).await.unwrap()
+    }
+}
+
+/// The id column of the only stored dashboard session.
+async fn stored_session_id(app: &TestApp) -> String {
+    use sqlx::Connection;
+    const ID: &str = "select id from dashboard_sessions";
+    if app.database_url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
+        sqlx::query_scalar(ID).fetch_one(&mut conn).await.unwrap()
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(&app.database_url).await.unwrap();
+        sqlx::query_scalar(ID).fetch_one(&mut conn).await.unwrap()
+    }
+}
+
+/// Dates every stored session's expiry in the past, as if a week without use had gone by.
+async fn expire_stored_sessions(app: &TestApp) {
+    use sqlx::Connection;
+    use tower_sessions::cookie::time::OffsetDateTime;
+    const EXPIRE: &str = "update dashboard_sessions set expiry_date = $1";
+    if app.database_url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
+        sqlx::query(EXPIRE).bind(OffsetDateTime::UNIX_EPOCH).execute(&mut conn).await.unwrap();
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(&app.database_url).await.unwrap();
+        sqlx::query(EXPIRE).bind(OffsetDateTime::UNIX_EPOCH).execute(&mut conn).await.unwrap();
+    }
 }

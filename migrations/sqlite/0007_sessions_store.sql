@@ -1,0 +1,10 @@
+-- Dashboard sessions move to tower-sessions: its SQLx store keeps one row per session, laid
+-- out as `SqliteStore::migrate` of tower-sessions-sqlx-store 0.15 would create it. Sessions of
+-- the earlier table end here; operators sign in once more.
+drop table operator_sessions;
+
+create table dashboard_sessions (
+    id text primary key not null,
+    data blob not null,
+    expiry_date integer not null
+);
