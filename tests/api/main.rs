@@ -5,6 +5,7 @@ mod helpers;
 
 mod balances;
 mod cli;
+mod client_tokens;
 mod concurrency;
 mod crash;
 mod customers;
@@ -19,6 +20,7 @@ mod limits;
 mod meters;
 mod metrics;
 mod quickstart;
+mod rate_limits;
 mod service;
 mod validation;
 mod webhooks;
