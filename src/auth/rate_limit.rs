@@ -376,13 +376,30 @@ impl RateLimiter {
         }
     }
 
-    /// Whether any limit is configured as a default (keys may still carry their own).
-    pub fn has_defaults(&self) -> bool {
-        self.defaults.per_minute.is_some() || self.defaults.per_day.is_some()
+    /// The configured default per minute and per day (`None`: unlimited).
+    pub fn defaults(&self) -> (Option<u64>, Option<u64>) {
+        (self.defaults.per_minute, self.defaults.per_day)
     }
 }
 
 const WINDOW_SECONDS: [i64; 2] = [MINUTE_SECONDS, DAY_SECONDS];
+
+/// Largest per-key limit accepted.
+pub const MAX_KEY_LIMIT: i64 = 1_000_000_000_000;
+
+/// A key's own limit as an operator types it: empty follows the default, `0` is no limit.
+pub fn parse_key_limit(text: Option<&str>, field: &str) -> Result<Option<i64>, crate::domain::FieldError> {
+    match text.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(text) => match text.parse::<i64>() {
+            Ok(n) if (0..=MAX_KEY_LIMIT).contains(&n) => Ok(Some(n)),
+            _ => Err(crate::domain::FieldError::invalid(
+                field,
+                format!("must be a whole number from 0 (no limit) to {MAX_KEY_LIMIT}, or empty for the default"),
+            )),
+        },
+    }
+}
 
 fn window_start(now_ms: i64, seconds: i64) -> i64 {
     now_ms - now_ms.rem_euclid(seconds * 1000)

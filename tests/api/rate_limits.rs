@@ -255,3 +255,28 @@ async fn sqlx_count(url: &str) -> i64 {
     conn.close().await.unwrap();
     count
 }
+
+// Several threads: the command blocks this one while the service works beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_created_on_the_command_line_carry_their_own_limits() {
+    let app = spawn_app_with(|c| c.rate_limits.per_minute = Some(100)).await;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_limitry"))
+        .args(["keys", "create", "--name", "cli", "--rate-limit-per-minute", "1", "--rate-limit-per-day", "0"])
+        .args(["--database-url", &app.database_url])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let secret = String::from_utf8(output.stdout).unwrap().trim().to_string();
+    let answer = call(&app, &app.base, &secret).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(answer.header("ratelimit-limit"), Some(1));
+    assert_eq!(call(&app, &app.base, &secret).await.status, StatusCode::TOO_MANY_REQUESTS);
+    let listing = std::process::Command::new(env!("CARGO_BIN_EXE_limitry"))
+        .args(["keys", "list", "--database-url", &app.database_url])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    let listing = String::from_utf8(listing.stdout).unwrap();
+    assert!(listing.lines().any(|l| l.contains("\tcli\t") && l.ends_with("1/min, unlimited/day")), "{listing}");
+}
