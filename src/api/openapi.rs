@@ -56,12 +56,18 @@ impl Modify for BearerAuth {
 /// The error answers every operation of a kind can give, added in one place so that no
 /// handler's annotation can forget them: 401 where a key is required, 400 where input is read
 /// (a body, a query or a path id), 413 where a body is read, 404 where a path names an object,
-/// 409 where an `Idempotency-Key` is honoured, 429 where an API key's rate limit applies.
+/// 409 where an `Idempotency-Key` is honoured, 429 where an API key's rate limit applies, 403
+/// wherever a credential is required (the other kind of credential is refused).
 struct CommonResponses;
 
-const COMMON: [(&str, &str, &str); 6] = [
+const COMMON: [(&str, &str, &str); 7] = [
     ("400", "BadRequest", "invalid_request, missing_required_field or invalid_field_value, naming the field"),
     ("401", "Unauthorized", "missing_api_key, invalid_api_key or expired_api_key"),
+    (
+        "403",
+        "Forbidden",
+        "insufficient_permissions: a client token outside /v1/client/…, or an API key on /v1/client/…",
+    ),
     ("404", "NotFound", "the named object (or route) does not exist in the key's project"),
     ("409", "Conflict", "conflict: the Idempotency-Key was used for a different request"),
     ("413", "PayloadTooLarge", "payload_too_large: the body is over the size limit"),
@@ -89,6 +95,7 @@ impl Modify for CommonResponses {
                 for (status, applies) in [
                     ("400", reads_input),
                     ("401", secured),
+                    ("403", secured),
                     ("404", names_object),
                     ("409", idempotent),
                     ("413", has_body),
