@@ -459,3 +459,67 @@ pub async fn limit_api_keys(State(state): State<AppState>, mut request: Request,
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_start_on_the_minute_and_at_midnight_utc() {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-03-10T12:34:56.789Z").unwrap().timestamp_millis();
+        let minute = chrono::DateTime::parse_from_rfc3339("2026-03-10T12:34:00Z").unwrap().timestamp_millis();
+        let day = chrono::DateTime::parse_from_rfc3339("2026-03-10T00:00:00Z").unwrap().timestamp_millis();
+        assert_eq!(window_start(at, MINUTE_SECONDS), minute);
+        assert_eq!(window_start(at, DAY_SECONDS), day);
+        assert_eq!(window_start(minute, MINUTE_SECONDS), minute, "a window includes its start");
+    }
+
+    #[test]
+    fn an_instance_counts_locally_only_far_from_the_limit_and_within_its_share() {
+        let mut window = WindowCount { start_ms: 1, known: 0, ..WindowCount::default() };
+        // 1000: the last tenth starts at 900; a quarter of the 900 left is 225.
+        for _ in 0..225 {
+            assert!(window.may_count_locally(1000));
+            window.pending += 1;
+        }
+        assert!(!window.may_count_locally(1000), "a quarter of the room is held back: share it first");
+        let sent = window.send(0);
+        window.settle(1, sent, Some(800), 0);
+        assert_eq!((window.known, window.pending, window.in_flight), (800, 0, 0));
+        // 100 left before the last tenth: a quarter is 25.
+        window.pending = 24;
+        assert!(window.may_count_locally(1000));
+        window.pending = 25;
+        assert!(!window.may_count_locally(1000));
+        window.settle(1, 0, Some(900), 0);
+        window.pending = 0;
+        assert!(!window.may_count_locally(1000), "the last tenth is decided on the shared row");
+        // Tiny limits always ask the shared row.
+        assert!(!WindowCount::default().may_count_locally(3));
+    }
+
+    #[test]
+    fn a_failed_send_keeps_its_count_and_a_settled_one_of_an_old_window_is_dropped() {
+        let mut window = WindowCount { start_ms: 1, known: 10, pending: 3, ..WindowCount::default() };
+        let sent = window.send(1);
+        assert_eq!((sent, window.pending, window.in_flight, window.estimate()), (4, 0, 4, 14));
+        window.settle(1, sent, None, 3);
+        assert_eq!((window.pending, window.in_flight), (3, 0));
+        let sent = window.send(0);
+        window.start_ms = 2;
+        window.in_flight = 0;
+        window.settle(1, sent, Some(500), 0);
+        assert_eq!(window.known, 10, "a new window ignores the old one's total");
+    }
+
+    #[test]
+    fn key_limits_typed_by_operators() {
+        assert_eq!(parse_key_limit(None, "f").unwrap(), None);
+        assert_eq!(parse_key_limit(Some("  "), "f").unwrap(), None);
+        assert_eq!(parse_key_limit(Some("0"), "f").unwrap(), Some(0));
+        assert_eq!(parse_key_limit(Some("1000"), "f").unwrap(), Some(1000));
+        for bad in ["-1", "1.5", "x", "1000000000001"] {
+            assert_eq!(parse_key_limit(Some(bad), "f").unwrap_err().field(), "f", "{bad}");
+        }
+    }
+}
