@@ -5,6 +5,7 @@ use crate::auth::operators::create_operator;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{AdminCommand, DatabaseArgs, KeysCommand, ProjectsCommand};
 use crate::db::projects::DEFAULT_PROJECT_ID;
+use crate::db::rate_limits::KeyRateLimits;
 use crate::db::Db;
 
 async fn connect(database: &DatabaseArgs, now_ms: i64) -> anyhow::Result<Db> {
@@ -41,11 +42,18 @@ pub async fn keys(command: KeysCommand, database: &DatabaseArgs) -> anyhow::Resu
     let now_ms = SystemClock.now().timestamp_millis();
     let db = connect(database, now_ms).await?;
     match command {
-        KeysCommand::Create { name, project } => {
+        KeysCommand::Create { name, project, rate_limit_per_minute, rate_limit_per_day } => {
             let name = name.trim();
             anyhow::ensure!(!name.is_empty() && name.len() <= 128, "--name must be 1 to 128 characters");
+            let limits = KeyRateLimits {
+                per_minute: rate_limit_per_minute.map(i64::try_from).transpose()?,
+                per_day: rate_limit_per_day.map(i64::try_from).transpose()?,
+            };
             let project = project.as_deref().unwrap_or(DEFAULT_PROJECT_ID);
             let key = create_key(&db, project, name, now_ms).await?;
+            if limits != KeyRateLimits::default() {
+                db.set_key_rate_limits(project, &key.id, limits).await?;
+            }
             eprintln!(
                 "Created API key {} ({name}) for project {project}. Store it now: it is not shown again.",
                 key.id
@@ -53,13 +61,22 @@ pub async fn keys(command: KeysCommand, database: &DatabaseArgs) -> anyhow::Resu
             println!("{}", key.secret);
         }
         KeysCommand::List => {
+            let mut limits = std::collections::HashMap::new();
+            for project in db.projects().await? {
+                limits.extend(db.project_key_rate_limits(&project.id).await?);
+            }
             for key in db.keys(None).await? {
                 let status = match key.revoked_at {
                     Some(at) => format!("revoked {}", at.to_rfc3339()),
                     None => "active".to_string(),
                 };
                 let last_used = key.last_used_at.map_or("never".to_string(), |at| at.to_rfc3339());
-                println!("{}\t{}\t{}…\t{}\tlast used {}", key.id, key.name, key.key_prefix, status, last_used);
+                let own = limits.get(&key.id).copied().unwrap_or_default();
+                let rate = format!("{}/min, {}/day", rate_text(own.per_minute), rate_text(own.per_day));
+                println!(
+                    "{}\t{}\t{}…\t{}\tlast used {}\t{}",
+                    key.id, key.name, key.key_prefix, status, last_used, rate
+                );
             }
         }
         KeysCommand::Revoke { id } => {
@@ -83,4 +100,13 @@ pub async fn admin(command: AdminCommand, database: &DatabaseArgs) -> anyhow::Re
     }
     db.close().await;
     Ok(())
+}
+
+/// A key's own rate limit as the command line shows it.
+fn rate_text(limit: Option<i64>) -> String {
+    match limit {
+        None => "default".to_string(),
+        Some(0) => "unlimited".to_string(),
+        Some(n) => n.to_string(),
+    }
 }

@@ -90,6 +90,12 @@ pub enum KeysCommand {
         /// Project id; the default project when omitted.
         #[arg(long)]
         project: Option<String>,
+        /// Requests per minute this key may make, over the service's default; 0: no limit.
+        #[arg(long)]
+        rate_limit_per_minute: Option<u64>,
+        /// Requests per day (UTC) this key may make, over the service's default; 0: no limit.
+        #[arg(long)]
+        rate_limit_per_day: Option<u64>,
     },
     /// List keys (never their secrets).
     List,
@@ -156,6 +162,22 @@ pub struct ServeArgs {
     /// Connections served at once; more wait to be accepted.
     #[arg(long, env = "LIMITRY_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
+    /// Requests per minute each API key may make, unless the key sets its own; unlimited when
+    /// not set.
+    #[arg(long, env = "LIMITRY_RATE_LIMIT_PER_MINUTE", value_parser = clap::value_parser!(u64).range(1..))]
+    pub rate_limit_per_minute: Option<u64>,
+    /// Requests per day (UTC) each API key may make, unless the key sets its own; unlimited
+    /// when not set.
+    #[arg(long, env = "LIMITRY_RATE_LIMIT_PER_DAY", value_parser = clap::value_parser!(u64).range(1..))]
+    pub rate_limit_per_day: Option<u64>,
+    /// How often each instance adds its local request counts to the shared counters, in
+    /// milliseconds.
+    #[arg(long, env = "LIMITRY_RATE_LIMIT_FLUSH_MS", default_value_t = 10)]
+    pub rate_limit_flush_ms: u64,
+    /// Browser origins allowed to call the client-token routes (`/v1/client/…`), comma
+    /// separated, e.g. `https://app.example.com`; `*` allows any. None by default.
+    #[arg(long, env = "LIMITRY_CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub cors_allowed_origins: Vec<String>,
     #[command(flatten)]
     pub database: DatabaseArgs,
 }
@@ -179,6 +201,23 @@ pub struct Config {
     pub cookie_secure: CookieSecure,
     pub webhooks: WebhookSettings,
     pub connections: ConnectionLimits,
+    pub rate_limits: RateLimitSettings,
+    /// Origins allowed to call `/v1/client/…` from a browser; `*` allows any.
+    pub cors_allowed_origins: Vec<String>,
+}
+
+/// The default API rate limit of every key (`None`: unlimited) and how instances share counts.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimitSettings {
+    pub per_minute: Option<u64>,
+    pub per_day: Option<u64>,
+    pub flush_interval: Duration,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        RateLimitSettings { per_minute: None, per_day: None, flush_interval: Duration::from_millis(10) }
+    }
 }
 
 /// What one client may hold of the server: slow or idle clients are cut off, and the number
@@ -212,6 +251,8 @@ impl Config {
             cookie_secure: CookieSecure::Auto,
             webhooks: WebhookSettings::default(),
             connections: ConnectionLimits::default(),
+            rate_limits: RateLimitSettings::default(),
+            cors_allowed_origins: Vec::new(),
         }
     }
 
@@ -250,6 +291,12 @@ impl Config {
                 request_timeout: Duration::from_secs(args.request_timeout_seconds.max(1)),
                 max_connections: args.max_connections.max(1),
             },
+            rate_limits: RateLimitSettings {
+                per_minute: args.rate_limit_per_minute,
+                per_day: args.rate_limit_per_day,
+                flush_interval: Duration::from_millis(args.rate_limit_flush_ms.max(1)),
+            },
+            cors_allowed_origins: crate::api::client::parse_origins(&args.cors_allowed_origins)?,
         })
     }
 }
@@ -281,6 +328,8 @@ impl std::fmt::Debug for Config {
             .field("cookie_secure", &self.cookie_secure)
             .field("webhooks", &self.webhooks)
             .field("connections", &self.connections)
+            .field("rate_limits", &self.rate_limits)
+            .field("cors_allowed_origins", &self.cors_allowed_origins)
             .finish()
     }
 }

@@ -21,6 +21,13 @@ pub enum AppError {
     InvalidApiKey,
     #[error("this API key has been revoked")]
     ExpiredApiKey,
+    /// A client token that expired or was revoked.
+    #[error("{0}")]
+    ExpiredClientToken(&'static str),
+    #[error("{0}")]
+    InsufficientPermissions(String),
+    #[error("rate limit exceeded: retry in {retry_after} seconds")]
+    RateLimited { retry_after: i64 },
     #[error("{0}")]
     InvalidRequest(String),
     #[error("missing required field: {field}")]
@@ -42,7 +49,9 @@ impl AppError {
         match self {
             AppError::MissingApiKey => "missing_api_key".into(),
             AppError::InvalidApiKey => "invalid_api_key".into(),
-            AppError::ExpiredApiKey => "expired_api_key".into(),
+            AppError::ExpiredApiKey | AppError::ExpiredClientToken(_) => "expired_api_key".into(),
+            AppError::InsufficientPermissions(_) => "insufficient_permissions".into(),
+            AppError::RateLimited { .. } => "rate_limit_exceeded".into(),
             AppError::InvalidRequest(_) => "invalid_request".into(),
             AppError::MissingField { .. } => "missing_required_field".into(),
             AppError::InvalidField { .. } => "invalid_field_value".into(),
@@ -55,7 +64,12 @@ impl AppError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            AppError::MissingApiKey | AppError::InvalidApiKey | AppError::ExpiredApiKey => StatusCode::UNAUTHORIZED,
+            AppError::MissingApiKey
+            | AppError::InvalidApiKey
+            | AppError::ExpiredApiKey
+            | AppError::ExpiredClientToken(_) => StatusCode::UNAUTHORIZED,
+            AppError::InsufficientPermissions(_) => StatusCode::FORBIDDEN,
+            AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::InvalidRequest(_) | AppError::MissingField { .. } | AppError::InvalidField { .. } => {
                 StatusCode::BAD_REQUEST
             }
@@ -156,6 +170,9 @@ impl IntoResponse for AppError {
         let mut response = (status, Json(body)).into_response();
         if let Some(cause) = cause {
             response.extensions_mut().insert(cause);
+        }
+        if let AppError::RateLimited { retry_after } = self {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         }
         response
     }

@@ -34,6 +34,7 @@ use tracing::Level;
 
 use crate::auth::keys::KeyAuthenticator;
 use crate::auth::operators::{random_token, require_operator, session_key, session_layer, UiSettings};
+use crate::auth::rate_limit::RateLimiter;
 use crate::clock::Clock;
 use crate::config::{Config, ConnectionLimits};
 use crate::db::Db;
@@ -50,6 +51,9 @@ pub struct AppState {
     pub leptos: LeptosOptions,
     /// Which webhook receivers endpoints may name.
     pub webhook_policy: TargetPolicy,
+    pub rate_limits: Arc<RateLimiter>,
+    /// Origins allowed to call `/v1/client/…` from a browser.
+    pub cors_allowed_origins: Arc<Vec<String>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -73,7 +77,10 @@ pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Resu
         cookie_secure: config.secure_cookies(),
     };
     let leptos = LeptosOptions::builder().output_name("limitry").site_addr(config.bind).build();
+    let rate_limits = Arc::new(RateLimiter::new(config.rate_limits, db.clone(), clock.clone()));
     Ok(AppState {
+        rate_limits,
+        cors_allowed_origins: Arc::new(config.cors_allowed_origins.clone()),
         engine: Arc::new(Engine::new(db, clock, config.max_backdate_days)),
         keys: Arc::new(KeyAuthenticator::default()),
         ui: Arc::new(ui),
@@ -99,7 +106,11 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/style.css", get(stylesheet))
         .route("/favicon.svg", get(favicon))
-        .merge(crate::api::router())
+        .merge(
+            crate::api::router()
+                .route_layer(middleware::from_fn_with_state(state.clone(), crate::auth::rate_limit::limit_api_keys)),
+        )
+        .merge(crate::api::client::client_routes(&state.cors_allowed_origins))
         .merge(dashboard)
         // Outermost, so that no error answer of any layer escapes without our JSON body.
         .layer(middleware::from_fn(crate::error::uniform_errors))
@@ -457,7 +468,11 @@ fn spawn_workers(state: &AppState, config: &Config, stop: &CancellationToken) ->
         }),
         crate::webhooks::spawn_worker(engine.clone(), config.webhooks.clone(), stop.clone()),
     ];
-    let mut abortable = vec![crate::auth::operators::spawn_session_cleanup(state.ui.sessions.clone())];
+    let mut abortable = vec![
+        crate::auth::operators::spawn_session_cleanup(state.ui.sessions.clone()),
+        crate::auth::rate_limit::spawn_flusher(state.rate_limits.clone()),
+        crate::auth::client_tokens::spawn_sweeper(state.engine.clone()),
+    ];
     abortable.extend(crate::engine::listener::spawn(engine.clone()));
     Workers { graceful, abortable }
 }

@@ -24,7 +24,7 @@ use report::{Report, ScenarioResult, Settings};
 use server::{Database, Server};
 
 /// Load benchmark for the limitry service: preloads events, then measures a bare handler,
-/// limit checks, single records, batch records, checks and records at once (mixed) and, on
+/// limit checks (with a key without and one with a rate limit), single records, batch records, checks and records at once (mixed) and, on
 /// PostgreSQL, two service instances on one database.
 #[derive(Debug, Parser)]
 #[command(name = "limitry-bench", version)]
@@ -114,9 +114,11 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
     // before its database is removed.
     let database = Database::create(args.database_url.as_deref())?;
     let key = server::create_key(&args.binary, database.url()).await?;
+    let rate_limited_key = server::create_rate_limited_key(&args.binary, database.url()).await?;
     let mut server = Server::start(&args.binary, database.url()).await?;
     eprintln!("limitry-bench: service on {} ({} database)", server.addr, database.kind());
     let headers = Headers::new(server.addr, Some(&key))?;
+    let rate_limited_headers = Headers::new(server.addr, Some(&rate_limited_key))?;
 
     let mut setup = Client::connect(server.addr, headers.clone()).await?;
     let meter = setup.json(Method::POST, "/v1/meters", &workload::meter()).await?;
@@ -155,11 +157,23 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         (
             "baseline GET /healthz",
             None,
+            &headers,
             Target { method: Method::GET, path: Uri::from_static("/healthz"), bodies: Vec::new() },
         ),
         (
             "check POST /v1/limits/check",
             None,
+            &headers,
+            Target {
+                method: Method::POST,
+                path: Uri::from_static("/v1/limits/check"),
+                bodies: workload::check_bodies(customers),
+            },
+        ),
+        (
+            "check, key with a rate limit",
+            None,
+            &rate_limited_headers,
             Target {
                 method: Method::POST,
                 path: Uri::from_static("/v1/limits/check"),
@@ -169,6 +183,7 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         (
             "record POST /v1/events/record",
             Some(1),
+            &headers,
             Target {
                 method: Method::POST,
                 path: Uri::from_static("/v1/events/record"),
@@ -178,6 +193,7 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         (
             "batch POST /v1/events/batch",
             Some(batch_size),
+            &headers,
             Target {
                 method: Method::POST,
                 path: Uri::from_static("/v1/events/batch"),
@@ -186,14 +202,15 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         ),
     ];
     let mut results = Vec::with_capacity(scenarios.len() + 4);
-    for (name, events_per_request, target) in scenarios {
+    for (name, events_per_request, scenario_headers, target) in scenarios {
         server.check_alive()?;
         let name = match events_per_request {
             Some(n) if n > 1 => format!("{name} ({n} events)"),
             _ => name.to_string(),
         };
         eprintln!("limitry-bench: {name}");
-        let outcome = load::run(server.addr, headers.clone(), Arc::new(target), concurrency, warmup, duration).await?;
+        let outcome =
+            load::run(server.addr, scenario_headers.clone(), Arc::new(target), concurrency, warmup, duration).await?;
         results.push(ScenarioResult::new(&name, events_per_request, outcome));
     }
 
@@ -287,6 +304,12 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         }
     }
     let ratio = results.get(1).and_then(|check| check.baseline_ratio);
+    let rate_limited_check_ratio = match (results.get(1), results.get(2)) {
+        (Some(check), Some(limited)) if check.requests_per_second > 0.0 => {
+            Some(limited.requests_per_second / check.requests_per_second)
+        }
+        _ => None,
+    };
     let report = Report {
         settings: Settings {
             database: database.kind().to_string(),
@@ -301,6 +324,7 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         preload,
         scenarios: results,
         check_baseline_ratio: ratio,
+        rate_limited_check_ratio,
         mixed_checks_from_memory,
         mixed_checks_from_memory_unavailable,
         two_instances,

@@ -114,6 +114,8 @@ pub struct Report {
     pub scenarios: Vec<ScenarioResult>,
     /// `check` requests per second over `baseline` requests per second.
     pub check_baseline_ratio: Option<f64>,
+    /// Checks per second with a rate-limited key over checks per second with an unlimited one.
+    pub rate_limited_check_ratio: Option<f64>,
     /// Checks answered from memory during the mixed scenario (warmup included), from the
     /// service's `GET /metrics`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -197,6 +199,9 @@ impl Report {
                 let _ = writeln!(out, "check/baseline throughput ratio: {ratio:.2}");
             }
             None => out.push_str("check/baseline throughput ratio: n/a\n"),
+        }
+        if let Some(ratio) = self.rate_limited_check_ratio {
+            let _ = writeln!(out, "check with a rate-limited key / check without: {ratio:.3}");
         }
         match (&self.mixed_checks_from_memory, &self.mixed_checks_from_memory_unavailable) {
             (Some(share), _) => {

@@ -124,8 +124,21 @@ fn with_database(url: &str, name: &str) -> String {
 
 /// `limitry keys create`, which also creates and migrates the database.
 pub async fn create_key(binary: &Path, database_url: &str) -> anyhow::Result<String> {
+    create_key_with(binary, database_url, &["--name", "bench"]).await
+}
+
+/// A key with rate limits of its own, so high that no request is refused: every request
+/// with it pays for counting, as with a configured limit.
+pub async fn create_rate_limited_key(binary: &Path, database_url: &str) -> anyhow::Result<String> {
+    let limits = ["--rate-limit-per-minute", "1000000000", "--rate-limit-per-day", "1000000000000"];
+    create_key_with(binary, database_url, &[&["--name", "bench-rate-limited"][..], &limits[..]].concat()).await
+}
+
+async fn create_key_with(binary: &Path, database_url: &str, args: &[&str]) -> anyhow::Result<String> {
     let output = Command::new(binary)
-        .args(["keys", "create", "--name", "bench", "--database-url", database_url])
+        .args(["keys", "create"])
+        .args(args)
+        .args(["--database-url", database_url])
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .output()

@@ -2,6 +2,7 @@
 //! shape the answer. One file per resource.
 
 pub mod balances;
+pub mod client;
 pub mod customers;
 pub mod events;
 pub mod limits;
@@ -51,6 +52,8 @@ pub fn router() -> Router<AppState> {
         .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route("/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver", post(webhooks::redeliver))
         .route("/v1/webhooks/{id}/test", post(webhooks::test))
+        .route("/v1/client-tokens", post(client::create))
+        .route("/v1/client-tokens/{id}", get(client::get_token).delete(client::revoke))
         .route("/v1/openapi.json", get(openapi::document))
         .fallback(not_found)
 }

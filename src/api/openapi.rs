@@ -7,7 +7,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{balances, customers, events, limits, meters, project, usage, webhooks};
+use super::{balances, client, customers, events, limits, meters, project, usage, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,6 +23,8 @@ use super::{balances, customers, events, limits, meters, project, usage, webhook
         usage::summary,
         webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete, webhooks::rotate_secret,
         webhooks::deliveries, webhooks::redeliver, webhooks::test,
+        client::create, client::get_token, client::revoke,
+        client::token, client::check, client::record, client::summary,
         document,
     ),
     // Schemas that only parameters name are not collected from the paths: list them here.
@@ -42,21 +44,34 @@ impl Modify for BearerAuth {
                 HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("limitry_sk_…").build(),
             ),
         );
+        components.add_security_scheme(
+            "clientToken",
+            SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("limitry_ct_…").build(),
+            ),
+        );
     }
 }
 
 /// The error answers every operation of a kind can give, added in one place so that no
 /// handler's annotation can forget them: 401 where a key is required, 400 where input is read
 /// (a body, a query or a path id), 413 where a body is read, 404 where a path names an object,
-/// 409 where an `Idempotency-Key` is honoured.
+/// 409 where an `Idempotency-Key` is honoured, 429 where an API key's rate limit applies, 403
+/// wherever a credential is required (the other kind of credential is refused).
 struct CommonResponses;
 
-const COMMON: [(&str, &str, &str); 5] = [
+const COMMON: [(&str, &str, &str); 7] = [
     ("400", "BadRequest", "invalid_request, missing_required_field or invalid_field_value, naming the field"),
     ("401", "Unauthorized", "missing_api_key, invalid_api_key or expired_api_key"),
+    (
+        "403",
+        "Forbidden",
+        "insufficient_permissions: a client token outside /v1/client/…, or an API key on /v1/client/…",
+    ),
     ("404", "NotFound", "the named object (or route) does not exist in the key's project"),
     ("409", "Conflict", "conflict: the Idempotency-Key was used for a different request"),
     ("413", "PayloadTooLarge", "payload_too_large: the body is over the size limit"),
+    ("429", "TooManyRequests", "rate_limit_exceeded: over the API key's rate limit; retry after Retry-After seconds"),
 ];
 
 impl Modify for CommonResponses {
@@ -80,9 +95,12 @@ impl Modify for CommonResponses {
                 for (status, applies) in [
                     ("400", reads_input),
                     ("401", secured),
+                    ("403", secured),
                     ("404", names_object),
                     ("409", idempotent),
                     ("413", has_body),
+                    // API keys have rate limits; client tokens do not.
+                    ("429", secured && !path.starts_with("/v1/client/")),
                 ] {
                     if applies {
                         add_common(operation, status);

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::db::keys::NewApiKey;
 use crate::db::projects::Project;
+use crate::db::rate_limits::KeyRateLimits;
 use crate::db::{Db, DbResult};
 use crate::domain::ids::new_id;
 use crate::error::AppError;
@@ -64,6 +65,7 @@ struct Cached {
     project: Option<Arc<Project>>,
     /// The key may no longer be used.
     revoked: bool,
+    rate_limits: KeyRateLimits,
     fetched: Instant,
     /// When `last_used_at` was last written (ms on the process's monotonic clock).
     touched_ms: AtomicI64,
@@ -82,8 +84,20 @@ impl Default for KeyAuthenticator {
     }
 }
 
+/// Who an API key request comes from: the key, its project and its own rate limits.
+#[derive(Debug, Clone)]
+pub struct AuthenticatedKey {
+    pub key_id: String,
+    pub project: Arc<Project>,
+    pub rate_limits: KeyRateLimits,
+}
+
 impl KeyAuthenticator {
     pub async fn authenticate(&self, db: &Db, secret: &str, now_ms: i64) -> Result<Arc<Project>, AppError> {
+        self.authenticate_key(db, secret, now_ms).await.map(|key| key.project)
+    }
+
+    pub async fn authenticate_key(&self, db: &Db, secret: &str, now_ms: i64) -> Result<AuthenticatedKey, AppError> {
         if !secret.starts_with(KEY_PREFIX) {
             return Err(AppError::InvalidApiKey);
         }
@@ -99,9 +113,11 @@ impl KeyAuthenticator {
                     return Err(AppError::InvalidApiKey);
                 };
                 let project = db.project(&key.project_id).await?.map(Arc::new);
+                let rate_limits = db.key_rate_limits(&key.id).await?;
                 let never = self.elapsed_ms() - TOUCH_INTERVAL.as_millis() as i64;
                 let entry = Arc::new(Cached {
                     revoked: key.revoked_at.is_some(),
+                    rate_limits,
                     key_id: key.id,
                     project,
                     fetched: Instant::now(),
@@ -139,7 +155,7 @@ impl KeyAuthenticator {
                 }
             });
         }
-        Ok(project.clone())
+        Ok(AuthenticatedKey { key_id: key_id.clone(), project: project.clone(), rate_limits: entry.rate_limits })
     }
 
     /// How many keys are remembered now.
@@ -165,6 +181,18 @@ fn key_prefix(secret: &str) -> &str {
     &secret[..end]
 }
 
+/// The secret of an `Authorization: Bearer …` header.
+pub fn bearer_secret(headers: &axum::http::HeaderMap) -> Result<&str, AppError> {
+    let header = headers.get(axum::http::header::AUTHORIZATION).ok_or(AppError::MissingApiKey)?;
+    let value = header.to_str().map_err(|_| AppError::InvalidApiKey)?;
+    let secret =
+        value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).ok_or(AppError::InvalidApiKey)?.trim();
+    if secret.is_empty() {
+        return Err(AppError::MissingApiKey);
+    }
+    Ok(secret)
+}
+
 /// The project of the calling API key.
 pub struct ApiProject(pub Arc<Project>);
 
@@ -172,15 +200,15 @@ impl FromRequestParts<AppState> for ApiProject {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or(AppError::MissingApiKey)?;
-        let value = header.to_str().map_err(|_| AppError::InvalidApiKey)?;
-        let secret = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .ok_or(AppError::InvalidApiKey)?
-            .trim();
-        if secret.is_empty() {
-            return Err(AppError::MissingApiKey);
+        // Already authenticated by the rate limiter in front of the API.
+        if let Some(key) = parts.extensions.get::<AuthenticatedKey>() {
+            return Ok(ApiProject(key.project.clone()));
+        }
+        let secret = bearer_secret(&parts.headers)?;
+        if secret.starts_with(crate::auth::client_tokens::TOKEN_PREFIX) {
+            return Err(AppError::InsufficientPermissions(
+                "a client token reaches only the /v1/client/… routes: use an API key".into(),
+            ));
         }
         let now_ms = state.engine.now().timestamp_millis();
         state.keys.authenticate(state.engine.db(), secret, now_ms).await.map(ApiProject)

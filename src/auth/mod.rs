@@ -1,4 +1,7 @@
-//! Who is calling: API keys for the JSON API, operators for the dashboard.
+//! Who is calling: API keys (and their rate limits) for the JSON API, client tokens for
+//! browsers, operators for the dashboard.
 
+pub mod client_tokens;
 pub mod keys;
 pub mod operators;
+pub mod rate_limit;

@@ -1,6 +1,7 @@
 //! Storage on SQLite or PostgreSQL: the only place that writes SQL. One file per table group.
 
 pub mod balances;
+pub mod client_tokens;
 pub mod counters;
 pub mod customers;
 pub mod events;
@@ -9,6 +10,7 @@ pub mod limits;
 pub mod meters;
 pub mod operators;
 pub mod projects;
+pub mod rate_limits;
 pub mod sessions;
 pub mod webhooks;
 

@@ -24,8 +24,10 @@ use crate::auth::operators::{
     create_first_operator, log_in, login_csrf_ok, same_secret, start_session, CreateOperatorError, Flash, LoginError,
     OperatorSession, CSRF_FIELD,
 };
+use crate::auth::rate_limit::parse_key_limit;
 use crate::db::balances::NewBalance;
 use crate::db::projects::{Project, DEFAULT_PROJECT_ID};
+use crate::db::rate_limits::KeyRateLimits;
 use crate::domain::balances::{positive_amount, whole_amount};
 use crate::domain::meters::EventFilter;
 use crate::domain::webhooks::EventType;
@@ -49,6 +51,7 @@ pub fn router() -> Router<AppState> {
         .route("/limits/{id}/delete", post(limit_delete))
         .route("/api-keys/create", post(key_create))
         .route("/api-keys/{id}/revoke", post(key_revoke))
+        .route("/api-keys/{id}/rate-limits", post(key_rate_limits))
         .route("/customers/{id}/balances/create", post(balance_create))
         .route("/balances/{id}/credit", post(balance_credit))
         .route("/balances/{id}/debit", post(balance_debit))
@@ -370,8 +373,12 @@ async fn key_create(
     let back = "/api-keys".to_string();
     form_action(&session, &fields, &back, || async {
         let name = required_text(text(&fields, "name"), "name", 128)?;
+        let limits = key_rate_limits_of(&fields)?;
         let now_ms = state.engine.now().timestamp_millis();
         let key = create_key(state.engine.db(), DEFAULT_PROJECT_ID, &name, now_ms).await?;
+        if limits != KeyRateLimits::default() {
+            state.engine.db().set_key_rate_limits(DEFAULT_PROJECT_ID, &key.id, limits).await?;
+        }
         // Shown once, on the next page, then forgotten.
         to_with_secret("/api-keys", format!("API key {name} created. Copy it now: it is not shown again."), key.secret)
     })
@@ -392,6 +399,33 @@ async fn key_revoke(
         state.keys.forget_all();
         tracing::info!(key_id = %id, operator = %session.email, "API key revoked from the dashboard");
         to("/api-keys", "API key revoked.")
+    })
+    .await
+}
+
+/// The rate-limit fields of an API key form.
+fn key_rate_limits_of(fields: &Fields) -> Result<KeyRateLimits, AppError> {
+    Ok(KeyRateLimits {
+        per_minute: parse_key_limit(fields.get("rate_limit_per_minute").map(String::as_str), "rate_limit_per_minute")?,
+        per_day: parse_key_limit(fields.get("rate_limit_per_day").map(String::as_str), "rate_limit_per_day")?,
+    })
+}
+
+async fn key_rate_limits(
+    State(state): State<AppState>,
+    Extension(session): Extension<OperatorSession>,
+    Path(id): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let back = "/api-keys".to_string();
+    form_action(&session, &fields, &back, || async {
+        let limits = key_rate_limits_of(&fields)?;
+        state.engine.db().set_key_rate_limits(DEFAULT_PROJECT_ID, &id, limits).await?;
+        // Cached keys carry their limits: this process applies the change at once, others
+        // within the key cache's few seconds.
+        state.keys.forget_all();
+        tracing::info!(key_id = %id, operator = %session.email, "API key rate limits changed from the dashboard");
+        to("/api-keys", "Rate limits saved.")
     })
     .await
 }

@@ -459,3 +459,37 @@ async fn expire_stored_sessions(app: &TestApp) {
         sqlx::query(EXPIRE).bind(OffsetDateTime::UNIX_EPOCH).execute(&mut conn).await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_keys_own_rate_limits_are_set_from_the_dashboard() {
+    let app = spawn_app().await;
+    let mut browser = Browser::new(&app);
+    browser.set_up().await;
+    let csrf = browser.get("/api-keys").await.csrf();
+    let created = browser
+        .post("/api-keys/create", &[("_csrf", &csrf), ("name", "limited"), ("rate_limit_per_minute", "2")])
+        .await;
+    let page = browser.get(created.location()).await;
+    let marker = r#"data-testid="new-api-key">"#;
+    let start = page.body.find(marker).unwrap() + marker.len();
+    let secret = page.body[start..].split('<').next().unwrap().to_string();
+    assert!(page.body.contains("2/min, unlimited (default)/day"), "{}", page.body);
+    let status = |secret: String| {
+        let app = &app;
+        async move { app.request_with_key(reqwest::Method::GET, "/v1/project", None, Some(&secret)).await.0 }
+    };
+    assert_eq!(status(secret.clone()).await, StatusCode::OK);
+    assert_eq!(status(secret.clone()).await, StatusCode::OK);
+    assert_eq!(status(secret.clone()).await, StatusCode::TOO_MANY_REQUESTS);
+
+    let key_id = app.engine().db().keys(None).await.unwrap().into_iter().find(|k| k.name == "limited").unwrap().id;
+    let path = format!("/api-keys/{key_id}/rate-limits");
+    let refused = browser.post(&path, &[("_csrf", &csrf), ("rate_limit_per_minute", "-1")]).await;
+    assert_eq!(refused.location(), "/api-keys");
+    let page = browser.get("/api-keys").await;
+    assert!(page.body.contains("rate_limit_per_minute"), "the error names the field: {}", page.body);
+    let saved = browser.post(&path, &[("_csrf", &csrf), ("rate_limit_per_minute", "0")]).await;
+    assert_eq!(saved.location(), "/api-keys");
+    assert_eq!(status(secret.clone()).await, StatusCode::OK, "0 lifts the key's limit at once");
+    assert!(browser.get("/api-keys").await.body.contains("unlimited/min"));
+}

@@ -5,6 +5,7 @@ mod helpers;
 
 mod balances;
 mod cli;
+mod client_tokens;
 mod concurrency;
 mod crash;
 mod customers;
@@ -21,6 +22,7 @@ mod meters;
 mod metrics;
 mod observability;
 mod quickstart;
+mod rate_limits;
 mod service;
 mod shutdown;
 mod validation;

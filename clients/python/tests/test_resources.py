@@ -140,6 +140,25 @@ def test_customer_usage_and_usage_summary(client: Limitry, customer: str) -> Non
     assert meter.id in csv
 
 
+def test_client_tokens_create_retrieve_and_revoke(client: Limitry, server, customer: str) -> None:
+    import httpx
+
+    created = client.client_tokens.create(customer_id=customer, context={"plan": "pro"},
+                                          server_context={"credit_limit": 5}, ttl_seconds=600)
+    assert created.id.startswith("ct_") and created.token.startswith("limitry_ct_")
+    assert created.customer_id == customer
+    # The browser's view: its own customer and the public context, never the server's.
+    seen = httpx.get(f"{server.url}/v1/client/token", headers={"authorization": f"Bearer {created.token}"})
+    assert seen.status_code == 200
+    assert seen.json()["context"] == {"plan": "pro"} and "serverContext" not in seen.json()
+    details = client.client_tokens.retrieve(created.id)
+    assert details.server_context == {"credit_limit": 5} and details.status == "active"
+    client.client_tokens.revoke(created.id)
+    assert client.client_tokens.retrieve(created.id).status == "revoked"
+    refused = httpx.get(f"{server.url}/v1/client/token", headers={"authorization": f"Bearer {created.token}"})
+    assert refused.status_code == 401
+
+
 def test_webhooks_crud_test_deliveries_and_redeliver(client: Limitry) -> None:
     from harness import WebhookReceiver
 

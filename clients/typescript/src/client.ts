@@ -7,6 +7,7 @@ import { Transport } from "./http.js";
 import { BufferedRecorder, type RecorderOptions } from "./recorder.js";
 import {
   BalancesResource,
+  ClientTokensResource,
   CustomersResource,
   EventsResource,
   LimitsResource,
@@ -64,6 +65,7 @@ export class Limitry {
   readonly balances: BalancesResource;
   readonly usage: UsageResource;
   readonly webhooks: WebhooksResource;
+  readonly clientTokens: ClientTokensResource;
   readonly failMode: FailMode;
   readonly baseUrl: string;
   /** @internal */
@@ -95,6 +97,7 @@ export class Limitry {
     this.balances = new BalancesResource(this.transport);
     this.usage = new UsageResource(this.transport);
     this.webhooks = new WebhooksResource(this.transport);
+    this.clientTokens = new ClientTokensResource(this.transport);
   }
 
   /** A background recorder sending through `/v1/events/batch`; see `BufferedRecorder`. */

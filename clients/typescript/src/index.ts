@@ -1,4 +1,5 @@
 export { Limitry, DEFAULT_BASE_URL, type ClientOptions, type GuardOptions } from "./client.js";
+export { LimitryBrowserClient, type BrowserClientOptions, type ClientCheckParams, type ClientEvent } from "./browser.js";
 export {
   APIConnectionError,
   APIError,

@@ -24,6 +24,22 @@ abstract class Resource {
   }
 }
 
+export class ClientTokensResource extends Resource {
+  /** Mints a token for one customer, to hand to a browser (`LimitryBrowserClient`). The
+   * `token` is in this answer only. */
+  create(body: T.ClientTokenRequest & { customerId: string }): Promise<T.ClientTokenCreated> {
+    return this.call({ method: "POST", path: "/v1/client-tokens", body, retry: "unsent" });
+  }
+  /** A token's customer, contexts (the server context included) and status. */
+  retrieve(id: string): Promise<T.ClientTokenDetails> {
+    return this.call({ method: "GET", path: `/v1/client-tokens/${q(id)}` });
+  }
+  /** Revokes a token: it is refused from now on. */
+  async revoke(id: string): Promise<void> {
+    await this.transport.send({ method: "DELETE", path: `/v1/client-tokens/${q(id)}` });
+  }
+}
+
 export class ProjectResource extends Resource {
   /** The key's project; also a credentials check. */
   retrieve(): Promise<T.Project> {

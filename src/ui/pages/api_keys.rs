@@ -1,4 +1,5 @@
-//! `/api-keys`: create (the secret is shown once), list with last use, revoke.
+//! `/api-keys`: create (the secret is shown once), list with last use and rate limits, set a
+//! key's own rate limits, revoke.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -14,6 +15,9 @@ pub fn ApiKeysPage() -> impl IntoView {
         // Keys of other projects (made with `limitry keys create --project`) are not the
         // dashboard's to show or revoke.
         let keys = db.keys(Some(&project.id)).await.map_err(|e| e.to_string())?;
+        let own_limits = db.project_key_rate_limits(&project.id).await.map_err(|e| e.to_string())?;
+        let (default_minute, default_day) = context.state.rate_limits.defaults();
+        let defaults = format!("{}/min, {}/day", default_text(default_minute), default_text(default_day));
         let csrf = context.csrf();
         let rows = keys
             .into_iter()
@@ -26,6 +30,28 @@ pub fn ApiKeysPage() -> impl IntoView {
                         </form>
                     }
                 });
+                let own = own_limits.get(&key.id).copied().unwrap_or_default();
+                let limits = format!(
+                    "{}/min, {}/day",
+                    own_text(own.per_minute, default_minute),
+                    own_text(own.per_day, default_day)
+                );
+                let minute_id = format!("rpm-{}", key.id);
+                let day_id = format!("rpd-{}", key.id);
+                let set_limits = key.revoked_at.is_none().then(|| {
+                    view! {
+                        <form method="post" action=format!("/api-keys/{}/rate-limits", key.id) class="inline">
+                            <CsrfField token=csrf.clone()/>
+                            <label for=minute_id.clone()>"Per minute"</label>
+                            <input id=minute_id name="rate_limit_per_minute" inputmode="numeric" size="8"
+                                value=own.per_minute.map(|n| n.to_string()).unwrap_or_default()/>
+                            <label for=day_id.clone()>"Per day"</label>
+                            <input id=day_id name="rate_limit_per_day" inputmode="numeric" size="10"
+                                value=own.per_day.map(|n| n.to_string()).unwrap_or_default()/>
+                            <button type="submit">{format!("Save limits of {}", key.name)}</button>
+                        </form>
+                    }
+                });
                 view! {
                     <tr>
                         <td>{key.name.clone()}</td>
@@ -33,6 +59,7 @@ pub fn ApiKeysPage() -> impl IntoView {
                         <td>{format_time(key.created_at)}</td>
                         <td>{key.last_used_at.map_or("never".to_string(), format_time)}</td>
                         <td>{key.revoked_at.map_or("active".to_string(), |at| format!("revoked {}", format_time(at)))}</td>
+                        <td>{limits}{set_limits}</td>
                         <td>{revoke}</td>
                     </tr>
                 }
@@ -56,15 +83,36 @@ pub fn ApiKeysPage() -> impl IntoView {
                     <label for="key-name">"Name"</label>
                     <input id="key-name" name="name" required maxlength="128"/>
                     <FieldErrorMessage context=context.clone() field="name"/>
+                    <label for="key-rpm">"Requests per minute (empty: the default, 0: no limit)"</label>
+                    <input id="key-rpm" name="rate_limit_per_minute" inputmode="numeric"/>
+                    <FieldErrorMessage context=context.clone() field="rate_limit_per_minute"/>
+                    <label for="key-rpd">"Requests per day, UTC (empty: the default, 0: no limit)"</label>
+                    <input id="key-rpd" name="rate_limit_per_day" inputmode="numeric"/>
+                    <FieldErrorMessage context=context.clone() field="rate_limit_per_day"/>
                     <button type="submit">"Create key"</button>
                 </form>
             </section>
+            <p>{format!("Default rate limit of every key: {defaults}.")}</p>
             <table>
                 <caption>"Keys"</caption>
-                <thead><tr><th>"Name"</th><th>"Prefix"</th><th>"Created"</th><th>"Last used"</th><th>"Status"</th><th></th></tr></thead>
+                <thead><tr><th>"Name"</th><th>"Prefix"</th><th>"Created"</th><th>"Last used"</th><th>"Status"</th><th>"Rate limit"</th><th></th></tr></thead>
                 <tbody>{rows}</tbody>
             </table>
         }
         .into_any())
     })
+}
+
+/// The configured default as the page shows it.
+fn default_text(limit: Option<u64>) -> String {
+    limit.map_or("unlimited".to_string(), |n| n.to_string())
+}
+
+/// A key's effective limit as the page shows it: its own, else the default.
+fn own_text(own: Option<i64>, default: Option<u64>) -> String {
+    match own {
+        Some(0) => "unlimited".to_string(),
+        Some(n) => n.to_string(),
+        None => format!("{} (default)", default_text(default)),
+    }
 }

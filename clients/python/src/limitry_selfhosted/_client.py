@@ -12,11 +12,11 @@ import httpx
 from ._base import (DEFAULT_CHECK_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, FailModeMemory, check_fail_mode, env_api_key,
                     env_base_url)
 from ._errors import LimitExceededError
-from ._resources import (BalancesResource, CustomersResource, EventsResource, LimitsResource, MetersResource,
-                         ProjectResource, UsageResource, WebhooksResource)
-from ._resources_async import (AsyncBalancesResource, AsyncCustomersResource, AsyncEventsResource,
-                               AsyncLimitsResource, AsyncMetersResource, AsyncProjectResource, AsyncUsageResource,
-                               AsyncWebhooksResource)
+from ._resources import (BalancesResource, ClientTokensResource, CustomersResource, EventsResource, LimitsResource,
+                         MetersResource, ProjectResource, UsageResource, WebhooksResource)
+from ._resources_async import (AsyncBalancesResource, AsyncClientTokensResource, AsyncCustomersResource,
+                               AsyncEventsResource, AsyncLimitsResource, AsyncMetersResource, AsyncProjectResource,
+                               AsyncUsageResource, AsyncWebhooksResource)
 from ._transport import AsyncTransport, SyncTransport
 
 R = TypeVar("R")
@@ -70,6 +70,7 @@ class Limitry:
         self.balances = BalancesResource(self)
         self.usage = UsageResource(self)
         self.webhooks = WebhooksResource(self)
+        self.client_tokens = ClientTokensResource(self)
 
     @property
     def base_url(self) -> str:
@@ -138,6 +139,7 @@ class AsyncLimitry:
         self.balances = AsyncBalancesResource(self)
         self.usage = AsyncUsageResource(self)
         self.webhooks = AsyncWebhooksResource(self)
+        self.client_tokens = AsyncClientTokensResource(self)
 
     @property
     def base_url(self) -> str:

@@ -43,6 +43,29 @@ class Resource:
         return SyncPager(self._client._transport.send, Request("GET", path, params=params), item)
 
 
+class ClientTokensResource(Resource):
+    def create(self, *, customer_id: str, context: Optional[Mapping[str, Any]] = None,
+                     server_context: Optional[Mapping[str, Any]] = None,
+                     ttl_seconds: Optional[int] = None) -> m.ClientTokenCreated:
+        """Mints a token for one customer, for a browser to use on ``/v1/client/…``.
+
+        ``context`` is public (the browser reads it back), ``server_context`` private;
+        ``ttl_seconds`` 1–86400, default 3600. The ``token`` is in this answer only.
+        """
+        payload = body(customerId=customer_id, context=context, serverContext=server_context,
+                       ttlSeconds=ttl_seconds)
+        return self._call(Request("POST", "/v1/client-tokens", body=payload, retry="unsent"),
+                                m.ClientTokenCreated)
+
+    def retrieve(self, token_id: str) -> m.ClientTokenDetails:
+        """A token's customer, contexts (the server context included) and status."""
+        return self._call(Request("GET", f"/v1/client-tokens/{_quote(token_id)}"), m.ClientTokenDetails)
+
+    def revoke(self, token_id: str) -> None:
+        """Revokes a token: it is refused from now on."""
+        self._call(Request("DELETE", f"/v1/client-tokens/{_quote(token_id)}"), None)
+
+
 class ProjectResource(Resource):
     def retrieve(self) -> m.Project:
         """The key's project; also a credentials check."""

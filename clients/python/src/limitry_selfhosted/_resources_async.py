@@ -41,6 +41,29 @@ class AsyncResource:
         return AsyncPager(self._client._transport.send, Request("GET", path, params=params), item)
 
 
+class AsyncClientTokensResource(AsyncResource):
+    async def create(self, *, customer_id: str, context: Optional[Mapping[str, Any]] = None,
+                     server_context: Optional[Mapping[str, Any]] = None,
+                     ttl_seconds: Optional[int] = None) -> m.ClientTokenCreated:
+        """Mints a token for one customer, for a browser to use on ``/v1/client/…``.
+
+        ``context`` is public (the browser reads it back), ``server_context`` private;
+        ``ttl_seconds`` 1–86400, default 3600. The ``token`` is in this answer only.
+        """
+        payload = body(customerId=customer_id, context=context, serverContext=server_context,
+                       ttlSeconds=ttl_seconds)
+        return await self._call(Request("POST", "/v1/client-tokens", body=payload, retry="unsent"),
+                                m.ClientTokenCreated)
+
+    async def retrieve(self, token_id: str) -> m.ClientTokenDetails:
+        """A token's customer, contexts (the server context included) and status."""
+        return await self._call(Request("GET", f"/v1/client-tokens/{_quote(token_id)}"), m.ClientTokenDetails)
+
+    async def revoke(self, token_id: str) -> None:
+        """Revokes a token: it is refused from now on."""
+        await self._call(Request("DELETE", f"/v1/client-tokens/{_quote(token_id)}"), None)
+
+
 class AsyncProjectResource(AsyncResource):
     async def retrieve(self) -> m.Project:
         """The key's project; also a credentials check."""

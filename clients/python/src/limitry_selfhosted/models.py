@@ -127,6 +127,138 @@ class CheckRequest(BaseModel):
     """
 
 
+class ClientCheckRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    customer_id: Optional[str] = Field(None, alias="customerId")
+    """
+    Set by the token; if sent, it must be the token's customer.
+    """
+    dimensions: Optional[dict[str, str]] = None
+    """
+    At most 32 pairs.
+    """
+    requested: Optional[float] = None
+    """
+    The amount about to be used: a limit passes only if used + requested <= limit.
+    """
+    balances: Optional[list[BalanceAmount]] = Field(None, max_length=20)
+    """
+    The customer's balances the work will draw on (at most 20).
+    """
+
+
+class ClientEventInput(BaseModel):
+    """
+    An event for the token's customer.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    customer_id: Optional[str] = Field(None, alias="customerId")
+    """
+    Set by the token; if sent, it must be the token's customer.
+    """
+    event_type: str = Field(..., alias="eventType", min_length=1)
+    values: Optional[dict[str, float]] = None
+    dimensions: Optional[dict[str, str]] = None
+    properties: Optional[Any] = None
+    timestamp: Optional[str] = None
+    """
+    RFC 3339; defaults to now.
+    """
+    idempotency_key: Optional[str] = Field(None, alias="idempotencyKey")
+
+
+class ClientTokenCreated(BaseModel):
+    """
+    A new client token. `token` is shown only here.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    id: str
+    """
+    `ct_…`
+    """
+    token: str
+    """
+    `limitry_ct_…`: hand it to the browser.
+    """
+    customer_id: str = Field(..., alias="customerId")
+    context: dict[str, Any]
+    expires_at: AwareDatetime = Field(..., alias="expiresAt")
+
+
+class ClientTokenDetails(BaseModel):
+    """
+    A client token as the backend sees it (never its secret).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    id: str
+    customer_id: str = Field(..., alias="customerId")
+    context: dict[str, Any]
+    server_context: dict[str, Any] = Field(..., alias="serverContext")
+    created_at: AwareDatetime = Field(..., alias="createdAt")
+    expires_at: AwareDatetime = Field(..., alias="expiresAt")
+    revoked_at: Optional[AwareDatetime] = Field(None, alias="revokedAt")
+    status: str
+    """
+    `active`, `expired` or `revoked`.
+    """
+
+
+class ClientTokenInfo(BaseModel):
+    """
+    What the browser may know about its token: never the server context.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    id: str
+    project_id: str = Field(..., alias="projectId")
+    customer_id: str = Field(..., alias="customerId")
+    context: dict[str, Any]
+    expires_at: AwareDatetime = Field(..., alias="expiresAt")
+
+
+class ClientTokenRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    customer_id: str = Field(..., alias="customerId", min_length=1)
+    """
+    The customer the token acts for: an externalId (created on first record) or a `cust_…`
+    id. May instead be given as `context.customerId`.
+    """
+    context: Optional[dict[str, Any]] = None
+    """
+    Public: the browser reads it back from `GET /v1/client/token`. A JSON object, at most
+    16 KiB. (`publicMetadata` is accepted as another name.)
+    """
+    server_context: Optional[dict[str, Any]] = Field(None, alias="serverContext")
+    """
+    Private: only API-key routes show it. A JSON object, at most 16 KiB.
+    """
+    ttl_seconds: Optional[int] = Field(None, alias="ttlSeconds", ge=1, le=86400)
+    """
+    Lifetime, 1–86400 seconds; default 3600.
+    """
+
+
 class CommitRequest(BaseModel):
     model_config = ConfigDict(
         extra="allow",
