@@ -119,13 +119,16 @@ macro_rules! customer_transaction_helpers {
                         None => Err(DbError::NotFound { resource: "customer", id: reference.to_string() }),
                     };
                 }
-                sqlx::query(INSERT_CUSTOMER_IF_MISSING)
+                let inserted = sqlx::query(INSERT_CUSTOMER_IF_MISSING)
                     .bind(new_id("cust", now_ms))
                     .bind(project_id)
                     .bind(reference)
                     .bind(now_ms)
                     .execute(&mut **tx)
                     .await?;
+                if inserted.rows_affected() > 0 {
+                    self.announce_customers_created_tx(tx, project_id).await?;
+                }
                 sqlx::query_as::<_, CustomerRow>(SELECT_CUSTOMER_BY_EXTERNAL_ID)
                     .bind(project_id)
                     .bind(reference)
@@ -142,8 +145,9 @@ macro_rules! customer_transaction_helpers {
                 project_id: &str,
                 references: &[&str],
                 now_ms: i64,
-            ) -> DbResult<HashMap<String, Customer>> {
+            ) -> DbResult<(HashMap<String, Customer>, bool)> {
                 let mut found = HashMap::with_capacity(references.len());
+                let mut created = false;
                 let (internal, external): (Vec<&str>, Vec<&str>) =
                     references.iter().partition(|r| r.starts_with(CUSTOMER_ID_PREFIX));
                 for reference in internal {
@@ -175,7 +179,7 @@ macro_rules! customer_transaction_helpers {
                                     .bind(now_ms)
                                     .bind(now_ms);
                             }
-                            query.execute(&mut **tx).await?;
+                            created |= query.execute(&mut **tx).await?.rows_affected() > 0;
                         }
                         let mut query = sqlx::query_as::<_, CustomerRow>(&select).bind(project_id);
                         for reference in chunk {
@@ -188,7 +192,10 @@ macro_rules! customer_transaction_helpers {
                         missing.retain(|r| !found.contains_key(*r));
                     }
                 }
-                Ok(found)
+                if created {
+                    self.announce_customers_created_tx(tx, project_id).await?;
+                }
+                Ok((found, created))
             }
         }
     };
@@ -252,6 +259,7 @@ impl Db {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| conflict_on_unique(e, format!("a customer with externalId {} already exists", fields.external_id)))?;
+            s.announce_customers_created_tx(&mut tx, project_id).await?;
             tx.commit().await?;
         });
         self.customer(project_id, &id).await?.ok_or(DbError::NotFound { resource: "customer", id })

@@ -129,6 +129,8 @@ pub struct RecordOutcome {
     pub counters: Vec<(CounterKey, StoredCounter)>,
     /// Alerts known to have fired (now or before) once this commits.
     pub alerts: Vec<AlertKey>,
+    /// Whether it created customers.
+    pub created_customers: bool,
     /// Still held: bring in-memory counters up to date before dropping it.
     pub writer: WriterSlot,
 }
@@ -171,7 +173,7 @@ impl Db {
             let mut references: Vec<&str> = events.iter().map(|e| e.customer_ref.as_str()).collect();
             references.sort_unstable();
             references.dedup();
-            let customers = s.ensure_customers_tx(&mut tx, &project.id, &references, now_ms).await?;
+            let (customers, created_customers) = s.ensure_customers_tx(&mut tx, &project.id, &references, now_ms).await?;
             let ids: Vec<String> = events.iter().map(|_| new_id("evt", now_ms)).collect();
             let mut inserted: HashSet<String> = HashSet::with_capacity(events.len());
             for (chunk, chunk_ids) in events.chunks(ROWS_PER_STATEMENT).zip(ids.chunks(ROWS_PER_STATEMENT)) {
@@ -284,7 +286,7 @@ impl Db {
                 updates.into_iter().map(|update| update.key).zip(stored).collect();
             s.announce_counters_tx(&mut tx, &counters).await?;
             let writer = tx.commit_holding_slot().await?;
-            Ok(RecordOutcome { events: recorded, counters, alerts, writer })
+            Ok(RecordOutcome { events: recorded, counters, alerts, created_customers, writer })
         })
     }
 

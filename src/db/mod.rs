@@ -201,6 +201,9 @@ pub(crate) const LOCK_PROJECT_FOR_LIMIT_CHANGE: &str = "select pg_advisory_xact_
 /// and customers; the payload is the project id.
 pub const RULES_CHANNEL: &str = "limitry_rules";
 const NOTIFY: &str = "select pg_notify($1, $2)";
+/// The PostgreSQL channel on which the creation of customers is announced (the payload is the
+/// project id), so instances forget that a reference named no customer yet.
+pub const CUSTOMERS_CHANNEL: &str = "limitry_customers";
 /// The PostgreSQL channel on which each instance announces its clock, `<instance> <unix ms>`,
 /// to learn how far it has heard the others (see `engine::listener`).
 pub const HEARTBEAT_CHANNEL: &str = "limitry_heartbeat";
@@ -233,6 +236,26 @@ macro_rules! transaction_helpers {
         }
     };
 }
+macro_rules! announce_helpers {
+    ($store:ty, $database:ty) => {
+        impl $store {
+            /// Announces, when the transaction commits, that customers of the project were
+            /// created (PostgreSQL; on SQLite this process is the only one).
+            pub(crate) async fn announce_customers_created_tx(
+                &self,
+                tx: &mut WriteTx<$database>,
+                project_id: &str,
+            ) -> DbResult<()> {
+                if <$store as Store>::POSTGRES {
+                    sqlx::query(NOTIFY).bind(CUSTOMERS_CHANNEL).bind(project_id).execute(&mut **tx).await?;
+                }
+                Ok(())
+            }
+        }
+    };
+}
+announce_helpers!(SqliteStore, Sqlite);
+announce_helpers!(PgStore, Postgres);
 transaction_helpers!(SqliteStore, Sqlite);
 transaction_helpers!(PgStore, Postgres);
 
@@ -287,7 +310,7 @@ impl Db {
     pub async fn listen_for_changes(&self) -> DbResult<Option<sqlx::postgres::PgListener>> {
         let Db::Postgres(store) = self else { return Ok(None) };
         let mut listener = sqlx::postgres::PgListener::connect_with(&store.pool).await?;
-        listener.listen_all([RULES_CHANNEL, counters::COUNTERS_CHANNEL, HEARTBEAT_CHANNEL]).await?;
+        listener.listen_all([RULES_CHANNEL, counters::COUNTERS_CHANNEL, CUSTOMERS_CHANNEL, HEARTBEAT_CHANNEL]).await?;
         Ok(Some(listener))
     }
 

@@ -168,6 +168,15 @@ impl Cache {
         });
     }
 
+    /// Forgets every absence, and every fill under way (one may have read an absence before
+    /// the customer's creation committed): on PostgreSQL, where no slot orders readers and
+    /// writers, after a creation by this instance or announced by another.
+    pub fn forget_absences(&self) {
+        let mut state = self.lock();
+        state.absent.clear();
+        state.epoch += 1;
+    }
+
     /// Forgets absences a committed record may have ended (it created those customers); the
     /// record still holds the slot.
     pub fn forget_absent<'a>(&self, _held: &WriterSlot, project_id: &str, references: impl Iterator<Item = &'a str>) {

@@ -154,7 +154,12 @@ impl Writer {
         let outcome = self.db.record_events(project, events, self.clock.now(), &already_fired).await?;
         self.cache.store_counters(&outcome.writer, permit, &outcome.counters);
         self.cache.store_fired(&outcome.writer, permit, outcome.alerts);
-        self.cache.forget_absent(&outcome.writer, &project.id, events.iter().map(|e| e.customer_ref.as_str()));
+        if self.db.is_exclusive() {
+            // The writer slot is still held: no reader can remember an absence meanwhile.
+            self.cache.forget_absent(&outcome.writer, &project.id, events.iter().map(|e| e.customer_ref.as_str()));
+        } else if outcome.created_customers {
+            self.cache.forget_absences();
+        }
         Ok(outcome.events)
     }
 }

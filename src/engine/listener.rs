@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 
 use super::Engine;
 use crate::db::counters::{decode_counters, COUNTERS_CHANNEL};
-use crate::db::{ms_to_time, HEARTBEAT_CHANNEL, RULES_CHANNEL};
+use crate::db::{ms_to_time, CUSTOMERS_CHANNEL, HEARTBEAT_CHANNEL, RULES_CHANNEL};
 
 /// Wait before connecting again after the listener's connection failed.
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
@@ -69,6 +69,7 @@ fn hear(engine: &Engine, announcement: &PgNotification) {
     let cache = engine.cache();
     match announcement.channel() {
         RULES_CHANNEL => cache.clear(),
+        CUSTOMERS_CHANNEL => cache.forget_absences(),
         COUNTERS_CHANNEL => match decode_counters(announcement.payload()) {
             Ok(counters) => cache.hear_counters(counters),
             Err(err) => {

@@ -170,13 +170,15 @@ impl Engine {
         // A customer nobody has recorded usage for yet has none: it is answered as zero usage
         // under the project's defaults, and only recording creates it, so checks with random
         // ids cannot fill the database.
-        let (customer, known) = match self.customer_for_check(project, query.customer_ref, &mut read_database).await? {
+        let mut customer_read = false;
+        let (customer, known) = match self.customer_for_check(project, query.customer_ref, &mut customer_read).await? {
             Some(customer) => (customer, true),
             None if query.customer_ref.starts_with(CUSTOMER_ID_PREFIX) => {
                 return Err(DbError::NotFound { resource: "customer", id: query.customer_ref.to_string() })
             }
             None => (Arc::new(Customer::not_yet_created(query.customer_ref, now)), false),
         };
+        read_database |= customer_read;
         let limits = self.limits(project, &mut read_database).await?;
         let zone = customer.window_zone(project.timezone);
         let applicable: Vec<&Limit> = governing_limits(&limits, &customer.id)
@@ -200,10 +202,14 @@ impl Engine {
         let counters =
             if known { self.counters(&customer.id, keys, &mut counters_read).await? } else { vec![None; keys.len()] };
         read_database |= counters_read;
-        // Counters held in memory on a shared database are as current as what was heard.
-        let shared_memory = !self.db.is_exclusive() && known && !counters.is_empty() && !counters_read;
+        // Usage known from memory (counters, or that the customer has none yet) on a shared
+        // database is as current as what was heard.
+        let usage_from_memory = match known {
+            true => !counters.is_empty() && !counters_read,
+            false => !customer_read,
+        };
         let as_of = match self.cache.current_through() {
-            Some(heard) if shared_memory => heard.min(now),
+            Some(heard) if usage_from_memory && !self.db.is_exclusive() => heard.min(now),
             _ => now,
         };
         let statuses: Vec<LimitStatus> = applicable
@@ -247,8 +253,8 @@ impl Engine {
         })
     }
 
-    /// The customer a check names, if it exists. On SQLite absences are remembered too, and
-    /// forgotten by the record that creates the customer.
+    /// The customer a check names, if it exists. Absences are remembered too, and forgotten
+    /// when a customer is created (here, or announced by another instance).
     async fn customer_for_check(
         &self,
         project: &Project,
@@ -265,10 +271,8 @@ impl Engine {
         let permit = self.cache.permit();
         let slot = self.db.writer_slot().await;
         let Some(customer) = self.db.customer(&project.id, reference).await? else {
-            // Only the database's only writer sees every creation, so only it may remember.
-            if self.db.is_exclusive() {
-                self.cache.fill_absent(&slot, permit, &project.id, reference);
-            }
+            // Remembered until a creation: by this instance's records, or announced by others.
+            self.cache.fill_absent(&slot, permit, &project.id, reference);
             return Ok(None);
         };
         let customer = Arc::new(customer);

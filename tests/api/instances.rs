@@ -189,6 +189,48 @@ async fn usage_recorded_through_either_instance_is_in_the_others_memory_as_of_th
     assert!(memory(&app) > memory_before);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_customer_created_through_one_instance_is_no_longer_unknown_to_the_other() {
+    if postgres_admin_url().is_none() {
+        return;
+    }
+    let app = spawn_app().await;
+    let other = Other::start(&app).await;
+    let meter = app.token_meter().await;
+    app.create_limit(json!({"name": "d", "meterId": meter, "limitValue": 100, "period": "day"})).await;
+    // Both remember that nobody called "fresh" or "funded" exists yet.
+    for customer in ["fresh", "funded"] {
+        assert_eq!(app.check(json!({"customerId": customer})).await["customerId"], customer);
+        let (_, answer) = other.post(&app, "/v1/limits/check", json!({"customerId": customer})).await;
+        assert_eq!(answer["customerId"], customer, "{answer}");
+    }
+    // A record through the other creates one; a balance created through the other the second.
+    let (status, body) = other
+        .post(
+            &app,
+            "/v1/events/record",
+            json!({"customerId": "fresh", "eventType": "llm.completion", "values": {"tokens": 30}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) =
+        other.post(&app, "/v1/balances", json!({"customerId": "funded", "name": "credits", "initialBalance": 5})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let answer = eventually(&app, "fresh", "the created customer's usage", |a| a["limits"][0]["used"] == 30).await;
+    assert!(answer["customerId"].as_str().unwrap().starts_with("cust_"), "{answer}");
+    let funded = json!({"customerId": "funded", "balances": [{"name": "credits", "amount": 5}]});
+    let mut answer = Value::Null;
+    for _ in 0..100 {
+        answer = app.check(funded.clone()).await;
+        if answer["allowed"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(answer["allowed"], true, "the balance created through the other instance: {answer}");
+    other.server.shutdown().await;
+}
+
 async fn sqlx_execute(url: &str, sql: &str) {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
