@@ -743,7 +743,9 @@ export interface components {
              * Format: date-time
              * @description The instant up to which the usage this answer counted is known to be current: every
              *     record acknowledged before it is included. On SQLite the instance's memory is the
-             *     truth; on PostgreSQL the counters are read at check time.
+             *     truth, so it is the time of the check; on PostgreSQL, where other instances record too,
+             *     it is how far this instance has heard their changes (typically a few milliseconds to a
+             *     tenth of a second behind), or the time of the check when the counters were read.
              */
             asOf: string;
         };
