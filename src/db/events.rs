@@ -8,7 +8,10 @@ use futures_util::TryStreamExt;
 
 use super::counters::counter_range_message;
 use super::projects::Project;
-use super::{ms_to_time, placeholder_rows, with_store, Db, DbError, DbResult, Store, WriterSlot, ROWS_PER_STATEMENT};
+use super::{
+    ms_to_time, numbered_list, placeholder_rows, with_store, Db, DbError, DbResult, Store, WriterSlot,
+    ROWS_PER_STATEMENT,
+};
 use crate::domain::customers::Customer;
 use crate::domain::events::{Event, NewEvent};
 use crate::domain::ids::new_id;
@@ -18,8 +21,9 @@ use crate::domain::usage::{counter_updates, due_alerts, merge_updates, AlertKey,
 const INSERT_EVENTS: &str = "insert into events \
      (id, project_id, customer_id, event_type, occurred_at, metric_values, dimensions, properties, \
       idempotency_key, created_at) values";
-// Followed by the project and the keys.
-const SELECT_EVENT_IDS_BY_KEY: &str = "select idempotency_key, id from events where project_id =";
+// Followed by `($2, …)`: the keys.
+const SELECT_EVENT_IDS_BY_KEY: &str =
+    "select idempotency_key, id from events where project_id = $1 and idempotency_key in";
 const SELECT_EVENTS_PAGE: &str = "select e.id, e.customer_id, c.external_id, e.event_type, e.occurred_at, \
      e.metric_values, e.dimensions, e.properties, e.idempotency_key, e.created_at \
      from events e join customers c on c.id = e.customer_id \
@@ -210,10 +214,7 @@ impl Db {
                 .collect();
             let mut earlier: HashMap<String, String> = HashMap::with_capacity(repeated.len());
             for chunk in repeated.chunks(ROWS_PER_STATEMENT) {
-                // SQLite numbers anonymous `?` apart from `$n`: all of them anonymous there.
-                let params: Vec<String> =
-                    (1..chunk.len() + 2).map(|n| if s.is_postgres() { format!("${n}") } else { "?".into() }).collect();
-                let sql = format!("{SELECT_EVENT_IDS_BY_KEY} {} and idempotency_key in ({})", params[0], params[1..].join(", "));
+                let sql = format!("{SELECT_EVENT_IDS_BY_KEY} ({})", numbered_list(2, chunk.len()));
                 let mut query = sqlx::query_as::<_, (String, String)>(&sql).bind(&project.id);
                 for key in chunk {
                     query = query.bind(*key);

@@ -400,9 +400,10 @@ pub(crate) fn conflict_on_unique(err: sqlx::Error, message: impl Into<String>) -
 }
 
 /// `($1, $2), ($3, $4)`: placeholders for a multi-row statement, numbered from `$first`.
-/// SQLite gets anonymous `?` instead, which take the next numbers in order (so the rows must
-/// follow every other parameter): SQLite looks a numbered parameter's name up by walking a
-/// list, which made binding a statement of a thousand parameters quadratic.
+/// SQLite gets anonymous `?` instead (so every parameter of the statement must be anonymous:
+/// sqlx binds anonymous ones in their own order, apart from `$n`): SQLite looks a numbered
+/// parameter's name up by walking a list, which made binding a statement of a thousand
+/// parameters quadratic.
 /// The text is remembered per shape: a group commit writes the same few shapes over and over.
 pub(crate) fn placeholder_rows(postgres: bool, rows: usize, columns: usize, first: usize) -> Arc<str> {
     type Shapes = std::sync::Mutex<std::collections::HashMap<(bool, usize, usize, usize), Arc<str>>>;
@@ -429,6 +430,11 @@ pub(crate) fn placeholder_rows(postgres: bool, rows: usize, columns: usize, firs
     let text: Arc<str> = text.into();
     shapes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, text.clone());
     text
+}
+
+/// `$2, $3, …`: `count` numbered placeholders from `$first`, for a short `in (…)` list.
+pub(crate) fn numbered_list(first: usize, count: usize) -> String {
+    (first..first + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
 }
 
 /// Rows per multi-row statement: well under both databases' parameter limits.

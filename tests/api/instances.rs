@@ -2,6 +2,7 @@
 //! hears the others' changes, so checks through one agree with changes made through the other;
 //! money stays exact across them. (On SQLite a second instance is refused: see hardening_core.)
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{postgres_admin_url, spawn_app, TestApp};
+use crate::metrics::Metrics;
 
 /// A second service on the test app's database, and a way to call it with the same key.
 struct Other {
@@ -39,17 +41,22 @@ impl Other {
     }
 }
 
-/// Polls a check through `app` until `accept` holds, for at most a few seconds.
-async fn eventually(app: &TestApp, customer: &str, what: &str, accept: impl Fn(&Value) -> bool) -> Value {
+/// Asks until `accept` holds, for at most a few seconds.
+async fn poll<F: Future<Output = Value>>(what: &str, ask: impl Fn() -> F, accept: impl Fn(&Value) -> bool) -> Value {
     let mut answer = Value::Null;
     for _ in 0..100 {
-        answer = app.check(json!({"customerId": customer})).await;
+        answer = ask().await;
         if accept(&answer) {
             return answer;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("{what} never showed through the other instance: {answer}");
+}
+
+/// Polls a check through `app` until `accept` holds.
+async fn eventually(app: &TestApp, customer: &str, what: &str, accept: impl Fn(&Value) -> bool) -> Value {
+    poll(what, || app.check(json!({"customerId": customer})), accept).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -121,12 +128,14 @@ async fn an_instance_that_lost_its_listener_reads_the_database_until_it_hears_ag
     other.server.shutdown().await;
 }
 
-/// The first check answer through `app` whose `asOf` is at or after `instant`.
-async fn check_as_of(app: &TestApp, customer: &str, instant: DateTime<Utc>) -> Value {
-    eventually(app, customer, "an answer as of the instant", |a| {
-        a["asOf"].as_str().and_then(|t| t.parse::<DateTime<Utc>>().ok()).is_some_and(|t| t >= instant)
-    })
-    .await
+/// Checks `app` answered from memory, whatever their outcome.
+async fn checks_from_memory(app: &TestApp) -> f64 {
+    Metrics::scrape(app).await.value("limitry_checks_total", &[("source", "memory")])
+}
+
+/// Whether a check answer's `asOf` is at or after `instant`.
+fn as_of_at_least(instant: DateTime<Utc>) -> impl Fn(&Value) -> bool {
+    move |a| a["asOf"].as_str().and_then(|t| t.parse::<DateTime<Utc>>().ok()).is_some_and(|t| t >= instant)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -140,18 +149,10 @@ async fn usage_recorded_through_either_instance_is_in_the_others_memory_as_of_th
     let limit = app.create_limit(json!({"name": "d", "meterId": meter, "limitValue": 100_000, "period": "day"})).await;
     app.record_tokens("acme", 1).await;
     // Both instances hold acme's counter from here on.
-    check_as_of(&app, "acme", app.clock.now_for_tests()).await;
+    eventually(&app, "acme", "an answer as of now", as_of_at_least(app.clock.now_for_tests())).await;
     eventually(&app, "acme", "the first record", |a| a["limits"][0]["used"] == 1).await;
 
-    // Checks answered from memory, whatever their outcome.
-    let memory = |app: &TestApp| -> f64 {
-        let text = app.engine().metrics().render();
-        text.lines()
-            .filter(|l| l.starts_with("limitry_checks_total{") && l.contains("source=\"memory\""))
-            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
-            .sum()
-    };
-    let memory_before = memory(&app);
+    let memory_before = checks_from_memory(&app).await;
     // Records through both instances at once, each group announced to the other.
     let tasks: Vec<_> = (0..40)
         .map(|i| {
@@ -173,20 +174,19 @@ async fn usage_recorded_through_either_instance_is_in_the_others_memory_as_of_th
     // Every record was acknowledged before this instant: an answer as of it counts them all.
     app.clock.advance(chrono::Duration::milliseconds(1));
     let after = app.clock.now_for_tests();
-    let answer = check_as_of(&app, "acme", after).await;
+    let answer = eventually(&app, "acme", "an answer as of the last record", as_of_at_least(after)).await;
     assert_eq!(answer["limits"][0]["used"], 401, "{answer}");
     assert_eq!(app.used("acme", &limit).await, 401.0);
-    let mut through_other = Value::Null;
-    for _ in 0..100 {
-        through_other = other.post(&app, "/v1/limits/check", json!({"customerId": "acme"})).await.1;
-        if through_other["asOf"].as_str().unwrap().parse::<DateTime<Utc>>().unwrap() >= after {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (first, second) = (&app, &other);
+    let through_other = poll(
+        "an answer as of the last record",
+        || async move { second.post(first, "/v1/limits/check", json!({"customerId": "acme"})).await.1 },
+        as_of_at_least(after),
+    )
+    .await;
     assert_eq!(through_other["limits"][0]["used"], 401, "{through_other}");
     // Those answers came from memory: announcements kept it current.
-    assert!(memory(&app) > memory_before);
+    assert!(checks_from_memory(&app).await > memory_before);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -219,15 +219,8 @@ async fn a_customer_created_through_one_instance_is_no_longer_unknown_to_the_oth
     let answer = eventually(&app, "fresh", "the created customer's usage", |a| a["limits"][0]["used"] == 30).await;
     assert!(answer["customerId"].as_str().unwrap().starts_with("cust_"), "{answer}");
     let funded = json!({"customerId": "funded", "balances": [{"name": "credits", "amount": 5}]});
-    let mut answer = Value::Null;
-    for _ in 0..100 {
-        answer = app.check(funded.clone()).await;
-        if answer["allowed"] == true {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(answer["allowed"], true, "the balance created through the other instance: {answer}");
+    poll("the balance created through the other instance", || app.check(funded.clone()), |a| a["allowed"] == true)
+        .await;
     other.server.shutdown().await;
 }
 

@@ -10,10 +10,10 @@ use serde_json::{json, Value as Json};
 use crate::helpers::{postgres_admin_url, spawn_app, spawn_app_with, TestApp};
 
 /// One scrape of `/metrics`, parsed.
-struct Metrics(Scrape);
+pub(crate) struct Metrics(Scrape);
 
 impl Metrics {
-    async fn scrape(app: &TestApp) -> Metrics {
+    pub(crate) async fn scrape(app: &TestApp) -> Metrics {
         Metrics::scrape_at(app, &app.base).await
     }
 
@@ -28,7 +28,7 @@ impl Metrics {
 
     /// The sum of the series of `name` whose labels include `labels` (0 when there is none):
     /// a counter's or a gauge's value, a histogram's count.
-    fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+    pub(crate) fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         self.0
             .samples
             .iter()
