@@ -41,6 +41,18 @@ impl Other {
     }
 }
 
+/// Two instances on one PostgreSQL database (`None` without one), with a token meter and a daily
+/// limit of `limit_value` on it: (app, other, meter id, limit id).
+async fn two_instances_with_a_daily_limit(limit_value: i64) -> Option<(TestApp, Other, String, String)> {
+    postgres_admin_url()?;
+    let app = spawn_app().await;
+    let other = Other::start(&app).await;
+    let meter = app.token_meter().await;
+    let limit =
+        app.create_limit(json!({"name": "d", "meterId": meter, "limitValue": limit_value, "period": "day"})).await;
+    Some((app, other, meter, limit))
+}
+
 /// Asks until `accept` holds, for at most a few seconds.
 async fn poll<F: Future<Output = Value>>(what: &str, ask: impl Fn() -> F, accept: impl Fn(&Value) -> bool) -> Value {
     let mut answer = Value::Null;
@@ -61,13 +73,7 @@ async fn eventually(app: &TestApp, customer: &str, what: &str, accept: impl Fn(&
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_agree_after_limit_and_customer_changes_made_through_the_other() {
-    if postgres_admin_url().is_none() {
-        return;
-    }
-    let app = spawn_app().await;
-    let other = Other::start(&app).await;
-    let meter = app.token_meter().await;
-    let limit = app.create_limit(json!({"name": "d", "meterId": meter, "limitValue": 100, "period": "day"})).await;
+    let Some((app, other, meter, limit)) = two_instances_with_a_daily_limit(100).await else { return };
     // Usage recorded through either instance counts for both.
     let (status, body) = other
         .post(
@@ -106,13 +112,7 @@ async fn two_instances_agree_after_limit_and_customer_changes_made_through_the_o
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_instance_that_lost_its_listener_reads_the_database_until_it_hears_again() {
-    if postgres_admin_url().is_none() {
-        return;
-    }
-    let app = spawn_app().await;
-    let other = Other::start(&app).await;
-    let meter = app.token_meter().await;
-    let limit = app.create_limit(json!({"name": "d", "meterId": meter, "limitValue": 100, "period": "day"})).await;
+    let Some((app, other, _, limit)) = two_instances_with_a_daily_limit(100).await else { return };
     app.check(json!({"customerId": "acme"})).await;
     // Cut every listening connection: announcements made now reach nobody.
     sqlx_execute(
@@ -140,13 +140,8 @@ fn as_of_at_least(instant: DateTime<Utc>) -> impl Fn(&Value) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn usage_recorded_through_either_instance_is_in_the_others_memory_as_of_the_instant_it_reports() {
-    if postgres_admin_url().is_none() {
-        return;
-    }
-    let app = Arc::new(spawn_app().await);
-    let other = Arc::new(Other::start(&app).await);
-    let meter = app.token_meter().await;
-    let limit = app.create_limit(json!({"name": "d", "meterId": meter, "limitValue": 100_000, "period": "day"})).await;
+    let Some((app, other, _, limit)) = two_instances_with_a_daily_limit(100_000).await else { return };
+    let (app, other) = (Arc::new(app), Arc::new(other));
     app.record_tokens("acme", 1).await;
     // Both instances hold acme's counter from here on.
     eventually(&app, "acme", "an answer as of now", as_of_at_least(app.clock.now_for_tests())).await;
@@ -191,13 +186,7 @@ async fn usage_recorded_through_either_instance_is_in_the_others_memory_as_of_th
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_customer_created_through_one_instance_is_no_longer_unknown_to_the_other() {
-    if postgres_admin_url().is_none() {
-        return;
-    }
-    let app = spawn_app().await;
-    let other = Other::start(&app).await;
-    let meter = app.token_meter().await;
-    app.create_limit(json!({"name": "d", "meterId": meter, "limitValue": 100, "period": "day"})).await;
+    let Some((app, other, _, _)) = two_instances_with_a_daily_limit(100).await else { return };
     // Both remember that nobody called "fresh" or "funded" exists yet.
     for customer in ["fresh", "funded"] {
         assert_eq!(app.check(json!({"customerId": customer})).await["customerId"], customer);

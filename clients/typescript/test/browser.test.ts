@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
 import { AuthenticationError, Limitry, LimitryBrowserClient, PermissionDeniedError, ValidationError } from "../src/index.js";
-import { LimitryServer, newCustomer } from "./harness.js";
+import { LimitryServer, newCustomer, rejects } from "./harness.js";
 
 const ORIGIN = "https://app.example.com";
 let server: LimitryServer;
@@ -19,16 +19,6 @@ before(async () => {
 after(async () => {
   await server.close();
 });
-
-async function rejects<E extends Error>(promise: Promise<unknown>, cls: new (...args: any[]) => E): Promise<E> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof cls, `expected ${cls.name}, got ${(error as Error)?.name}: ${(error as Error)?.message}`);
-    return error as E;
-  }
-  assert.fail(`expected ${cls.name}`);
-}
 
 describe("LimitryBrowserClient", () => {
   test("checks, records and reads usage for the token's customer", async () => {

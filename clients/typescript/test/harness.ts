@@ -1,6 +1,7 @@
 // Test harness: the real release binary on a fresh SQLite file, a fault-injecting proxy in
 // front of it, and a fake LLM provider speaking OpenAI's and Anthropic's JSON and SSE.
 
+import assert from "node:assert/strict";
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, openSync, rmSync } from "node:fs";
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -308,4 +309,15 @@ export class WebhookReceiver {
     this.server.closeAllConnections();
     return new Promise((r) => this.server.close(() => r()));
   }
+}
+
+/** Awaits a promise that must reject with an error of class `cls`, and returns that error. */
+export async function rejects<E extends Error>(promise: Promise<unknown>, cls: new (...args: any[]) => E): Promise<E> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof cls, `expected ${cls.name}, got ${(error as Error)?.name}: ${(error as Error)?.message}`);
+    return error as E;
+  }
+  assert.fail(`expected ${cls.name}`);
 }

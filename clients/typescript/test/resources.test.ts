@@ -13,7 +13,7 @@ import {
   RateLimitError,
   ValidationError,
 } from "../src/index.js";
-import { FaultProxy, freePort, LimitryServer, newCustomer, WebhookReceiver } from "./harness.js";
+import { FaultProxy, freePort, LimitryServer, newCustomer, rejects, WebhookReceiver } from "./harness.js";
 
 let server: LimitryServer;
 let client: Limitry;
@@ -28,16 +28,6 @@ after(async () => {
 
 const hour = 3600_000;
 const around = () => ({ startDate: new Date(Date.now() - hour).toISOString(), endDate: new Date(Date.now() + hour).toISOString() });
-
-async function rejects<E extends Error>(promise: Promise<unknown>, cls: new (...args: any[]) => E): Promise<E> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof cls, `expected ${cls.name}, got ${(error as Error)?.name}: ${(error as Error)?.message}`);
-    return error as E;
-  }
-  assert.fail(`expected ${cls.name}`);
-}
 
 describe("resources", () => {
   test("project is the key's project", async () => {
