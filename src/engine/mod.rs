@@ -208,9 +208,9 @@ impl Engine {
             true => !counters.is_empty() && !counters_read,
             false => !customer_read,
         };
-        let as_of = match self.cache.current_through() {
-            Some(heard) if usage_from_memory && !self.db.is_exclusive() => heard.min(now),
-            _ => now,
+        let as_of = match usage_from_memory && !self.db.is_exclusive() {
+            true => self.cache.current_through().map_or(now, |heard| heard.min(now)),
+            false => now,
         };
         let statuses: Vec<LimitStatus> = applicable
             .iter()
