@@ -317,7 +317,7 @@ pub async fn check(
     State(state): State<AppState>,
     caller: ClientCaller,
     ApiJson(request): ApiJson<ClientCheckRequest>,
-) -> Result<Json<CheckResponse>, AppError> {
+) -> Result<ApiJson<CheckResponse>, AppError> {
     let customer_id = own_customer(request.customer_id, &caller.token)?;
     let request = CheckRequest {
         customer_id: Some(customer_id),
@@ -354,7 +354,7 @@ pub async fn record(
     State(state): State<AppState>,
     caller: ClientCaller,
     ApiJson(input): ApiJson<ClientEventInput>,
-) -> Result<Json<RecordResponse>, AppError> {
+) -> Result<ApiJson<RecordResponse>, AppError> {
     let customer_id = own_customer(input.customer_id, &caller.token)?;
     let input = EventInput {
         customer_id: Some(customer_id),

@@ -30,11 +30,11 @@ pub async fn record(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
     ApiJson(input): ApiJson<EventInput>,
-) -> Result<Json<RecordResponse>, AppError> {
+) -> Result<ApiJson<RecordResponse>, AppError> {
     let event = input.validate("", state.engine.now(), state.engine.max_backdate())?;
     let recorded = state.engine.record(&project, vec![event]).await?;
     let first = recorded.into_iter().next().ok_or_else(|| AppError::Internal(anyhow::anyhow!("no record result")))?;
-    Ok(Json(RecordResponse { id: first.id, recorded: true, duplicate: first.duplicate }))
+    Ok(ApiJson(RecordResponse { id: first.id, recorded: true, duplicate: first.duplicate }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

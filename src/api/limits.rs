@@ -293,7 +293,7 @@ pub async fn check(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
     ApiJson(request): ApiJson<CheckRequest>,
-) -> Result<Json<CheckResponse>, AppError> {
+) -> Result<ApiJson<CheckResponse>, AppError> {
     let customer_ref = required_text(request.customer_id, "customerId", MAX_EXTERNAL_ID)?;
     let dimensions = validate_dimensions(request.dimensions, "dimensions")?;
     let requested = match request.requested {
@@ -316,5 +316,5 @@ pub async fn check(
         })
         .collect::<Result<Vec<_>, FieldError>>()?;
     let query = CheckQuery { customer_ref: &customer_ref, dimensions: &dimensions, requested, balances: &balances };
-    Ok(Json(state.engine.check(&project, &query).await?))
+    Ok(ApiJson(state.engine.check(&project, &query).await?))
 }

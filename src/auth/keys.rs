@@ -101,14 +101,15 @@ impl KeyAuthenticator {
         if !secret.starts_with(KEY_PREFIX) {
             return Err(AppError::InvalidApiKey);
         }
-        let hash = hash_key(secret);
-        let cached = self.cache.read().ok().and_then(|c| c.get(&hash).cloned());
+        // Remembered by the secret itself: hashing it would cost more than all the rest of
+        // authentication, and the secret is in this process's memory with every request anyway.
+        let cached = self.cache.read().ok().and_then(|c| c.get(secret).cloned());
         let entry = match cached {
             Some(entry) if entry.fetched.elapsed() < CACHE_TTL => entry,
             _ => {
                 // A secret that matches no key is not remembered: anyone can send endless
                 // random ones, and memory must not grow with them.
-                let Some(key) = db.key_by_hash(&hash).await? else {
+                let Some(key) = db.key_by_hash(&hash_key(secret)).await? else {
                     tracing::info!(key_prefix = %key_prefix(secret), "invalid API key");
                     return Err(AppError::InvalidApiKey);
                 };
@@ -130,7 +131,7 @@ impl KeyAuthenticator {
                             cache.clear();
                         }
                     }
-                    cache.insert(hash, entry.clone());
+                    cache.insert(secret.to_string(), entry.clone());
                 }
                 entry
             }

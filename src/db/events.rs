@@ -1,7 +1,7 @@
 //! Events: append-only recording (with idempotency and counter updates in one transaction),
 //! listing, and scans for meter queries.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
@@ -179,13 +179,16 @@ impl Db {
             references.dedup();
             let (customers, created_customers) = s.ensure_customers_tx(&mut tx, &project.id, &references, now_ms).await?;
             let ids: Vec<String> = events.iter().map(|_| new_id("evt", now_ms)).collect();
-            let mut inserted: HashSet<String> = HashSet::with_capacity(events.len());
+            // Rows come back from no statement: copying them out costs more than inserting.
+            // Only an idempotency key can make a row be skipped, so the count of rows written
+            // says whether anything was.
+            let mut written = 0;
             for (chunk, chunk_ids) in events.chunks(ROWS_PER_STATEMENT).zip(ids.chunks(ROWS_PER_STATEMENT)) {
                 let sql = format!(
-                    "{INSERT_EVENTS} {} on conflict (project_id, idempotency_key) do nothing returning id",
+                    "{INSERT_EVENTS} {} on conflict (project_id, idempotency_key) do nothing",
                     placeholder_rows(s.is_postgres(), chunk.len(), 10, 1)
                 );
-                let mut query = sqlx::query_scalar::<_, String>(&sql);
+                let mut query = sqlx::query(&sql);
                 for (event, id) in chunk.iter().zip(chunk_ids) {
                     let customer = customers
                         .get(event.customer_ref.as_str())
@@ -202,45 +205,48 @@ impl Db {
                         .bind(&event.idempotency_key)
                         .bind(now_ms);
                 }
-                inserted.extend(query.fetch_all(&mut *tx).await?);
+                written += query.execute(&mut *tx).await?.rows_affected();
             }
-            // Only an idempotency key seen before (or earlier in this batch) skips a row: the
-            // ids already recorded under those keys, in one query per hundred.
-            let repeated: Vec<&str> = events
-                .iter()
-                .zip(&ids)
-                .filter(|(_, id)| !inserted.contains(*id))
-                .filter_map(|(event, _)| event.idempotency_key.as_deref())
-                .collect();
-            let mut earlier: HashMap<String, String> = HashMap::with_capacity(repeated.len());
-            for chunk in repeated.chunks(ROWS_PER_STATEMENT) {
-                let sql = format!("{SELECT_EVENT_IDS_BY_KEY} ({})", numbered_list(2, chunk.len()));
-                let mut query = sqlx::query_as::<_, (String, String)>(&sql).bind(&project.id);
-                for key in chunk {
-                    query = query.bind(*key);
+            // When rows were skipped, the ids stored under the group's keys tell which: an event
+            // whose key holds another id (recorded before, or earlier in this group) is a
+            // duplicate of that one. One query per hundred keys.
+            let mut stored_under_key: HashMap<String, String> = HashMap::new();
+            if written < events.len() as u64 {
+                let mut keys: Vec<&str> = events.iter().filter_map(|e| e.idempotency_key.as_deref()).collect();
+                keys.sort_unstable();
+                keys.dedup();
+                for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+                    let sql = format!("{SELECT_EVENT_IDS_BY_KEY} ({})", numbered_list(2, chunk.len()));
+                    let mut query = sqlx::query_as::<_, (String, String)>(&sql).bind(&project.id);
+                    for key in chunk {
+                        query = query.bind(*key);
+                    }
+                    stored_under_key.extend(query.fetch_all(&mut *tx).await?);
                 }
-                earlier.extend(query.fetch_all(&mut *tx).await?);
             }
             let mut recorded = Vec::with_capacity(events.len());
             let mut updates = Vec::new();
             for (event, id) in events.iter().zip(ids) {
-                if inserted.contains(&id) {
-                    recorded.push(RecordedEvent { id, duplicate: false });
-                    if let (false, Some(customer)) = (limits.is_empty(), customers.get(event.customer_ref.as_str())) {
-                        updates.extend(counter_updates(&limits, &meters, customer, project.timezone, &Usage {
-                            event_type: &event.event_type,
-                            dimensions: &event.dimensions,
-                            quantities: &event.quantities,
-                            occurred_at: event.occurred_at,
-                        }));
-                    }
-                } else {
-                    let key = event.idempotency_key.as_deref().unwrap_or_default();
-                    let id = earlier
-                        .get(key)
-                        .cloned()
-                        .ok_or_else(|| DbError::Corrupt(format!("no event recorded under idempotency key {key}")))?;
+                let earlier = match event.idempotency_key.as_deref() {
+                    Some(key) if !stored_under_key.is_empty() => match stored_under_key.get(key) {
+                        Some(stored) if *stored == id => None,
+                        Some(stored) => Some(stored.clone()),
+                        None => return Err(DbError::Corrupt(format!("no event recorded under idempotency key {key}"))),
+                    },
+                    _ => None,
+                };
+                if let Some(id) = earlier {
                     recorded.push(RecordedEvent { id, duplicate: true });
+                    continue;
+                }
+                recorded.push(RecordedEvent { id, duplicate: false });
+                if let (false, Some(customer)) = (limits.is_empty(), customers.get(event.customer_ref.as_str())) {
+                    updates.extend(counter_updates(&limits, &meters, customer, project.timezone, &Usage {
+                        event_type: &event.event_type,
+                        dimensions: &event.dimensions,
+                        quantities: &event.quantities,
+                        occurred_at: event.occurred_at,
+                    }));
                 }
             }
             let updates = merge_updates(updates);

@@ -50,7 +50,14 @@ pub struct CheckResponse {
     /// truth, so it is the time of the check; on PostgreSQL, where other instances record too,
     /// it is how far this instance has heard their changes (typically a few milliseconds to a
     /// tenth of a second behind), or the time of the check when the counters were read.
+    #[serde(serialize_with = "rfc3339")]
     pub as_of: DateTime<Utc>,
+}
+
+/// The form `DateTime`'s own `Serialize` writes, at a fraction of its cost: that one goes
+/// through `Display` a digit at a time, which showed in every check's profile.
+fn rfc3339<S: serde::Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
 }
 
 /// A balance the work will draw on, and how much.
@@ -314,5 +321,24 @@ impl Engine {
             self.cache.fill_counter(&slot, permit, key, *counter);
         }
         Ok(counters.into_iter().map(|stored| stored.map(|s| s.counter)).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Utc};
+    use serde::Serialize;
+
+    #[derive(Serialize)]
+    struct Written(#[serde(serialize_with = "super::rfc3339")] DateTime<Utc>);
+
+    #[test]
+    fn as_of_is_written_exactly_as_date_times_write_themselves() {
+        for millis in [0, 1_795_564_800_000, 1_795_564_800_123, 1_795_564_859_999, -86_400_001] {
+            let at = DateTime::from_timestamp_millis(millis).unwrap();
+            assert_eq!(serde_json::to_string(&Written(at)).unwrap(), serde_json::to_string(&at).unwrap());
+        }
+        let finer = DateTime::from_timestamp(1_795_564_800, 123_456_789).unwrap();
+        assert_eq!(serde_json::to_string(&Written(finer)).unwrap(), serde_json::to_string(&finer).unwrap());
     }
 }

@@ -2,7 +2,9 @@
 //! file, or a new PostgreSQL database when `LIMITRY_TEST_POSTGRES_URL` is set — and a clock
 //! the test moves.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use limitry::auth::keys::create_key;
@@ -310,4 +312,31 @@ pub fn assert_error(answer: &(StatusCode, Value), status: StatusCode, code: &str
         assert_eq!(body["error"]["field"], field, "{body}");
         assert!(body["error"]["message"].as_str().unwrap().contains(field), "message should name {field}: {body}");
     }
+}
+
+/// Asks until `accept` holds, for at most a few seconds.
+pub async fn poll<F: Future<Output = Value>>(
+    what: &str,
+    ask: impl Fn() -> F,
+    accept: impl Fn(&Value) -> bool,
+) -> Value {
+    let mut answer = Value::Null;
+    for _ in 0..100 {
+        answer = ask().await;
+        if accept(&answer) {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what} never showed: {answer}");
+}
+
+/// Polls a check through `app` until `accept` holds.
+pub async fn eventually(app: &TestApp, customer: &str, what: &str, accept: impl Fn(&Value) -> bool) -> Value {
+    poll(what, || app.check(json!({"customerId": customer})), accept).await
+}
+
+/// Whether a check answer's `asOf` is at or after `instant`.
+pub fn as_of_at_least(instant: DateTime<Utc>) -> impl Fn(&Value) -> bool {
+    move |a| a["asOf"].as_str().and_then(|t| t.parse::<DateTime<Utc>>().ok()).is_some_and(|t| t >= instant)
 }

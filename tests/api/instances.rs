@@ -2,16 +2,13 @@
 //! hears the others' changes, so checks through one agree with changes made through the other;
 //! money stays exact across them. (On SQLite a second instance is refused: see hardening_core.)
 
-use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use limitry::server::RunningServer;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{postgres_admin_url, spawn_app, TestApp};
+use crate::helpers::{as_of_at_least, eventually, poll, postgres_admin_url, spawn_app, TestApp};
 use crate::metrics::Metrics;
 
 /// A second service on the test app's database, and a way to call it with the same key.
@@ -51,24 +48,6 @@ async fn two_instances_with_a_daily_limit(limit_value: i64) -> Option<(TestApp, 
     let limit =
         app.create_limit(json!({"name": "d", "meterId": meter, "limitValue": limit_value, "period": "day"})).await;
     Some((app, other, meter, limit))
-}
-
-/// Asks until `accept` holds, for at most a few seconds.
-async fn poll<F: Future<Output = Value>>(what: &str, ask: impl Fn() -> F, accept: impl Fn(&Value) -> bool) -> Value {
-    let mut answer = Value::Null;
-    for _ in 0..100 {
-        answer = ask().await;
-        if accept(&answer) {
-            return answer;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{what} never showed through the other instance: {answer}");
-}
-
-/// Polls a check through `app` until `accept` holds.
-async fn eventually(app: &TestApp, customer: &str, what: &str, accept: impl Fn(&Value) -> bool) -> Value {
-    poll(what, || app.check(json!({"customerId": customer})), accept).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -131,11 +110,6 @@ async fn an_instance_that_lost_its_listener_reads_the_database_until_it_hears_ag
 /// Checks `app` answered from memory, whatever their outcome.
 async fn checks_from_memory(app: &TestApp) -> f64 {
     Metrics::scrape(app).await.value("limitry_checks_total", &[("source", "memory")])
-}
-
-/// Whether a check answer's `asOf` is at or after `instant`.
-fn as_of_at_least(instant: DateTime<Utc>) -> impl Fn(&Value) -> bool {
-    move |a| a["asOf"].as_str().and_then(|t| t.parse::<DateTime<Utc>>().ok()).is_some_and(|t| t >= instant)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
