@@ -19,7 +19,7 @@ use crate::domain::balances::{
     positive_amount, whole_amount, Balance, LedgerTransaction, Reservation, DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS,
 };
 use crate::domain::customers::MAX_EXTERNAL_ID;
-use crate::domain::{description_text, optional_text, required_text, FieldError, WholeNumber};
+use crate::domain::{description_text, optional_text, required_text, validate_dimensions, FieldError, WholeNumber};
 use crate::engine::balances::{BalanceOperation, Idempotent, OperationResult};
 use crate::error::{parse_json, ApiBody, ApiPath, ApiQuery, AppError, ErrorBody};
 use crate::server::AppState;
@@ -61,6 +61,9 @@ pub struct CreateBalanceRequest {
     pub minimum_balance: Option<serde_json::Number>,
     #[schema(value_type = Option<i64>)]
     pub low_balance_threshold: Option<serde_json::Number>,
+    /// Dimension pairs the balance is scoped to (keys `[A-Za-z0-9_]{1,64}`, values at most 256
+    /// characters): stored and returned as given.
+    pub dimension_filters: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[utoipa::path(post, path = "/v1/balances", operation_id = "createBalance", tag = "balances", security(("bearer" = [])), request_body = CreateBalanceRequest,
@@ -82,7 +85,15 @@ pub async fn create(
     let minimum_balance = request.minimum_balance.map(|n| whole_amount(&n, "minimumBalance")).transpose()?.unwrap_or(0);
     let low_balance_threshold =
         request.low_balance_threshold.map(|n| whole_amount(&n, "lowBalanceThreshold")).transpose()?;
-    let new = NewBalance { name: &name, unit: &unit, initial_balance, minimum_balance, low_balance_threshold };
+    let dimension_filters = validate_dimensions(request.dimension_filters, "dimensionFilters")?;
+    let new = NewBalance {
+        name: &name,
+        unit: &unit,
+        initial_balance,
+        minimum_balance,
+        low_balance_threshold,
+        dimension_filters: &dimension_filters,
+    };
     let balance = state.engine.create_balance(&project, &customer_ref, &new).await?;
     Ok((StatusCode::CREATED, Json(balance)))
 }
@@ -98,19 +109,37 @@ pub async fn get(
     Ok(Json(resolve(&state, &project, &target).await?))
 }
 
+/// A page of a customer's balances: our list shape (`data`, `nextCursor`, `hasMore`) with the
+/// same page also under `balances`, the name Limitry documents for this endpoint.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomerBalancesPage {
+    pub data: Vec<Balance>,
+    pub next_cursor: Option<String>,
+    pub has_more: bool,
+    /// The same balances as `data`.
+    pub balances: Vec<Balance>,
+}
+
 #[utoipa::path(get, path = "/v1/customers/{id}/balances", operation_id = "listCustomerBalances", tag = "balances", security(("bearer" = [])),
-    params(("id" = String, Path, description = "cust_… id or externalId")),
-    responses((status = 200, body = Page<Balance>), (status = 404, body = ErrorBody)))]
+    params(("id" = String, Path, description = "cust_… id or externalId"), PageParams),
+    responses((status = 200, body = CustomerBalancesPage), (status = 404, body = ErrorBody)))]
 /// The customer's balances by name. A customer holds few, so they are paged in memory.
 pub async fn customer_balances(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
     ApiPath(id): ApiPath<String>,
     ApiQuery(params): ApiQuery<PageParams>,
-) -> Result<Json<Page<Balance>>, AppError> {
+) -> Result<Json<CustomerBalancesPage>, AppError> {
     let customer = super::customers::find_customer(&state, &project, &id).await?;
     let balances = state.engine.db().customer_balances(&project.id, &customer.id).await?;
-    Ok(Json(Page::from_list(balances, &params, "bal", |b| &b.id)?))
+    let page = Page::from_list(balances, &params, "bal", |b| &b.id)?;
+    Ok(Json(CustomerBalancesPage {
+        balances: page.data.clone(),
+        data: page.data,
+        next_cursor: page.next_cursor,
+        has_more: page.has_more,
+    }))
 }
 
 #[utoipa::path(get, path = "/v1/balances/{id}/transactions", operation_id = "listBalanceTransactions", tag = "balances", security(("bearer" = [])),
@@ -139,12 +168,20 @@ pub struct BalanceCheckRequest {
     pub amount: Option<serde_json::Number>,
 }
 
+/// Whether an amount could be debited now. The flat fields beside `balance` are the shape
+/// Limitry documents; `amount` and `requestedAmount` are the same number.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BalanceCheckResponse {
     pub sufficient: bool,
     pub amount: i64,
+    pub requested_amount: i64,
     pub available_balance: i64,
+    pub balance_id: String,
+    pub name: String,
+    pub unit: String,
+    pub current_balance: i64,
+    pub minimum_balance: i64,
     pub balance: Balance,
 }
 
@@ -160,7 +197,18 @@ pub async fn check(
     let amount = positive_amount(&request.amount.ok_or_else(|| FieldError::missing("amount"))?, "amount")?;
     let balance = resolve(&state, &project, &request.target).await?;
     let available = balance.funds().available();
-    Ok(Json(BalanceCheckResponse { sufficient: amount <= available, amount, available_balance: available, balance }))
+    Ok(Json(BalanceCheckResponse {
+        sufficient: amount <= available,
+        amount,
+        requested_amount: amount,
+        available_balance: available,
+        balance_id: balance.id.clone(),
+        name: balance.name.clone(),
+        unit: balance.unit.clone(),
+        current_balance: balance.current_balance,
+        minimum_balance: balance.minimum_balance,
+        balance,
+    }))
 }
 
 /// The answer of every ledger operation.

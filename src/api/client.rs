@@ -34,11 +34,20 @@ pub const MAX_CONTEXT_BYTES: usize = 16 * 1024;
 
 /// The routes a client token reaches, with CORS for the configured origins.
 pub fn client_routes(allowed_origins: &[String]) -> Router<AppState> {
+    // Limitry's documentation places these routes both under the base URL and at
+    // `/client/…` outside it, and reads the token back at `/client/context` too: every
+    // spelling serves the same handler.
     let routes = Router::new()
         .route("/v1/client/token", get(token))
+        .route("/v1/client/context", get(token))
         .route("/v1/client/limits/check", post(check))
         .route("/v1/client/events/record", post(record))
-        .route("/v1/client/events/summary", get(summary));
+        .route("/v1/client/events/summary", get(summary))
+        .route("/client/token", get(token))
+        .route("/client/context", get(token))
+        .route("/client/limits/check", post(check))
+        .route("/client/events/record", post(record))
+        .route("/client/events/summary", get(summary));
     match cors_layer(allowed_origins) {
         Some(cors) => routes.layer(cors),
         None => routes,

@@ -30,7 +30,8 @@ pub struct CustomerRequest {
     pub metadata: Option<serde_json::Value>,
     /// IANA timezone, e.g. `Europe/Paris`.
     pub timezone: Option<String>,
-    /// `YYYY-MM-DD` or an RFC 3339 date-time: its date anchors monthly and annual windows.
+    /// `YYYY-MM-DD` or an ISO 8601 date-time: its date anchors monthly and annual windows.
+    /// Unset (the default), months start on the 1st and years on January 1st.
     pub billing_cycle_start: Option<String>,
 }
 

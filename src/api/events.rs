@@ -1,5 +1,7 @@
 //! `/v1/events`: record one, record a batch, list with filters.
 
+use std::collections::BTreeMap;
+
 use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -98,6 +100,48 @@ pub struct ListParams {
     event_type: Option<String>,
     start_date: Option<String>,
     end_date: Option<String>,
+    /// Every other parameter: the snake_case spellings Limitry's SDK guide uses are honoured,
+    /// anything else is refused, so that a filter is never silently ignored.
+    #[serde(flatten)]
+    other: BTreeMap<String, String>,
+}
+
+impl ListParams {
+    /// Folds in the snake_case spellings (`customer_id`, `event_type`, `start_date`,
+    /// `end_date`); a parameter sent both ways must agree, and unknown ones are refused.
+    fn canonical(mut self) -> Result<ListParams, AppError> {
+        for (snake, camel) in [
+            ("customer_id", "customerId"),
+            ("event_type", "eventType"),
+            ("start_date", "startDate"),
+            ("end_date", "endDate"),
+        ] {
+            let Some(value) = self.other.remove(snake) else { continue };
+            let slot = match camel {
+                "customerId" => &mut self.customer_id,
+                "eventType" => &mut self.event_type,
+                "startDate" => &mut self.start_date,
+                _ => &mut self.end_date,
+            };
+            match slot {
+                Some(existing) if *existing != value => {
+                    return Err(AppError::InvalidField {
+                        field: camel.into(),
+                        message: format!("was sent as {camel} and as {snake} with different values"),
+                    })
+                }
+                _ => *slot = Some(value),
+            }
+        }
+        if let Some(name) = self.other.keys().next() {
+            return Err(AppError::InvalidField {
+                field: crate::domain::truncate(name, 64),
+                message: "is not a filter of this list: use customerId, eventType, startDate, endDate, limit or cursor"
+                    .into(),
+            });
+        }
+        Ok(self)
+    }
 }
 
 fn parse_cursor(cursor: &str) -> Result<EventCursor, AppError> {
@@ -109,9 +153,10 @@ fn parse_cursor(cursor: &str) -> Result<EventCursor, AppError> {
 }
 
 #[utoipa::path(get, path = "/v1/events", operation_id = "listEvents", tag = "events", security(("bearer" = [])),
-    params(("customerId" = Option<String>, Query), ("eventType" = Option<String>, Query),
-           ("startDate" = Option<String>, Query, description = "inclusive, RFC 3339 or YYYY-MM-DD"),
-           ("endDate" = Option<String>, Query, description = "exclusive"),
+    params(("customerId" = Option<String>, Query, description = "also accepted as customer_id"),
+           ("eventType" = Option<String>, Query, description = "also accepted as event_type"),
+           ("startDate" = Option<String>, Query, description = "inclusive, RFC 3339 or YYYY-MM-DD; also accepted as start_date"),
+           ("endDate" = Option<String>, Query, description = "exclusive; also accepted as end_date"),
            PageParams),
     responses((status = 200, body = Page<Event>), (status = 400, body = ErrorBody)))]
 /// Events newest first.
@@ -120,6 +165,7 @@ pub async fn list(
     ApiProject(project): ApiProject,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<Page<Event>>, AppError> {
+    let params = params.canonical()?;
     let size = params.page.size()?;
     let cursor = params.page.cursor().map(parse_cursor).transpose()?;
     let customer_id = match params.customer_id.as_deref().filter(|c| !c.is_empty()) {

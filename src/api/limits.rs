@@ -36,12 +36,20 @@ pub struct LimitRequest {
     /// The customer (id or externalId) this limit is for; omit for the project default.
     pub customer_id: Option<String>,
     pub dimension_filters: Option<BTreeMap<String, String>>,
-    /// Percentages 1–100, at most 10.
-    #[schema(value_type = Option<Vec<i64>>, max_items = 10)]
-    pub alert_thresholds: Option<Vec<WholeNumber>>,
+    /// Percentages 1–100, at most 10. `null` or `[]` clears them; omitted keeps them.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<i64>>, max_items = 10, nullable)]
+    pub alert_thresholds: Option<Option<Vec<WholeNumber>>>,
     /// open (default) or closed.
     #[schema(value_type = Option<FailMode>)]
     pub fail_mode: Option<String>,
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from one left out (`None`, by `default`).
+fn present<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// Most alert thresholds one limit may carry.
@@ -60,7 +68,8 @@ impl LimitRequest {
     /// Validates over `base`; meter and customer references are resolved by the caller.
     fn apply(self, base: Limit) -> Result<Limit, FieldError> {
         let mut alert_thresholds = match self.alert_thresholds {
-            Some(list) => {
+            Some(None) => Vec::new(),
+            Some(Some(list)) => {
                 at_most(list.len(), MAX_THRESHOLDS, "alertThresholds", "thresholds")?;
                 list.into_iter()
                     .enumerate()
@@ -121,9 +130,12 @@ async fn save(
     let meter_id = request.meter_id.take().unwrap_or_else(|| base.meter_id.clone());
     let customer_ref = request.customer_id.take();
     let limit = request.apply(base)?;
-    let meter = state.engine.db().meter(&project.id, &meter_id).await?.ok_or_else(|| {
-        FieldError::invalid("meterId", format!("no meter {}", crate::domain::truncate(&meter_id, 100)))
-    })?;
+    let meter = state
+        .engine
+        .db()
+        .meter(&project.id, &meter_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("meter", &meter_id))?;
     let customer_ref = match customer_ref {
         Some(reference) if !reference.is_empty() => {
             Some(required_text(Some(reference), "customerId", MAX_EXTERNAL_ID)?)
@@ -139,7 +151,7 @@ async fn save(
 }
 
 #[utoipa::path(post, path = "/v1/limits", operation_id = "createLimit", tag = "limits", security(("bearer" = [])), request_body = LimitRequest,
-    responses((status = 201, body = Limit), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody, description = "a cust_… id that names no customer"),
+    responses((status = 201, body = Limit), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody, description = "meter_not_found for an unknown meterId; customer_not_found for a cust_… id that names no customer"),
               (status = 409, body = ErrorBody, description = "the meter or customer was deleted meanwhile")))]
 /// Creates a limit; usage already recorded in its current windows counts from the start.
 pub async fn create(
@@ -165,6 +177,7 @@ pub async fn create_limit(state: &AppState, project: &Project, request: LimitReq
     let now = state.engine.now();
     let base = Limit {
         id: new_id("lmt", now.timestamp_millis()),
+        project_id: project.id.clone(),
         name: String::new(),
         meter_id: String::new(),
         limit_value: Quantity::ONE,

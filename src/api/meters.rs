@@ -11,7 +11,8 @@ use crate::auth::keys::ApiProject;
 use crate::db::projects::Project;
 use crate::domain::ids::new_id;
 use crate::domain::meters::{validate_field, Aggregation, EventFilter, Meter};
-use crate::domain::{description_text, is_valid_key, required_text, validate_dimensions, FieldError};
+use crate::domain::windows::{window_containing, Period};
+use crate::domain::{description_text, is_valid_key, optional_text, required_text, validate_dimensions, FieldError};
 use crate::engine::query::{query_meter, MeterQuery, MeterQueryResult, WindowSize};
 use crate::error::{ApiJson, ApiPath, ApiQuery, AppError, ErrorBody};
 use crate::server::AppState;
@@ -85,6 +86,7 @@ pub async fn create_meter(state: &AppState, project: &Project, request: MeterReq
     }
     let meter = request.into_meter(Meter {
         id: new_id("mtr", now.timestamp_millis()),
+        project_id: project.id.clone(),
         name: String::new(),
         description: None,
         aggregation: Aggregation::Sum,
@@ -169,11 +171,11 @@ pub async fn delete_meter(state: &AppState, project: &Project, id: &str) -> Resu
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MeterQueryRequest {
-    /// Inclusive; RFC 3339 or YYYY-MM-DD.
-    #[schema(value_type = String, required = true)]
+    /// Inclusive; RFC 3339 or YYYY-MM-DD. Default: the start of the current month (the
+    /// customer's monthly window with `customerId`, else the calendar month in the project's
+    /// timezone).
     pub start_date: Option<String>,
-    /// Exclusive; RFC 3339 or YYYY-MM-DD.
-    #[schema(value_type = String, required = true)]
+    /// Exclusive; RFC 3339 or YYYY-MM-DD. Default: the end of the current month.
     pub end_date: Option<String>,
     pub customer_id: Option<String>,
     pub dimensions: Option<std::collections::BTreeMap<String, String>>,
@@ -195,8 +197,30 @@ pub async fn query(
     ApiJson(request): ApiJson<MeterQueryRequest>,
 ) -> Result<Json<MeterQueryResult>, AppError> {
     let meter = find_meter(&state, &project, &id).await?;
-    let start = parse_instant(&required_text(request.start_date, "startDate", 40)?, "startDate")?;
-    let end = parse_instant(&required_text(request.end_date, "endDate", 40)?, "endDate")?;
+    let customer = match request.customer_id.as_deref() {
+        Some(reference) => Some(super::customers::find_customer(&state, &project, reference).await?),
+        None => None,
+    };
+    // Without dates, the current month: the customer's own monthly window (its timezone and
+    // billing anchor) when one is named, else the project's calendar month.
+    let month = match &customer {
+        Some(customer) => window_containing(
+            Period::Month,
+            state.engine.now(),
+            customer.window_zone(project.timezone),
+            customer.billing_cycle_start,
+        ),
+        None => window_containing(Period::Month, state.engine.now(), project.timezone, None),
+    };
+    let start = match optional_text(request.start_date, "startDate", 40)? {
+        Some(text) => parse_instant(&text, "startDate")?,
+        None => month.start,
+    };
+    let end = match optional_text(request.end_date, "endDate", 40)? {
+        Some(text) => parse_instant(&text, "endDate")?,
+        // A month window always ends; the fallback only satisfies the type.
+        None => month.end.unwrap_or(month.start),
+    };
     if end <= start {
         return Err(FieldError::invalid("endDate", "must be after startDate").into());
     }
@@ -224,14 +248,10 @@ pub async fn query(
         )
         .into());
     }
-    let customer_id = match request.customer_id.as_deref() {
-        Some(reference) => Some(super::customers::find_customer(&state, &project, reference).await?.id),
-        None => None,
-    };
     let query = MeterQuery {
         start,
         end,
-        customer_id,
+        customer_id: customer.map(|c| c.id),
         dimensions: validate_dimensions(request.dimensions, "dimensions")?,
         group_by,
         window_size,

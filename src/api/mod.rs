@@ -58,14 +58,10 @@ pub fn router() -> Router<AppState> {
         .fallback(not_found)
 }
 
-/// Unknown paths: the API's JSON error under `/v1`, plain text elsewhere.
-async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    if uri.path().starts_with("/v1") {
-        AppError::NotFound { resource: "route", id: uri.path().to_string() }.into_response()
-    } else {
-        (axum::http::StatusCode::NOT_FOUND, "Not found").into_response()
-    }
+/// Unknown paths, inside `/v1` or not: the API's JSON error, so a client with a wrong base
+/// URL (one without `/v1`) reads an error it understands.
+async fn not_found(uri: axum::http::Uri) -> AppError {
+    AppError::not_found("route", uri.path())
 }
 
 /// `?limit=&cursor=` as sent; validated by `size` and `id_cursor`.

@@ -212,6 +212,12 @@ impl FromRequestParts<AppState> for ApiProject {
             ));
         }
         let now_ms = state.engine.now().timestamp_millis();
+        if secret.starts_with(crate::auth::personal_tokens::TOKEN_PREFIX) {
+            let db = state.engine.db();
+            return crate::auth::personal_tokens::authenticate_personal_token(db, secret, &parts.headers, now_ms)
+                .await
+                .map(ApiProject);
+        }
         state.keys.authenticate(state.engine.db(), secret, now_ms).await.map(ApiProject)
     }
 }

@@ -4,4 +4,5 @@
 pub mod client_tokens;
 pub mod keys;
 pub mod operators;
+pub mod personal_tokens;
 pub mod rate_limit;

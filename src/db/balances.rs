@@ -1,19 +1,22 @@
 //! Balances, their ledgers, holds and stored idempotent answers: the rows. The atomic ledger
 //! operations that compose them are the engine's (`engine::balances`).
 
+use std::collections::BTreeMap;
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Sqlite};
 
 use super::{conflict_on_unique, ms_to_time, with_store, Db, DbError, DbResult, PgStore, SqliteStore, Store, WriteTx};
-use crate::domain::balances::{Balance, Funds, LedgerTransaction, Reservation, ReservationStatus, TransactionKind};
+use crate::domain::balances::{
+    unsigned_amount, Balance, Funds, LedgerTransaction, Reservation, ReservationStatus, TransactionKind,
+};
 use crate::domain::webhooks::EventType;
 
 macro_rules! balance_columns {
     () => {
-        "id, customer_id, name, unit, current_balance, minimum_balance, held_balance, low_balance_threshold, \
-         created_at, updated_at"
+        "id, project_id, customer_id, name, unit, current_balance, minimum_balance, held_balance, \
+         low_balance_threshold, dimension_filters, created_at, updated_at"
     };
 }
 macro_rules! transaction_columns {
@@ -38,8 +41,8 @@ const LOCK_BALANCE_POSTGRES: &str = concat!("select ", balance_columns!(), " fro
 // SQLite has no row locks; its single writer already excludes every other transaction.
 const LOCK_BALANCE_SQLITE: &str = concat!("select ", balance_columns!(), " from balances where id = $1");
 const INSERT_BALANCE: &str = "insert into balances (id, project_id, customer_id, name, unit, current_balance, \
-     minimum_balance, held_balance, low_balance_threshold, created_at, updated_at) \
-     values ($1, $2, $3, $4, $5, 0, $6, 0, $7, $8, $8)";
+     minimum_balance, held_balance, low_balance_threshold, dimension_filters, created_at, updated_at) \
+     values ($1, $2, $3, $4, $5, 0, $6, 0, $7, $8, $9, $9)";
 const UPDATE_FUNDS: &str = "update balances set current_balance = $2, held_balance = $3, updated_at = $4 where id = $1";
 const INSERT_TRANSACTION: &str = concat!(
     "insert into balance_transactions (",
@@ -78,6 +81,7 @@ const STORE_IDEMPOTENT_ANSWER: &str =
 #[derive(sqlx::FromRow)]
 struct BalanceRow {
     id: String,
+    project_id: String,
     customer_id: String,
     name: String,
     unit: String,
@@ -85,15 +89,19 @@ struct BalanceRow {
     minimum_balance: i64,
     held_balance: i64,
     low_balance_threshold: Option<i64>,
+    dimension_filters: String,
     created_at: i64,
     updated_at: i64,
 }
 
-impl From<BalanceRow> for Balance {
-    fn from(row: BalanceRow) -> Balance {
-        Balance {
+impl TryFrom<BalanceRow> for Balance {
+    type Error = DbError;
+    fn try_from(row: BalanceRow) -> DbResult<Balance> {
+        Ok(Balance {
             available_balance: row.current_balance - row.minimum_balance - row.held_balance,
+            dimension_filters: serde_json::from_str(&row.dimension_filters)?,
             id: row.id,
+            project_id: row.project_id,
             customer_id: row.customer_id,
             name: row.name,
             unit: row.unit,
@@ -103,7 +111,7 @@ impl From<BalanceRow> for Balance {
             low_balance_threshold: row.low_balance_threshold,
             created_at: ms_to_time(row.created_at),
             updated_at: ms_to_time(row.updated_at),
-        }
+        })
     }
 }
 
@@ -125,10 +133,12 @@ struct TransactionRow {
 impl TryFrom<TransactionRow> for LedgerTransaction {
     type Error = DbError;
     fn try_from(row: TransactionRow) -> DbResult<LedgerTransaction> {
+        let kind = TransactionKind::parse(&row.kind).ok_or_else(|| DbError::Corrupt(format!("kind {}", row.kind)))?;
         Ok(LedgerTransaction {
-            kind: TransactionKind::parse(&row.kind).ok_or_else(|| DbError::Corrupt(format!("kind {}", row.kind)))?,
+            kind,
             id: row.id,
             balance_id: row.balance_id,
+            unsigned_amount: unsigned_amount(kind, row.amount, row.hold_change),
             amount: row.amount,
             hold_change: row.hold_change,
             description: row.description,
@@ -181,6 +191,7 @@ pub struct NewBalance<'a> {
     pub initial_balance: i64,
     pub minimum_balance: i64,
     pub low_balance_threshold: Option<i64>,
+    pub dimension_filters: &'a BTreeMap<String, String>,
 }
 
 /// An idempotency key and what identifies the request it was first used with.
@@ -297,7 +308,7 @@ macro_rules! ledger_rows {
             async fn lock_balance(&self, tx: &mut WriteTx<$database>, id: &str) -> DbResult<Option<Balance>> {
                 let sql = if <$store as Store>::POSTGRES { LOCK_BALANCE_POSTGRES } else { LOCK_BALANCE_SQLITE };
                 let row = sqlx::query_as::<_, BalanceRow>(sql).bind(id).fetch_optional(&mut **tx).await?;
-                Ok(row.map(Balance::from))
+                row.map(Balance::try_from).transpose()
             }
 
             async fn insert_balance(
@@ -317,6 +328,7 @@ macro_rules! ledger_rows {
                     .bind(new.unit)
                     .bind(new.minimum_balance)
                     .bind(new.low_balance_threshold)
+                    .bind(serde_json::to_string(new.dimension_filters)?)
                     .bind(now_ms)
                     .execute(&mut **tx)
                     .await
@@ -510,7 +522,7 @@ impl Db {
             .bind(id)
             .fetch_optional(s.pool())
             .await)?;
-        Ok(row.map(Balance::from))
+        row.map(Balance::try_from).transpose()
     }
 
     pub async fn balance_by_name(&self, project_id: &str, customer_id: &str, name: &str) -> DbResult<Option<Balance>> {
@@ -520,7 +532,7 @@ impl Db {
             .bind(name)
             .fetch_optional(s.pool())
             .await)?;
-        Ok(row.map(Balance::from))
+        row.map(Balance::try_from).transpose()
     }
 
     pub async fn customer_balances(&self, project_id: &str, customer_id: &str) -> DbResult<Vec<Balance>> {
@@ -529,7 +541,7 @@ impl Db {
             .bind(customer_id)
             .fetch_all(s.pool())
             .await)?;
-        Ok(rows.into_iter().map(Balance::from).collect())
+        rows.into_iter().map(Balance::try_from).collect()
     }
 
     /// The ledger, newest first, after the cursor.

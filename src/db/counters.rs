@@ -26,7 +26,8 @@ const DELETE_COUNTERS_OF_LIMIT_AND_CUSTOMER: &str =
     "delete from usage_counters where limit_id = $1 and customer_id = $2";
 // The customers a limit governs: its own customer, or (for a default, `$2` empty) all of them.
 const SELECT_GOVERNED_CUSTOMERS: &str = concat!(
-    "select id, external_id, name, email, metadata, timezone, billing_cycle_start, created_at, updated_at ",
+    "select id, project_id, external_id, name, email, metadata, timezone, billing_cycle_start, created_at, \
+     updated_at ",
     "from customers where project_id = $1 and ($2 = '' or id = $2)"
 );
 const SELECT_CUSTOMER_USAGE_SINCE: &str = "select event_type, metric_values, dimensions, occurred_at from events \

@@ -16,6 +16,7 @@ use crate::domain::limits::counted_limits;
 #[derive(sqlx::FromRow)]
 pub(crate) struct CustomerRow {
     id: String,
+    project_id: String,
     external_id: String,
     name: Option<String>,
     email: Option<String>,
@@ -31,6 +32,7 @@ impl TryFrom<CustomerRow> for Customer {
     fn try_from(row: CustomerRow) -> DbResult<Customer> {
         Ok(Customer {
             id: row.id,
+            project_id: row.project_id,
             external_id: row.external_id,
             name: row.name,
             email: row.email,
@@ -49,7 +51,7 @@ impl TryFrom<CustomerRow> for Customer {
 
 macro_rules! customer_columns {
     () => {
-        "id, external_id, name, email, metadata, timezone, billing_cycle_start, created_at, updated_at"
+        "id, project_id, external_id, name, email, metadata, timezone, billing_cycle_start, created_at, updated_at"
     };
 }
 

@@ -15,6 +15,7 @@ use crate::domain::windows::Period;
 #[derive(sqlx::FromRow)]
 pub(crate) struct LimitRow {
     id: String,
+    project_id: String,
     name: String,
     meter_id: String,
     limit_value: i64,
@@ -37,6 +38,7 @@ impl TryFrom<LimitRow> for Limit {
             dimension_filters: serde_json::from_str(&row.dimension_filters)?,
             alert_thresholds: serde_json::from_str(&row.alert_thresholds)?,
             id: row.id,
+            project_id: row.project_id,
             name: row.name,
             meter_id: row.meter_id,
             limit_value: Quantity(row.limit_value),
@@ -49,8 +51,8 @@ impl TryFrom<LimitRow> for Limit {
 
 macro_rules! limit_columns {
     () => {
-        "id, name, meter_id, limit_value, period, customer_id, dimension_filters, alert_thresholds, \
-         fail_mode, created_at, updated_at"
+        "id, project_id, name, meter_id, limit_value, period, customer_id, dimension_filters, \
+         alert_thresholds, fail_mode, created_at, updated_at"
     };
 }
 

@@ -8,6 +8,7 @@ use crate::domain::meters::{Aggregation, EventFilter, Meter};
 #[derive(sqlx::FromRow)]
 pub(crate) struct MeterRow {
     id: String,
+    project_id: String,
     name: String,
     description: Option<String>,
     aggregation: String,
@@ -25,6 +26,7 @@ impl TryFrom<MeterRow> for Meter {
                 .ok_or_else(|| DbError::Corrupt(format!("aggregation {}", row.aggregation)))?,
             event_filter: serde_json::from_str::<EventFilter>(&row.event_filter)?,
             id: row.id,
+            project_id: row.project_id,
             name: row.name,
             description: row.description,
             field: row.field,
@@ -36,7 +38,7 @@ impl TryFrom<MeterRow> for Meter {
 
 macro_rules! meter_columns {
     () => {
-        "id, name, description, aggregation, field, event_filter, created_at, updated_at"
+        "id, project_id, name, description, aggregation, field, event_filter, created_at, updated_at"
     };
 }
 

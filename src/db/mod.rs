@@ -9,6 +9,7 @@ pub mod keys;
 pub mod limits;
 pub mod meters;
 pub mod operators;
+pub mod personal_tokens;
 pub mod projects;
 pub mod rate_limits;
 pub mod sessions;

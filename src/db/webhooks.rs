@@ -208,10 +208,15 @@ macro_rules! webhook_transaction_helpers {
                 }
                 let now_ms = now.timestamp_millis();
                 let event_id = new_id("evt", now_ms);
+                let created_at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+                // The Standard Webhooks envelope, plus Limitry's documented `event` and
+                // `timestamp`, so receivers written for either read it unchanged.
                 let payload = serde_json::json!({
                     "id": event_id,
                     "type": event_type.as_str(),
-                    "createdAt": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    "createdAt": created_at,
+                    "event": event_type.as_str(),
+                    "timestamp": created_at,
                     "data": data,
                 })
                 .to_string();

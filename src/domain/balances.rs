@@ -5,6 +5,8 @@
 //! `holdChange` is the signed change of the held total, so a balance always equals the sum of
 //! its ledger's amounts and its holds the sum of their hold changes.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -180,6 +182,7 @@ impl ReservationStatus {
 #[serde(rename_all = "camelCase")]
 pub struct Balance {
     pub id: String,
+    pub project_id: String,
     pub customer_id: String,
     pub name: String,
     pub unit: String,
@@ -189,6 +192,9 @@ pub struct Balance {
     /// `currentBalance − minimumBalance − heldBalance`.
     pub available_balance: i64,
     pub low_balance_threshold: Option<i64>,
+    /// Dimension pairs the balance is scoped to, as given on creation; stored and returned,
+    /// never used to pick a balance (a balance is named by its customer and `name`).
+    pub dimension_filters: BTreeMap<String, String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -199,6 +205,14 @@ impl Balance {
     }
 }
 
+/// The unsigned size of a ledger entry: what moved the balance, or else what moved the holds.
+pub fn unsigned_amount(kind: TransactionKind, amount: i64, hold_change: i64) -> i64 {
+    match kind {
+        TransactionKind::Hold | TransactionKind::Release | TransactionKind::Expire => hold_change.abs(),
+        TransactionKind::Credit | TransactionKind::Debit | TransactionKind::Commit => amount.abs(),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LedgerTransaction {
@@ -206,8 +220,12 @@ pub struct LedgerTransaction {
     pub balance_id: String,
     #[serde(rename = "type")]
     pub kind: TransactionKind,
-    /// Signed change of the balance: credits positive, debits and commits negative.
+    /// Signed change of the balance: credits positive, debits and commits negative, so a
+    /// balance equals the sum of its ledger's amounts.
     pub amount: i64,
+    /// The size of the operation, never negative: `|amount|`, or `|holdChange|` for a hold,
+    /// release or expiry. Limitry's documented ledger shows this figure as `amount`.
+    pub unsigned_amount: i64,
     /// Signed change of the held total: holds positive, their settlement negative.
     pub hold_change: i64,
     pub description: Option<String>,
@@ -283,6 +301,15 @@ mod tests {
         assert_eq!(funds(i64::MAX, 0, 0).apply(&credit(1)), Err(OutOfRange));
         let holding = Change { kind: TransactionKind::Hold, amount: 0, hold_change: 1 };
         assert_eq!(funds(0, -MAX_AMOUNT, MAX_BALANCE).apply(&holding), Err(OutOfRange));
+    }
+
+    #[test]
+    fn the_unsigned_amount_is_the_size_of_what_moved() {
+        assert_eq!(unsigned_amount(TransactionKind::Debit, -100, 0), 100);
+        assert_eq!(unsigned_amount(TransactionKind::Credit, 500, 0), 500);
+        assert_eq!(unsigned_amount(TransactionKind::Commit, -20, -30), 20);
+        assert_eq!(unsigned_amount(TransactionKind::Hold, 0, 30), 30);
+        assert_eq!(unsigned_amount(TransactionKind::Expire, 0, -30), 30);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use super::FieldError;
 #[serde(rename_all = "camelCase")]
 pub struct Customer {
     pub id: String,
+    pub project_id: String,
     pub external_id: String,
     pub name: Option<String>,
     pub email: Option<String>,
@@ -30,9 +31,10 @@ pub const CUSTOMER_ID_PREFIX: &str = "cust_";
 impl Customer {
     /// A customer that does not exist yet, as a check sees it: no usage, no own limits, the
     /// project's timezone. Its `id` is empty and its `externalId` is the reference.
-    pub fn not_yet_created(external_id: &str, now: DateTime<Utc>) -> Customer {
+    pub fn not_yet_created(project_id: &str, external_id: &str, now: DateTime<Utc>) -> Customer {
         Customer {
             id: String::new(),
+            project_id: project_id.to_string(),
             external_id: external_id.to_string(),
             name: None,
             email: None,
@@ -64,12 +66,14 @@ pub fn validate_external_id(external_id: &str, field: &str) -> Result<(), FieldE
     Ok(())
 }
 
-/// Parses `billingCycleStart`: a `YYYY-MM-DD` date, or an RFC 3339 date-time whose date (as
-/// written, in its own offset) anchors the cycle.
+/// Parses `billingCycleStart`: a `YYYY-MM-DD` date, or an ISO 8601 date-time (RFC 3339, or
+/// without an offset) whose date (as written, in its own offset) anchors the cycle.
 pub fn parse_billing_anchor(value: &str, field: &str) -> Result<NaiveDate, FieldError> {
     NaiveDate::parse_from_str(value, "%Y-%m-%d")
         .or_else(|_| DateTime::parse_from_rfc3339(value).map(|at| at.date_naive()))
-        .map_err(|_| FieldError::invalid(field, "must be a date as YYYY-MM-DD or an RFC 3339 date-time"))
+        // A date-time without an offset, as Python's `datetime.isoformat()` writes a naive one.
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S%.f").map(|at| at.date()))
+        .map_err(|_| FieldError::invalid(field, "must be a date as YYYY-MM-DD or an ISO 8601 date-time"))
 }
 
 /// Checks an email address loosely: one `@` with text on both sides.

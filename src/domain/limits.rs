@@ -39,6 +39,7 @@ impl FailMode {
 #[serde(rename_all = "camelCase")]
 pub struct Limit {
     pub id: String,
+    pub project_id: String,
     pub name: String,
     pub meter_id: String,
     #[schema(value_type = f64)]
@@ -47,10 +48,21 @@ pub struct Limit {
     /// `None`: the project-wide default for every customer.
     pub customer_id: Option<String>,
     pub dimension_filters: BTreeMap<String, String>,
+    /// Percentages; `null` when the limit has none, as Limitry documents it.
+    #[serde(serialize_with = "none_when_empty")]
+    #[schema(value_type = Option<Vec<u8>>)]
     pub alert_thresholds: Vec<u8>,
     pub fail_mode: FailMode,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+fn none_when_empty<S: serde::Serializer>(thresholds: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    if thresholds.is_empty() {
+        serializer.serialize_none()
+    } else {
+        serializer.collect_seq(thresholds)
+    }
 }
 
 impl Limit {
@@ -139,6 +151,7 @@ mod tests {
     fn limit(id: &str, customer: Option<&str>, filters: &[(&str, &str)]) -> Limit {
         Limit {
             id: id.into(),
+            project_id: "proj_test".into(),
             name: id.into(),
             meter_id: "mtr_1".into(),
             limit_value: Quantity(100_000),

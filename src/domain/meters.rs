@@ -96,6 +96,7 @@ impl EventFilter {
 #[serde(rename_all = "camelCase")]
 pub struct Meter {
     pub id: String,
+    pub project_id: String,
     pub name: String,
     pub description: Option<String>,
     pub aggregation: Aggregation,

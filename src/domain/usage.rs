@@ -107,6 +107,16 @@ pub struct DueAlert {
     pub data: serde_json::Value,
 }
 
+/// Usage as a whole percentage of the limit, rounded down, so that it is at least every
+/// threshold reached (`used ≥ threshold% of limit`) and never claims one not yet reached.
+pub fn usage_percentage(used: Quantity, limit: Quantity) -> i64 {
+    if limit.0 <= 0 {
+        return 0;
+    }
+    let percent = (i128::from(used.0) * 100).div_euclid(i128::from(limit.0));
+    i64::try_from(percent).unwrap_or(i64::MAX)
+}
+
 /// The alerts a counter's new value calls for: the thresholds of a limit that governs the
 /// customer, reached in the current window. Whether each already fired is the caller's to
 /// check, once per threshold, customer and window.
@@ -126,6 +136,7 @@ pub fn due_alerts(
     if window.start_ms() != window_start {
         return Vec::new(); // a backdated event in a past window: nothing to warn about now
     }
+    let remaining = Quantity(limit.limit_value.0.saturating_sub(used.0).max(0));
     reached_thresholds(&limit.alert_thresholds, used, limit.limit_value)
         .into_iter()
         .map(|threshold| DueAlert {
@@ -140,10 +151,29 @@ pub fn due_alerts(
                 "customerId": customer.id,
                 "customerExternalId": customer.external_id,
                 "used": used,
+                // Limitry's documented names for the same figures, beside ours.
+                "currentUsage": used,
+                "percentage": usage_percentage(used, limit.limit_value),
+                "remaining": remaining,
                 "limit": limit.limit_value,
                 "windowStart": window.start,
+                "windowEnd": window.end,
                 "reset": window.reset_unix_seconds(),
             }),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_percentage_rounds_down_so_it_never_claims_a_threshold_not_reached() {
+        let limit = Quantity(100_000_000); // 100,000 units in thousandths
+        assert_eq!(usage_percentage(Quantity(82_000_000), limit), 82);
+        assert_eq!(usage_percentage(Quantity(79_999_999), limit), 79);
+        assert_eq!(usage_percentage(Quantity(250_000_000), limit), 250);
+        assert_eq!(usage_percentage(Quantity(0), limit), 0);
+    }
 }

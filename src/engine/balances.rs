@@ -195,6 +195,7 @@ async fn write_change<S: LedgerRows>(
         balance_id: balance.id.clone(),
         kind: change.kind,
         amount: change.amount,
+        unsigned_amount: balances::unsigned_amount(change.kind, change.amount, change.hold_change),
         hold_change: change.hold_change,
         description: description.map(str::to_string),
         reference: reference.map(str::to_string),

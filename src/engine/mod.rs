@@ -183,7 +183,7 @@ impl Engine {
             None if query.customer_ref.starts_with(CUSTOMER_ID_PREFIX) => {
                 return Err(DbError::NotFound { resource: "customer", id: query.customer_ref.to_string() })
             }
-            None => (Arc::new(Customer::not_yet_created(query.customer_ref, now)), false),
+            None => (Arc::new(Customer::not_yet_created(&project.id, query.customer_ref, now)), false),
         };
         read_database |= customer_read;
         let limits = self.limits(project, &mut read_database).await?;

@@ -47,6 +47,7 @@ pub struct MeterQuery {
 #[serde(rename_all = "camelCase")]
 pub struct MeterQueryResult {
     pub meter_id: String,
+    pub meter_name: String,
     pub aggregation: crate::domain::meters::Aggregation,
     pub start_date: DateTime<Utc>,
     pub end_date: DateTime<Utc>,
@@ -138,6 +139,7 @@ pub async fn query_meter(db: &Db, project_id: &str, meter: &Meter, query: &Meter
         .collect();
     Ok(MeterQueryResult {
         meter_id: meter.id.clone(),
+        meter_name: meter.name.clone(),
         aggregation: meter.aggregation,
         start_date: query.start,
         end_date: query.end,

@@ -24,6 +24,7 @@ use crate::auth::operators::{
     create_first_operator, log_in, login_csrf_ok, same_secret, start_session, CreateOperatorError, Flash, LoginError,
     OperatorSession, CSRF_FIELD,
 };
+use crate::auth::personal_tokens::create_personal_token;
 use crate::auth::rate_limit::parse_key_limit;
 use crate::db::balances::NewBalance;
 use crate::db::projects::{Project, DEFAULT_PROJECT_ID};
@@ -52,6 +53,8 @@ pub fn router() -> Router<AppState> {
         .route("/api-keys/create", post(key_create))
         .route("/api-keys/{id}/revoke", post(key_revoke))
         .route("/api-keys/{id}/rate-limits", post(key_rate_limits))
+        .route("/access-tokens/create", post(personal_token_create))
+        .route("/access-tokens/{id}/revoke", post(personal_token_revoke))
         .route("/customers/{id}/balances/create", post(balance_create))
         .route("/balances/{id}/credit", post(balance_credit))
         .route("/balances/{id}/debit", post(balance_debit))
@@ -299,13 +302,14 @@ async fn meter_delete(
 
 fn limit_request(fields: &Fields, is_new: bool) -> Result<LimitRequest, AppError> {
     let thresholds = match text(fields, "alertThresholds") {
-        None => Some(Vec::new()),
-        Some(list) => Some(
+        // An empty field clears the thresholds.
+        None => Some(None),
+        Some(list) => Some(Some(
             list.split(',')
                 .map(|p| p.trim().trim_end_matches('%').parse::<i64>().map(crate::domain::WholeNumber))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|_| FieldError::invalid("alertThresholds", "must be percentages separated by commas"))?,
-        ),
+        )),
     };
     let mut filters = std::collections::BTreeMap::new();
     if let (Some(key), Some(value)) = (text(fields, "filterKey"), text(fields, "filterValue")) {
@@ -403,6 +407,44 @@ async fn key_revoke(
     .await
 }
 
+/// A personal access token for the signed-in operator, shown once.
+async fn personal_token_create(
+    State(state): State<AppState>,
+    Extension(session): Extension<OperatorSession>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let back = "/access-tokens".to_string();
+    form_action(&session, &fields, &back, || async {
+        let name = required_text(text(&fields, "name"), "name", 128)?;
+        let now_ms = state.engine.now().timestamp_millis();
+        let token = create_personal_token(state.engine.db(), &session.operator_id, &name, now_ms).await?;
+        tracing::info!(token_id = %token.id, operator = %session.email, "personal access token created");
+        to_with_secret(
+            "/access-tokens",
+            format!("Access token {name} created. Copy it now: it is not shown again."),
+            token.secret,
+        )
+    })
+    .await
+}
+
+/// Revokes one of the signed-in operator's own tokens; it is refused from the next request.
+async fn personal_token_revoke(
+    State(state): State<AppState>,
+    Extension(session): Extension<OperatorSession>,
+    Path(id): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let back = "/access-tokens".to_string();
+    form_action(&session, &fields, &back, || async {
+        let now_ms = state.engine.now().timestamp_millis();
+        state.engine.db().revoke_personal_token(&session.operator_id, &id, now_ms).await?;
+        tracing::info!(token_id = %id, operator = %session.email, "personal access token revoked");
+        to("/access-tokens", "Access token revoked.")
+    })
+    .await
+}
+
 /// The rate-limit fields of an API key form.
 fn key_rate_limits_of(fields: &Fields) -> Result<KeyRateLimits, AppError> {
     Ok(KeyRateLimits {
@@ -444,8 +486,15 @@ async fn balance_create(
         let unit = optional_text(text(&fields, "unit"), "unit", 32)?.unwrap_or_else(|| "credits".into());
         let minimum_balance =
             number(&fields, "minimumBalance")?.map(|n| whole_amount(&n, "minimumBalance")).transpose()?.unwrap_or(0);
-        let new =
-            NewBalance { name: &name, unit: &unit, initial_balance: 0, minimum_balance, low_balance_threshold: None };
+        let no_filters = std::collections::BTreeMap::new();
+        let new = NewBalance {
+            name: &name,
+            unit: &unit,
+            initial_balance: 0,
+            minimum_balance,
+            low_balance_threshold: None,
+            dimension_filters: &no_filters,
+        };
         state.engine.create_balance(&project, &customer.id, &new).await?;
         to(&back, format!("Balance {name} created."))
     })

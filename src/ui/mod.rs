@@ -49,6 +49,7 @@ pub fn App() -> impl IntoView {
                         <a href="/events">"Events"</a>
                         <a href="/webhooks">"Webhooks"</a>
                         <a href="/api-keys">"API keys"</a>
+                        <a href="/access-tokens">"Access tokens"</a>
                     </nav>
                     <form method="post" action="/logout" class="logout">
                         <CsrfField token=session.csrf_token.clone()/>
@@ -70,6 +71,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/limits") view=pages::limits::LimitsPage ssr=SsrMode::Async/>
                     <Route path=path!("/events") view=pages::events::EventsPage ssr=SsrMode::Async/>
                     <Route path=path!("/api-keys") view=pages::api_keys::ApiKeysPage ssr=SsrMode::Async/>
+                    <Route path=path!("/access-tokens") view=pages::access_tokens::AccessTokensPage ssr=SsrMode::Async/>
                     <Route path=path!("/webhooks") view=pages::webhooks::WebhooksPage ssr=SsrMode::Async/>
                     <Route path=path!("/webhooks/:id") view=pages::webhooks::WebhookPage ssr=SsrMode::Async/>
                 </Routes>

@@ -262,6 +262,47 @@ async fn a_new_api_key_is_shown_once_and_can_be_revoked() {
 }
 
 #[tokio::test]
+async fn an_operators_access_token_is_shown_once_reaches_any_project_and_can_be_revoked() {
+    let app = spawn_app().await;
+    let mut browser = Browser::new(&app);
+    browser.set_up().await;
+    let csrf = browser.get("/access-tokens").await.csrf();
+    let created = browser.post("/access-tokens/create", &[("_csrf", &csrf), ("name", "deploy script")]).await;
+    let page = browser.get(created.location()).await;
+    let marker = r#"data-testid="new-access-token">"#;
+    let start =
+        page.body.find(marker).unwrap_or_else(|| panic!("the secret is on the page: {}", page.body)) + marker.len();
+    let secret = page.body[start..].split('<').next().unwrap().to_string();
+    assert!(secret.starts_with("limitry_pat_"), "{secret}");
+    let again = browser.get("/access-tokens").await;
+    assert!(!again.body.contains(&secret), "the secret is shown only once");
+    assert!(again.body.contains("deploy script"));
+
+    let staging = app.engine().db().create_project("Staging", chrono_tz::UTC, 0).await.unwrap();
+    let project_of = |project: String| {
+        let request =
+            app.client.get(format!("{}/v1/project", app.base)).bearer_auth(&secret).header("X-Project", project);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (status, body) = project_of(staging.id.clone()).await;
+    assert_eq!((status, &body["id"]), (StatusCode::OK, &json!(staging.id)), "{body}");
+
+    let db = app.engine().db();
+    let operator = db.operator_by_email(EMAIL).await.unwrap().unwrap();
+    let token = db.operator_personal_tokens(&operator.id).await.unwrap().remove(0);
+    assert!(db.revoke_personal_token("op_someone_else", &token.id, 0).await.is_err(), "only its operator revokes it");
+    let revoked = browser.post(&format!("/access-tokens/{}/revoke", token.id), &[("_csrf", &csrf)]).await;
+    assert_eq!(revoked.location(), "/access-tokens");
+    let (status, body) = project_of("proj_default".into()).await;
+    assert_eq!((status, &body["error"]["code"]), (StatusCode::UNAUTHORIZED, &json!("expired_api_key")), "{body}");
+    let listed = browser.get("/access-tokens").await;
+    assert!(listed.body.contains("revoked"), "{}", listed.body);
+}
+
+#[tokio::test]
 async fn pages_escape_what_users_name_things() {
     let app = spawn_app().await;
     let mut browser = Browser::new(&app);

@@ -6,6 +6,7 @@ mod helpers;
 mod balances;
 mod cli;
 mod client_tokens;
+mod compat;
 mod concurrency;
 mod crash;
 mod customers;

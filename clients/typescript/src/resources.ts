@@ -112,7 +112,8 @@ export class MetersResource extends Resource {
   async delete(meterId: string): Promise<void> {
     await this.transport.send({ method: "DELETE", path: `/v1/meters/${q(meterId)}` });
   }
-  query(meterId: string, body: T.MeterQueryRequest & { startDate: string; endDate: string }): Promise<T.MeterQueryResult> {
+  /** `startDate` and `endDate` default to the current month's bounds. */
+  query(meterId: string, body: T.MeterQueryRequest = {}): Promise<T.MeterQueryResult> {
     return this.call({ method: "POST", path: `/v1/meters/${q(meterId)}/query`, body });
   }
 }

@@ -1,5 +1,6 @@
 //! One module per dashboard page.
 
+pub mod access_tokens;
 pub mod api_keys;
 pub mod customers;
 pub mod events;

@@ -170,7 +170,8 @@ class AsyncMetersResource(AsyncResource):
     async def delete(self, meter_id: str) -> None:
         await self._call(Request("DELETE", f"/v1/meters/{_quote(meter_id)}"), None)
 
-    async def query(self, meter_id: str, *, start_date: Date, end_date: Date, customer_id: Optional[str] = None,
+    async def query(self, meter_id: str, *, start_date: Optional[Date] = None, end_date: Optional[Date] = None,
+                    customer_id: Optional[str] = None,
                     dimensions: Optional[Mapping[str, str]] = None, group_by: Optional[Sequence[str]] = None,
                     window_size: Optional[str] = None) -> m.MeterQueryResult:
         payload = body(startDate=start_date, endDate=end_date, customerId=customer_id, dimensions=dimensions,
