@@ -260,6 +260,38 @@ announce_helpers!(PgStore, Postgres);
 transaction_helpers!(SqliteStore, Sqlite);
 transaction_helpers!(PgStore, Postgres);
 
+/// Takes our own parameter off a SQLite URL before sqlx reads the rest: `synchronous=full`, the
+/// default, syncs every commit, so an answered record survives power loss; `synchronous=normal`
+/// syncs only at checkpoints, so the database stays consistent but the last acknowledged
+/// transactions can be lost to an OS crash or power loss, for several times the throughput of
+/// single records.
+fn take_synchronous(url: &str) -> DbResult<(String, SqliteSynchronous)> {
+    let Some((base, query)) = url.split_once('?') else { return Ok((url.to_string(), SqliteSynchronous::Full)) };
+    let mut synchronous = SqliteSynchronous::Full;
+    let mut rest = Vec::new();
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some(("synchronous", value)) => {
+                synchronous = match value.to_ascii_lowercase().as_str() {
+                    "full" => SqliteSynchronous::Full,
+                    "normal" => SqliteSynchronous::Normal,
+                    _ => {
+                        return Err(DbError::UnsupportedUrl(format!(
+                            "{} (synchronous must be full or normal)",
+                            crate::config::redact_url(url)
+                        )))
+                    }
+                }
+            }
+            _ => rest.push(pair),
+        }
+    }
+    Ok(match rest.is_empty() {
+        true => (base.to_string(), synchronous),
+        false => (format!("{base}?{}", rest.join("&")), synchronous),
+    })
+}
+
 impl Db {
     /// Connects, creating a SQLite file if missing, and applies pending migrations.
     pub async fn connect(url: &str) -> DbResult<Db> {
@@ -269,10 +301,11 @@ impl Db {
             sqlx::migrate!("migrations/postgres").run(&pool).await?;
             Ok(Db::Postgres(PgStore { pool }))
         } else if url.starts_with("sqlite:") {
-            let options = SqliteConnectOptions::from_str(url)?
+            let (url, synchronous) = take_synchronous(url)?;
+            let options = SqliteConnectOptions::from_str(&url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Full)
+                .synchronous(synchronous)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
             let path = options.get_filename();
@@ -443,4 +476,28 @@ pub(crate) const ROWS_PER_STATEMENT: usize = 100;
 
 pub(crate) fn ms_to_time(ms: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn synchronous_of(url: &str) -> i64 {
+        let Db::Sqlite(store) = Db::connect(url).await.unwrap() else { unreachable!("a SQLite URL") };
+        sqlx::query_scalar("pragma synchronous").fetch_one(&store.pool).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn sqlite_syncs_every_commit_unless_the_url_trades_that_for_throughput() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = |name: &str, query: &str| format!("sqlite://{}{query}", dir.path().join(name).display());
+        // SQLite numbers the levels: 1 is NORMAL, 2 is FULL.
+        assert_eq!(synchronous_of(&url("default.db", "")).await, 2);
+        assert_eq!(synchronous_of(&url("full.db", "?synchronous=full")).await, 2);
+        assert_eq!(synchronous_of(&url("normal.db", "?synchronous=NORMAL")).await, 1);
+        // sqlx's own parameters still reach it.
+        assert_eq!(synchronous_of(&url("both.db", "?mode=rwc&synchronous=normal")).await, 1);
+        let refused = Db::connect(&url("off.db", "?synchronous=off")).await.err().unwrap();
+        assert!(refused.to_string().contains("synchronous must be full or normal"), "{refused}");
+    }
 }
