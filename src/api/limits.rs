@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{Page, PageParams};
@@ -13,6 +13,7 @@ use crate::auth::keys::ApiProject;
 use crate::db::projects::Project;
 use crate::domain::balances::positive_amount;
 use crate::domain::customers::MAX_EXTERNAL_ID;
+use crate::domain::events::EventInput;
 use crate::domain::ids::new_id;
 use crate::domain::limits::{FailMode, Limit};
 use crate::domain::quantity::Quantity;
@@ -276,6 +277,53 @@ pub struct CheckRequest {
     /// Balances the work will draw on (at most 20): each must cover its amount for `allowed`.
     #[schema(max_items = 20)]
     pub balances: Option<Vec<BalanceAmount>>,
+    /// `preview` (the default) only judges; `consume` judges and records `event` in one atomic
+    /// step: it is recorded if and only if, with it, every limit governing it stays within
+    /// `limitValue`, whatever else is recorded at the same time, on any instance.
+    #[schema(value_type = Option<CheckMode>)]
+    pub mode: Option<String>,
+    /// The usage to record, required with `mode: consume`; its customer is the check's.
+    pub event: Option<ConsumeEvent>,
+}
+
+/// What a check does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckMode {
+    /// Judge only; nothing is recorded.
+    Preview,
+    /// Judge and record the check's `event` in one atomic step.
+    Consume,
+}
+
+impl CheckMode {
+    /// Parsed from text, so that an unknown mode is reported by its field name.
+    fn parse(text: &str) -> Option<CheckMode> {
+        match text {
+            "preview" => Some(CheckMode::Preview),
+            "consume" => Some(CheckMode::Consume),
+            _ => None,
+        }
+    }
+}
+
+/// The usage a `consume` check records when it fits: an event of the check's customer, stamped
+/// now.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumeEvent {
+    #[schema(value_type = String, required = true, min_length = 1)]
+    pub event_type: Option<String>,
+    /// At most 64 values, each within ±10^12.
+    #[schema(value_type = Option<BTreeMap<String, f64>>)]
+    pub values: Option<BTreeMap<String, serde_json::Number>>,
+    /// At most 32 pairs; default: the check's `dimensions`.
+    pub dimensions: Option<BTreeMap<String, String>>,
+    /// Free JSON, not metered.
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub properties: Option<serde_json::Value>,
+    /// A retry with the same key records once (and answers `duplicate: true`).
+    pub idempotency_key: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -289,13 +337,55 @@ pub struct BalanceAmount {
 #[utoipa::path(post, path = "/v1/limits/check", operation_id = "checkLimits", tag = "limits", security(("bearer" = [])), request_body = CheckRequest,
     responses((status = 200, body = CheckResponse, description = "a refusal is allowed: false, not an error"), (status = 404, body = ErrorBody, description = "a cust_… id that names no customer"),
               (status = 400, body = ErrorBody)))]
+/// Whether the customer is within every limit that applies; with `mode: consume`, also records
+/// the usage in the same atomic step if and only if it fits.
 pub async fn check(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
     ApiJson(request): ApiJson<CheckRequest>,
 ) -> Result<Json<CheckResponse>, AppError> {
+    let mode = match request.mode.as_deref() {
+        None => CheckMode::Preview,
+        Some(text) => {
+            CheckMode::parse(text).ok_or_else(|| FieldError::invalid("mode", "must be preview or consume"))?
+        }
+    };
     let customer_ref = required_text(request.customer_id, "customerId", MAX_EXTERNAL_ID)?;
     let dimensions = validate_dimensions(request.dimensions, "dimensions")?;
+    if mode == CheckMode::Consume {
+        if request.requested.is_some() {
+            return Err(FieldError::invalid(
+                "requested",
+                "is not taken with mode consume: the event's values are what it uses",
+            )
+            .into());
+        }
+        if request.balances.is_some() {
+            return Err(FieldError::invalid(
+                "balances",
+                "are not taken with mode consume: debit balances with /v1/balances/debit",
+            )
+            .into());
+        }
+        let event = request.event.ok_or_else(|| FieldError::missing("event"))?;
+        let input = EventInput {
+            customer_id: Some(customer_ref.clone()),
+            event_type: event.event_type,
+            values: event.values,
+            dimensions: Some(event.dimensions.unwrap_or_else(|| dimensions.clone())),
+            properties: event.properties,
+            timestamp: None,
+            idempotency_key: event.idempotency_key,
+        };
+        let event = input.validate("event", state.engine.now(), state.engine.max_backdate())?;
+        // The answer lists the limits the event is subject to, unless the check names others.
+        let dimensions = if dimensions.is_empty() { event.dimensions.clone() } else { dimensions };
+        let query = CheckQuery { customer_ref: &customer_ref, dimensions: &dimensions, requested: None, balances: &[] };
+        return Ok(Json(state.engine.consume(&project, &query, event).await?));
+    }
+    if request.event.is_some() {
+        return Err(FieldError::invalid("event", "is recorded only with mode consume").into());
+    }
     let requested = match request.requested {
         Some(number) => match number.as_f64().and_then(Quantity::from_f64) {
             Some(q) if q >= Quantity::ZERO => Some(q),

@@ -3,6 +3,7 @@
 
 pub mod balances;
 pub mod cache;
+mod consume;
 mod group_commit;
 pub mod listener;
 pub mod query;
@@ -51,6 +52,13 @@ pub struct CheckResponse {
     /// it is how far this instance has heard their changes (typically a few milliseconds to a
     /// tenth of a second behind), or the time of the check when the counters were read.
     pub as_of: DateTime<Utc>,
+    /// With `mode: consume`, when the event was recorded: its id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// With `mode: consume`, when the event was recorded: whether its idempotency key was
+    /// seen before (then it counted once, the first time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate: Option<bool>,
 }
 
 /// A balance the work will draw on, and how much.
@@ -250,6 +258,8 @@ impl Engine {
             limits: statuses,
             balances,
             as_of,
+            event_id: None,
+            duplicate: None,
         })
     }
 

@@ -7,6 +7,7 @@ mod balances;
 mod cli;
 mod client_tokens;
 mod concurrency;
+mod consume;
 mod crash;
 mod customers;
 mod dashboard;
