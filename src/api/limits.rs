@@ -87,7 +87,7 @@ impl LimitRequest {
             },
             period: match self.period {
                 Some(text) => Period::parse(&text).ok_or_else(|| {
-                    FieldError::invalid("period", "must be one of hour, day, week, month, annual, all_time")
+                    FieldError::invalid("period", "must be one of minute, hour, day, week, month, annual, all_time")
                 })?,
                 None => base.period,
             },

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, postgres_admin_url, spawn_app, TestApp};
+use crate::helpers::{assert_error, at, postgres_admin_url, spawn_app, TestApp};
 
 fn consume(customer: &str, tokens: i64) -> Value {
     json!({
@@ -213,4 +213,23 @@ async fn consumes_raced_through_two_instances_on_one_database_allow_exactly_one_
     }
     assert_eq!(used, 1000.0);
     other.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_per_minute_limit_resets_on_the_minute() {
+    let app = spawn_app().await; // 12:00:00 UTC
+    let meter = app.token_meter().await;
+    let limit = app.create_limit(json!({"name": "rate", "meterId": meter, "limitValue": 3, "period": "minute"})).await;
+    app.clock.set(at("2026-03-10T12:00:59.999Z"));
+    for _ in 0..3 {
+        assert_eq!(app.check(consume("acme", 1)).await["allowed"], true);
+    }
+    let answer = app.check(consume("acme", 1)).await;
+    assert_eq!(answer["allowed"], false, "{answer}");
+    assert_eq!(answer["limits"][0]["period"], "minute", "{answer}");
+    assert_eq!(answer["limits"][0]["reset"], at("2026-03-10T12:01:00Z").timestamp(), "{answer}");
+    app.clock.set(at("2026-03-10T12:01:00Z"));
+    assert_eq!(app.used("acme", &limit).await, 0.0);
+    assert_eq!(app.check(consume("acme", 1)).await["allowed"], true);
+    assert_eq!(app.used("acme", &limit).await, 1.0);
 }
