@@ -104,29 +104,6 @@ class BalanceTarget(BaseModel):
     name: Optional[str] = None
 
 
-class CheckRequest(BaseModel):
-    model_config = ConfigDict(
-        extra="allow",
-        populate_by_name=True,
-    )
-    customer_id: str = Field(..., alias="customerId", min_length=1)
-    """
-    The customer's externalId (or cust_… id).
-    """
-    dimensions: Optional[dict[str, str]] = None
-    """
-    At most 32 pairs.
-    """
-    requested: Optional[float] = None
-    """
-    The amount about to be used: a limit passes only if used + requested <= limit.
-    """
-    balances: Optional[list[BalanceAmount]] = Field(None, max_length=20)
-    """
-    Balances the work will draw on (at most 20): each must cover its amount for `allowed`.
-    """
-
-
 class ClientCheckRequest(BaseModel):
     model_config = ConfigDict(
         extra="allow",
@@ -270,6 +247,35 @@ class CommitRequest(BaseModel):
     what is available.
     """
     description: Optional[str] = None
+
+
+class ConsumeEvent(BaseModel):
+    """
+    The usage a `consume` check records when it fits: an event of the check's customer, stamped
+    now.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    event_type: str = Field(..., alias="eventType", min_length=1)
+    values: Optional[dict[str, float]] = None
+    """
+    At most 64 values, each within ±10^12.
+    """
+    dimensions: Optional[dict[str, str]] = None
+    """
+    At most 32 pairs; default: the check's `dimensions`.
+    """
+    properties: Optional[Any] = None
+    """
+    Free JSON, not metered.
+    """
+    idempotency_key: Optional[str] = Field(None, alias="idempotencyKey")
+    """
+    A retry with the same key records once (and answers `duplicate: true`).
+    """
 
 
 class CreateBalanceRequest(BaseModel):
@@ -835,6 +841,31 @@ class BatchResponse(BaseModel):
     duplicates: int = Field(..., ge=0)
 
 
+class CheckRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    customer_id: str = Field(..., alias="customerId", min_length=1)
+    """
+    The customer's externalId (or cust_… id).
+    """
+    dimensions: Optional[dict[str, str]] = None
+    """
+    At most 32 pairs.
+    """
+    requested: Optional[float] = None
+    """
+    The amount about to be used: a limit passes only if used + requested <= limit.
+    """
+    balances: Optional[list[BalanceAmount]] = Field(None, max_length=20)
+    """
+    Balances the work will draw on (at most 20): each must cover its amount for `allowed`.
+    """
+    mode: Optional[Literal["preview", "consume"]] = None
+    event: Optional[ConsumeEvent] = None
+
+
 class EndpointWithSecret(WebhookEndpoint):
     """
     An endpoint with its secret: the answer to creation and rotation only.
@@ -904,7 +935,7 @@ class Limit(BaseModel):
     name: str
     meter_id: str = Field(..., alias="meterId")
     limit_value: float = Field(..., alias="limitValue")
-    period: Literal["hour", "day", "week", "month", "annual", "all_time"]
+    period: Literal["minute", "hour", "day", "week", "month", "annual", "all_time"]
     """
     How long a limit counts usage before it starts again from zero.
     """
@@ -930,7 +961,7 @@ class LimitRequest(BaseModel):
     name: Optional[str] = None
     meter_id: Optional[str] = Field(None, alias="meterId")
     limit_value: Optional[float] = Field(None, alias="limitValue")
-    period: Optional[Literal["hour", "day", "week", "month", "annual", "all_time"]] = (
+    period: Optional[Literal["minute", "hour", "day", "week", "month", "annual", "all_time"]] = (
         None
     )
     customer_id: Optional[str] = Field(None, alias="customerId")
@@ -959,7 +990,7 @@ class LimitStatus(BaseModel):
     id: str
     name: str
     meter_id: str = Field(..., alias="meterId")
-    period: Literal["hour", "day", "week", "month", "annual", "all_time"]
+    period: Literal["minute", "hour", "day", "week", "month", "annual", "all_time"]
     """
     How long a limit counts usage before it starts again from zero.
     """
@@ -1030,7 +1061,7 @@ class MeterUsage(BaseModel):
     meter_id: str = Field(..., alias="meterId")
     meter_name: str = Field(..., alias="meterName")
     aggregation: Literal["sum", "count", "max", "latest"]
-    period: Literal["hour", "day", "week", "month", "annual", "all_time"]
+    period: Literal["minute", "hour", "day", "week", "month", "annual", "all_time"]
     """
     How long a limit counts usage before it starts again from zero.
     """
@@ -1089,7 +1120,7 @@ class Datum5(BaseModel):
     name: str
     meter_id: str = Field(..., alias="meterId")
     limit_value: float = Field(..., alias="limitValue")
-    period: Literal["hour", "day", "week", "month", "annual", "all_time"]
+    period: Literal["minute", "hour", "day", "week", "month", "annual", "all_time"]
     """
     How long a limit counts usage before it starts again from zero.
     """
@@ -1231,6 +1262,15 @@ class CheckResponse(BaseModel):
     truth, so it is the time of the check; on PostgreSQL, where other instances record too,
     it is how far this instance has heard their changes (typically a few milliseconds to a
     tenth of a second behind), or the time of the check when the counters were read.
+    """
+    event_id: Optional[str] = Field(None, alias="eventId")
+    """
+    With `mode: consume`, when the event was recorded: its id.
+    """
+    duplicate: Optional[bool] = None
+    """
+    With `mode: consume`, when the event was recorded: whether its idempotency key was
+    seen before (then it counted once, the first time).
     """
 
 

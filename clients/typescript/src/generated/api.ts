@@ -369,6 +369,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /**
+         * Whether the customer is within every limit that applies; with `mode: consume`, also records
+         *     the usage in the same atomic step if and only if it fits.
+         */
         post: operations["checkLimits"];
         delete?: never;
         options?: never;
@@ -711,6 +715,11 @@ export interface components {
             count: number;
             duplicates: number;
         };
+        /**
+         * @description What a check does.
+         * @enum {string}
+         */
+        CheckMode: "preview" | "consume";
         CheckRequest: {
             /** @description The customer's externalId (or cust_… id). */
             customerId: string;
@@ -725,6 +734,8 @@ export interface components {
             requested?: number | null;
             /** @description Balances the work will draw on (at most 20): each must cover its amount for `allowed`. */
             balances?: components["schemas"]["BalanceAmount"][] | null;
+            mode?: null | components["schemas"]["CheckMode"];
+            event?: null | components["schemas"]["ConsumeEvent"];
         };
         /** @description The answer to "may this customer do more work now?". */
         CheckResponse: {
@@ -748,6 +759,13 @@ export interface components {
              *     tenth of a second behind), or the time of the check when the counters were read.
              */
             asOf: string;
+            /** @description With `mode: consume`, when the event was recorded: its id. */
+            eventId?: string | null;
+            /**
+             * @description With `mode: consume`, when the event was recorded: whether its idempotency key was
+             *     seen before (then it counted once, the first time).
+             */
+            duplicate?: boolean | null;
         };
         ClientCheckRequest: {
             /** @description Set by the token; if sent, it must be the token's customer. */
@@ -842,6 +860,25 @@ export interface components {
              */
             amount: number;
             description?: string | null;
+        };
+        /**
+         * @description The usage a `consume` check records when it fits: an event of the check's customer, stamped
+         *     now.
+         */
+        ConsumeEvent: {
+            eventType: string;
+            /** @description At most 64 values, each within ±10^12. */
+            values?: {
+                [key: string]: number;
+            } | null;
+            /** @description At most 32 pairs; default: the check's `dimensions`. */
+            dimensions?: {
+                [key: string]: string;
+            } | null;
+            /** @description Free JSON, not metered. */
+            properties?: unknown;
+            /** @description A retry with the same key records once (and answers `duplicate: true`). */
+            idempotencyKey?: string | null;
         };
         CreateBalanceRequest: {
             customerId?: string | null;
@@ -1363,7 +1400,7 @@ export interface components {
          * @description How long a limit counts usage before it starts again from zero.
          * @enum {string}
          */
-        Period: "hour" | "day" | "week" | "month" | "annual" | "all_time";
+        Period: "minute" | "hour" | "day" | "week" | "month" | "annual" | "all_time";
         Project: {
             id: string;
             name: string;
