@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -261,6 +262,73 @@ pub async fn delete_limit(state: &AppState, project: &Project, id: &str) -> Resu
     find_limit(state, project, id).await?;
     state.engine.delete_limit(project, id).await?;
     Ok(())
+}
+
+/// Who is closest to a limit.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LimitUsageResponse {
+    pub limit_id: String,
+    #[schema(value_type = f64)]
+    pub limit: Quantity,
+    pub period: Period,
+    /// The customers the limit governs with usage in their current window, most used first.
+    pub data: Vec<CustomerLimitUsageEntry>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomerLimitUsageEntry {
+    /// The customer's `cust_…` id.
+    pub customer_id: String,
+    pub customer_external_id: String,
+    #[schema(value_type = f64)]
+    pub used: Quantity,
+    #[schema(value_type = f64)]
+    pub remaining: Quantity,
+    pub exceeded: bool,
+    /// The start of the customer's current window (their timezone and billing anchor).
+    pub window_start: DateTime<Utc>,
+    /// Window end in Unix seconds; null for `all_time`.
+    pub reset: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct UsageParams {
+    limit: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/limits/{id}/usage", operation_id = "getLimitUsage", tag = "limits", security(("bearer" = [])),
+    params(("id" = String, Path), ("limit" = Option<i64>, Query, description = "how many customers, 1–100 (default 50)", minimum = 1, maximum = 100)),
+    responses((status = 200, body = LimitUsageResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+/// Usage by customer in the current window: the customers the limit governs that have used
+/// some of it, closest to the limit first. Customers without usage are left out.
+pub async fn usage(
+    State(state): State<AppState>,
+    ApiProject(project): ApiProject,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(params): ApiQuery<UsageParams>,
+) -> Result<Json<LimitUsageResponse>, AppError> {
+    let count = PageParams { limit: params.limit, cursor: None }.size()?;
+    let limit = find_limit(&state, &project, &id).await?;
+    let usage = state.engine.limit_usage(&project, &limit, usize::try_from(count).unwrap_or(50)).await?;
+    Ok(Json(LimitUsageResponse {
+        limit_id: limit.id,
+        limit: limit.limit_value,
+        period: limit.period,
+        data: usage
+            .into_iter()
+            .map(|entry| CustomerLimitUsageEntry {
+                customer_id: entry.customer.id,
+                customer_external_id: entry.customer.external_id,
+                used: entry.status.used,
+                remaining: entry.status.remaining,
+                exceeded: entry.status.exceeded,
+                window_start: entry.window_start,
+                reset: entry.status.reset,
+            })
+            .collect(),
+    }))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]

@@ -5,6 +5,7 @@ pub mod balances;
 pub mod cache;
 mod consume;
 mod group_commit;
+pub mod limit_usage;
 pub mod listener;
 pub mod query;
 pub mod rules;

@@ -18,6 +18,7 @@ mod hardening_core;
 mod hardening_edge;
 mod hardening_input;
 mod instances;
+mod limit_usage;
 mod limits;
 mod meters;
 mod metrics;

@@ -160,6 +160,10 @@ export class LimitsResource extends Resource {
   async delete(limitId: string): Promise<void> {
     await this.transport.send({ method: "DELETE", path: `/v1/limits/${q(limitId)}` });
   }
+  /** Usage by customer in the current window, closest to the limit first (at most `limit` customers, default 50). */
+  usage(limitId: string, params: { limit?: number } = {}): Promise<T.LimitUsageResponse> {
+    return this.call({ method: "GET", path: `/v1/limits/${q(limitId)}/usage`, query: params });
+  }
   /**
    * Is the customer within every limit that applies? A refusal is `allowed: false`.
    *

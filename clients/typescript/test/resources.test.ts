@@ -98,7 +98,7 @@ describe("resources", () => {
   test("limits: consume records only what fits", async () => {
     const customerId = newCustomer();
     const meter = await client.meters.create({ name: "Tokens", aggregation: "sum", field: "values.tokens", eventFilter: { eventType: "consume.test" } });
-    await client.limits.create({ name: "Daily", meterId: meter.id, limitValue: 100, period: "day", customerId });
+    const limit = await client.limits.create({ name: "Daily", meterId: meter.id, limitValue: 100, period: "day", customerId });
     const used = await client.limits.consume({ customerId, eventType: "consume.test", values: { tokens: 60 }, idempotencyKey: `${customerId}-job-1` });
     assert.equal(used.allowed, true);
     assert.ok(used.eventId);
@@ -111,6 +111,8 @@ describe("resources", () => {
     assert.equal(refused.reason, "limit_exceeded");
     assert.equal(refused.eventId, undefined);
     assert.equal((await client.limits.check({ customerId })).limits[0].used, 60);
+    const usage = await client.limits.usage(limit.id, { limit: 10 });
+    assert.deepEqual(usage.data.map((e) => [e.customerExternalId, e.used, e.remaining]), [[customerId, 60, 40]]);
   });
 
   test("balances: credit, debit, reserve, commit, release, ledger", async () => {

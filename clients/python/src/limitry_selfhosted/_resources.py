@@ -225,6 +225,12 @@ class LimitsResource(Resource):
                        balances=list(balances) if balances is not None else None)
         return self._judge(customer_id, payload, fail_mode, timeout)
 
+    def usage(self, limit_id: str, *, limit: Optional[int] = None) -> m.LimitUsageResponse:
+        """Usage by customer in the current window, closest to the limit first (at most
+        ``limit`` customers, default 50)."""
+        return self._call(Request("GET", f"/v1/limits/{_quote(limit_id)}/usage", params=query(limit=limit)),
+                                m.LimitUsageResponse)
+
     def consume(self, customer_id: str, *, event_type: str, values: Optional[Mapping[str, Number]] = None,
                       dimensions: Optional[Mapping[str, str]] = None, properties: Any = None,
                       idempotency_key: Optional[str] = None, fail_mode: Optional[str] = None,

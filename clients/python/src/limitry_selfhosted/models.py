@@ -316,6 +316,29 @@ class Customer(BaseModel):
     updated_at: AwareDatetime = Field(..., alias="updatedAt")
 
 
+class CustomerLimitUsageEntry(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    customer_id: str = Field(..., alias="customerId")
+    """
+    The customer's `cust_…` id.
+    """
+    customer_external_id: str = Field(..., alias="customerExternalId")
+    used: float
+    remaining: float
+    exceeded: bool
+    window_start: AwareDatetime = Field(..., alias="windowStart")
+    """
+    The start of the customer's current window (their timezone and billing anchor).
+    """
+    reset: Optional[int] = None
+    """
+    Window end in Unix seconds; null for `all_time`.
+    """
+
+
 class CustomerRequest(BaseModel):
     model_config = ConfigDict(
         extra="allow",
@@ -1005,6 +1028,27 @@ class LimitStatus(BaseModel):
     fail_mode: Literal["open", "closed"] = Field(..., alias="failMode")
     """
     What a client should do when the service cannot be reached.
+    """
+
+
+class LimitUsageResponse(BaseModel):
+    """
+    Who is closest to a limit.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    limit_id: str = Field(..., alias="limitId")
+    limit: float
+    period: Literal["minute", "hour", "day", "week", "month", "annual", "all_time"]
+    """
+    How long a limit counts usage before it starts again from zero.
+    """
+    data: list[CustomerLimitUsageEntry]
+    """
+    The customers the limit governs with usage in their current window, most used first.
     """
 
 

@@ -397,6 +397,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/limits/{id}/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Usage by customer in the current window: the customers the limit governs that have used
+         *     some of it, closest to the limit first. Customers without usage are left out.
+         */
+        get: operations["getLimitUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/meters": {
         parameters: {
             query?: never;
@@ -910,6 +930,26 @@ export interface components {
             /** Format: date-time */
             updatedAt: string;
         };
+        CustomerLimitUsageEntry: {
+            /** @description The customer's `cust_…` id. */
+            customerId: string;
+            customerExternalId: string;
+            /** Format: double */
+            used: number;
+            /** Format: double */
+            remaining: number;
+            exceeded: boolean;
+            /**
+             * Format: date-time
+             * @description The start of the customer's current window (their timezone and billing anchor).
+             */
+            windowStart: string;
+            /**
+             * Format: int64
+             * @description Window end in Unix seconds; null for `all_time`.
+             */
+            reset?: number | null;
+        };
         CustomerRequest: {
             externalId?: string | null;
             name?: string | null;
@@ -1108,6 +1148,15 @@ export interface components {
              */
             reset?: number | null;
             failMode: components["schemas"]["FailMode"];
+        };
+        /** @description Who is closest to a limit. */
+        LimitUsageResponse: {
+            limitId: string;
+            /** Format: double */
+            limit: number;
+            period: components["schemas"]["Period"];
+            /** @description The customers the limit governs with usage in their current window, most used first. */
+            data: components["schemas"]["CustomerLimitUsageEntry"][];
         };
         Meter: {
             id: string;
@@ -2725,6 +2774,49 @@ export interface operations {
                 content?: never;
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    getLimitUsage: {
+        parameters: {
+            query?: {
+                /** @description how many customers, 1–100 (default 50) */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LimitUsageResponse"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: {
