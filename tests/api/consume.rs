@@ -233,3 +233,32 @@ async fn a_per_minute_limit_resets_on_the_minute() {
     assert_eq!(app.check(consume("acme", 1)).await["allowed"], true);
     assert_eq!(app.used("acme", &limit).await, 1.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_consume_never_fails_the_records_committed_beside_it() {
+    let (app, limit) = app_with_a_daily_limit(300).await;
+    let app = Arc::new(app);
+    let tasks: Vec<_> = (0..100)
+        .map(|i| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                if i % 2 == 0 {
+                    // Records are measurements: accepted even past the limit.
+                    app.record_tokens("acme", 7).await;
+                    false
+                } else {
+                    let (status, answer) = app.post("/v1/limits/check", consume("acme", 10)).await;
+                    assert_eq!(status, StatusCode::OK, "{answer}");
+                    answer["allowed"] == true
+                }
+            })
+        })
+        .collect();
+    let mut consumed = 0;
+    for task in tasks {
+        consumed += usize::from(task.await.unwrap());
+    }
+    assert!(consumed <= 30, "{consumed}");
+    assert_eq!(app.used("acme", &limit).await, (50 * 7 + consumed * 10) as f64);
+    assert_eq!(app.event_count().await, 50 + consumed);
+}
