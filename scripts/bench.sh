@@ -4,7 +4,7 @@
 #
 #   scripts/bench.sh [limitry-bench flags, e.g. --database-url postgres://postgres@127.0.0.1:5432/postgres]
 #
-# Scenarios: bare GET /healthz (the baseline), check, single record, batch, mixed (checks and
+# Scenarios: bare GET /healthz (the baseline), check, consume (a check that records), single record, batch, mixed (checks and
 # records at once, with the share of checks answered from memory read from GET /metrics) and,
 # on PostgreSQL only, two service instances on one database whose checks must then agree
 # exactly with the stored events.

@@ -24,7 +24,7 @@ use report::{Report, ScenarioResult, Settings};
 use server::{Database, Server};
 
 /// Load benchmark for the limitry service: preloads events, then measures a bare handler,
-/// limit checks (with a key without and one with a rate limit), single records, batch records, checks and records at once (mixed) and, on
+/// limit checks (with a key without and one with a rate limit), consumes (checks that record), single records, batch records, checks and records at once (mixed) and, on
 /// PostgreSQL, two service instances on one database.
 #[derive(Debug, Parser)]
 #[command(name = "limitry-bench", version)]
@@ -181,6 +181,16 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
             },
         ),
         (
+            "consume POST /v1/limits/check (mode consume)",
+            Some(1),
+            &headers,
+            Target {
+                method: Method::POST,
+                path: Uri::from_static("/v1/limits/check"),
+                bodies: workload::consume_bodies(customers),
+            },
+        ),
+        (
             "record POST /v1/events/record",
             Some(1),
             &headers,
@@ -310,6 +320,12 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         }
         _ => None,
     };
+    let consume_check_ratio = match (results.get(1), results.get(3)) {
+        (Some(check), Some(consume)) if check.requests_per_second > 0.0 => {
+            Some(consume.requests_per_second / check.requests_per_second)
+        }
+        _ => None,
+    };
     let report = Report {
         settings: Settings {
             database: database.kind().to_string(),
@@ -325,6 +341,7 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         scenarios: results,
         check_baseline_ratio: ratio,
         rate_limited_check_ratio,
+        consume_check_ratio,
         mixed_checks_from_memory,
         mixed_checks_from_memory_unavailable,
         two_instances,

@@ -116,6 +116,8 @@ pub struct Report {
     pub check_baseline_ratio: Option<f64>,
     /// Checks per second with a rate-limited key over checks per second with an unlimited one.
     pub rate_limited_check_ratio: Option<f64>,
+    /// Consumes (checks that also record) per second over preview checks per second.
+    pub consume_check_ratio: Option<f64>,
     /// Checks answered from memory during the mixed scenario (warmup included), from the
     /// service's `GET /metrics`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -202,6 +204,9 @@ impl Report {
         }
         if let Some(ratio) = self.rate_limited_check_ratio {
             let _ = writeln!(out, "check with a rate-limited key / check without: {ratio:.3}");
+        }
+        if let Some(ratio) = self.consume_check_ratio {
+            let _ = writeln!(out, "consume / preview check: {ratio:.3}");
         }
         match (&self.mixed_checks_from_memory, &self.mixed_checks_from_memory_unavailable) {
             (Some(share), _) => {

@@ -113,6 +113,22 @@ pub fn record_bodies(customers: usize) -> Vec<Bytes> {
         .collect()
 }
 
+/// Checks with `mode: consume`, each carrying one event stamped by the server: judged and
+/// recorded in one step. The limits are far above what a run records, so every one is recorded.
+pub fn consume_bodies(customers: usize) -> Vec<Bytes> {
+    let mut rng = rng(4);
+    (0..RECORD_BODIES)
+        .map(|_| {
+            let customer = rng.gen_range(0..customers);
+            let tokens = rng.gen_range(1..=2000);
+            let model = MODELS[rng.gen_range(0..MODELS.len())];
+            Bytes::from(format!(
+                r#"{{"customerId":"cust-{customer}","mode":"consume","event":{{"eventType":"{EVENT_TYPE}","values":{{"tokens":{tokens}}},"dimensions":{{"model":"{model}"}}}}}}"#
+            ))
+        })
+        .collect()
+}
+
 pub fn batch_bodies(customers: usize, size: usize) -> Vec<Bytes> {
     let mut rng = rng(3);
     (0..BATCH_BODIES).map(|_| batch_body(&mut rng, customers, size, |_| None)).collect()
@@ -156,10 +172,13 @@ mod tests {
 
     #[test]
     fn scenario_bodies_parse() {
-        for body in check_bodies(3).iter().chain(&record_bodies(3)[..3]) {
+        for body in check_bodies(3).iter().chain(&record_bodies(3)[..3]).chain(&consume_bodies(3)[..3]) {
             let parsed: serde_json::Value = serde_json::from_slice(body).unwrap();
             assert!(parsed["customerId"].as_str().unwrap().starts_with("cust-"));
         }
+        let consume: serde_json::Value = serde_json::from_slice(&consume_bodies(3)[0]).unwrap();
+        assert_eq!(consume["mode"], "consume");
+        assert!(consume["event"]["values"]["tokens"].as_i64().unwrap() > 0);
         let batch: serde_json::Value = serde_json::from_slice(&batch_bodies(3, 7)[0]).unwrap();
         assert_eq!(batch["events"].as_array().unwrap().len(), 7);
     }

@@ -333,6 +333,7 @@ pub async fn check(
         dimensions: request.dimensions,
         requested: request.requested,
         balances: request.balances,
+        ..CheckRequest::default()
     };
     super::limits::check(State(state), ApiProject(caller.project), ApiJson(request)).await
 }

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{Page, PageParams};
@@ -13,6 +14,7 @@ use crate::auth::keys::ApiProject;
 use crate::db::projects::Project;
 use crate::domain::balances::positive_amount;
 use crate::domain::customers::MAX_EXTERNAL_ID;
+use crate::domain::events::EventInput;
 use crate::domain::ids::new_id;
 use crate::domain::limits::{FailMode, Limit};
 use crate::domain::quantity::Quantity;
@@ -95,7 +97,7 @@ impl LimitRequest {
             },
             period: match self.period {
                 Some(text) => Period::parse(&text).ok_or_else(|| {
-                    FieldError::invalid("period", "must be one of hour, day, week, month, annual, all_time")
+                    FieldError::invalid("period", "must be one of minute, hour, day, week, month, annual, all_time")
                 })?,
                 None => base.period,
             },
@@ -275,6 +277,73 @@ pub async fn delete_limit(state: &AppState, project: &Project, id: &str) -> Resu
     Ok(())
 }
 
+/// Who is closest to a limit.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LimitUsageResponse {
+    pub limit_id: String,
+    #[schema(value_type = f64)]
+    pub limit: Quantity,
+    pub period: Period,
+    /// The customers the limit governs with usage in their current window, most used first.
+    pub data: Vec<CustomerLimitUsageEntry>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomerLimitUsageEntry {
+    /// The customer's `cust_…` id.
+    pub customer_id: String,
+    pub customer_external_id: String,
+    #[schema(value_type = f64)]
+    pub used: Quantity,
+    #[schema(value_type = f64)]
+    pub remaining: Quantity,
+    pub exceeded: bool,
+    /// The start of the customer's current window (their timezone and billing anchor).
+    pub window_start: DateTime<Utc>,
+    /// Window end in Unix seconds; null for `all_time`.
+    pub reset: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct UsageParams {
+    limit: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/limits/{id}/usage", operation_id = "getLimitUsage", tag = "limits", security(("bearer" = [])),
+    params(("id" = String, Path), ("limit" = Option<i64>, Query, description = "how many customers, 1–100 (default 50)", minimum = 1, maximum = 100)),
+    responses((status = 200, body = LimitUsageResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+/// Usage by customer in the current window: the customers the limit governs that have used
+/// some of it, closest to the limit first. Customers without usage are left out.
+pub async fn usage(
+    State(state): State<AppState>,
+    ApiProject(project): ApiProject,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(params): ApiQuery<UsageParams>,
+) -> Result<Json<LimitUsageResponse>, AppError> {
+    let count = PageParams { limit: params.limit, cursor: None }.size()?;
+    let limit = find_limit(&state, &project, &id).await?;
+    let usage = state.engine.limit_usage(&project, &limit, usize::try_from(count).unwrap_or(50)).await?;
+    Ok(Json(LimitUsageResponse {
+        limit_id: limit.id,
+        limit: limit.limit_value,
+        period: limit.period,
+        data: usage
+            .into_iter()
+            .map(|entry| CustomerLimitUsageEntry {
+                customer_id: entry.customer.id,
+                customer_external_id: entry.customer.external_id,
+                used: entry.status.used,
+                remaining: entry.status.remaining,
+                exceeded: entry.status.exceeded,
+                window_start: entry.window_start,
+                reset: entry.status.reset,
+            })
+            .collect(),
+    }))
+}
+
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckRequest {
@@ -289,6 +358,53 @@ pub struct CheckRequest {
     /// Balances the work will draw on (at most 20): each must cover its amount for `allowed`.
     #[schema(max_items = 20)]
     pub balances: Option<Vec<BalanceAmount>>,
+    /// `preview` (the default) only judges; `consume` judges and records `event` in one atomic
+    /// step: it is recorded if and only if, with it, every limit governing it stays within
+    /// `limitValue`, whatever else is recorded at the same time, on any instance.
+    #[schema(value_type = Option<CheckMode>)]
+    pub mode: Option<String>,
+    /// The usage to record, required with `mode: consume`; its customer is the check's.
+    pub event: Option<ConsumeEvent>,
+}
+
+/// What a check does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckMode {
+    /// Judge only; nothing is recorded.
+    Preview,
+    /// Judge and record the check's `event` in one atomic step.
+    Consume,
+}
+
+impl CheckMode {
+    /// Parsed from text, so that an unknown mode is reported by its field name.
+    fn parse(text: &str) -> Option<CheckMode> {
+        match text {
+            "preview" => Some(CheckMode::Preview),
+            "consume" => Some(CheckMode::Consume),
+            _ => None,
+        }
+    }
+}
+
+/// The usage a `consume` check records when it fits: an event of the check's customer, stamped
+/// now.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumeEvent {
+    #[schema(value_type = String, required = true, min_length = 1)]
+    pub event_type: Option<String>,
+    /// At most 64 values, each within ±10^12.
+    #[schema(value_type = Option<BTreeMap<String, f64>>)]
+    pub values: Option<BTreeMap<String, serde_json::Number>>,
+    /// At most 32 pairs; default: the check's `dimensions`.
+    pub dimensions: Option<BTreeMap<String, String>>,
+    /// Free JSON, not metered.
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub properties: Option<serde_json::Value>,
+    /// A retry with the same key records once (and answers `duplicate: true`).
+    pub idempotency_key: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -302,13 +418,55 @@ pub struct BalanceAmount {
 #[utoipa::path(post, path = "/v1/limits/check", operation_id = "checkLimits", tag = "limits", security(("bearer" = [])), request_body = CheckRequest,
     responses((status = 200, body = CheckResponse, description = "a refusal is allowed: false, not an error"), (status = 404, body = ErrorBody, description = "a cust_… id that names no customer"),
               (status = 400, body = ErrorBody)))]
+/// Whether the customer is within every limit that applies; with `mode: consume`, also records
+/// the usage in the same atomic step if and only if it fits.
 pub async fn check(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
     ApiJson(request): ApiJson<CheckRequest>,
 ) -> Result<ApiJson<CheckResponse>, AppError> {
+    let mode = match request.mode.as_deref() {
+        None => CheckMode::Preview,
+        Some(text) => {
+            CheckMode::parse(text).ok_or_else(|| FieldError::invalid("mode", "must be preview or consume"))?
+        }
+    };
     let customer_ref = required_text(request.customer_id, "customerId", MAX_EXTERNAL_ID)?;
     let dimensions = validate_dimensions(request.dimensions, "dimensions")?;
+    if mode == CheckMode::Consume {
+        if request.requested.is_some() {
+            return Err(FieldError::invalid(
+                "requested",
+                "is not taken with mode consume: the event's values are what it uses",
+            )
+            .into());
+        }
+        if request.balances.is_some() {
+            return Err(FieldError::invalid(
+                "balances",
+                "are not taken with mode consume: debit balances with /v1/balances/debit",
+            )
+            .into());
+        }
+        let event = request.event.ok_or_else(|| FieldError::missing("event"))?;
+        let input = EventInput {
+            customer_id: Some(customer_ref.clone()),
+            event_type: event.event_type,
+            values: event.values,
+            dimensions: Some(event.dimensions.unwrap_or_else(|| dimensions.clone())),
+            properties: event.properties,
+            timestamp: None,
+            idempotency_key: event.idempotency_key,
+        };
+        let event = input.validate("event", state.engine.now(), state.engine.max_backdate())?;
+        // The answer lists the limits the event is subject to, unless the check names others.
+        let dimensions = if dimensions.is_empty() { event.dimensions.clone() } else { dimensions };
+        let query = CheckQuery { customer_ref: &customer_ref, dimensions: &dimensions, requested: None, balances: &[] };
+        return Ok(ApiJson(state.engine.consume(&project, &query, event).await?));
+    }
+    if request.event.is_some() {
+        return Err(FieldError::invalid("event", "is recorded only with mode consume").into());
+    }
     let requested = match request.requested {
         Some(number) => match number.as_f64().and_then(Quantity::from_f64) {
             Some(q) if q >= Quantity::ZERO => Some(q),

@@ -45,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/limits", post(limits::create).get(limits::list))
         .route("/v1/limits/check", post(limits::check))
         .route("/v1/limits/{id}", get(limits::get).put(limits::update).delete(limits::delete))
+        .route("/v1/limits/{id}/usage", get(limits::usage))
         .route("/v1/usage/summary", get(usage::summary))
         .route("/v1/webhooks", post(webhooks::create).get(webhooks::list))
         .route("/v1/webhooks/{id}", get(webhooks::get).put(webhooks::update).delete(webhooks::delete))

@@ -30,6 +30,12 @@ const SELECT_GOVERNED_CUSTOMERS: &str = concat!(
      updated_at ",
     "from customers where project_id = $1 and ($2 = '' or id = $2)"
 );
+// A limit's counters from `$2` on, with their customers.
+const SELECT_LIMIT_COUNTERS_SINCE: &str = concat!(
+    "select c.id, c.external_id, c.name, c.email, c.metadata, c.timezone, c.billing_cycle_start, c.created_at, ",
+    "c.updated_at, u.window_start, u.value from usage_counters u join customers c on c.id = u.customer_id ",
+    "where u.limit_id = $1 and u.window_start >= $2"
+);
 const SELECT_CUSTOMER_USAGE_SINCE: &str = "select event_type, metric_values, dimensions, occurred_at from events \
      where customer_id = $1 and occurred_at >= $2 and occurred_at < $3";
 
@@ -284,7 +290,30 @@ impl PgStore {
     }
 }
 
+#[derive(sqlx::FromRow)]
+struct LimitCounterRow {
+    #[sqlx(flatten)]
+    customer: CustomerRow,
+    window_start: i64,
+    value: i64,
+}
+
 impl Db {
+    /// A limit's counters of windows starting at `since_ms` or later, each with its customer:
+    /// `(customer, window start in Unix ms, value)`.
+    pub async fn limit_counters_since(
+        &self,
+        limit_id: &str,
+        since_ms: i64,
+    ) -> DbResult<Vec<(Customer, i64, Quantity)>> {
+        let rows: Vec<LimitCounterRow> = with_store!(self, s => {
+            sqlx::query_as(SELECT_LIMIT_COUNTERS_SINCE).bind(limit_id).bind(since_ms).fetch_all(s.pool()).await
+        })?;
+        rows.into_iter()
+            .map(|row| Ok((Customer::try_from(row.customer)?, row.window_start, Quantity(row.value))))
+            .collect()
+    }
+
     /// One customer's counters for the keys (which all name that customer), in one query;
     /// `None` where no event has fed one yet.
     pub async fn counters(&self, customer_id: &str, keys: &[CounterKey]) -> DbResult<Vec<Option<StoredCounter>>> {

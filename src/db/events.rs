@@ -15,6 +15,8 @@ use super::{
 use crate::domain::customers::Customer;
 use crate::domain::events::{Event, NewEvent};
 use crate::domain::ids::new_id;
+use crate::domain::limits::Limit;
+use crate::domain::meters::Meter;
 use crate::domain::quantity::Quantity;
 use crate::domain::usage::{counter_updates, due_alerts, merge_updates, AlertKey, CounterKey, StoredCounter, Usage};
 
@@ -155,6 +157,24 @@ pub struct EventCursor {
     pub id: String,
 }
 
+/// What a recording transaction is about to commit, shown to a judge that may refuse it
+/// (`Db::record_events_judged`).
+pub struct PendingRecord<'a> {
+    pub project: &'a Project,
+    pub limits: &'a [Limit],
+    pub meters: &'a HashMap<&'a str, &'a Meter>,
+    pub events: &'a [NewEvent],
+    /// Per event: recorded now (`false`: a duplicate of an earlier idempotency key).
+    pub recorded: &'a [RecordedEvent],
+    /// By the reference each event names.
+    pub customers: &'a HashMap<String, Customer>,
+    /// Every counter the transaction changed, as it would be stored.
+    pub counters: &'a [(&'a CounterKey, StoredCounter)],
+}
+
+/// Decides, inside the transaction, whether it may commit; an error rolls everything back.
+pub type RecordJudge<'a> = &'a (dyn Fn(&PendingRecord<'_>) -> DbResult<()> + Sync);
+
 impl Db {
     /// Records events in one transaction: customers created on first use, duplicates of an
     /// idempotency key acknowledged with the original id, and every affected window counter
@@ -166,6 +186,19 @@ impl Db {
         events: &[NewEvent],
         now: DateTime<Utc>,
         already_fired: &(dyn Fn(&AlertKey) -> bool + Sync),
+    ) -> DbResult<RecordOutcome> {
+        self.record_events_judged(project, events, now, already_fired, &|_| Ok(())).await
+    }
+
+    /// `record_events`, with `judge` shown the counters as they stand inside the transaction
+    /// (their rows locked on PostgreSQL until it ends) before anything else is written.
+    pub async fn record_events_judged(
+        &self,
+        project: &Project,
+        events: &[NewEvent],
+        now: DateTime<Utc>,
+        already_fired: &(dyn Fn(&AlertKey) -> bool + Sync),
+        judge: RecordJudge<'_>,
     ) -> DbResult<RecordOutcome> {
         let now_ms = now.timestamp_millis();
         with_store!(self, s => {
@@ -258,6 +291,16 @@ impl Db {
                     DbError::OutOfRange { field: field.to_string(), message: counter_range_message(&limit_id) }
                 }
                 other => other,
+            })?;
+            let judged: Vec<(&CounterKey, StoredCounter)> = updates.iter().map(|u| &u.key).zip(stored.iter().copied()).collect();
+            judge(&PendingRecord {
+                project,
+                limits: &limits,
+                meters: &meters,
+                events,
+                recorded: &recorded,
+                customers: &customers,
+                counters: &judged,
             })?;
             let by_id: HashMap<&str, &Customer> = customers.values().map(|c| (c.id.as_str(), c)).collect();
             let mut alerts = Vec::new();

@@ -38,6 +38,9 @@ pub enum DbError {
     /// A limit's window counter would leave `Quantity::MAX_COUNTER`; nothing was written.
     #[error("the usage counter of limit {limit_id} would leave its range")]
     CounterOutOfRange { limit_id: String },
+    /// A consume that would take a limit past its value was refused; nothing was written.
+    #[error("recording this would take limit {limit_id} past its value")]
+    WouldExceedLimit { limit_id: String },
     #[error("unsupported database URL {0}: use sqlite://path or postgres://…")]
     UnsupportedUrl(String),
     #[error("stored data could not be read: {0}")]

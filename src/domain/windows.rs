@@ -1,4 +1,4 @@
-//! Period window arithmetic for limits: the half-open window `[start, end)` of an hour, day,
+//! Period window arithmetic for limits: the half-open window `[start, end)` of a minute, hour, day,
 //! week, month, year or all time that contains an instant, in the customer's timezone and
 //! billing cycle.
 
@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Period {
+    /// Clock minutes in UTC: for per-minute rates.
+    Minute,
     /// Clock hours in UTC, whatever the customer's timezone.
     Hour,
     /// Calendar days in the customer's timezone.
@@ -29,12 +31,13 @@ pub enum Period {
 
 impl Period {
     /// Every period, shortest first.
-    pub const ALL: [Period; 6] =
-        [Period::Hour, Period::Day, Period::Week, Period::Month, Period::Annual, Period::AllTime];
+    pub const ALL: [Period; 7] =
+        [Period::Minute, Period::Hour, Period::Day, Period::Week, Period::Month, Period::Annual, Period::AllTime];
 
     /// The period's name in the API and the database.
     pub fn as_str(self) -> &'static str {
         match self {
+            Period::Minute => "minute",
             Period::Hour => "hour",
             Period::Day => "day",
             Period::Week => "week",
@@ -90,13 +93,14 @@ impl Window {
 /// skips midnight the window begins at the first instant after it (often 01:00); where it
 /// passes midnight twice, at the earlier one. `anchor` moves month windows to its day of the
 /// month (clamped to short months) and annual windows to its anniversary; its year is
-/// irrelevant. Hours ignore `tz` and `anchor`, all time ignores everything.
+/// irrelevant. Minutes and hours ignore `tz` and `anchor`, all time ignores everything.
 ///
 /// Within a day of chrono's representable range (years ±262,000) boundaries saturate at its
 /// limits instead of panicking.
 pub fn window_containing(period: Period, at: DateTime<Utc>, tz: Tz, anchor: Option<NaiveDate>) -> Window {
     let calendar = match period {
-        Period::Hour => return hour_containing(at),
+        Period::Minute => return utc_span_containing(at, SECONDS_PER_MINUTE),
+        Period::Hour => return utc_span_containing(at, SECONDS_PER_HOUR),
         Period::AllTime => return Window { start: DateTime::UNIX_EPOCH, end: None },
         Period::Day => Calendar::Day,
         Period::Week => Calendar::Week,
@@ -109,17 +113,19 @@ pub fn window_containing(period: Period, at: DateTime<Utc>, tz: Tz, anchor: Opti
     calendar_window(calendar, at, tz)
 }
 
+const SECONDS_PER_MINUTE: i64 = 60;
 const SECONDS_PER_HOUR: i64 = 3600;
 
-fn hour_containing(at: DateTime<Utc>) -> Window {
+/// The UTC minute or hour (`seconds` long) that contains `at`.
+fn utc_span_containing(at: DateTime<Utc>, seconds: i64) -> Window {
     // Whole seconds from the timestamp rather than duration arithmetic, so that a leap second
     // (23:59:60, stored as 23:59:59 plus more than a second of nanoseconds) stays in its hour.
-    let start = at.timestamp().div_euclid(SECONDS_PER_HOUR) * SECONDS_PER_HOUR;
+    let start = at.timestamp().div_euclid(seconds) * seconds;
     Window {
         // chrono's lower limit falls on the hour, so flooring cannot leave the range; only the
         // end can, and it saturates.
         start: DateTime::from_timestamp(start, 0).unwrap_or(DateTime::<Utc>::MIN_UTC),
-        end: Some(DateTime::from_timestamp(start + SECONDS_PER_HOUR, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)),
+        end: Some(DateTime::from_timestamp(start + seconds, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)),
     }
 }
 
@@ -318,7 +324,7 @@ mod tests {
     #[test]
     fn period_names_round_trip_through_parse_display_and_serde() {
         let names: Vec<_> = Period::ALL.iter().map(|period| period.as_str()).collect();
-        assert_eq!(names, ["hour", "day", "week", "month", "annual", "all_time"]);
+        assert_eq!(names, ["minute", "hour", "day", "week", "month", "annual", "all_time"]);
         for period in Period::ALL {
             assert_eq!(Period::parse(period.as_str()), Some(period));
             assert_eq!(period.to_string(), period.as_str());
@@ -329,6 +335,16 @@ mod tests {
         for unknown in ["", "Hour", "year", "allTime", "all-time", " day"] {
             assert_eq!(Period::parse(unknown), None, "{unknown:?}");
         }
+    }
+
+    #[test]
+    fn a_minute_starts_on_the_utc_minute_whatever_the_timezone() {
+        let expected = span("2024-05-17T13:45:00Z", "2024-05-17T13:46:00Z");
+        for tz in ["UTC", "Asia/Kolkata", "Australia/Lord_Howe"] {
+            assert_eq!(window(Period::Minute, "2024-05-17T13:45:12.345Z", tz), expected);
+        }
+        assert_eq!(window(Period::Minute, "2024-05-17T13:45:59.999Z", "UTC"), expected);
+        assert_eq!(window(Period::Minute, "2024-05-17T13:46:00Z", "UTC").start, instant("2024-05-17T13:46:00Z"));
     }
 
     #[test]
@@ -841,6 +857,7 @@ mod tests {
 
         let hours = length(window).num_minutes() as f64 / 60.0;
         let (shortest, longest) = match period {
+            Period::Minute => (1.0 / 60.0, 1.0 / 60.0),
             Period::Hour => (1.0, 1.0),
             Period::Day => (23.0, 25.0),
             Period::Week => (167.0, 169.0),
@@ -849,7 +866,7 @@ mod tests {
             Period::AllTime => unreachable!(),
         };
         assert!((shortest..=longest).contains(&hours), "{context}: {hours}h");
-        if period == Period::Hour {
+        if matches!(period, Period::Minute | Period::Hour) {
             return window;
         }
 
@@ -874,7 +891,7 @@ mod tests {
                 assert_eq!(first_day.month(), month, "{context}");
                 assert!(on_or_clamped(day), "{context}");
             }
-            Period::Hour | Period::AllTime => unreachable!(),
+            Period::Minute | Period::Hour | Period::AllTime => unreachable!(),
         }
         window
     }
@@ -914,7 +931,7 @@ mod tests {
                     while at < last {
                         let window = check_sweep_window(period, at, tz, anchor);
                         // Windows longer than the step must tile the sweep without gaps.
-                        if let Some(previous) = previous.filter(|_| period != Period::Hour) {
+                        if let Some(previous) = previous.filter(|_| !matches!(period, Period::Minute | Period::Hour)) {
                             assert!(
                                 previous == window || previous.end == Some(window.start),
                                 "{period} at {at} in {tz}: {previous:?} then {window:?}"

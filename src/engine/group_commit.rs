@@ -13,8 +13,9 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
 use super::cache::Cache;
+use super::consume::judge_consumes;
 use crate::clock::Clock;
-use crate::db::events::RecordedEvent;
+use crate::db::events::{PendingRecord, RecordedEvent};
 use crate::db::projects::Project;
 use crate::db::{Db, DbError, DbResult};
 use crate::domain::events::NewEvent;
@@ -30,6 +31,9 @@ const QUEUE_DEPTH: usize = 4_096;
 struct Submission {
     project: Arc<Project>,
     events: Vec<NewEvent>,
+    /// A consume: recorded only if every limit governing it stays within its value, judged
+    /// inside the transaction (see `consume`).
+    consume: bool,
     reply: oneshot::Sender<DbResult<Vec<RecordedEvent>>>,
 }
 
@@ -65,9 +69,24 @@ impl GroupCommitter {
 
     /// Records the events with whatever else is queued, answering once they are committed.
     pub(crate) async fn record(&self, project: Arc<Project>, events: Vec<NewEvent>) -> DbResult<Vec<RecordedEvent>> {
+        self.submit(project, events, false).await
+    }
+
+    /// Records the events only if every limit governing them stays within its value with
+    /// them; otherwise `DbError::WouldExceedLimit` and nothing is written.
+    pub(crate) async fn consume(&self, project: Arc<Project>, events: Vec<NewEvent>) -> DbResult<Vec<RecordedEvent>> {
+        self.submit(project, events, true).await
+    }
+
+    async fn submit(
+        &self,
+        project: Arc<Project>,
+        events: Vec<NewEvent>,
+        consume: bool,
+    ) -> DbResult<Vec<RecordedEvent>> {
         let (reply, answer) = oneshot::channel();
         let lost = || DbError::Corrupt("the record was not committed: its group failed unexpectedly".into());
-        self.queue.send(Submission { project, events, reply }).await.map_err(|_| lost())?;
+        self.queue.send(Submission { project, events, consume, reply }).await.map_err(|_| lost())?;
         answer.await.map_err(|_| lost())?
     }
 }
@@ -120,13 +139,17 @@ impl Writer {
         let mut sizes = Vec::with_capacity(submissions.len());
         let mut replies = Vec::with_capacity(submissions.len());
         let mut events = Vec::with_capacity(submissions.iter().map(|s| s.events.len()).sum());
+        let mut consumed = Vec::with_capacity(events.capacity());
         for submission in submissions {
             sizes.push(submission.events.len());
             replies.push(submission.reply);
+            consumed.extend(std::iter::repeat_n(submission.consume, submission.events.len()));
             events.extend(submission.events);
         }
         if replies.len() > 1 {
-            if let Ok(mut recorded) = self.record(&project, &events).await {
+            // A consume that does not fit fails the group, whose requests are then judged one
+            // by one below.
+            if let Ok(mut recorded) = self.record(&project, &events, &consumed).await {
                 for (reply, size) in replies.into_iter().zip(sizes) {
                     let rest = recorded.split_off(size);
                     let _ = reply.send(Ok(std::mem::replace(&mut recorded, rest)));
@@ -138,20 +161,30 @@ impl Writer {
             // request's refusal never fails its neighbours and each gets its own answer.
         }
         let mut rest = events.as_slice();
+        let mut rest_consumed = consumed.as_slice();
         for (reply, size) in replies.into_iter().zip(sizes) {
             let (own, after) = rest.split_at(size);
+            let (own_consumed, after_consumed) = rest_consumed.split_at(size);
             rest = after;
-            let _ = reply.send(self.record(&project, own).await);
+            rest_consumed = after_consumed;
+            let _ = reply.send(self.record(&project, own, own_consumed).await);
         }
     }
 
     /// One transaction, stored in the check path's memory before the writer slot is given up.
-    async fn record(&self, project: &Project, events: &[NewEvent]) -> DbResult<Vec<RecordedEvent>> {
+    async fn record(&self, project: &Project, events: &[NewEvent], consumed: &[bool]) -> DbResult<Vec<RecordedEvent>> {
         // Taken before the transaction: a configuration change that commits meanwhile may
         // rewrite the counters this one stores.
         let permit = self.cache.permit();
         let already_fired = |alert: &AlertKey| self.cache.has_fired(alert);
-        let outcome = self.db.record_events(project, events, self.clock.now(), &already_fired).await?;
+        let now = self.clock.now();
+        let outcome = match consumed.contains(&true) {
+            false => self.db.record_events(project, events, now, &already_fired).await?,
+            true => {
+                let judge = |pending: &PendingRecord<'_>| judge_consumes(pending, consumed);
+                self.db.record_events_judged(project, events, now, &already_fired, &judge).await?
+            }
+        };
         self.cache.store_counters(&outcome.writer, permit, &outcome.counters);
         self.cache.store_fired(&outcome.writer, permit, outcome.alerts);
         if self.db.is_exclusive() {

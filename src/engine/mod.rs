@@ -3,7 +3,9 @@
 
 pub mod balances;
 pub mod cache;
+mod consume;
 mod group_commit;
+pub mod limit_usage;
 pub mod listener;
 pub mod query;
 pub mod rules;
@@ -52,6 +54,13 @@ pub struct CheckResponse {
     /// tenth of a second behind), or the time of the check when the counters were read.
     #[serde(serialize_with = "rfc3339")]
     pub as_of: DateTime<Utc>,
+    /// With `mode: consume`, when the event was recorded: its id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// With `mode: consume`, when the event was recorded: whether its idempotency key was
+    /// seen before (then it counted once, the first time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate: Option<bool>,
 }
 
 /// The form `DateTime`'s own `Serialize` writes, at a fraction of its cost: that one goes
@@ -257,6 +266,8 @@ impl Engine {
             limits: statuses,
             balances,
             as_of,
+            event_id: None,
+            duplicate: None,
         })
     }
 

@@ -96,6 +96,25 @@ def test_limits_crud_and_check(client: Limitry, customer: str) -> None:
     assert client.limits.check(customer).limits == []
 
 
+def test_limits_consume_records_only_what_fits(client: Limitry, customer: str) -> None:
+    meter = client.meters.create(name="Tokens", aggregation="sum", field="values.tokens",
+                                 event_filter={"eventType": "consume.test"})
+    limit = client.limits.create(name="Daily", meter_id=meter.id, limit_value=100, period="day",
+                                 customer_id=customer)
+    used = client.limits.consume(customer, event_type="consume.test", values={"tokens": 60},
+                                 idempotency_key=f"{customer}-job-1")
+    assert used.allowed and used.event_id and not used.duplicate
+    assert used.limits[0].used == 60
+    again = client.limits.consume(customer, event_type="consume.test", values={"tokens": 60},
+                                  idempotency_key=f"{customer}-job-1")
+    assert again.allowed and again.duplicate and again.event_id == used.event_id
+    refused = client.limits.consume(customer, event_type="consume.test", values={"tokens": 41})
+    assert not refused.allowed and refused.reason == "limit_exceeded" and refused.event_id is None
+    assert client.limits.check(customer).limits[0].used == 60
+    [entry] = client.limits.usage(limit.id, limit=10).data
+    assert (entry.customer_external_id, entry.used, entry.remaining) == (customer, 60, 40)
+
+
 def test_balances_credit_debit_reserve_commit_release_and_ledger(client: Limitry, customer: str) -> None:
     balance = client.balances.create(customer_id=customer, name="credits", initial_balance=1000)
     assert balance.id.startswith("bal_") and balance.current_balance == 1000

@@ -18,5 +18,5 @@ export {
 } from "./errors.js";
 export { BufferedRecorder, type RecorderOptions, type RecorderStats } from "./recorder.js";
 export { Pager, type Page } from "./pagination.js";
-export type { CheckResult, CheckParams, PageQuery, SummaryQuery } from "./resources.js";
+export type { CheckResult, CheckParams, ConsumeParams, PageQuery, SummaryQuery } from "./resources.js";
 export type * from "./types.js";

@@ -129,6 +129,14 @@ export interface CheckParams extends T.CheckRequest {
   timeoutMs?: number;
 }
 
+/** A consume: the event to record if it fits, for one customer. */
+export interface ConsumeParams extends T.ConsumeEvent {
+  customerId: string;
+  eventType: string;
+  failMode?: T.FailMode;
+  timeoutMs?: number;
+}
+
 export class LimitsResource extends Resource {
   constructor(
     transport: Transport,
@@ -153,6 +161,10 @@ export class LimitsResource extends Resource {
   async delete(limitId: string): Promise<void> {
     await this.transport.send({ method: "DELETE", path: `/v1/limits/${q(limitId)}` });
   }
+  /** Usage by customer in the current window, closest to the limit first (at most `limit` customers, default 50). */
+  usage(limitId: string, params: { limit?: number } = {}): Promise<T.LimitUsageResponse> {
+    return this.call({ method: "GET", path: `/v1/limits/${q(limitId)}/usage`, query: params });
+  }
   /**
    * Is the customer within every limit that applies? A refusal is `allowed: false`.
    *
@@ -161,26 +173,43 @@ export class LimitsResource extends Resource {
    * `failMode` if given, else the one the customer's limits asked for at their last successful
    * check, else the client's default.
    */
-  async check(params: CheckParams): Promise<CheckResult> {
+  check(params: CheckParams): Promise<CheckResult> {
     const { failMode, timeoutMs, ...body } = params;
+    return this.judge(params.customerId, body, failMode, timeoutMs);
+  }
+  /**
+   * Checks and records in one atomic step (`mode: "consume"`): the event is recorded if and
+   * only if, with it, every limit that governs it stays within its value; then `allowed` is
+   * true and `eventId` names it. Concurrent consumes never take a limit past its value.
+   *
+   * Without `idempotencyKey` one is generated, so the client's retries record once. When the
+   * service cannot be asked, the fail mode decides as for `check` and nothing is recorded
+   * (`fallback: true`).
+   */
+  consume(params: ConsumeParams): Promise<CheckResult> {
+    const { customerId, failMode, timeoutMs, ...event } = params;
+    const body = { customerId, mode: "consume" as const, event: event.idempotencyKey ? event : { ...event, idempotencyKey: newIdempotencyKey() } };
+    return this.judge(customerId, body, failMode, timeoutMs);
+  }
+  private async judge(customerId: string, body: T.CheckRequest, failMode?: T.FailMode, timeoutMs?: number): Promise<CheckResult> {
     let answer: T.CheckResponse;
     try {
       answer = await this.call<T.CheckResponse>({ method: "POST", path: "/v1/limits/check", body, timeoutMs: timeoutMs ?? this.checkTimeoutMs });
     } catch (error) {
       if (!(error instanceof APIConnectionError || error instanceof InternalServerError)) throw error;
-      const mode = failMode ?? this.failModes.recall(params.customerId) ?? this.defaultFailMode();
+      const mode = failMode ?? this.failModes.recall(customerId) ?? this.defaultFailMode();
       const allowed = mode === "open";
       return {
         allowed,
         reason: allowed ? undefined : "service_unavailable",
-        customerId: params.customerId,
+        customerId,
         limits: [],
         fallback: true,
         failMode: mode,
         error: String((error as Error).message),
       } as unknown as CheckResult;
     }
-    this.failModes.remember(params.customerId, answer.limits);
+    this.failModes.remember(customerId, answer.limits);
     return { ...answer, fallback: false };
   }
 }

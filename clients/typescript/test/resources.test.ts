@@ -95,6 +95,26 @@ describe("resources", () => {
     assert.deepEqual((await client.limits.check({ customerId })).limits, []);
   });
 
+  test("limits: consume records only what fits", async () => {
+    const customerId = newCustomer();
+    const meter = await client.meters.create({ name: "Tokens", aggregation: "sum", field: "values.tokens", eventFilter: { eventType: "consume.test" } });
+    const limit = await client.limits.create({ name: "Daily", meterId: meter.id, limitValue: 100, period: "day", customerId });
+    const used = await client.limits.consume({ customerId, eventType: "consume.test", values: { tokens: 60 }, idempotencyKey: `${customerId}-job-1` });
+    assert.equal(used.allowed, true);
+    assert.ok(used.eventId);
+    assert.equal(used.limits[0].used, 60);
+    const again = await client.limits.consume({ customerId, eventType: "consume.test", values: { tokens: 60 }, idempotencyKey: `${customerId}-job-1` });
+    assert.equal(again.duplicate, true);
+    assert.equal(again.eventId, used.eventId);
+    const refused = await client.limits.consume({ customerId, eventType: "consume.test", values: { tokens: 41 } });
+    assert.equal(refused.allowed, false);
+    assert.equal(refused.reason, "limit_exceeded");
+    assert.equal(refused.eventId, undefined);
+    assert.equal((await client.limits.check({ customerId })).limits[0].used, 60);
+    const usage = await client.limits.usage(limit.id, { limit: 10 });
+    assert.deepEqual(usage.data.map((e) => [e.customerExternalId, e.used, e.remaining]), [[customerId, 60, 40]]);
+  });
+
   test("balances: credit, debit, reserve, commit, release, ledger", async () => {
     const customerId = newCustomer();
     const balance = await client.balances.create({ customerId, name: "credits", initialBalance: 1000 });

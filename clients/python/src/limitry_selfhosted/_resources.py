@@ -224,6 +224,34 @@ class LimitsResource(Resource):
         """
         payload = body(customerId=customer_id, dimensions=dimensions, requested=requested,
                        balances=list(balances) if balances is not None else None)
+        return self._judge(customer_id, payload, fail_mode, timeout)
+
+    def usage(self, limit_id: str, *, limit: Optional[int] = None) -> m.LimitUsageResponse:
+        """Usage by customer in the current window, closest to the limit first (at most
+        ``limit`` customers, default 50)."""
+        return self._call(Request("GET", f"/v1/limits/{_quote(limit_id)}/usage", params=query(limit=limit)),
+                                m.LimitUsageResponse)
+
+    def consume(self, customer_id: str, *, event_type: str, values: Optional[Mapping[str, Number]] = None,
+                      dimensions: Optional[Mapping[str, str]] = None, properties: Any = None,
+                      idempotency_key: Optional[str] = None, fail_mode: Optional[str] = None,
+                      timeout: Optional[float] = None) -> CheckResult:
+        """Checks and records in one atomic step (``mode: consume``): the event is recorded if and
+        only if, with it, every limit that governs it stays within its value; then ``allowed`` is
+        True and ``event_id`` names it. Concurrent consumes never take a limit past its value.
+
+        Without ``idempotency_key`` one is generated, so the client's retries record once. When
+        the service cannot be asked, the fail mode decides as for ``check`` and nothing is
+        recorded (``fallback`` is True).
+        """
+        event = body(eventType=event_type, values=dict(values) if values is not None else None,
+                     dimensions=dimensions, properties=properties,
+                     idempotencyKey=idempotency_key or new_idempotency_key())
+        payload = body(customerId=customer_id, mode="consume", event=event)
+        return self._judge(customer_id, payload, fail_mode, timeout)
+
+    def _judge(self, customer_id: str, payload: Dict[str, Any], fail_mode: Optional[str],
+                     timeout: Optional[float]) -> CheckResult:
         try:
             response = self._client._transport.send(
                 Request("POST", "/v1/limits/check", body=payload,

@@ -33,7 +33,6 @@ class Balance(BaseModel):
         populate_by_name=True,
     )
     id: str
-    project_id: str = Field(..., alias="projectId")
     customer_id: str = Field(..., alias="customerId")
     name: str
     unit: str
@@ -45,11 +44,6 @@ class Balance(BaseModel):
     `currentBalance − minimumBalance − heldBalance`.
     """
     low_balance_threshold: Optional[int] = Field(None, alias="lowBalanceThreshold")
-    dimension_filters: dict[str, str] = Field(..., alias="dimensionFilters")
-    """
-    Dimension pairs the balance is scoped to, as given on creation; stored and returned,
-    never used to pick a balance (a balance is named by its customer and `name`).
-    """
     created_at: AwareDatetime = Field(..., alias="createdAt")
     updated_at: AwareDatetime = Field(..., alias="updatedAt")
 
@@ -64,24 +58,13 @@ class BalanceAmount(BaseModel):
 
 
 class BalanceCheckResponse(BaseModel):
-    """
-    Whether an amount could be debited now. The flat fields beside `balance` are the shape
-    Limitry documents; `amount` and `requestedAmount` are the same number.
-    """
-
     model_config = ConfigDict(
         extra="allow",
         populate_by_name=True,
     )
     sufficient: bool
     amount: int
-    requested_amount: int = Field(..., alias="requestedAmount")
     available_balance: int = Field(..., alias="availableBalance")
-    balance_id: str = Field(..., alias="balanceId")
-    name: str
-    unit: str
-    current_balance: int = Field(..., alias="currentBalance")
-    minimum_balance: int = Field(..., alias="minimumBalance")
     balance: Balance
 
 
@@ -119,29 +102,6 @@ class BalanceTarget(BaseModel):
     The customer's externalId or cust_… id.
     """
     name: Optional[str] = None
-
-
-class CheckRequest(BaseModel):
-    model_config = ConfigDict(
-        extra="allow",
-        populate_by_name=True,
-    )
-    customer_id: str = Field(..., alias="customerId", min_length=1)
-    """
-    The customer's externalId (or cust_… id).
-    """
-    dimensions: Optional[dict[str, str]] = None
-    """
-    At most 32 pairs.
-    """
-    requested: Optional[float] = None
-    """
-    The amount about to be used: a limit passes only if used + requested <= limit.
-    """
-    balances: Optional[list[BalanceAmount]] = Field(None, max_length=20)
-    """
-    Balances the work will draw on (at most 20): each must cover its amount for `allowed`.
-    """
 
 
 class ClientCheckRequest(BaseModel):
@@ -289,6 +249,35 @@ class CommitRequest(BaseModel):
     description: Optional[str] = None
 
 
+class ConsumeEvent(BaseModel):
+    """
+    The usage a `consume` check records when it fits: an event of the check's customer, stamped
+    now.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    event_type: str = Field(..., alias="eventType", min_length=1)
+    values: Optional[dict[str, float]] = None
+    """
+    At most 64 values, each within ±10^12.
+    """
+    dimensions: Optional[dict[str, str]] = None
+    """
+    At most 32 pairs; default: the check's `dimensions`.
+    """
+    properties: Optional[Any] = None
+    """
+    Free JSON, not metered.
+    """
+    idempotency_key: Optional[str] = Field(None, alias="idempotencyKey")
+    """
+    A retry with the same key records once (and answers `duplicate: true`).
+    """
+
+
 class CreateBalanceRequest(BaseModel):
     model_config = ConfigDict(
         extra="allow",
@@ -306,11 +295,6 @@ class CreateBalanceRequest(BaseModel):
     0 (default): no overdraft; negative: overdraft down to it; positive: a reserve.
     """
     low_balance_threshold: Optional[int] = Field(None, alias="lowBalanceThreshold")
-    dimension_filters: Optional[dict[str, str]] = Field(None, alias="dimensionFilters")
-    """
-    Dimension pairs the balance is scoped to (keys `[A-Za-z0-9_]{1,64}`, values at most 256
-    characters): stored and returned as given.
-    """
 
 
 class Customer(BaseModel):
@@ -319,7 +303,6 @@ class Customer(BaseModel):
         populate_by_name=True,
     )
     id: str
-    project_id: str = Field(..., alias="projectId")
     external_id: str = Field(..., alias="externalId")
     name: Optional[str] = None
     email: Optional[str] = None
@@ -333,22 +316,26 @@ class Customer(BaseModel):
     updated_at: AwareDatetime = Field(..., alias="updatedAt")
 
 
-class CustomerBalancesPage(BaseModel):
-    """
-    A page of a customer's balances: our list shape (`data`, `nextCursor`, `hasMore`) with the
-    same page also under `balances`, the name Limitry documents for this endpoint.
-    """
-
+class CustomerLimitUsageEntry(BaseModel):
     model_config = ConfigDict(
         extra="allow",
         populate_by_name=True,
     )
-    data: list[Balance]
-    next_cursor: Optional[str] = Field(None, alias="nextCursor")
-    has_more: bool = Field(..., alias="hasMore")
-    balances: list[Balance]
+    customer_id: str = Field(..., alias="customerId")
     """
-    The same balances as `data`.
+    The customer's `cust_…` id.
+    """
+    customer_external_id: str = Field(..., alias="customerExternalId")
+    used: float
+    remaining: float
+    exceeded: bool
+    window_start: AwareDatetime = Field(..., alias="windowStart")
+    """
+    The start of the customer's current window (their timezone and billing anchor).
+    """
+    reset: Optional[int] = None
+    """
+    Window end in Unix seconds; null for `all_time`.
     """
 
 
@@ -367,8 +354,7 @@ class CustomerRequest(BaseModel):
     """
     billing_cycle_start: Optional[str] = Field(None, alias="billingCycleStart")
     """
-    `YYYY-MM-DD` or an ISO 8601 date-time: its date anchors monthly and annual windows.
-    Unset (the default), months start on the 1st and years on January 1st.
+    `YYYY-MM-DD` or an RFC 3339 date-time: its date anchors monthly and annual windows.
     """
 
 
@@ -519,7 +505,6 @@ class Meter(BaseModel):
         populate_by_name=True,
     )
     id: str
-    project_id: str = Field(..., alias="projectId")
     name: str
     description: Optional[str] = None
     aggregation: Literal["sum", "count", "max", "latest"]
@@ -570,7 +555,41 @@ class Datum(BaseModel):
         populate_by_name=True,
     )
     id: str
-    project_id: str = Field(..., alias="projectId")
+    customer_id: str = Field(..., alias="customerId")
+    name: str
+    unit: str
+    current_balance: int = Field(..., alias="currentBalance")
+    minimum_balance: int = Field(..., alias="minimumBalance")
+    held_balance: int = Field(..., alias="heldBalance")
+    available_balance: int = Field(..., alias="availableBalance")
+    """
+    `currentBalance − minimumBalance − heldBalance`.
+    """
+    low_balance_threshold: Optional[int] = Field(None, alias="lowBalanceThreshold")
+    created_at: AwareDatetime = Field(..., alias="createdAt")
+    updated_at: AwareDatetime = Field(..., alias="updatedAt")
+
+
+class PageBalance(BaseModel):
+    """
+    A page of a list.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    data: list[Datum]
+    next_cursor: Optional[str] = Field(None, alias="nextCursor")
+    has_more: bool = Field(..., alias="hasMore")
+
+
+class Datum1(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    id: str
     external_id: str = Field(..., alias="externalId")
     name: Optional[str] = None
     email: Optional[str] = None
@@ -593,12 +612,12 @@ class PageCustomer(BaseModel):
         extra="allow",
         populate_by_name=True,
     )
-    data: list[Datum]
+    data: list[Datum1]
     next_cursor: Optional[str] = Field(None, alias="nextCursor")
     has_more: bool = Field(..., alias="hasMore")
 
 
-class Datum1(BaseModel):
+class Datum2(BaseModel):
     """
     One delivery as the log shows it.
     """
@@ -638,12 +657,12 @@ class PageDelivery(BaseModel):
         extra="allow",
         populate_by_name=True,
     )
-    data: list[Datum1]
+    data: list[Datum2]
     next_cursor: Optional[str] = Field(None, alias="nextCursor")
     has_more: bool = Field(..., alias="hasMore")
 
 
-class Datum2(BaseModel):
+class Datum3(BaseModel):
     """
     A recorded event as the API lists it.
     """
@@ -676,18 +695,17 @@ class PageEvent(BaseModel):
         extra="allow",
         populate_by_name=True,
     )
-    data: list[Datum2]
+    data: list[Datum3]
     next_cursor: Optional[str] = Field(None, alias="nextCursor")
     has_more: bool = Field(..., alias="hasMore")
 
 
-class Datum5(BaseModel):
+class Datum6(BaseModel):
     model_config = ConfigDict(
         extra="allow",
         populate_by_name=True,
     )
     id: str
-    project_id: str = Field(..., alias="projectId")
     name: str
     description: Optional[str] = None
     aggregation: Literal["sum", "count", "max", "latest"]
@@ -709,7 +727,7 @@ class PageMeter(BaseModel):
         extra="allow",
         populate_by_name=True,
     )
-    data: list[Datum5]
+    data: list[Datum6]
     next_cursor: Optional[str] = Field(None, alias="nextCursor")
     has_more: bool = Field(..., alias="hasMore")
 
@@ -846,6 +864,31 @@ class BatchResponse(BaseModel):
     duplicates: int = Field(..., ge=0)
 
 
+class CheckRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    customer_id: str = Field(..., alias="customerId", min_length=1)
+    """
+    The customer's externalId (or cust_… id).
+    """
+    dimensions: Optional[dict[str, str]] = None
+    """
+    At most 32 pairs.
+    """
+    requested: Optional[float] = None
+    """
+    The amount about to be used: a limit passes only if used + requested <= limit.
+    """
+    balances: Optional[list[BalanceAmount]] = Field(None, max_length=20)
+    """
+    Balances the work will draw on (at most 20): each must cover its amount for `allowed`.
+    """
+    mode: Optional[Literal["preview", "consume"]] = None
+    event: Optional[ConsumeEvent] = None
+
+
 class EndpointWithSecret(WebhookEndpoint):
     """
     An endpoint with its secret: the answer to creation and rotation only.
@@ -892,13 +935,7 @@ class LedgerTransaction(BaseModel):
     type: Literal["credit", "debit", "hold", "commit", "release", "expire"]
     amount: int
     """
-    Signed change of the balance: credits positive, debits and commits negative, so a
-    balance equals the sum of its ledger's amounts.
-    """
-    unsigned_amount: int = Field(..., alias="unsignedAmount")
-    """
-    The size of the operation, never negative: `|amount|`, or `|holdChange|` for a hold,
-    release or expiry. Limitry's documented ledger shows this figure as `amount`.
+    Signed change of the balance: credits positive, debits and commits negative.
     """
     hold_change: int = Field(..., alias="holdChange")
     """
@@ -918,11 +955,10 @@ class Limit(BaseModel):
         populate_by_name=True,
     )
     id: str
-    project_id: str = Field(..., alias="projectId")
     name: str
     meter_id: str = Field(..., alias="meterId")
     limit_value: float = Field(..., alias="limitValue")
-    period: Literal["hour", "day", "week", "month", "annual", "all_time"]
+    period: Literal["minute", "hour", "day", "week", "month", "annual", "all_time"]
     """
     How long a limit counts usage before it starts again from zero.
     """
@@ -931,12 +967,7 @@ class Limit(BaseModel):
     `None`: the project-wide default for every customer.
     """
     dimension_filters: dict[str, str] = Field(..., alias="dimensionFilters")
-    alert_thresholds: Optional[list[AlertThreshold]] = Field(
-        None, alias="alertThresholds"
-    )
-    """
-    Percentages; `null` when the limit has none, as Limitry documents it.
-    """
+    alert_thresholds: list[AlertThreshold] = Field(..., alias="alertThresholds")
     fail_mode: Literal["open", "closed"] = Field(..., alias="failMode")
     """
     What a client should do when the service cannot be reached.
@@ -953,7 +984,7 @@ class LimitRequest(BaseModel):
     name: Optional[str] = None
     meter_id: Optional[str] = Field(None, alias="meterId")
     limit_value: Optional[float] = Field(None, alias="limitValue")
-    period: Optional[Literal["hour", "day", "week", "month", "annual", "all_time"]] = (
+    period: Optional[Literal["minute", "hour", "day", "week", "month", "annual", "all_time"]] = (
         None
     )
     customer_id: Optional[str] = Field(None, alias="customerId")
@@ -965,7 +996,7 @@ class LimitRequest(BaseModel):
         None, alias="alertThresholds", max_length=10
     )
     """
-    Percentages 1–100, at most 10. `null` or `[]` clears them; omitted keeps them.
+    Percentages 1–100, at most 10.
     """
     fail_mode: Optional[Literal["open", "closed"]] = Field(None, alias="failMode")
 
@@ -982,7 +1013,7 @@ class LimitStatus(BaseModel):
     id: str
     name: str
     meter_id: str = Field(..., alias="meterId")
-    period: Literal["hour", "day", "week", "month", "annual", "all_time"]
+    period: Literal["minute", "hour", "day", "week", "month", "annual", "all_time"]
     """
     How long a limit counts usage before it starts again from zero.
     """
@@ -1000,20 +1031,39 @@ class LimitStatus(BaseModel):
     """
 
 
+class LimitUsageResponse(BaseModel):
+    """
+    Who is closest to a limit.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    limit_id: str = Field(..., alias="limitId")
+    limit: float
+    period: Literal["minute", "hour", "day", "week", "month", "annual", "all_time"]
+    """
+    How long a limit counts usage before it starts again from zero.
+    """
+    data: list[CustomerLimitUsageEntry]
+    """
+    The customers the limit governs with usage in their current window, most used first.
+    """
+
+
 class MeterQueryRequest(BaseModel):
     model_config = ConfigDict(
         extra="allow",
         populate_by_name=True,
     )
-    start_date: Optional[str] = Field(None, alias="startDate")
+    start_date: str = Field(..., alias="startDate")
     """
-    Inclusive; RFC 3339 or YYYY-MM-DD. Default: the start of the current month (the
-    customer's monthly window with `customerId`, else the calendar month in the project's
-    timezone).
+    Inclusive; RFC 3339 or YYYY-MM-DD.
     """
-    end_date: Optional[str] = Field(None, alias="endDate")
+    end_date: str = Field(..., alias="endDate")
     """
-    Exclusive; RFC 3339 or YYYY-MM-DD. Default: the end of the current month.
+    Exclusive; RFC 3339 or YYYY-MM-DD.
     """
     customer_id: Optional[str] = Field(None, alias="customerId")
     dimensions: Optional[dict[str, str]] = None
@@ -1030,7 +1080,6 @@ class MeterQueryResult(BaseModel):
         populate_by_name=True,
     )
     meter_id: str = Field(..., alias="meterId")
-    meter_name: str = Field(..., alias="meterName")
     aggregation: Literal["sum", "count", "max", "latest"]
     start_date: AwareDatetime = Field(..., alias="startDate")
     end_date: AwareDatetime = Field(..., alias="endDate")
@@ -1056,7 +1105,7 @@ class MeterUsage(BaseModel):
     meter_id: str = Field(..., alias="meterId")
     meter_name: str = Field(..., alias="meterName")
     aggregation: Literal["sum", "count", "max", "latest"]
-    period: Literal["hour", "day", "week", "month", "annual", "all_time"]
+    period: Literal["minute", "hour", "day", "week", "month", "annual", "all_time"]
     """
     How long a limit counts usage before it starts again from zero.
     """
@@ -1068,7 +1117,7 @@ class MeterUsage(BaseModel):
     value: float
 
 
-class Datum3(BaseModel):
+class Datum4(BaseModel):
     model_config = ConfigDict(
         extra="allow",
         populate_by_name=True,
@@ -1078,13 +1127,7 @@ class Datum3(BaseModel):
     type: Literal["credit", "debit", "hold", "commit", "release", "expire"]
     amount: int
     """
-    Signed change of the balance: credits positive, debits and commits negative, so a
-    balance equals the sum of its ledger's amounts.
-    """
-    unsigned_amount: int = Field(..., alias="unsignedAmount")
-    """
-    The size of the operation, never negative: `|amount|`, or `|holdChange|` for a hold,
-    release or expiry. Limitry's documented ledger shows this figure as `amount`.
+    Signed change of the balance: credits positive, debits and commits negative.
     """
     hold_change: int = Field(..., alias="holdChange")
     """
@@ -1107,22 +1150,21 @@ class PageLedgerTransaction(BaseModel):
         extra="allow",
         populate_by_name=True,
     )
-    data: list[Datum3]
+    data: list[Datum4]
     next_cursor: Optional[str] = Field(None, alias="nextCursor")
     has_more: bool = Field(..., alias="hasMore")
 
 
-class Datum4(BaseModel):
+class Datum5(BaseModel):
     model_config = ConfigDict(
         extra="allow",
         populate_by_name=True,
     )
     id: str
-    project_id: str = Field(..., alias="projectId")
     name: str
     meter_id: str = Field(..., alias="meterId")
     limit_value: float = Field(..., alias="limitValue")
-    period: Literal["hour", "day", "week", "month", "annual", "all_time"]
+    period: Literal["minute", "hour", "day", "week", "month", "annual", "all_time"]
     """
     How long a limit counts usage before it starts again from zero.
     """
@@ -1131,12 +1173,7 @@ class Datum4(BaseModel):
     `None`: the project-wide default for every customer.
     """
     dimension_filters: dict[str, str] = Field(..., alias="dimensionFilters")
-    alert_thresholds: Optional[list[AlertThreshold]] = Field(
-        None, alias="alertThresholds"
-    )
-    """
-    Percentages; `null` when the limit has none, as Limitry documents it.
-    """
+    alert_thresholds: list[AlertThreshold] = Field(..., alias="alertThresholds")
     fail_mode: Literal["open", "closed"] = Field(..., alias="failMode")
     """
     What a client should do when the service cannot be reached.
@@ -1154,12 +1191,12 @@ class PageLimit(BaseModel):
         extra="allow",
         populate_by_name=True,
     )
-    data: list[Datum4]
+    data: list[Datum5]
     next_cursor: Optional[str] = Field(None, alias="nextCursor")
     has_more: bool = Field(..., alias="hasMore")
 
 
-class Datum6(BaseModel):
+class Datum7(BaseModel):
     model_config = ConfigDict(
         extra="allow",
         populate_by_name=True,
@@ -1196,7 +1233,7 @@ class PageWebhookEndpoint(BaseModel):
         extra="allow",
         populate_by_name=True,
     )
-    data: list[Datum6]
+    data: list[Datum7]
     next_cursor: Optional[str] = Field(None, alias="nextCursor")
     has_more: bool = Field(..., alias="hasMore")
 
@@ -1269,6 +1306,15 @@ class CheckResponse(BaseModel):
     truth, so it is the time of the check; on PostgreSQL, where other instances record too,
     it is how far this instance has heard their changes (typically a few milliseconds to a
     tenth of a second behind), or the time of the check when the counters were read.
+    """
+    event_id: Optional[str] = Field(None, alias="eventId")
+    """
+    With `mode: consume`, when the event was recorded: its id.
+    """
+    duplicate: Optional[bool] = None
+    """
+    With `mode: consume`, when the event was recorded: whether its idempotency key was
+    seen before (then it counted once, the first time).
     """
 
 

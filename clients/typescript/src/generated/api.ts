@@ -369,6 +369,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /**
+         * Whether the customer is within every limit that applies; with `mode: consume`, also records
+         *     the usage in the same atomic step if and only if it fits.
+         */
         post: operations["checkLimits"];
         delete?: never;
         options?: never;
@@ -388,6 +392,26 @@ export interface paths {
         put: operations["updateLimit"];
         post?: never;
         delete: operations["deleteLimit"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/limits/{id}/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Usage by customer in the current window: the customers the limit governs that have used
+         *     some of it, closest to the limit first. Customers without usage are left out.
+         */
+        get: operations["getLimitUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -645,7 +669,6 @@ export interface components {
         };
         Balance: {
             id: string;
-            projectId: string;
             customerId: string;
             name: string;
             unit: string;
@@ -662,13 +685,6 @@ export interface components {
             availableBalance: number;
             /** Format: int64 */
             lowBalanceThreshold?: number | null;
-            /**
-             * @description Dimension pairs the balance is scoped to, as given on creation; stored and returned,
-             *     never used to pick a balance (a balance is named by its customer and `name`).
-             */
-            dimensionFilters: {
-                [key: string]: string;
-            };
             /** Format: date-time */
             createdAt: string;
             /** Format: date-time */
@@ -683,25 +699,12 @@ export interface components {
             /** Format: int64 */
             amount: number;
         };
-        /**
-         * @description Whether an amount could be debited now. The flat fields beside `balance` are the shape
-         *     Limitry documents; `amount` and `requestedAmount` are the same number.
-         */
         BalanceCheckResponse: {
             sufficient: boolean;
             /** Format: int64 */
             amount: number;
             /** Format: int64 */
-            requestedAmount: number;
-            /** Format: int64 */
             availableBalance: number;
-            balanceId: string;
-            name: string;
-            unit: string;
-            /** Format: int64 */
-            currentBalance: number;
-            /** Format: int64 */
-            minimumBalance: number;
             balance: components["schemas"]["Balance"];
         };
         /** @description Whether a named balance covers the amount a check asked about. */
@@ -732,6 +735,11 @@ export interface components {
             count: number;
             duplicates: number;
         };
+        /**
+         * @description What a check does.
+         * @enum {string}
+         */
+        CheckMode: "preview" | "consume";
         CheckRequest: {
             /** @description The customer's externalId (or cust_… id). */
             customerId: string;
@@ -746,6 +754,8 @@ export interface components {
             requested?: number | null;
             /** @description Balances the work will draw on (at most 20): each must cover its amount for `allowed`. */
             balances?: components["schemas"]["BalanceAmount"][] | null;
+            mode?: null | components["schemas"]["CheckMode"];
+            event?: null | components["schemas"]["ConsumeEvent"];
         };
         /** @description The answer to "may this customer do more work now?". */
         CheckResponse: {
@@ -769,6 +779,13 @@ export interface components {
              *     tenth of a second behind), or the time of the check when the counters were read.
              */
             asOf: string;
+            /** @description With `mode: consume`, when the event was recorded: its id. */
+            eventId?: string | null;
+            /**
+             * @description With `mode: consume`, when the event was recorded: whether its idempotency key was
+             *     seen before (then it counted once, the first time).
+             */
+            duplicate?: boolean | null;
         };
         ClientCheckRequest: {
             /** @description Set by the token; if sent, it must be the token's customer. */
@@ -864,6 +881,25 @@ export interface components {
             amount: number;
             description?: string | null;
         };
+        /**
+         * @description The usage a `consume` check records when it fits: an event of the check's customer, stamped
+         *     now.
+         */
+        ConsumeEvent: {
+            eventType: string;
+            /** @description At most 64 values, each within ±10^12. */
+            values?: {
+                [key: string]: number;
+            } | null;
+            /** @description At most 32 pairs; default: the check's `dimensions`. */
+            dimensions?: {
+                [key: string]: string;
+            } | null;
+            /** @description Free JSON, not metered. */
+            properties?: unknown;
+            /** @description A retry with the same key records once (and answers `duplicate: true`). */
+            idempotencyKey?: string | null;
+        };
         CreateBalanceRequest: {
             customerId?: string | null;
             name?: string | null;
@@ -878,17 +914,9 @@ export interface components {
             minimumBalance?: number | null;
             /** Format: int64 */
             lowBalanceThreshold?: number | null;
-            /**
-             * @description Dimension pairs the balance is scoped to (keys `[A-Za-z0-9_]{1,64}`, values at most 256
-             *     characters): stored and returned as given.
-             */
-            dimensionFilters?: {
-                [key: string]: string;
-            } | null;
         };
         Customer: {
             id: string;
-            projectId: string;
             externalId: string;
             name?: string | null;
             email?: string | null;
@@ -902,16 +930,25 @@ export interface components {
             /** Format: date-time */
             updatedAt: string;
         };
-        /**
-         * @description A page of a customer's balances: our list shape (`data`, `nextCursor`, `hasMore`) with the
-         *     same page also under `balances`, the name Limitry documents for this endpoint.
-         */
-        CustomerBalancesPage: {
-            data: components["schemas"]["Balance"][];
-            nextCursor?: string | null;
-            hasMore: boolean;
-            /** @description The same balances as `data`. */
-            balances: components["schemas"]["Balance"][];
+        CustomerLimitUsageEntry: {
+            /** @description The customer's `cust_…` id. */
+            customerId: string;
+            customerExternalId: string;
+            /** Format: double */
+            used: number;
+            /** Format: double */
+            remaining: number;
+            exceeded: boolean;
+            /**
+             * Format: date-time
+             * @description The start of the customer's current window (their timezone and billing anchor).
+             */
+            windowStart: string;
+            /**
+             * Format: int64
+             * @description Window end in Unix seconds; null for `all_time`.
+             */
+            reset?: number | null;
         };
         CustomerRequest: {
             externalId?: string | null;
@@ -920,10 +957,7 @@ export interface components {
             metadata?: Record<string, unknown> | null;
             /** @description IANA timezone, e.g. `Europe/Paris`. */
             timezone?: string | null;
-            /**
-             * @description `YYYY-MM-DD` or an ISO 8601 date-time: its date anchors monthly and annual windows.
-             *     Unset (the default), months start on the 1st and years on January 1st.
-             */
+            /** @description `YYYY-MM-DD` or an RFC 3339 date-time: its date anchors monthly and annual windows. */
             billingCycleStart?: string | null;
         };
         /** @description One delivery as the log shows it. */
@@ -1043,16 +1077,9 @@ export interface components {
             type: components["schemas"]["TransactionKind"];
             /**
              * Format: int64
-             * @description Signed change of the balance: credits positive, debits and commits negative, so a
-             *     balance equals the sum of its ledger's amounts.
+             * @description Signed change of the balance: credits positive, debits and commits negative.
              */
             amount: number;
-            /**
-             * Format: int64
-             * @description The size of the operation, never negative: `|amount|`, or `|holdChange|` for a hold,
-             *     release or expiry. Limitry's documented ledger shows this figure as `amount`.
-             */
-            unsignedAmount: number;
             /**
              * Format: int64
              * @description Signed change of the held total: holds positive, their settlement negative.
@@ -1070,7 +1097,6 @@ export interface components {
         };
         Limit: {
             id: string;
-            projectId: string;
             name: string;
             meterId: string;
             /** Format: double */
@@ -1081,8 +1107,7 @@ export interface components {
             dimensionFilters: {
                 [key: string]: string;
             };
-            /** @description Percentages; `null` when the limit has none, as Limitry documents it. */
-            alertThresholds?: number[] | null;
+            alertThresholds: number[];
             failMode: components["schemas"]["FailMode"];
             /** Format: date-time */
             createdAt: string;
@@ -1100,7 +1125,7 @@ export interface components {
             dimensionFilters?: {
                 [key: string]: string;
             } | null;
-            /** @description Percentages 1–100, at most 10. `null` or `[]` clears them; omitted keeps them. */
+            /** @description Percentages 1–100, at most 10. */
             alertThresholds?: number[] | null;
             failMode?: null | components["schemas"]["FailMode"];
         };
@@ -1124,9 +1149,17 @@ export interface components {
             reset?: number | null;
             failMode: components["schemas"]["FailMode"];
         };
+        /** @description Who is closest to a limit. */
+        LimitUsageResponse: {
+            limitId: string;
+            /** Format: double */
+            limit: number;
+            period: components["schemas"]["Period"];
+            /** @description The customers the limit governs with usage in their current window, most used first. */
+            data: components["schemas"]["CustomerLimitUsageEntry"][];
+        };
         Meter: {
             id: string;
-            projectId: string;
             name: string;
             description?: string | null;
             aggregation: components["schemas"]["Aggregation"];
@@ -1139,14 +1172,10 @@ export interface components {
             updatedAt: string;
         };
         MeterQueryRequest: {
-            /**
-             * @description Inclusive; RFC 3339 or YYYY-MM-DD. Default: the start of the current month (the
-             *     customer's monthly window with `customerId`, else the calendar month in the project's
-             *     timezone).
-             */
-            startDate?: string | null;
-            /** @description Exclusive; RFC 3339 or YYYY-MM-DD. Default: the end of the current month. */
-            endDate?: string | null;
+            /** @description Inclusive; RFC 3339 or YYYY-MM-DD. */
+            startDate: string;
+            /** @description Exclusive; RFC 3339 or YYYY-MM-DD. */
+            endDate: string;
             customerId?: string | null;
             dimensions?: {
                 [key: string]: string;
@@ -1157,7 +1186,6 @@ export interface components {
         };
         MeterQueryResult: {
             meterId: string;
-            meterName: string;
             aggregation: components["schemas"]["Aggregation"];
             /** Format: date-time */
             startDate: string;
@@ -1224,10 +1252,37 @@ export interface components {
             shortfall?: number | null;
         };
         /** @description A page of a list. */
+        Page_Balance: {
+            data: {
+                id: string;
+                customerId: string;
+                name: string;
+                unit: string;
+                /** Format: int64 */
+                currentBalance: number;
+                /** Format: int64 */
+                minimumBalance: number;
+                /** Format: int64 */
+                heldBalance: number;
+                /**
+                 * Format: int64
+                 * @description `currentBalance − minimumBalance − heldBalance`.
+                 */
+                availableBalance: number;
+                /** Format: int64 */
+                lowBalanceThreshold?: number | null;
+                /** Format: date-time */
+                createdAt: string;
+                /** Format: date-time */
+                updatedAt: string;
+            }[];
+            nextCursor?: string | null;
+            hasMore: boolean;
+        };
+        /** @description A page of a list. */
         Page_Customer: {
             data: {
                 id: string;
-                projectId: string;
                 externalId: string;
                 name?: string | null;
                 email?: string | null;
@@ -1302,16 +1357,9 @@ export interface components {
                 type: components["schemas"]["TransactionKind"];
                 /**
                  * Format: int64
-                 * @description Signed change of the balance: credits positive, debits and commits negative, so a
-                 *     balance equals the sum of its ledger's amounts.
+                 * @description Signed change of the balance: credits positive, debits and commits negative.
                  */
                 amount: number;
-                /**
-                 * Format: int64
-                 * @description The size of the operation, never negative: `|amount|`, or `|holdChange|` for a hold,
-                 *     release or expiry. Limitry's documented ledger shows this figure as `amount`.
-                 */
-                unsignedAmount: number;
                 /**
                  * Format: int64
                  * @description Signed change of the held total: holds positive, their settlement negative.
@@ -1334,7 +1382,6 @@ export interface components {
         Page_Limit: {
             data: {
                 id: string;
-                projectId: string;
                 name: string;
                 meterId: string;
                 /** Format: double */
@@ -1345,8 +1392,7 @@ export interface components {
                 dimensionFilters: {
                     [key: string]: string;
                 };
-                /** @description Percentages; `null` when the limit has none, as Limitry documents it. */
-                alertThresholds?: number[] | null;
+                alertThresholds: number[];
                 failMode: components["schemas"]["FailMode"];
                 /** Format: date-time */
                 createdAt: string;
@@ -1360,7 +1406,6 @@ export interface components {
         Page_Meter: {
             data: {
                 id: string;
-                projectId: string;
                 name: string;
                 description?: string | null;
                 aggregation: components["schemas"]["Aggregation"];
@@ -1404,7 +1449,7 @@ export interface components {
          * @description How long a limit counts usage before it starts again from zero.
          * @enum {string}
          */
-        Period: "hour" | "day" | "week" | "month" | "annual" | "all_time";
+        Period: "minute" | "hour" | "day" | "week" | "month" | "annual" | "all_time";
         Project: {
             id: string;
             name: string;
@@ -2292,12 +2337,7 @@ export interface operations {
     };
     listCustomerBalances: {
         parameters: {
-            query?: {
-                /** @description Page size, 1–100 (default 50). */
-                limit?: number;
-                /** @description `nextCursor` of the previous page. */
-                cursor?: string;
-            };
+            query?: never;
             header?: never;
             path: {
                 /** @description cust_… id or externalId */
@@ -2312,7 +2352,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["CustomerBalancesPage"];
+                    "application/json": components["schemas"]["Page_Balance"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -2366,13 +2406,11 @@ export interface operations {
     listEvents: {
         parameters: {
             query?: {
-                /** @description also accepted as customer_id */
                 customerId?: string;
-                /** @description also accepted as event_type */
                 eventType?: string;
-                /** @description inclusive, RFC 3339 or YYYY-MM-DD; also accepted as start_date */
+                /** @description inclusive, RFC 3339 or YYYY-MM-DD */
                 startDate?: string;
-                /** @description exclusive; also accepted as end_date */
+                /** @description exclusive */
                 endDate?: string;
                 /** @description Page size, 1–100 (default 50). */
                 limit?: number;
@@ -2564,7 +2602,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
-            /** @description meter_not_found for an unknown meterId; customer_not_found for a cust_… id that names no customer */
+            /** @description a cust_… id that names no customer */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2736,6 +2774,49 @@ export interface operations {
                 content?: never;
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    getLimitUsage: {
+        parameters: {
+            query?: {
+                /** @description how many customers, 1–100 (default 50) */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LimitUsageResponse"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: {

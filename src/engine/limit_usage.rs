@@ -1,0 +1,69 @@
+//! Who is closest to a limit: every governed customer's usage in their current window.
+
+use chrono::Duration;
+
+use super::Engine;
+use crate::db::projects::Project;
+use crate::db::DbResult;
+use crate::domain::customers::Customer;
+use crate::domain::limits::{governing_limits, Limit, LimitStatus};
+use crate::domain::windows::{window_containing, Period};
+
+/// One customer's state under a limit in their current window.
+pub struct CustomerLimitUsage {
+    pub customer: Customer,
+    pub status: LimitStatus,
+    pub window_start: chrono::DateTime<chrono::Utc>,
+}
+
+/// How far back a customer's current window can start, whatever their timezone and billing
+/// anchor: the longest window of the period and a day for the widest timezone offsets.
+fn longest_window(period: Period) -> Option<Duration> {
+    let longest = match period {
+        Period::Minute => Duration::minutes(1),
+        Period::Hour => Duration::hours(1),
+        Period::Day => Duration::hours(25),
+        Period::Week => Duration::days(7) + Duration::hours(1),
+        Period::Month => Duration::days(31) + Duration::hours(1),
+        Period::Annual => Duration::days(366) + Duration::hours(1),
+        Period::AllTime => return None,
+    };
+    Some(longest + Duration::days(1))
+}
+
+impl Engine {
+    /// The customers `limit` governs that have usage in their current window, most used
+    /// first, at most `count` of them. Read from the stored counters, never from events.
+    pub async fn limit_usage(
+        &self,
+        project: &Project,
+        limit: &Limit,
+        count: usize,
+    ) -> DbResult<Vec<CustomerLimitUsage>> {
+        let now = self.now();
+        let since_ms = longest_window(limit.period).map_or(i64::MIN, |back| (now - back).timestamp_millis());
+        let limits = self.db.all_limits(&project.id).await?;
+        let mut usage: Vec<CustomerLimitUsage> = self
+            .db
+            .limit_counters_since(&limit.id, since_ms)
+            .await?
+            .into_iter()
+            .filter_map(|(customer, window_start, used)| {
+                // A default overridden by the customer's own limit does not govern them.
+                if !governing_limits(&limits, &customer.id).iter().any(|governing| governing.id == limit.id) {
+                    return None;
+                }
+                let zone = customer.window_zone(project.timezone);
+                let window = window_containing(limit.period, now, zone, customer.billing_cycle_start);
+                (window.start_ms() == window_start).then(|| CustomerLimitUsage {
+                    status: LimitStatus::new(limit, used, &window),
+                    window_start: window.start,
+                    customer,
+                })
+            })
+            .collect();
+        usage.sort_by(|a, b| b.status.used.cmp(&a.status.used).then_with(|| a.customer.id.cmp(&b.customer.id)));
+        usage.truncate(count);
+        Ok(usage)
+    }
+}
