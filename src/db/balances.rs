@@ -76,7 +76,7 @@ const STORE_IDEMPOTENT_ANSWER: &str =
     "update idempotency_keys set status_code = $3, response = $4 where project_id = $1 and idempotency_key = $2";
 
 #[derive(sqlx::FromRow)]
-struct BalanceRow {
+pub(super) struct BalanceRow {
     id: String,
     customer_id: String,
     name: String,

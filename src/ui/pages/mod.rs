@@ -1,8 +1,10 @@
 //! One module per dashboard page.
 
 pub mod api_keys;
+pub mod confirm;
 pub mod customers;
 pub mod events;
+pub mod exports;
 pub mod home;
 pub mod limits;
 pub mod login;
