@@ -14,6 +14,7 @@ use axum::{Extension, Form, Router};
 use tower_cookies::Cookies;
 use tower_sessions::Session;
 
+use crate::api::customers::{changed_customer_fields, find_customer, new_customer_fields, CustomerRequest};
 use crate::api::limits::{create_limit, delete_limit, update_limit, LimitRequest};
 use crate::api::meters::{create_meter, delete_meter, update_meter, MeterRequest};
 use crate::api::webhooks::{
@@ -53,6 +54,9 @@ pub fn router() -> Router<AppState> {
         .route("/api-keys/create", post(key_create))
         .route("/api-keys/{id}/revoke", post(key_revoke))
         .route("/api-keys/{id}/rate-limits", post(key_rate_limits))
+        .route("/customers/create", post(customer_create))
+        .route("/customers/{id}/update", post(customer_update))
+        .route("/customers/{id}/delete", post(customer_delete))
         .route("/customers/{id}/balances/create", post(balance_create))
         .route("/balances/{id}/credit", post(balance_credit))
         .route("/balances/{id}/debit", post(balance_debit))
@@ -159,6 +163,10 @@ fn form_field(api_field: &str) -> (String, &'static str) {
         "rate_limit_per_minute" => ("rate_limit_per_minute", "Requests per minute"),
         "rate_limit_per_day" => ("rate_limit_per_day", "Requests per day"),
         "customer" => ("customer", "Customer"),
+        "externalId" => ("externalId", "Customer id"),
+        "email" => ("email", "Email"),
+        "timezone" => ("timezone", "Timezone"),
+        "billingCycleStart" => ("billingCycleStart", "Billing cycle start"),
         "start" | "startDate" => ("start", "From"),
         "end" | "endDate" => ("end", "Until"),
         _ => return (base.to_string(), "This field"),
@@ -571,7 +579,7 @@ async fn balance_create(
     let back = format!("/customers/{customer}");
     form_action(&session, &fields, &back, || async {
         let project = project(&state).await?;
-        let customer = crate::api::customers::find_customer(&state, &project, &customer).await?;
+        let customer = find_customer(&state, &project, &customer).await?;
         let name = required_text(text(&fields, "name"), "name", 128)?;
         let unit = optional_text(text(&fields, "unit"), "unit", 32)?.unwrap_or_else(|| "credits".into());
         let minimum_balance =
@@ -778,6 +786,66 @@ async fn webhook_retry_failed(
             ),
         };
         to(&back, notice)
+    })
+    .await
+}
+
+/// The fields of the customer forms, as the API takes them.
+fn customer_request(fields: &Fields, with_external_id: bool) -> CustomerRequest {
+    CustomerRequest {
+        external_id: if with_external_id { text(fields, "externalId") } else { None },
+        name: text(fields, "name"),
+        email: text(fields, "email"),
+        timezone: text(fields, "timezone"),
+        billing_cycle_start: text(fields, "billingCycleStart"),
+        ..CustomerRequest::default()
+    }
+}
+
+async fn customer_create(
+    State(state): State<AppState>,
+    Extension(session): Extension<OperatorSession>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    form_action(&session, &fields, "/customers", || async {
+        let project = project(&state).await?;
+        let new = new_customer_fields(customer_request(&fields, true))?;
+        let customer = state.engine.create_customer(&project, &new).await?;
+        to(&format!("/customers/{}", customer.id), format!("Customer {} created.", customer.external_id))
+    })
+    .await
+}
+
+async fn customer_update(
+    State(state): State<AppState>,
+    Extension(session): Extension<OperatorSession>,
+    Path(id): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let back = format!("/customers/{id}");
+    form_action(&session, &fields, &back, || async {
+        let project = project(&state).await?;
+        let before = find_customer(&state, &project, &id).await?;
+        let changed = changed_customer_fields(&before, customer_request(&fields, false))?;
+        state.engine.update_customer(&project, &before, &changed).await?;
+        to(&back, "Customer saved.")
+    })
+    .await
+}
+
+async fn customer_delete(
+    State(state): State<AppState>,
+    Extension(session): Extension<OperatorSession>,
+    Path(id): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let back = format!("/customers/{id}");
+    form_action(&session, &fields, &back, || async {
+        let project = project(&state).await?;
+        let customer = find_customer(&state, &project, &id).await?;
+        state.engine.delete_customer(&project, &customer).await?;
+        tracing::info!(customer_id = %customer.id, operator = %session.email, "customer deleted from the dashboard");
+        to("/customers", format!("Customer {} deleted with its events and own limits.", customer.external_id))
     })
     .await
 }

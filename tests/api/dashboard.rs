@@ -867,3 +867,47 @@ async fn usage_exports_carry_their_range_in_the_file_name_and_a_bad_date_comes_b
     assert!(page.body.contains(r#"value="2026-02-30""#), "what was typed stays: {}", page.body);
     assert!(page.body.contains(r#"value="month" selected"#));
 }
+
+#[tokio::test]
+async fn customers_are_created_edited_and_deleted_from_the_dashboard_with_the_apis_rules() {
+    let app = spawn_app().await;
+    let mut browser = Browser::new(&app);
+    browser.set_up().await;
+    let csrf = browser.get("/customers").await.csrf();
+    let form = [("_csrf", csrf.as_str()), ("_form", "customer-new"), ("externalId", "acme"), ("name", "Acme")];
+
+    let refused = browser.post("/customers/create", &[form.as_slice(), &[("timezone", "Mars/Olympus")]].concat()).await;
+    assert_eq!(refused.location(), "/customers");
+    let page = browser.get("/customers").await;
+    let error = section(&page.body, r#"id="timezone-error""#, "</p>");
+    assert!(error.contains("Timezone must be an IANA timezone such as Europe/Paris."), "{error}");
+    assert!(page.body.contains(r#"value="Mars/Olympus""#) && page.body.contains(r#"value="acme""#));
+    assert_eq!(app.get("/v1/customers/acme").await.0, StatusCode::NOT_FOUND, "nothing half-written");
+
+    let created = browser.post("/customers/create", &[form.as_slice(), &[("timezone", "Europe/Paris")]].concat()).await;
+    assert!(created.location().starts_with("/customers/cust_"), "{}", created.location());
+    let (_, customer) = app.get("/v1/customers/acme").await;
+    assert_eq!((customer["name"].as_str(), customer["timezone"].as_str()), (Some("Acme"), Some("Europe/Paris")));
+    let id = customer["id"].as_str().unwrap().to_string();
+
+    let edit = [
+        ("_csrf", csrf.as_str()),
+        ("_form", "customer-edit"),
+        ("name", "Acme Corporation"),
+        ("email", "billing@acme.example"),
+        ("timezone", "America/New_York"),
+        ("billingCycleStart", "2026-01-15"),
+    ];
+    assert_eq!(browser.post(&format!("/customers/{id}/update"), &edit).await.location(), format!("/customers/{id}"));
+    let (_, customer) = app.get("/v1/customers/acme").await;
+    assert_eq!(customer["name"], "Acme Corporation");
+    assert_eq!(customer["email"], "billing@acme.example");
+    assert_eq!(customer["timezone"], "America/New_York");
+    assert_eq!(customer["billingCycleStart"].as_str().map(|d| &d[..10]), Some("2026-01-15"));
+
+    let confirm = browser.get(&format!("/confirm/delete-customer/{id}")).await;
+    assert!(confirm.body.contains("Delete the customer acme?"), "{}", confirm.body);
+    let deleted = browser.post(&format!("/customers/{id}/delete"), &[("_csrf", &csrf)]).await;
+    assert_eq!(deleted.location(), "/customers");
+    assert_eq!(app.get("/v1/customers/acme").await.0, StatusCode::NOT_FOUND);
+}

@@ -92,7 +92,7 @@ pub fn ApiKeysPage() -> impl IntoView {
             <p>{format!("Default rate limit of every key: {defaults}.")}</p>
             <div class="table-scroll" tabindex="0"><table>
                 <caption>"Keys"</caption>
-                <thead><tr><th>"Name"</th><th>"Prefix"</th><th>"Created"</th><th>"Last used"</th><th>"Status"</th><th>"Rate limit"</th><th></th></tr></thead>
+                <thead><tr><th>"Name"</th><th>"Prefix"</th><th>"Created"</th><th>"Last used"</th><th>"Status"</th><th>"Rate limit"</th><th>"Revoke"</th></tr></thead>
                 <tbody>{rows}</tbody>
             </table></div>
         }

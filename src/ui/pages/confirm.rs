@@ -1,5 +1,5 @@
 //! `/confirm/{action}/{id}`: the step before an action that cannot be undone (deleting a
-//! limit, meter or webhook endpoint, revoking an API key, rotating a signing secret). A plain
+//! customer, limit, meter or webhook endpoint, revoking an API key, rotating a signing secret). A plain
 //! page with one form, so it works without JavaScript; what it says comes from the stored
 //! object, never from the address.
 
@@ -39,6 +39,17 @@ async fn confirmation(context: &PageContext, kind: &str, id: &str) -> Result<Opt
             button: format!("Delete {}", meter.name),
             cancel: "/meters".into(),
         }),
+        "delete-customer" => {
+            db.customer(&project.id, id).await.map_err(|e| e.to_string())?.map(|customer| Confirmation {
+                title: format!("Delete the customer {}?", customer.external_id),
+                consequence: "Its events, usage counters and own limits are deleted with it. A customer holding a \
+                          balance cannot be deleted: its ledger is kept."
+                    .into(),
+                action: format!("/customers/{}/delete", customer.id),
+                button: format!("Delete {}", customer.external_id),
+                cancel: format!("/customers/{}", customer.id),
+            })
+        }
         "delete-endpoint" => {
             db.endpoint(&project.id, id).await.map_err(|e| e.to_string())?.map(|endpoint| Confirmation {
                 title: format!("Delete the webhook endpoint {}?", endpoint.url),

@@ -9,10 +9,13 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use crate::charts::{time_chart, Series};
+use crate::domain::customers::Customer;
 use crate::domain::limits::Limit;
 use crate::domain::meters::Meter;
 use crate::engine::query::{query_meter, MeterQuery, WindowSize};
-use crate::ui::components::{async_page, format_time, page_title, CsrfField, FieldErrorMessage, Messages, PageContext};
+use crate::ui::components::{
+    async_page, format_time, page_title, CsrfField, FieldErrorMessage, FormName, Messages, PageContext,
+};
 use crate::ui::format::{grouped, local_time, time_since};
 use crate::ui::standing::{
     balance_text, customer_standings, is_low, limit_status_block, limit_views, CustomerStanding, Standing,
@@ -86,6 +89,43 @@ fn choices(options: &[(&'static str, &'static str)], current: &str) -> impl Into
         .iter()
         .map(|(value, label)| view! { <option value=*value selected=*value == current>{*label}</option> })
         .collect_view()
+}
+
+const NEW_CUSTOMER_FORM: &str = "customer-new";
+const EDIT_CUSTOMER_FORM: &str = "customer-edit";
+
+/// Timezones offered as suggestions in the customer forms.
+fn timezone_choices() -> impl IntoView {
+    chrono_tz::TZ_VARIANTS.iter().map(|tz| view! { <option value=tz.name()></option> }).collect_view()
+}
+
+/// The editable fields of a customer, filled from `customer` or from what was typed.
+fn customer_fields(context: &PageContext, form: &'static str, customer: Option<&Customer>) -> impl IntoView {
+    let saved = |value: Option<String>| value.unwrap_or_default();
+    let name = context.value_or(form, "name", saved(customer.and_then(|c| c.name.clone())));
+    let email = context.value_or(form, "email", saved(customer.and_then(|c| c.email.clone())));
+    let timezone = context.value_or(form, "timezone", saved(customer.and_then(|c| c.timezone.clone())));
+    let anchor = context.value_or(
+        form,
+        "billingCycleStart",
+        saved(customer.and_then(|c| c.billing_cycle_start.map(|d| d.to_string()))),
+    );
+    let list = format!("{form}-timezones");
+    view! {
+        <label for=format!("{form}-name")>"Name"</label>
+        <input id=format!("{form}-name") name="name" maxlength="256" value=name/>
+        <FieldErrorMessage context=context.clone() form=form field="name"/>
+        <label for=format!("{form}-email")>"Email"</label>
+        <input id=format!("{form}-email") name="email" type="email" maxlength="320" value=email/>
+        <FieldErrorMessage context=context.clone() form=form field="email"/>
+        <label for=format!("{form}-timezone")>"Timezone (empty: the project's)"</label>
+        <input id=format!("{form}-timezone") name="timezone" list=list.clone() placeholder="Europe/Paris" value=timezone/>
+        <datalist id=list>{timezone_choices()}</datalist>
+        <FieldErrorMessage context=context.clone() form=form field="timezone"/>
+        <label for=format!("{form}-billingCycleStart")>"Billing cycle start (empty: calendar months)"</label>
+        <input id=format!("{form}-billingCycleStart") name="billingCycleStart" type="date" value=anchor/>
+        <FieldErrorMessage context=context.clone() form=form field="billingCycleStart"/>
+    }
 }
 
 #[component]
@@ -168,6 +208,18 @@ pub fn CustomersPage() -> impl IntoView {
                 </div>
                 <div><button type="submit">"Search"</button></div>
             </form>
+            <details class="card" open=context.failed_form(NEW_CUSTOMER_FORM)>
+                <summary>"New customer"</summary>
+                <form method="post" action="/customers/create">
+                    <CsrfField token=context.csrf()/>
+                    <FormName name=NEW_CUSTOMER_FORM.to_string()/>
+                    <label for="externalId">"Customer id (your application's own id)"</label>
+                    <input id="externalId" name="externalId" required maxlength="256" value=context.value_or(NEW_CUSTOMER_FORM, "externalId", "")/>
+                    <FieldErrorMessage context=context.clone() form=NEW_CUSTOMER_FORM field="externalId"/>
+                    {customer_fields(&context, NEW_CUSTOMER_FORM, None)}
+                    <button type="submit">"Create customer"</button>
+                </form>
+            </details>
             <p data-testid="customer-count">{format!("{} customer(s)", grouped(total as i128))}</p>
             <div class="table-scroll" tabindex="0">
                 <table>
@@ -336,6 +388,18 @@ pub fn CustomerPage() -> impl IntoView {
                     <h2 id="usage-heading">"Usage"</h2>
                     {charts}
                 </section>
+                <details class="card" open=context.failed_form(EDIT_CUSTOMER_FORM)>
+                    <summary>"Edit details or delete"</summary>
+                    <form method="post" action=format!("/customers/{}/update", customer.id)>
+                        <CsrfField token=context.csrf()/>
+                        <FormName name=EDIT_CUSTOMER_FORM.to_string()/>
+                        {customer_fields(&context, EDIT_CUSTOMER_FORM, Some(&customer))}
+                        <button type="submit">"Save customer"</button>
+                    </form>
+                    <p>
+                        <a class="button danger" href=format!("/confirm/delete-customer/{}", customer.id)>{format!("Delete {}", customer.external_id)}</a>
+                    </p>
+                </details>
                 <section id="balances" aria-labelledby="balances-heading">
                     <h2 id="balances-heading">"Balances"</h2>
                     <FieldErrorMessage context=context.clone() field="amount"/>
@@ -344,14 +408,15 @@ pub fn CustomerPage() -> impl IntoView {
                     <form method="post" action=format!("/customers/{}/balances/create", customer.id) class="card">
                         <h3>"New balance"</h3>
                         <CsrfField token=context.csrf()/>
+                        <FormName name="balance-new".to_string()/>
                         <label for="balance-name">"Name"</label>
                         <input id="balance-name" name="name" required placeholder="credits"/>
-                        <FieldErrorMessage context=context.clone() field="name"/>
+                        <FieldErrorMessage context=context.clone() form="balance-new" field="name"/>
                         <label for="balance-unit">"Unit"</label>
                         <input id="balance-unit" name="unit" placeholder="credits"/>
                         <label for="balance-minimum">"Minimum balance (negative allows overdraft)"</label>
                         <input id="balance-minimum" name="minimumBalance" inputmode="numeric" placeholder="0"/>
-                        <FieldErrorMessage context=context.clone() field="minimumBalance"/>
+                        <FieldErrorMessage context=context.clone() form="balance-new" field="minimumBalance"/>
                         <button type="submit">"Create balance"</button>
                     </form>
                 </section>

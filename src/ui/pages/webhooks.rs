@@ -299,7 +299,7 @@ pub fn WebhookPage() -> impl IntoView {
                 <nav aria-label="Show deliveries" class="pages">{filter_links}</nav>
                 <div class="table-scroll" tabindex="0"><table>
                     <caption>{format!("Deliveries: {} (newest first)", filter_label(filter).to_lowercase())}</caption>
-                    <thead><tr><th>"Created"</th><th>"Event"</th><th>"Status"</th><th>"Why it failed"</th><th>"Attempts"</th><th></th></tr></thead>
+                    <thead><tr><th>"Created"</th><th>"Event"</th><th>"Status"</th><th>"Why it failed"</th><th>"Attempts"</th><th>"Send again"</th></tr></thead>
                     <tbody>{log}</tbody>
                 </table></div>
                 {older.map(|href| view! { <p><a href=href rel="next">"Older deliveries"</a></p> })}
