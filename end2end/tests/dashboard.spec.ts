@@ -46,7 +46,16 @@ const EVENTS_HEADER = [
   'properties',
   'idempotency_key',
 ];
-const USAGE_HEADER = ['customer_external_id', 'meter_id', 'meter_name', 'aggregation', 'period_start', 'period_end', 'value'];
+const USAGE_HEADER = [
+  'customer_external_id',
+  'customer_name',
+  'meter_id',
+  'meter_name',
+  'aggregation',
+  'period_start',
+  'period_end',
+  'value',
+];
 const LEDGER_HEADER = [
   'id',
   'created_at',
@@ -108,7 +117,7 @@ test('configure a meter and a limit through the forms', async ({ page, server })
   // Opening the <details> shows its edit form and delete button (native, no script needed).
   const meter = meterItem(page, 'Tokens');
   await meter.locator('summary').click();
-  await expect(meter.getByRole('button', { name: 'Delete Tokens' })).toBeVisible();
+  await expect(meter.getByRole('link', { name: 'Delete Tokens' })).toBeVisible();
   await expect(meter.getByLabel('Description')).toHaveValue('LLM tokens');
   await meter.getByLabel('Description').fill('Tokens of LLM completions');
   await meter.getByRole('button', { name: 'Save' }).click();
@@ -127,10 +136,10 @@ test('configure a meter and a limit through the forms', async ({ page, server })
   });
   await expect(page.getByRole('heading', { name: '1 limit(s)' })).toBeVisible();
   const limit = limitItem(page, 'Daily tokens');
-  await expect(limit.locator('summary')).toContainText('1000 per day on Tokens');
+  await expect(limit.locator('summary')).toContainText('1,000 tokens per day on Tokens (for customer acme');
   // The edit form (inside the <details>) holds what was saved.
   await limit.locator('summary').click();
-  await expect(limit.getByRole('button', { name: 'Delete Daily tokens' })).toBeVisible();
+  await expect(limit.getByRole('link', { name: 'Delete Daily tokens' })).toBeVisible();
   await expect(limit.getByLabel('Alert thresholds (%)')).toHaveValue('50, 100');
   await expect(limit.getByLabel('Period')).toHaveValue('day');
   await expect(limit.getByRole('button', { name: 'Save' })).toBeVisible();
@@ -160,9 +169,12 @@ test('a key made on /api-keys records usage that the customer page shows', async
   const status = limits.getByTestId('limit-status');
   await expect(status).toHaveCount(1);
   await expect(status).toContainText('Daily tokens');
-  await expect(status).toContainText(/600 \/ 1000 used, 400 remaining, resets /);
-  await expect(status.getByRole('progressbar')).toHaveAttribute('value', '600');
-  await expect(status.getByRole('progressbar')).toHaveAttribute('max', '1000');
+  await expect(status).toContainText('600 of 1,000 tokens per day');
+  await expect(status).toContainText('400 tokens left (60 % used)');
+  await expect(status).toContainText(/resets \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC \(in \d+ (h|min|s)\)/);
+  // 60 % is past the limit's first alert threshold (50 %): near, in words.
+  await expect(status.getByText('Near limit', { exact: true })).toBeVisible();
+  await expect(status.getByRole('progressbar', { name: 'Daily tokens: 60 % used' })).toHaveAttribute('value', '60');
 
   const usage = page.getByRole('region', { name: 'Usage' });
   const chart = usage.getByRole('img');
@@ -291,9 +303,12 @@ test('a key revoked on /api-keys is refused at once', async ({ page, request, se
   await page.goto('/api-keys');
   const row = page.getByRole('row').filter({ hasText: 'doomed' });
   await expect(row).toContainText('active');
-  await row.getByRole('button', { name: 'Revoke doomed' }).click();
+  // Revoking asks first, on a page of its own.
+  await row.getByRole('link', { name: 'Revoke doomed' }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'Revoke the API key doomed?' })).toBeVisible();
+  await page.getByRole('button', { name: 'Revoke doomed' }).click();
   await expectNotice(page, 'API key revoked.');
-  await expect(page.getByRole('button', { name: 'Revoke doomed' })).toHaveCount(0);
+  await expect(page.getByRole('link', { name: 'Revoke doomed' })).toHaveCount(0);
   await expect(page.getByRole('row').filter({ hasText: 'doomed' })).toContainText('revoked');
 
   // No waiting for the 5 s key cache: the revoke cleared it.

@@ -97,7 +97,7 @@ function tail(s: string, n = 8000): string {
   return s.length > n ? `…(truncated)…\n${s.slice(-n)}` : s;
 }
 
-export async function startServer(): Promise<RunningServer> {
+export async function startServer(extraArgs: string[] = []): Promise<RunningServer> {
   if (!fs.existsSync(LIMITRY_BIN)) {
     throw new Error(
       `limitry binary not found at ${LIMITRY_BIN}. Build it with \`cargo build --release\` ` +
@@ -108,7 +108,7 @@ export async function startServer(): Promise<RunningServer> {
   liveDirs.add(dir);
   const dbPath = path.join(dir, 'limitry.db');
   const databaseURL = `sqlite://${dbPath}`;
-  const args = ['serve', '--bind', '127.0.0.1:0', '--database-url', databaseURL];
+  const args = ['serve', '--bind', '127.0.0.1:0', '--database-url', databaseURL, ...extraArgs];
   const cmdline = `${LIMITRY_BIN} ${args.join(' ')}`;
 
   let log = '';
@@ -275,9 +275,11 @@ async function attachLogs(testInfo: TestInfo, server: LimitryServer) {
   console.log(`----- limitry server output (${server.baseURL}) -----\n${tail(server.logs())}`);
 }
 
-export const test = base.extend<{ server: LimitryServer }>({
-  server: async ({}, use, testInfo) => {
-    const server = await startServer();
+export const test = base.extend<{ server: LimitryServer; serverArgs: string[] }>({
+  /** Extra `limitry serve` flags for a file's tests: `test.use({ serverArgs: [...] })`. */
+  serverArgs: [[], { option: true }],
+  server: async ({ serverArgs }, use, testInfo) => {
+    const server = await startServer(serverArgs);
     let problems: string[] = [];
     try {
       await use(server);

@@ -52,7 +52,10 @@ export async function expectOverview(page: Page) {
 }
 
 /** Goes to a page through the header navigation. */
-export async function navigate(page: Page, link: 'Customers' | 'Meters' | 'Limits' | 'Events' | 'API keys') {
+export async function navigate(
+  page: Page,
+  link: 'Customers' | 'Meters' | 'Limits' | 'Events' | 'Webhooks' | 'Exports' | 'API keys',
+) {
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: link, exact: true }).click();
   await expect(page.getByRole('heading', { level: 1, name: link })).toBeVisible();
 }
@@ -123,7 +126,9 @@ export async function submitLimit(page: Page, limit: LimitInput) {
   await form.getByLabel('Meter', { exact: true }).selectOption({ label: limit.meter });
   await form.getByLabel('Limit', { exact: true }).fill(String(limit.limit));
   await form.getByLabel('Period', { exact: true }).selectOption(limit.period ?? 'day');
-  await form.getByLabel('Customer (externalId; empty for the project default)').fill(limit.customer ?? '');
+  await form.getByLabel('Customer (empty: the default for every customer)').fill(limit.customer ?? '');
+  // A customer that does not exist yet is created only when asked for.
+  if (limit.customer) await form.getByLabel('Create this customer if it does not exist yet').check();
   await form.getByLabel('Alert thresholds (%)').fill(limit.thresholds ?? '');
   await form.getByLabel('Fail mode').selectOption(limit.failMode ?? 'open');
   await form.getByRole('button', { name: 'Create limit' }).click();

@@ -92,15 +92,27 @@ pub async fn create(
     ApiProject(project): ApiProject,
     ApiJson(request): ApiJson<CustomerRequest>,
 ) -> Result<(StatusCode, Json<Customer>), AppError> {
+    let customer = state.engine.create_customer(&project, &new_customer_fields(request)?).await?;
+    Ok((StatusCode::CREATED, Json(customer)))
+}
+
+/// Validates a new customer; the dashboard's form uses it too, so both apply one set of rules.
+pub(crate) fn new_customer_fields(request: CustomerRequest) -> Result<CustomerFields, AppError> {
     let external_id = required_text(request.external_id.clone(), "externalId", MAX_EXTERNAL_ID)?;
     validate_external_id(&external_id, "externalId")?;
-    let fields = request.into_fields(CustomerFields {
+    Ok(request.into_fields(CustomerFields {
         external_id,
         metadata: serde_json::json!({}),
         ..CustomerFields::default()
-    })?;
-    let customer = state.engine.create_customer(&project, &fields).await?;
-    Ok((StatusCode::CREATED, Json(customer)))
+    })?)
+}
+
+/// Validates a change to a stored customer (shared with the dashboard's form).
+pub(crate) fn changed_customer_fields(before: &Customer, request: CustomerRequest) -> Result<CustomerFields, AppError> {
+    if request.external_id.as_ref().is_some_and(|e| *e != before.external_id) {
+        return Err(FieldError::invalid("externalId", "cannot be changed").into());
+    }
+    Ok(request.into_fields(fields_of(before))?)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -148,10 +160,7 @@ pub async fn update(
     ApiJson(request): ApiJson<CustomerRequest>,
 ) -> Result<Json<Customer>, AppError> {
     let before = find_customer(&state, &project, &id).await?;
-    if request.external_id.as_ref().is_some_and(|e| *e != before.external_id) {
-        return Err(FieldError::invalid("externalId", "cannot be changed").into());
-    }
-    let fields = request.into_fields(fields_of(&before))?;
+    let fields = changed_customer_fields(&before, request)?;
     let customer = state.engine.update_customer(&project, &before, &fields).await?;
     Ok(Json(customer))
 }

@@ -422,6 +422,14 @@ pub struct Flash {
     /// A new API key or signing secret, shown this once.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+    /// The form whose post failed (its `_form` field), so its page fills it in again with
+    /// what was typed and shows the error beside it rather than beside a namesake field of
+    /// another form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form: Option<String>,
+    /// What was typed into that form, field by field (never its anti-forgery token).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub values: std::collections::BTreeMap<String, String>,
 }
 
 /// The double-submit CSRF token of the login and setup forms.

@@ -35,6 +35,8 @@ macro_rules! reservation_columns {
 const SELECT_BALANCE: &str = concat!("select ", balance_columns!(), " from balances where project_id = $1 and id = $2");
 const SELECT_BALANCE_BY_NAME: &str =
     concat!("select ", balance_columns!(), " from balances where project_id = $1 and customer_id = $2 and name = $3");
+const SELECT_PROJECT_BALANCES: &str =
+    concat!("select ", balance_columns!(), " from balances where project_id = $1 order by customer_id, name");
 const SELECT_CUSTOMER_BALANCES: &str =
     concat!("select ", balance_columns!(), " from balances where project_id = $1 and customer_id = $2 order by name");
 const LOCK_BALANCE_POSTGRES: &str = concat!("select ", balance_columns!(), " from balances where id = $1 for update");
@@ -533,6 +535,15 @@ impl Db {
             .fetch_optional(s.pool())
             .await)?;
         row.map(Balance::try_from).transpose()
+    }
+
+    /// Every balance of a project, by customer then name.
+    pub async fn project_balances(&self, project_id: &str) -> DbResult<Vec<Balance>> {
+        let rows = with_store!(self, s => sqlx::query_as::<_, BalanceRow>(SELECT_PROJECT_BALANCES)
+            .bind(project_id)
+            .fetch_all(s.pool())
+            .await)?;
+        rows.into_iter().map(Balance::try_from).collect()
     }
 
     pub async fn customer_balances(&self, project_id: &str, customer_id: &str) -> DbResult<Vec<Balance>> {

@@ -1,5 +1,6 @@
 //! Storage on SQLite or PostgreSQL: the only place that writes SQL. One file per table group.
 
+pub mod attention;
 pub mod balances;
 pub mod client_tokens;
 pub mod counters;

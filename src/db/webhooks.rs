@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Sqlite};
 
+use super::attention::DeliveryFilter;
 use super::{ms_to_time, with_store, Db, DbError, DbResult, PgStore, SqliteStore, Store, WriteTx};
 use crate::domain::ids::new_id;
 use crate::domain::webhooks::{excerpt, EventType, SummaryFrequency, WebhookEndpoint};
@@ -69,7 +70,7 @@ const DISABLE_FAILING_ENDPOINT: &str = "update webhook_endpoints set enabled = 0
 const SELECT_DELIVERIES_PAGE: &str = "select d.id, d.event_id, ev.event_type, ev.payload, d.status, d.attempts, \
      d.next_attempt_at, d.last_attempt_at, d.last_status_code, d.created_at \
      from webhook_deliveries d join webhook_events ev on ev.id = d.event_id \
-     where d.endpoint_id = $1 and ($2 = '' or d.id < $2) order by d.id desc limit $3";
+     where d.endpoint_id = $1 and ($2 = '' or d.id < $2) and {filter} order by d.id desc limit $3";
 const SELECT_ATTEMPTS: &str = "select id, attempted_at, status_code, error, duration_ms, response_body \
      from webhook_attempts where delivery_id = $1 order by id";
 const REDELIVER: &str = "update webhook_deliveries set status = 'pending', next_attempt_at = $3 \
@@ -497,10 +498,22 @@ impl Db {
 
     /// An endpoint's deliveries, newest first, each with its attempts.
     pub async fn deliveries_page(&self, endpoint_id: &str, after: Option<&str>, limit: i64) -> DbResult<Vec<Delivery>> {
+        self.filtered_deliveries_page(endpoint_id, DeliveryFilter::All, after, limit).await
+    }
+
+    /// `deliveries_page` of the deliveries `filter` selects.
+    pub async fn filtered_deliveries_page(
+        &self,
+        endpoint_id: &str,
+        filter: DeliveryFilter,
+        after: Option<&str>,
+        limit: i64,
+    ) -> DbResult<Vec<Delivery>> {
+        let select = SELECT_DELIVERIES_PAGE.replace("{filter}", filter.condition());
         type Row = (String, String, String, String, String, i64, i64, Option<i64>, Option<i64>, i64);
         type AttemptRow = (String, i64, Option<i64>, Option<String>, i64, Option<String>);
         with_store!(self, s => {
-            let rows: Vec<Row> = sqlx::query_as(SELECT_DELIVERIES_PAGE)
+            let rows: Vec<Row> = sqlx::query_as(&select)
                 .bind(endpoint_id)
                 .bind(after.unwrap_or(""))
                 .bind(limit)

@@ -70,6 +70,24 @@ impl PageContext {
         Some((message, field.map(str::to_string)))
     }
 
+    /// What was typed into `field` of `form` before its post failed, if that form failed.
+    pub fn typed(&self, form: &str, field: &str) -> Option<String> {
+        match &self.outcome.form {
+            Some(failed) if failed == form => self.outcome.values.get(field).cloned(),
+            _ => None,
+        }
+    }
+
+    /// The value a form field shows: what was typed before a failed post, else `saved`.
+    pub fn value_or(&self, form: &str, field: &str, saved: impl Into<String>) -> String {
+        self.typed(form, field).unwrap_or_else(|| saved.into())
+    }
+
+    /// Whether `form` is the one whose post just failed.
+    pub fn failed_form(&self, form: &str) -> bool {
+        self.outcome.form.as_deref() == Some(form)
+    }
+
     /// A query parameter, if present and not empty.
     pub fn param(&self, name: &str) -> Option<String> {
         self.query.get(name).filter(|v| !v.is_empty()).cloned()
@@ -144,11 +162,24 @@ pub fn public_error(code: &str, wait_seconds: Option<u32>) -> Option<(String, Op
     Some((message, field))
 }
 
-/// The error a failed form post left, shown next to its field.
+/// The error a failed form post left, shown next to its field. With `form`, only when that
+/// form (of several on a page) is the one that failed. Only one form fails at a time, so
+/// `{field}-error` stays unique on the page.
 #[component]
-pub fn FieldErrorMessage(context: PageContext, field: &'static str) -> impl IntoView {
-    let message = context.error().filter(|(_, f)| f.as_deref() == Some(field)).map(|(message, _)| message);
+pub fn FieldErrorMessage(
+    context: PageContext,
+    field: &'static str,
+    #[prop(optional, into)] form: Option<String>,
+) -> impl IntoView {
+    let same_form = form.as_deref().is_none_or(|form| context.outcome.form.as_deref().is_none_or(|f| f == form));
+    let message = context.error().filter(|(_, f)| same_form && f.as_deref() == Some(field)).map(|(message, _)| message);
     message.map(|m| view! { <p class="field-error" role="alert" id=format!("{field}-error")>{m}</p> })
+}
+
+/// The hidden field naming a form, so a failed post comes back to it with what was typed.
+#[component]
+pub fn FormName(name: String) -> impl IntoView {
+    view! { <input type="hidden" name=crate::ui::forms::FORM_FIELD value=name/> }
 }
 
 /// A notice or a form error that names no field, at the top of the page.

@@ -3,13 +3,14 @@
 use std::collections::HashMap;
 
 use axum::extract::{Query, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
+use axum::{Extension, Router};
 use futures_util::stream::{self, Stream, StreamExt};
 
 use crate::api::parse_instant;
 use crate::api::usage::{param, parse_summary_range, usage_cells, USAGE_HEADER};
+use crate::auth::operators::OperatorSession;
 use crate::db::events::{EventCursor, EventFilter};
 use crate::db::projects::DEFAULT_PROJECT_ID;
 use crate::db::{Db, DbError};
@@ -17,6 +18,7 @@ use crate::engine::query::usage_summary;
 use crate::error::AppError;
 use crate::export::{csv_response, Cell};
 use crate::server::AppState;
+use crate::ui::forms::{back_with_error, FORM_FIELD};
 
 /// Rows fetched from the database per step of a stream.
 const PAGE: i64 = 1000;
@@ -51,7 +53,56 @@ where
     })
 }
 
-async fn events(State(state): State<AppState>, Query(params): Params) -> Result<Response, AppError> {
+/// The name of a downloaded file: what it holds and the range it covers, such as
+/// `usage-2026-03-01-to-2026-04-01-month.csv`.
+fn ranged_filename(what: &str, start: Option<&str>, end: Option<&str>, period: Option<&str>) -> String {
+    let day = |text: &str| text.get(..10).unwrap_or(text).to_string();
+    let mut name = what.to_string();
+    match (start, end) {
+        (Some(start), Some(end)) => name.push_str(&format!("-{}-to-{}", day(start), day(end))),
+        (Some(start), None) => name.push_str(&format!("-from-{}", day(start))),
+        (None, Some(end)) => name.push_str(&format!("-until-{}", day(end))),
+        (None, None) => {}
+    }
+    if let Some(period) = period {
+        name.push_str(&format!("-{period}"));
+    }
+    format!("{name}.csv")
+}
+
+/// A download whose parameters are refused goes back to the export form with the error beside
+/// its field, instead of answering with an API error body.
+async fn or_back_to_form(
+    session: &OperatorSession,
+    params: &HashMap<String, String>,
+    result: Result<Response, AppError>,
+) -> Response {
+    match result {
+        Ok(response) => response,
+        Err(err @ (AppError::MissingField { .. } | AppError::InvalidField { .. } | AppError::NotFound { .. })) => {
+            let mut fields = params.clone();
+            fields.insert(
+                FORM_FIELD.to_string(),
+                params.get(FORM_FIELD).cloned().unwrap_or_else(|| "usage-export".into()),
+            );
+            back_with_error(session, "/exports", err, &fields).await
+        }
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn events(
+    State(state): State<AppState>,
+    Extension(session): Extension<OperatorSession>,
+    Query(params): Params,
+) -> Response {
+    let fields = params.clone();
+    let mut fields = fields;
+    fields.entry(FORM_FIELD.to_string()).or_insert_with(|| "events-export".into());
+    or_back_to_form(&session, &fields, events_csv(state, params).await).await
+}
+
+async fn events_csv(state: AppState, params: HashMap<String, String>) -> Result<Response, AppError> {
     let db = state.engine.db().clone();
     let customer_id = match param(&params, "customer") {
         Some(reference) => match db.customer(DEFAULT_PROJECT_ID, reference).await? {
@@ -107,14 +158,41 @@ async fn events(State(state): State<AppState>, Query(params): Params) -> Result<
         "properties",
         "idempotency_key",
     ];
-    Ok(csv_response("events.csv", &header, rows))
+    let filename = ranged_filename("events", param(&params, "start"), param(&params, "end"), None);
+    Ok(csv_response(&filename, &header, rows))
 }
 
-async fn usage(State(state): State<AppState>, Query(params): Params) -> Result<Response, AppError> {
-    let periods = parse_summary_range(&params, ["start", "end", "period"])?;
-    let rows = usage_summary(state.engine.db(), DEFAULT_PROJECT_ID, &periods).await?;
-    let rows = stream::iter(rows.into_iter().map(|row| Ok::<_, DbError>(usage_cells(row))));
-    Ok(csv_response("usage.csv", &USAGE_HEADER, rows))
+async fn usage(
+    State(state): State<AppState>,
+    Extension(session): Extension<OperatorSession>,
+    Query(params): Params,
+) -> Response {
+    let result = usage_csv(&state, &params).await;
+    or_back_to_form(&session, &params, result).await
+}
+
+/// Usage per customer × meter × period, with the customer's name beside its id.
+async fn usage_csv(state: &AppState, params: &HashMap<String, String>) -> Result<Response, AppError> {
+    let periods = parse_summary_range(params, ["start", "end", "period"])?;
+    let db = state.engine.db();
+    let rows = usage_summary(db, DEFAULT_PROJECT_ID, &periods).await?;
+    let names: HashMap<String, String> = db
+        .customers_page(DEFAULT_PROJECT_ID, None, None, crate::ui::standing::MAX_SCANNED_CUSTOMERS)
+        .await?
+        .into_iter()
+        .filter_map(|c| c.name.map(|name| (c.external_id, name)))
+        .collect();
+    let rows = stream::iter(rows.into_iter().map(move |row| {
+        let name = names.get(&row.customer_id).cloned().unwrap_or_default();
+        let mut cells = usage_cells(row);
+        cells.insert(1, Cell::Text(name));
+        Ok::<_, DbError>(cells)
+    }));
+    let mut header = USAGE_HEADER.to_vec();
+    header.insert(1, "customer_name");
+    let period = param(params, "period").unwrap_or("total");
+    let filename = ranged_filename("usage", param(params, "start"), param(params, "end"), Some(period));
+    Ok(csv_response(&filename, &header, rows))
 }
 
 async fn ledger(State(state): State<AppState>, Query(params): Params) -> Result<Response, AppError> {
@@ -125,7 +203,9 @@ async fn ledger(State(state): State<AppState>, Query(params): Params) -> Result<
         .balance(DEFAULT_PROJECT_ID, &balance_id)
         .await?
         .ok_or_else(|| AppError::not_found("balance", &balance_id))?;
-    let filename = format!("ledger-{}.csv", balance.name);
+    let customer = db.customer(DEFAULT_PROJECT_ID, &balance.customer_id).await?;
+    let customer_name = customer.map_or_else(|| balance.customer_id.clone(), |c| c.external_id);
+    let filename = format!("ledger-{customer_name}-{}.csv", balance.name);
     let rows = paged(move |cursor: Option<String>| {
         let (db, balance) = (db.clone(), balance.clone());
         async move {

@@ -14,6 +14,7 @@ use axum::{Extension, Form, Router};
 use tower_cookies::Cookies;
 use tower_sessions::Session;
 
+use crate::api::customers::{changed_customer_fields, find_customer, new_customer_fields, CustomerRequest};
 use crate::api::limits::{create_limit, delete_limit, update_limit, LimitRequest};
 use crate::api::meters::{create_meter, delete_meter, update_meter, MeterRequest};
 use crate::api::webhooks::{
@@ -36,6 +37,7 @@ use crate::domain::{optional_text, required_text, FieldError};
 use crate::engine::balances::{BalanceOperation, Idempotent};
 use crate::error::AppError;
 use crate::server::AppState;
+use crate::ui::format::plain_number;
 
 type Fields = HashMap<String, String>;
 
@@ -55,6 +57,9 @@ pub fn router() -> Router<AppState> {
         .route("/api-keys/{id}/rate-limits", post(key_rate_limits))
         .route("/access-tokens/create", post(personal_token_create))
         .route("/access-tokens/{id}/revoke", post(personal_token_revoke))
+        .route("/customers/create", post(customer_create))
+        .route("/customers/{id}/update", post(customer_update))
+        .route("/customers/{id}/delete", post(customer_delete))
         .route("/customers/{id}/balances/create", post(balance_create))
         .route("/balances/{id}/credit", post(balance_credit))
         .route("/balances/{id}/debit", post(balance_debit))
@@ -64,6 +69,7 @@ pub fn router() -> Router<AppState> {
         .route("/webhooks/{id}/delete", post(webhook_delete))
         .route("/webhooks/{id}/test", post(webhook_test))
         .route("/webhooks/{id}/deliveries/{delivery}/redeliver", post(webhook_redeliver))
+        .route("/webhooks/{id}/retry-failed", post(webhook_retry_failed))
 }
 
 /// Where a form goes back to, and why.
@@ -71,26 +77,122 @@ struct Failure {
     back: String,
     message: String,
     field: Option<String>,
+    form: Option<String>,
+    values: std::collections::BTreeMap<String, String>,
 }
 
 impl Failure {
     fn new(back: &str, error: AppError) -> Failure {
-        let field = match &error {
-            AppError::MissingField { field } | AppError::InvalidField { field, .. } => Some(field.clone()),
-            _ => None,
-        };
         if let AppError::Internal(err) = &error {
             tracing::error!(error = ?err, "dashboard form failed");
         }
-        Failure { back: back.to_string(), message: error.to_string(), field }
+        let (message, field) = match &error {
+            AppError::MissingField { field } => {
+                let (input, label) = form_field(field);
+                (format!("{label} is required."), Some(input))
+            }
+            AppError::InvalidField { field, message } => {
+                let (input, label) = form_field(field);
+                (format!("{label} {}.", in_words(field, message)), Some(input))
+            }
+            _ => (error.to_string(), None),
+        };
+        Failure { back: back.to_string(), message, field, form: None, values: Default::default() }
+    }
+
+    /// Keeps what was typed, so the page can fill its form in again.
+    fn with_values(mut self, fields: &Fields) -> Failure {
+        self.form = fields.get(FORM_FIELD).cloned();
+        self.values = fields
+            .iter()
+            .filter(|(name, _)| name.as_str() != CSRF_FIELD && name.as_str() != FORM_FIELD)
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        self
     }
 
     /// Goes back with the message in the session: the URL carries none, so a link cannot
     /// make a page say anything.
     async fn respond(self, session: &OperatorSession) -> Response {
-        let flash = Flash { error: Some(self.message), field: self.field, ..Flash::default() };
+        let flash = Flash {
+            error: Some(self.message),
+            field: self.field,
+            form: self.form,
+            values: self.values,
+            ..Flash::default()
+        };
         go_to(session, &self.back, flash).await
     }
+}
+
+/// Sends the browser back to `back` with `error` beside its field and the form's values
+/// filled in again: for GET forms too, such as the export form, whose bad date must not end
+/// on a page of JSON.
+pub(crate) async fn back_with_error(
+    session: &OperatorSession,
+    back: &str,
+    error: AppError,
+    fields: &HashMap<String, String>,
+) -> Response {
+    Failure::new(back, error).with_values(fields).respond(session).await
+}
+
+/// The hidden field naming which form of a page was posted.
+pub const FORM_FIELD: &str = "_form";
+
+/// The form input an API field name belongs to, and its label as the form shows it:
+/// `alertThresholds[2]` → (`alertThresholds`, "Alert thresholds").
+fn form_field(api_field: &str) -> (String, &'static str) {
+    let base = api_field.split(['[', '.']).next().unwrap_or(api_field);
+    let (input, label) = match base {
+        "name" => ("name", "Name"),
+        "meterId" => ("meterId", "Meter"),
+        "limitValue" => ("limitValue", "Limit"),
+        "period" => ("period", "Period"),
+        "customerId" => ("customerId", "Customer"),
+        "dimensionFilters" => ("filterKey", "Dimension filter"),
+        "filterKey" => ("filterKey", "Dimension key"),
+        "filterValue" => ("filterValue", "Dimension value"),
+        "alertThresholds" => ("alertThresholds", "Alert thresholds"),
+        "failMode" => ("failMode", "Fail mode"),
+        "aggregation" => ("aggregation", "Aggregation"),
+        "field" => ("field", "Field"),
+        "eventFilter" => ("eventType", "Event type"),
+        "description" => ("description", "Description"),
+        "amount" => ("amount", "Amount"),
+        "minimumBalance" => ("minimumBalance", "Minimum balance"),
+        "unit" => ("unit", "Unit"),
+        "url" => ("url", "URL"),
+        "rate_limit_per_minute" => ("rate_limit_per_minute", "Requests per minute"),
+        "rate_limit_per_day" => ("rate_limit_per_day", "Requests per day"),
+        "customer" => ("customer", "Customer"),
+        "externalId" => ("externalId", "Customer id"),
+        "email" => ("email", "Email"),
+        "timezone" => ("timezone", "Timezone"),
+        "billingCycleStart" => ("billingCycleStart", "Billing cycle start"),
+        "start" | "startDate" => ("start", "From"),
+        "end" | "endDate" => ("end", "Until"),
+        _ => return (base.to_string(), "This field"),
+    };
+    (input.to_string(), label)
+}
+
+/// An API validation message in an operator's words: no patterns, no wire names.
+fn in_words(api_field: &str, message: &str) -> String {
+    if let Some(position) = api_field.strip_prefix("alertThresholds[").and_then(|rest| rest.strip_suffix(']')) {
+        let nth = position.parse::<usize>().map_or(0, |i| i + 1);
+        return format!("must each be a percentage from 1 to 100 (number {nth} in the list is not)");
+    }
+    message
+        .replace(
+            "must be values.<key> with a key of [A-Za-z0-9_]{1,64}, or * for count",
+            "must be values. followed by the key of the event's value (letters, digits or _), such as values.tokens, \
+             or * to count events",
+        )
+        .replace("keys must match [A-Za-z0-9_]{1,64}", "keys may hold only letters, digits and _ (at most 64)")
+        .replace("must be one of hour, day, week, month, annual, all_time", "must be one of the listed periods")
+        .replace("must be an RFC 3339 timestamp or a YYYY-MM-DD date", "must be a date such as 2026-03-01")
+        .replace("must be after the start", "must be after the start date")
 }
 
 /// Leaves `flash` for the session's next page and sends the browser to `to`.
@@ -128,7 +230,7 @@ where
     }
     match action().await {
         Ok((to, flash)) => go_to(session, &to, flash).await,
-        Err(err) => Failure::new(back, err).respond(session).await,
+        Err(err) => Failure::new(back, err).with_values(fields).respond(session).await,
     }
 }
 
@@ -150,12 +252,14 @@ fn text(fields: &Fields, name: &str) -> Option<String> {
     fields.get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
 }
 
+/// A number field as operators type it, thousands separators included ("36,000").
 fn number(fields: &Fields, name: &str) -> Result<Option<serde_json::Number>, AppError> {
     match text(fields, name) {
         None => Ok(None),
-        Some(value) => serde_json::from_str::<serde_json::Number>(&value)
+        Some(value) => plain_number(&value)
+            .and_then(|plain| serde_json::from_str::<serde_json::Number>(&plain).ok())
             .map(Some)
-            .map_err(|_| FieldError::invalid(name, "must be a number").into()),
+            .ok_or_else(|| FieldError::invalid(name, "must be a number, such as 36000 or 36,000").into()),
     }
 }
 
@@ -306,14 +410,26 @@ fn limit_request(fields: &Fields, is_new: bool) -> Result<LimitRequest, AppError
         None => Some(None),
         Some(list) => Some(Some(
             list.split(',')
-                .map(|p| p.trim().trim_end_matches('%').parse::<i64>().map(crate::domain::WholeNumber))
+                .map(|p| p.trim().trim_end_matches('%').trim().parse::<i64>().map(crate::domain::WholeNumber))
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|_| FieldError::invalid("alertThresholds", "must be percentages separated by commas"))?,
+                .map_err(|_| {
+                    FieldError::invalid(
+                        "alertThresholds",
+                        "must be whole percentages separated by commas, such as 50, 80, 100",
+                    )
+                })?,
         )),
     };
     let mut filters = std::collections::BTreeMap::new();
-    if let (Some(key), Some(value)) = (text(fields, "filterKey"), text(fields, "filterValue")) {
-        filters.insert(key, value);
+    // Half a filter is refused rather than dropped: a limit counting more than meant is
+    // worse than a second try.
+    match (text(fields, "filterKey"), text(fields, "filterValue")) {
+        (Some(key), Some(value)) => {
+            filters.insert(key, value);
+        }
+        (Some(_), None) if is_new => return Err(FieldError::missing("filterValue").into()),
+        (None, Some(_)) if is_new => return Err(FieldError::missing("filterKey").into()),
+        _ => {}
     }
     Ok(LimitRequest {
         name: text(fields, "name"),
@@ -328,6 +444,27 @@ fn limit_request(fields: &Fields, is_new: bool) -> Result<LimitRequest, AppError
     })
 }
 
+/// A limit's customer must already exist unless the operator asked to create it: a typo must
+/// not make a new customer.
+async fn chosen_customer_exists(state: &AppState, project: &Project, fields: &Fields) -> Result<(), AppError> {
+    let Some(reference) = text(fields, "customerId") else { return Ok(()) };
+    if fields.contains_key("createCustomer") {
+        return Ok(());
+    }
+    match state.engine.db().customer(&project.id, &reference).await? {
+        Some(_) => Ok(()),
+        None => Err(FieldError::invalid(
+            "customerId",
+            format!(
+                "must be an existing customer (there is no {}): pick one from the suggestions, or tick \"Create this \
+                 customer\" to add it",
+                crate::domain::truncate(&reference, 100)
+            ),
+        )
+        .into()),
+    }
+}
+
 async fn limit_create(
     State(state): State<AppState>,
     Extension(session): Extension<OperatorSession>,
@@ -335,7 +472,10 @@ async fn limit_create(
 ) -> Response {
     let back = "/limits".to_string();
     form_action(&session, &fields, &back, || async {
-        let limit = create_limit(&state, &project(&state).await?, limit_request(&fields, true)?).await?;
+        let project = project(&state).await?;
+        let request = limit_request(&fields, true)?;
+        chosen_customer_exists(&state, &project, &fields).await?;
+        let limit = create_limit(&state, &project, request).await?;
         to("/limits", format!("Limit {} created.", limit.name))
     })
     .await
@@ -481,7 +621,7 @@ async fn balance_create(
     let back = format!("/customers/{customer}");
     form_action(&session, &fields, &back, || async {
         let project = project(&state).await?;
-        let customer = crate::api::customers::find_customer(&state, &project, &customer).await?;
+        let customer = find_customer(&state, &project, &customer).await?;
         let name = required_text(text(&fields, "name"), "name", 128)?;
         let unit = optional_text(text(&fields, "unit"), "unit", 32)?.unwrap_or_else(|| "credits".into());
         let minimum_balance =
@@ -538,13 +678,15 @@ async fn move_balance(
     match result.await {
         Ok(Idempotent::Fresh(result)) if result.refused.is_some() => {
             let message = "Insufficient balance: nothing was debited.".to_string();
-            Failure { back, message, field: Some("amount".into()) }.respond(session).await
+            let failure =
+                Failure { back, message, field: Some("amount".into()), form: None, values: Default::default() };
+            failure.with_values(fields).respond(session).await
         }
         Ok(_) => {
             let notice = if credit { "Balance credited." } else { "Balance debited." };
             go_to(session, &back, Flash { notice: Some(notice.into()), ..Flash::default() }).await
         }
-        Err(err) => Failure::new(&back, err).respond(session).await,
+        Err(err) => Failure::new(&back, err).with_values(fields).respond(session).await,
     }
 }
 
@@ -669,6 +811,90 @@ async fn webhook_redeliver(
         let endpoint = find_endpoint(&state, &project(&state).await?, &id).await?;
         state.engine.db().redeliver(&endpoint.id, &delivery, state.engine.now()).await?;
         to(&back, "Delivery queued again with the same webhook-id.")
+    })
+    .await
+}
+
+async fn webhook_retry_failed(
+    State(state): State<AppState>,
+    Extension(session): Extension<OperatorSession>,
+    Path(id): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let back = format!("/webhooks/{id}");
+    form_action(&session, &fields, &back, || async {
+        let endpoint = find_endpoint(&state, &project(&state).await?, &id).await?;
+        let count = state.engine.db().retry_failed_deliveries(&endpoint.id, state.engine.now()).await?;
+        tracing::info!(endpoint_id = %endpoint.id, count, operator = %session.email, "failed deliveries retried");
+        let notice = match count {
+            0 => "No failed delivery to retry.".to_string(),
+            1 => "1 failed delivery queued again with its webhook-id.".to_string(),
+            n => format!(
+                "{} failed deliveries queued again with their webhook-ids.",
+                crate::ui::format::grouped(i128::from(n))
+            ),
+        };
+        to(&back, notice)
+    })
+    .await
+}
+
+/// The fields of the customer forms, as the API takes them.
+fn customer_request(fields: &Fields, with_external_id: bool) -> CustomerRequest {
+    CustomerRequest {
+        external_id: if with_external_id { text(fields, "externalId") } else { None },
+        name: text(fields, "name"),
+        email: text(fields, "email"),
+        timezone: text(fields, "timezone"),
+        billing_cycle_start: text(fields, "billingCycleStart"),
+        ..CustomerRequest::default()
+    }
+}
+
+async fn customer_create(
+    State(state): State<AppState>,
+    Extension(session): Extension<OperatorSession>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    form_action(&session, &fields, "/customers", || async {
+        let project = project(&state).await?;
+        let new = new_customer_fields(customer_request(&fields, true))?;
+        let customer = state.engine.create_customer(&project, &new).await?;
+        to(&format!("/customers/{}", customer.id), format!("Customer {} created.", customer.external_id))
+    })
+    .await
+}
+
+async fn customer_update(
+    State(state): State<AppState>,
+    Extension(session): Extension<OperatorSession>,
+    Path(id): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let back = format!("/customers/{id}");
+    form_action(&session, &fields, &back, || async {
+        let project = project(&state).await?;
+        let before = find_customer(&state, &project, &id).await?;
+        let changed = changed_customer_fields(&before, customer_request(&fields, false))?;
+        state.engine.update_customer(&project, &before, &changed).await?;
+        to(&back, "Customer saved.")
+    })
+    .await
+}
+
+async fn customer_delete(
+    State(state): State<AppState>,
+    Extension(session): Extension<OperatorSession>,
+    Path(id): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let back = format!("/customers/{id}");
+    form_action(&session, &fields, &back, || async {
+        let project = project(&state).await?;
+        let customer = find_customer(&state, &project, &id).await?;
+        state.engine.delete_customer(&project, &customer).await?;
+        tracing::info!(customer_id = %customer.id, operator = %session.email, "customer deleted from the dashboard");
+        to("/customers", format!("Customer {} deleted with its events and own limits.", customer.external_id))
     })
     .await
 }

@@ -3,8 +3,10 @@
 
 pub mod components;
 pub mod downloads;
+pub mod format;
 pub mod forms;
 pub mod pages;
+pub mod standing;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -48,6 +50,7 @@ pub fn App() -> impl IntoView {
                         <a href="/limits">"Limits"</a>
                         <a href="/events">"Events"</a>
                         <a href="/webhooks">"Webhooks"</a>
+                        <a href="/exports">"Exports"</a>
                         <a href="/api-keys">"API keys"</a>
                         <a href="/access-tokens">"Access tokens"</a>
                     </nav>
@@ -74,6 +77,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/access-tokens") view=pages::access_tokens::AccessTokensPage ssr=SsrMode::Async/>
                     <Route path=path!("/webhooks") view=pages::webhooks::WebhooksPage ssr=SsrMode::Async/>
                     <Route path=path!("/webhooks/:id") view=pages::webhooks::WebhookPage ssr=SsrMode::Async/>
+                    <Route path=path!("/exports") view=pages::exports::ExportsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/confirm/:action/:id") view=pages::confirm::ConfirmPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

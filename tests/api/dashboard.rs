@@ -2,6 +2,8 @@
 //! downloads show. (Browser flows live in end2end/.)
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use chrono::Duration;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
@@ -215,7 +217,11 @@ async fn validation_errors_come_back_next_to_their_field() {
     assert_eq!(failed.status, StatusCode::SEE_OTHER);
     let page = browser.get(failed.location()).await;
     assert!(page.body.contains(r#"id="field-error""#), "{}", page.body);
-    assert!(page.body.contains("values.&lt;key&gt;"), "{}", page.body);
+    assert!(
+        page.body.contains("Field must be values. followed by the key of the event"),
+        "in an operator's words, without a pattern: {}",
+        page.body
+    );
 }
 
 #[tokio::test]
@@ -327,7 +333,7 @@ async fn pages_escape_what_users_name_things() {
     }
     let detail = browser.get(&format!("/customers/{customer}")).await;
     assert!(detail.body.contains("<svg"), "the usage chart is inline SVG");
-    assert!(detail.body.contains("3 / 10 used"), "{}", detail.body);
+    assert!(detail.body.contains("3 of 10 tokens per day"), "{}", detail.body);
 }
 
 #[tokio::test]
@@ -363,10 +369,19 @@ async fn downloads_stream_csv_with_escaped_cells() {
     let rows = csv_rows(&usage.body);
     assert_eq!(
         rows[0],
-        ["customer_external_id", "meter_id", "meter_name", "aggregation", "period_start", "period_end", "value"]
+        [
+            "customer_external_id",
+            "customer_name",
+            "meter_id",
+            "meter_name",
+            "aggregation",
+            "period_start",
+            "period_end",
+            "value"
+        ]
     );
     assert_eq!(rows[1][0], "'=HYPERLINK(\"x\")");
-    assert_eq!(rows[1][6], "5");
+    assert_eq!(rows[1][7], "5");
 }
 
 /// Parses CSV the way a spreadsheet would: quoted fields may hold commas, quotes and newlines.
@@ -533,4 +548,407 @@ async fn a_keys_own_rate_limits_are_set_from_the_dashboard() {
     assert_eq!(saved.location(), "/api-keys");
     assert_eq!(status(secret.clone()).await, StatusCode::OK, "0 lifts the key's limit at once");
     assert!(browser.get("/api-keys").await.body.contains("unlimited/min"));
+}
+
+/// The part of a page between two markers (the first after `from`, up to `to` or the end).
+fn section<'a>(body: &'a str, from: &str, to: &str) -> &'a str {
+    let start = body.find(from).unwrap_or_else(|| panic!("no {from} in {body}"));
+    let rest = &body[start..];
+    rest.find(to).map_or(rest, |end| &rest[..end])
+}
+
+/// A meter of tokens and a daily limit of 1,000 with alerts at 50 % and 100 %; `acme` is over
+/// it (1,500), `globex` near it (600) and low on credits, `initech` well within (10).
+async fn customers_in_every_state(app: &TestApp) -> (String, String) {
+    let meter = app.token_meter().await;
+    let limit = app
+        .create_limit(json!({"name": "Daily tokens", "meterId": meter, "limitValue": 1000, "period": "day",
+            "alertThresholds": [50, 100]}))
+        .await;
+    // A second apart, so that "newest first" has an order to find.
+    app.record_tokens("acme", 1500).await;
+    app.clock.advance(chrono::Duration::seconds(1));
+    app.record_tokens("globex", 600).await;
+    app.clock.advance(chrono::Duration::seconds(1));
+    app.record_tokens("initech", 10).await;
+    let (status, _) = app
+        .post(
+            "/v1/balances",
+            json!({"customerId": "globex", "name": "credits", "initialBalance": 40,
+            "lowBalanceThreshold": 100}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    (meter, limit)
+}
+
+async fn customer_id(app: &TestApp, external_id: &str) -> String {
+    let (_, customer) = app.get(&format!("/v1/customers/{external_id}")).await;
+    customer["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn the_overview_says_who_is_over_or_near_a_limit_and_whose_balance_is_low() {
+    let app = spawn_app().await;
+    let mut browser = Browser::new(&app);
+    browser.set_up().await;
+    customers_in_every_state(&app).await;
+    let acme = customer_id(&app, "acme").await;
+    let globex = customer_id(&app, "globex").await;
+
+    let page = browser.get("/").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let over = section(&page.body, r#"data-testid="over-limit""#, r#"data-testid="near-limit""#);
+    assert!(over.contains("Over a limit (1)"), "{over}");
+    assert!(over.contains(&format!(r##"href="/customers/{acme}#limits""##)), "one click to the customer: {over}");
+    assert!(over.contains("Over by 500 tokens (150 % of the limit)"), "{over}");
+    assert!(over.contains("Over limit"), "the state is written, not only coloured: {over}");
+    assert!(!over.contains("globex") && !over.contains("initech"), "{over}");
+
+    let near = section(&page.body, r#"data-testid="near-limit""#, r#"data-testid="low-balances""#);
+    assert!(near.contains("globex") && near.contains("400 tokens left (60 % used)"), "{near}");
+    assert!(!near.contains("initech"), "10 % is below the first alert threshold: {near}");
+
+    let low = section(&page.body, r#"data-testid="low-balances""#, r#"data-testid="failing-webhooks""#);
+    assert!(low.contains(&format!(r##"href="/customers/{globex}#balances""##)), "{low}");
+    assert!(low.contains("credits: 40 credits available, below its low threshold of 100"), "{low}");
+
+    let alerts = section(&page.body, r#"data-testid="recent-alerts""#, "</section>");
+    assert!(alerts.contains("reached 100 % of Daily tokens"), "{alerts}");
+    assert!(alerts.contains("reached 50 % of Daily tokens"), "{alerts}");
+}
+
+#[tokio::test]
+async fn the_customers_list_filters_and_sorts_by_how_customers_stand() {
+    let app = spawn_app().await;
+    let mut browser = Browser::new(&app);
+    browser.set_up().await;
+    customers_in_every_state(&app).await;
+
+    let rows = |body: &str| -> Vec<String> {
+        body.split(r#"data-testid="customer-row""#)
+            .skip(1)
+            .map(|row| row.split(r#"">"#).nth(2).unwrap_or_default().split('<').next().unwrap_or_default().to_string())
+            .collect()
+    };
+    let worst_first = browser.get("/customers?sort=worst").await;
+    assert_eq!(rows(&worst_first.body), ["acme", "globex", "initech"], "{}", worst_first.body);
+    assert!(worst_first.body.contains("150 % of Daily tokens"), "{}", worst_first.body);
+
+    let over = browser.get("/customers?status=over").await;
+    assert_eq!(rows(&over.body), ["acme"]);
+    let low = browser.get("/customers?status=low_balance").await;
+    assert_eq!(rows(&low.body), ["globex"]);
+    let attention = browser.get("/customers?status=attention&sort=newest").await;
+    assert_eq!(rows(&attention.body), ["globex", "acme"]);
+    let searched = browser.get("/customers?search=ini&status=all").await;
+    assert_eq!(rows(&searched.body), ["initech"]);
+}
+
+#[tokio::test]
+async fn a_customer_page_says_how_far_over_a_limit_is_and_when_it_resets_in_the_customers_time() {
+    let app = spawn_app().await;
+    let mut browser = Browser::new(&app);
+    browser.set_up().await;
+    customers_in_every_state(&app).await;
+    let (status, _) = app.put("/v1/customers/acme", json!({"timezone": "Europe/Paris"})).await;
+    assert_eq!(status, StatusCode::OK);
+    app.record_tokens("acme", 1_200_000).await;
+    let acme = customer_id(&app, "acme").await;
+
+    let page = browser.get(&format!("/customers/{acme}")).await;
+    let limit = section(&page.body, r#"data-testid="limit-status""#, "</div>");
+    assert!(limit.contains(r#"data-standing="over""#), "{limit}");
+    assert!(limit.contains("Over limit"), "{limit}");
+    assert!(limit.contains("1,201,500 of 1,000 tokens per day"), "thousands separators and the unit: {limit}");
+    assert!(limit.contains("Over by 1,200,500 tokens (120,150 % of the limit)"), "{limit}");
+    // 12:00 UTC is 13:00 in Paris: the day ends at midnight there, in 11 hours.
+    assert!(limit.contains("resets 2026-03-11 00:00 CET (in 11 h)"), "{limit}");
+    let history = section(&page.body, r#"data-testid="alert-history""#, "</ul>");
+    assert!(history.contains("100 % of Daily tokens"), "{history}");
+}
+
+#[tokio::test]
+async fn a_refused_limit_form_comes_back_with_everything_typed_and_the_error_beside_its_field() {
+    let app = spawn_app().await;
+    let mut browser = Browser::new(&app);
+    browser.set_up().await;
+    let meter = app.token_meter().await;
+    app.record_tokens("acme", 1).await;
+    let csrf = browser.get("/limits").await.csrf();
+    let form = |thresholds: &'static str| {
+        vec![
+            ("_form", "limit-new"),
+            ("name", "Monthly tokens"),
+            ("limitValue", "36,000"),
+            ("period", "month"),
+            ("customerId", "acme"),
+            ("filterKey", "model"),
+            ("filterValue", "gpt-4o"),
+            ("alertThresholds", thresholds),
+            ("failMode", "closed"),
+        ]
+    };
+    let mut fields = form("50, 80, 150");
+    fields.push(("_csrf", &csrf));
+    fields.push(("meterId", &meter));
+    let refused = browser.post("/limits/create", &fields).await;
+    assert_eq!(refused.location(), "/limits");
+    let page = browser.get("/limits").await;
+    let error = section(&page.body, r#"id="alertThresholds-error""#, "</p>");
+    assert!(
+        error.contains("Alert thresholds must each be a percentage from 1 to 100 (number 3 in the list is not)."),
+        "{error}"
+    );
+    let new_form = section(&page.body, r#"action="/limits/create""#, "</form>");
+    for kept in [
+        r#"value="Monthly tokens""#,
+        r#"value="36,000""#,
+        r#"value="month" selected"#,
+        r#"value="acme""#,
+        r#"value="model""#,
+        r#"value="gpt-4o""#,
+        r#"value="50, 80, 150""#,
+        r#"value="closed" selected"#,
+    ] {
+        assert!(new_form.contains(kept), "{kept} kept in {new_form}");
+    }
+    assert!(new_form.contains(&format!(r#"value="{meter}" selected"#)), "{new_form}");
+    let (_, limits) = app.get("/v1/limits").await;
+    assert_eq!(limits["data"], json!([]), "nothing was created");
+
+    // The same form, corrected: "36,000" is a number.
+    let mut fields = form("50, 80, 100");
+    fields.push(("_csrf", &csrf));
+    fields.push(("meterId", &meter));
+    assert_eq!(browser.post("/limits/create", &fields).await.location(), "/limits");
+    let (_, limits) = app.get("/v1/limits").await;
+    assert_eq!(limits["data"][0]["limitValue"], 36000);
+    assert_eq!(limits["data"][0]["dimensionFilters"], json!({"model": "gpt-4o"}));
+    assert!(browser.get("/limits").await.body.contains("36,000 tokens per month on Tokens (for customer acme"));
+}
+
+#[tokio::test]
+async fn a_limit_form_never_creates_a_customer_by_typo_nor_drops_half_a_filter() {
+    let app = spawn_app().await;
+    let mut browser = Browser::new(&app);
+    browser.set_up().await;
+    let meter = app.token_meter().await;
+    app.record_tokens("acme", 1).await;
+    let csrf = browser.get("/limits").await.csrf();
+    let post = |customer: &'static str, create: bool, filter_value: &'static str| {
+        let mut fields = vec![
+            ("_csrf", csrf.clone()),
+            ("_form", "limit-new".to_string()),
+            ("name", "Daily".to_string()),
+            ("meterId", meter.clone()),
+            ("limitValue", "100".to_string()),
+            ("period", "day".to_string()),
+            ("customerId", customer.to_string()),
+            ("filterKey", "model".to_string()),
+            ("filterValue", filter_value.to_string()),
+        ];
+        if create {
+            fields.push(("createCustomer", "on".to_string()));
+        }
+        fields
+    };
+    let as_refs = |fields: &Vec<(&'static str, String)>| -> Vec<(&'static str, String)> { fields.clone() };
+
+    let typo = as_refs(&post("acmee", false, "gpt-4o"));
+    let typo: Vec<(&str, &str)> = typo.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    browser.post("/limits/create", &typo).await;
+    let page = browser.get("/limits").await;
+    let error = section(&page.body, r#"id="customerId-error""#, "</p>");
+    assert!(error.contains("Customer must be an existing customer (there is no acmee)"), "{error}");
+    assert_eq!(app.get("/v1/customers/acmee").await.0, StatusCode::NOT_FOUND, "no customer made by a typo");
+
+    let half = as_refs(&post("acme", false, ""));
+    let half: Vec<(&str, &str)> = half.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    browser.post("/limits/create", &half).await;
+    let page = browser.get("/limits").await;
+    assert!(page.body.contains(r#"id="filterValue-error""#), "{}", page.body);
+    assert!(page.body.contains("Dimension value is required."), "{}", page.body);
+    let (_, limits) = app.get("/v1/limits").await;
+    assert_eq!(limits["data"], json!([]));
+
+    let on_purpose = as_refs(&post("newco", true, "gpt-4o"));
+    let on_purpose: Vec<(&str, &str)> = on_purpose.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    browser.post("/limits/create", &on_purpose).await;
+    assert_eq!(app.get("/v1/customers/newco").await.0, StatusCode::OK, "created when asked for");
+    let page = browser.get("/limits").await;
+    assert!(page.body.contains("for customer newco"), "overrides are listed by name: {}", page.body);
+}
+
+#[tokio::test]
+async fn destructive_actions_ask_for_confirmation_on_a_page_of_their_own() {
+    let app = spawn_app().await;
+    let mut browser = Browser::new(&app);
+    browser.set_up().await;
+    let meter = app.token_meter().await;
+    let limit =
+        app.create_limit(json!({"name": "Daily tokens", "meterId": meter, "limitValue": 1000, "period": "day"})).await;
+    let limits = browser.get("/limits").await;
+    assert!(!limits.body.contains(&format!(r#"action="/limits/{limit}/delete""#)), "no one-click delete");
+    assert!(limits.body.contains(&format!(r#"href="/confirm/delete-limit/{limit}""#)));
+
+    let confirm = browser.get(&format!("/confirm/delete-limit/{limit}")).await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(confirm.body.contains("Delete the limit Daily tokens?"), "{}", confirm.body);
+    assert!(confirm.body.contains(&format!(r#"action="/limits/{limit}/delete""#)));
+    assert!(confirm.body.contains(r#"href="/limits""#), "a way back");
+    assert_eq!(app.get(&format!("/v1/limits/{limit}")).await.0, StatusCode::OK, "looking deletes nothing");
+
+    let deleted = browser.post(&format!("/limits/{limit}/delete"), &[("_csrf", &confirm.csrf())]).await;
+    assert_eq!(deleted.location(), "/limits");
+    assert_eq!(app.get(&format!("/v1/limits/{limit}")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(browser.get(&format!("/confirm/delete-limit/{limit}")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(browser.get("/confirm/format-disk/x").await.status, StatusCode::NOT_FOUND);
+    assert!(browser.get(&format!("/confirm/delete-meter/{meter}")).await.body.contains("Delete the meter Tokens?"));
+}
+
+/// A receiver on loopback that answers 503 with a reason until it is fixed, then 204.
+async fn flaky_receiver(fixed: Arc<AtomicBool>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let fixed = fixed.clone();
+            async move {
+                match fixed.load(Ordering::SeqCst) {
+                    true => (axum::http::StatusCode::NO_CONTENT, String::new()),
+                    false => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "database down for maintenance".into()),
+                }
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{address}/hook")
+}
+
+async fn first_delivery_attempts(app: &TestApp, endpoint: &str) -> i64 {
+    app.get(&format!("/v1/webhooks/{endpoint}/deliveries")).await.1["data"][0]["attempts"].as_i64().unwrap_or(0)
+}
+
+async fn wait_for(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    for _ in 0..100 {
+        if done().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test]
+async fn a_failing_webhook_shows_why_and_retry_all_sends_its_deliveries_again() {
+    let app = spawn_app().await;
+    let mut browser = Browser::new(&app);
+    browser.set_up().await;
+    let fixed = Arc::new(AtomicBool::new(false));
+    let url = flaky_receiver(fixed.clone()).await;
+    let (_, endpoint) = app.post("/v1/webhooks", json!({"url": url})).await;
+    let id = endpoint["id"].as_str().unwrap().to_string();
+    app.post(&format!("/v1/webhooks/{id}/test"), json!({})).await;
+    wait_for("the first attempt", async || first_delivery_attempts(&app, &id).await >= 1).await;
+
+    let page = browser.get(&format!("/webhooks/{id}?status=failing")).await;
+    let delivery = section(&page.body, r#"data-testid="delivery""#, "</tr>");
+    assert!(delivery.contains("HTTP 503"), "{delivery}");
+    assert!(delivery.contains("database down for maintenance"), "the receiver's answer: {delivery}");
+    assert!(delivery.contains("retrying in 5 s"), "the next retry: {delivery}");
+    assert!(page.body.contains("0 % of 1 attempts succeeded"), "{}", page.body);
+    let overview = browser.get("/").await;
+    let failing = section(&overview.body, r#"data-testid="failing-webhooks""#, "</section>");
+    assert!(failing.contains(&format!(r#"href="/webhooks/{id}?status=failing""#)), "{failing}");
+    let delivered = browser.get(&format!("/webhooks/{id}?status=delivered")).await;
+    assert!(!delivered.body.contains(r#"data-testid="delivery""#), "the filter hides what failed");
+
+    fixed.store(true, Ordering::SeqCst);
+    let csrf = page.csrf();
+    let retried = browser.post(&format!("/webhooks/{id}/retry-failed"), &[("_csrf", &csrf)]).await;
+    assert_eq!(retried.location(), format!("/webhooks/{id}"));
+    let page = browser.get(retried.location()).await;
+    assert!(page.body.contains("1 failed delivery queued again with its webhook-id."), "{}", page.body);
+    wait_for("the retry", async || first_delivery_attempts(&app, &id).await >= 2).await;
+    let page = browser.get(&format!("/webhooks/{id}?status=delivered")).await;
+    assert!(page.body.contains(r#"data-testid="delivery""#), "{}", page.body);
+    assert!(page.body.contains("50 % of 2 attempts succeeded"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn usage_exports_carry_their_range_in_the_file_name_and_a_bad_date_comes_back_to_the_form() {
+    let app = spawn_app().await;
+    let mut browser = Browser::new(&app);
+    browser.set_up().await;
+    app.token_meter().await;
+    app.record_tokens("acme", 600).await;
+    app.put("/v1/customers/acme", json!({"name": "Acme, Inc."})).await;
+
+    let form = browser.get("/exports").await;
+    assert!(form.body.contains(r#"action="/exports/usage.csv""#), "{}", form.body);
+    assert!(form.body.contains("/exports/usage.csv?start=2026-03-01&amp;end=2026-04-01&amp;period=total"));
+
+    let csv = browser.get("/exports/usage.csv?_form=usage-export&start=2026-03-01&end=2026-04-01&period=month").await;
+    assert_eq!(csv.status, StatusCode::OK);
+    let disposition = csv.headers["content-disposition"].to_str().unwrap();
+    assert!(disposition.contains("usage-2026-03-01-to-2026-04-01-month.csv"), "{disposition}");
+    let rows = csv_rows(&csv.body);
+    assert_eq!(rows[0][..2], ["customer_external_id", "customer_name"]);
+    assert_eq!(rows[1][..2], ["acme", "Acme, Inc."]);
+    assert_eq!(rows[1][7], "600");
+
+    let refused =
+        browser.get("/exports/usage.csv?_form=usage-export&start=2026-02-30&end=2026-04-01&period=month").await;
+    assert_eq!(refused.location(), "/exports", "not a page of JSON");
+    let page = browser.get("/exports").await;
+    let error = section(&page.body, r#"id="start-error""#, "</p>");
+    assert!(error.contains("From must be a date such as 2026-03-01."), "{error}");
+    assert!(page.body.contains(r#"value="2026-02-30""#), "what was typed stays: {}", page.body);
+    assert!(page.body.contains(r#"value="month" selected"#));
+}
+
+#[tokio::test]
+async fn customers_are_created_edited_and_deleted_from_the_dashboard_with_the_apis_rules() {
+    let app = spawn_app().await;
+    let mut browser = Browser::new(&app);
+    browser.set_up().await;
+    let csrf = browser.get("/customers").await.csrf();
+    let form = [("_csrf", csrf.as_str()), ("_form", "customer-new"), ("externalId", "acme"), ("name", "Acme")];
+
+    let refused = browser.post("/customers/create", &[form.as_slice(), &[("timezone", "Mars/Olympus")]].concat()).await;
+    assert_eq!(refused.location(), "/customers");
+    let page = browser.get("/customers").await;
+    let error = section(&page.body, r#"id="timezone-error""#, "</p>");
+    assert!(error.contains("Timezone must be an IANA timezone such as Europe/Paris."), "{error}");
+    assert!(page.body.contains(r#"value="Mars/Olympus""#) && page.body.contains(r#"value="acme""#));
+    assert_eq!(app.get("/v1/customers/acme").await.0, StatusCode::NOT_FOUND, "nothing half-written");
+
+    let created = browser.post("/customers/create", &[form.as_slice(), &[("timezone", "Europe/Paris")]].concat()).await;
+    assert!(created.location().starts_with("/customers/cust_"), "{}", created.location());
+    let (_, customer) = app.get("/v1/customers/acme").await;
+    assert_eq!((customer["name"].as_str(), customer["timezone"].as_str()), (Some("Acme"), Some("Europe/Paris")));
+    let id = customer["id"].as_str().unwrap().to_string();
+
+    let edit = [
+        ("_csrf", csrf.as_str()),
+        ("_form", "customer-edit"),
+        ("name", "Acme Corporation"),
+        ("email", "billing@acme.example"),
+        ("timezone", "America/New_York"),
+        ("billingCycleStart", "2026-01-15"),
+    ];
+    assert_eq!(browser.post(&format!("/customers/{id}/update"), &edit).await.location(), format!("/customers/{id}"));
+    let (_, customer) = app.get("/v1/customers/acme").await;
+    assert_eq!(customer["name"], "Acme Corporation");
+    assert_eq!(customer["email"], "billing@acme.example");
+    assert_eq!(customer["timezone"], "America/New_York");
+    assert_eq!(customer["billingCycleStart"].as_str().map(|d| &d[..10]), Some("2026-01-15"));
+
+    let confirm = browser.get(&format!("/confirm/delete-customer/{id}")).await;
+    assert!(confirm.body.contains("Delete the customer acme?"), "{}", confirm.body);
+    let deleted = browser.post(&format!("/customers/{id}/delete"), &[("_csrf", &csrf)]).await;
+    assert_eq!(deleted.location(), "/customers");
+    assert_eq!(app.get("/v1/customers/acme").await.0, StatusCode::NOT_FOUND);
 }

@@ -24,10 +24,7 @@ pub fn ApiKeysPage() -> impl IntoView {
             .map(|key| {
                 let revoke = key.revoked_at.is_none().then(|| {
                     view! {
-                        <form method="post" action=format!("/api-keys/{}/revoke", key.id) class="inline">
-                            <CsrfField token=csrf.clone()/>
-                            <button type="submit" class="danger">{format!("Revoke {}", key.name)}</button>
-                        </form>
+                        <a class="button danger" href=format!("/confirm/revoke-key/{}", key.id)>{format!("Revoke {}", key.name)}</a>
                     }
                 });
                 let own = own_limits.get(&key.id).copied().unwrap_or_default();
@@ -93,11 +90,11 @@ pub fn ApiKeysPage() -> impl IntoView {
                 </form>
             </section>
             <p>{format!("Default rate limit of every key: {defaults}.")}</p>
-            <table>
+            <div class="table-scroll" tabindex="0"><table>
                 <caption>"Keys"</caption>
-                <thead><tr><th>"Name"</th><th>"Prefix"</th><th>"Created"</th><th>"Last used"</th><th>"Status"</th><th>"Rate limit"</th><th></th></tr></thead>
+                <thead><tr><th>"Name"</th><th>"Prefix"</th><th>"Created"</th><th>"Last used"</th><th>"Status"</th><th>"Rate limit"</th><th>"Revoke"</th></tr></thead>
                 <tbody>{rows}</tbody>
-            </table>
+            </table></div>
         }
         .into_any())
     })

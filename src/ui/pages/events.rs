@@ -84,22 +84,33 @@ pub fn EventsPage() -> impl IntoView {
             <h1>"Events"</h1>
             <Messages context=context.clone()/>
             <form method="get" action="/events" class="card filters">
-                <label for="customer">"Customer"</label>
-                <input id="customer" name="customer" value=customer.clone().unwrap_or_default()/>
-                <label for="eventType">"Event type"</label>
-                <input id="eventType" name="eventType" value=event_type.clone().unwrap_or_default()/>
-                <label for="start">"From (YYYY-MM-DD)"</label>
-                <input id="start" name="start" value=start.clone().unwrap_or_default() placeholder="2026-01-01"/>
-                <label for="end">"Until (exclusive)"</label>
-                <input id="end" name="end" value=end.clone().unwrap_or_default() placeholder="2026-02-01"/>
-                <button type="submit">"Filter"</button>
-                <a class="button" href=format!("/exports/events.csv?{filters}")>"Download CSV"</a>
+                <div>
+                    <label for="customer">"Customer"</label>
+                    <input id="customer" name="customer" value=customer.clone().unwrap_or_default()/>
+                </div>
+                <div>
+                    <label for="eventType">"Event type"</label>
+                    <input id="eventType" name="eventType" value=event_type.clone().unwrap_or_default()/>
+                </div>
+                <div>
+                    <label for="start">"From (YYYY-MM-DD)"</label>
+                    <input id="start" name="start" value=start.clone().unwrap_or_default() placeholder="2026-01-01"/>
+                </div>
+                <div>
+                    <label for="end">"Until (exclusive)"</label>
+                    <input id="end" name="end" value=end.clone().unwrap_or_default() placeholder="2026-02-01"/>
+                </div>
+                <div>
+                    <button type="submit">"Filter"</button>
+                    " "
+                    <a class="button" href=format!("/exports/events.csv?{filters}")>"Download CSV"</a>
+                </div>
             </form>
-            <table>
+            <div class="table-scroll" tabindex="0"><table>
                 <caption>"Events, newest first"</caption>
                 <thead><tr><th>"Time"</th><th>"Customer"</th><th>"Type"</th><th>"Values"</th><th>"Dimensions"</th><th>"Id"</th></tr></thead>
                 <tbody>{rows}</tbody>
-            </table>
+            </table></div>
             {next.map(|href| view! { <p><a href=href rel="next">"Next page"</a></p> })}
         }
         .into_any())

@@ -52,10 +52,9 @@ pub fn MetersPage() -> impl IntoView {
                             {meter_fields(Some(meter), &format!("-{}", meter.id))}
                             <button type="submit">"Save"</button>
                         </form>
-                        <form method="post" action=format!("/meters/{}/delete", meter.id) class="inline">
-                            <CsrfField token=csrf.clone()/>
-                            <button type="submit" class="danger">{format!("Delete {}", meter.name)}</button>
-                        </form>
+                        <p>
+                            <a class="button danger" href=format!("/confirm/delete-meter/{}", meter.id)>{format!("Delete {}", meter.name)}</a>
+                        </p>
                     </details>
                 }
             })

@@ -2,8 +2,10 @@
 
 pub mod access_tokens;
 pub mod api_keys;
+pub mod confirm;
 pub mod customers;
 pub mod events;
+pub mod exports;
 pub mod home;
 pub mod limits;
 pub mod login;

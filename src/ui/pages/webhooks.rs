@@ -5,10 +5,31 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
+use crate::db::attention::{DeliveryFilter, DeliveryHealth};
 use crate::domain::webhooks::{EventType, WebhookEndpoint};
 use crate::ui::components::{async_page, format_time, CsrfField, FieldErrorMessage, Messages, PageContext};
+use crate::ui::format::{grouped, time_until};
 
 const LOG_ROWS: i64 = 50;
+/// Days over which an endpoint's success rate is measured.
+const HEALTH_DAYS: i64 = 7;
+
+/// "97 % of 1,204 attempts succeeded; 3 failing".
+fn delivery_summary(health: DeliveryHealth) -> String {
+    let rate = health.success_percent().map_or("no attempts".to_string(), |p| {
+        format!("{p} % of {} attempts succeeded", grouped(i128::from(health.attempts)))
+    });
+    format!("{rate}; {} failing", grouped(i128::from(health.failed + health.retrying)))
+}
+
+fn filter_label(filter: DeliveryFilter) -> &'static str {
+    match filter {
+        DeliveryFilter::All => "All",
+        DeliveryFilter::Failing => "Failing",
+        DeliveryFilter::Delivered => "Delivered",
+        DeliveryFilter::Queued => "Queued",
+    }
+}
 
 /// The secret a create or rotate just made, shown once.
 fn new_secret(context: &PageContext) -> impl IntoView {
@@ -49,7 +70,7 @@ fn frequency_choices(endpoint: Option<&WebhookEndpoint>) -> impl IntoView {
         .collect_view()
 }
 
-fn health(endpoint: &WebhookEndpoint) -> String {
+pub fn health(endpoint: &WebhookEndpoint) -> String {
     match (&endpoint.disabled_reason, endpoint.enabled, endpoint.failing_since) {
         (Some(reason), false, _) => format!("disabled: {reason}"),
         (None, false, _) => "disabled".into(),
@@ -62,7 +83,10 @@ fn health(endpoint: &WebhookEndpoint) -> String {
 pub fn WebhooksPage() -> impl IntoView {
     async_page(|context: PageContext| async move {
         let project = context.project().await?;
-        let endpoints = context.state.engine.db().endpoints(&project.id).await.map_err(|e| e.to_string())?;
+        let db = context.state.engine.db();
+        let endpoints = db.endpoints(&project.id).await.map_err(|e| e.to_string())?;
+        let since = context.state.engine.now() - chrono::Duration::days(HEALTH_DAYS);
+        let health_counts = db.delivery_health(&project.id, since).await.map_err(|e| e.to_string())?;
         let rows = endpoints
             .iter()
             .map(|e| {
@@ -77,6 +101,7 @@ pub fn WebhooksPage() -> impl IntoView {
                         <td>{e.description.clone().unwrap_or_default()}</td>
                         <td>{types}</td>
                         <td data-testid="webhook-health">{health(e)}</td>
+                        <td>{delivery_summary(health_counts.get(&e.id).cloned().unwrap_or_default())}</td>
                     </tr>
                 }
             })
@@ -104,11 +129,11 @@ pub fn WebhooksPage() -> impl IntoView {
                     <button type="submit">"Create endpoint"</button>
                 </form>
             </section>
-            <table>
+            <div class="table-scroll" tabindex="0"><table>
                 <caption>"Endpoints"</caption>
-                <thead><tr><th>"URL"</th><th>"Description"</th><th>"Events"</th><th>"Health"</th></tr></thead>
+                <thead><tr><th>"URL"</th><th>"Description"</th><th>"Events"</th><th>"Health"</th><th>{format!("Deliveries, last {HEALTH_DAYS} days")}</th></tr></thead>
                 <tbody>{rows}</tbody>
-            </table>
+            </table></div>
         }
         .into_any())
     })
@@ -127,7 +152,25 @@ pub fn WebhookPage() -> impl IntoView {
                     view! { <h1>"Endpoint not found"</h1> <p><a href="/webhooks">"All endpoints"</a></p> }.into_any()
                 );
             };
-            let deliveries = db.deliveries_page(&endpoint.id, None, LOG_ROWS).await.map_err(|e| e.to_string())?;
+            let filter = context.param("status").and_then(|s| DeliveryFilter::parse(&s)).unwrap_or(DeliveryFilter::All);
+            let after = context.param("after");
+            let mut deliveries = db
+                .filtered_deliveries_page(&endpoint.id, filter, after.as_deref(), LOG_ROWS + 1)
+                .await
+                .map_err(|e| e.to_string())?;
+            let older = (deliveries.len() as i64 > LOG_ROWS).then(|| {
+                deliveries.truncate(LOG_ROWS as usize);
+                let last = deliveries.last().map(|d| d.id.clone()).unwrap_or_default();
+                let query = [("status", filter.as_str().to_string()), ("after", last)];
+                format!("/webhooks/{}?{}", endpoint.id, serde_urlencoded::to_string(query).unwrap_or_default())
+            });
+            let now = context.state.engine.now();
+            let health_counts = db
+                .delivery_health(&project.id, now - chrono::Duration::days(HEALTH_DAYS))
+                .await
+                .map_err(|e| e.to_string())?
+                .remove(&endpoint.id)
+                .unwrap_or_default();
             let csrf = context.csrf();
             let log = deliveries
                 .into_iter()
@@ -136,24 +179,45 @@ pub fn WebhookPage() -> impl IntoView {
                         .attempt_log
                         .iter()
                         .map(|a| {
-                            let outcome = a
-                                .status_code
-                                .map_or_else(|| a.error.clone().unwrap_or_default(), |code| format!("HTTP {code}"));
-                            format!("{} — {outcome} in {} ms", format_time(a.attempted_at), a.duration_ms)
+                            let outcome = match (a.status_code, &a.error) {
+                                (Some(code), _) => format!("HTTP {code}"),
+                                (None, Some(error)) => format!("no answer: {error}"),
+                                (None, None) => "no answer".to_string(),
+                            };
+                            view! {
+                                <li data-testid="attempt">
+                                    <p>{format!("{} — {outcome} in {} ms", format_time(a.attempted_at), grouped(i128::from(a.duration_ms)))}</p>
+                                    {a.error.clone().filter(|_| a.status_code.is_some()).map(|e| view! { <p>"Error: "{e}</p> })}
+                                    {a.response_excerpt.clone().filter(|r| !r.is_empty()).map(|r| view! {
+                                        <p>"Response (first 256 bytes):"</p>
+                                        <pre data-testid="response-excerpt"><code>{r}</code></pre>
+                                    })}
+                                </li>
+                            }
                         })
-                        .map(|line| view! { <li>{line}</li> })
                         .collect_view();
                     let redeliver = format!("/webhooks/{}/deliveries/{}/redeliver", endpoint.id, d.id);
+                    let last_error = d.attempt_log.last().and_then(|a| match (a.status_code, &a.error) {
+                        (Some(code), _) if !(200..300).contains(&code) => Some(format!("HTTP {code}")),
+                        (None, Some(error)) => Some(error.clone()),
+                        _ => None,
+                    });
+                    let next = match (d.status.as_str(), d.next_attempt_at) {
+                        ("pending", Some(at)) if d.attempts > 0 => format!("retrying {} ({})", time_until(now, at), format_time(at)),
+                        ("pending", _) => "queued".to_string(),
+                        ("failed", _) => "failed: retries used up".to_string(),
+                        (status, _) => status.to_string(),
+                    };
                     view! {
                         <tr data-testid="delivery">
                             <td>{format_time(d.created_at)}</td>
                             <td>{d.event_type.clone()}</td>
-                            <td>{d.status.clone()}</td>
-                            <td>{d.last_status_code.map(|c| c.to_string()).unwrap_or_default()}</td>
+                            <td data-testid="delivery-status">{next}</td>
+                            <td data-testid="delivery-reason">{last_error.unwrap_or_default()}</td>
                             <td>
                                 <details>
                                     <summary>{format!("{} attempt(s)", d.attempts)}</summary>
-                                    <ol>{attempts}</ol>
+                                    <ol class="attempts">{attempts}</ol>
                                     <p>"Request body"</p>
                                     <pre><code>{d.payload.clone()}</code></pre>
                                 </details>
@@ -168,6 +232,18 @@ pub fn WebhookPage() -> impl IntoView {
                     }
                 })
                 .collect_view();
+            let filter_links = DeliveryFilter::ALL
+                .into_iter()
+                .map(|f| {
+                    let href = format!("/webhooks/{}?status={}", endpoint.id, f.as_str());
+                    let current = (f == filter).then_some("page");
+                    view! { <a href=href aria-current=current>{filter_label(f)}</a> }
+                })
+                .collect_view();
+            let failing_count = health_counts.failed + health_counts.retrying;
+            let success = health_counts.success_percent().map_or("no attempts yet".to_string(), |p| {
+                format!("{p} % of {} attempts succeeded", grouped(i128::from(health_counts.attempts)))
+            });
             let action = |what: &str| format!("/webhooks/{}/{what}", endpoint.id);
             Ok(view! {
                 <Title text="Webhook · Limitry"/>
@@ -176,6 +252,20 @@ pub fn WebhookPage() -> impl IntoView {
                 <Messages context=context.clone()/>
                 {new_secret(&context)}
                 <p data-testid="webhook-health">{health(&endpoint)}</p>
+                <section class="card" aria-labelledby="deliveries-heading">
+                    <h2 id="deliveries-heading">"Deliveries"</h2>
+                    <dl class="stats">
+                        <div><dt>{format!("Success rate, last {HEALTH_DAYS} days")}</dt><dd data-testid="success-rate">{success}</dd></div>
+                        <div><dt>"Delivered"</dt><dd>{grouped(i128::from(health_counts.delivered))}</dd></div>
+                        <div><dt>"Failing"</dt><dd data-testid="failing-count">{grouped(i128::from(failing_count))}</dd></div>
+                        <div><dt>"Queued"</dt><dd>{grouped(i128::from(health_counts.queued))}</dd></div>
+                    </dl>
+                    <form method="post" action=action("retry-failed")>
+                        <CsrfField token=csrf.clone()/>
+                        <button type="submit" disabled=failing_count == 0>"Retry all failed deliveries"</button>
+                    </form>
+                    {(!endpoint.enabled).then(|| view! { <p class="hint">"The endpoint is disabled: enable it below, or retried deliveries wait."</p> })}
+                </section>
                 <section class="card">
                     <h2>"Settings"</h2>
                     <form method="post" action=action("update")>
@@ -202,21 +292,17 @@ pub fn WebhookPage() -> impl IntoView {
                             <CsrfField token=csrf.clone()/>
                             <button type="submit">"Send test event"</button>
                         </form>
-                        <form method="post" action=action("rotate") class="inline">
-                            <CsrfField token=csrf.clone()/>
-                            <button type="submit">"Rotate secret"</button>
-                        </form>
-                        <form method="post" action=action("delete") class="inline">
-                            <CsrfField token=csrf.clone()/>
-                            <button type="submit" class="danger">"Delete endpoint"</button>
-                        </form>
+                        <a class="button" href=format!("/confirm/rotate-secret/{}", endpoint.id)>"Rotate secret"</a>
+                        <a class="button danger" href=format!("/confirm/delete-endpoint/{}", endpoint.id)>"Delete endpoint"</a>
                     </div>
                 </section>
-                <table>
-                    <caption>"Deliveries (newest first)"</caption>
-                    <thead><tr><th>"Created"</th><th>"Event"</th><th>"Status"</th><th>"Last response"</th><th>"Attempts"</th><th></th></tr></thead>
+                <nav aria-label="Show deliveries" class="pages">{filter_links}</nav>
+                <div class="table-scroll" tabindex="0"><table>
+                    <caption>{format!("Deliveries: {} (newest first)", filter_label(filter).to_lowercase())}</caption>
+                    <thead><tr><th>"Created"</th><th>"Event"</th><th>"Status"</th><th>"Why it failed"</th><th>"Attempts"</th><th>"Send again"</th></tr></thead>
                     <tbody>{log}</tbody>
-                </table>
+                </table></div>
+                {older.map(|href| view! { <p><a href=href rel="next">"Older deliveries"</a></p> })}
             }
             .into_any())
         }
