@@ -32,8 +32,8 @@ const SELECT_GOVERNED_CUSTOMERS: &str = concat!(
 );
 // A limit's counters from `$2` on, with their customers.
 const SELECT_LIMIT_COUNTERS_SINCE: &str = concat!(
-    "select c.id, c.external_id, c.name, c.email, c.metadata, c.timezone, c.billing_cycle_start, c.created_at, ",
-    "c.updated_at, u.window_start, u.value from usage_counters u join customers c on c.id = u.customer_id ",
+    "select c.id, c.project_id, c.external_id, c.name, c.email, c.metadata, c.timezone, c.billing_cycle_start, ",
+    "c.created_at, c.updated_at, u.window_start, u.value from usage_counters u join customers c on c.id = u.customer_id ",
     "where u.limit_id = $1 and u.window_start >= $2"
 );
 const SELECT_CUSTOMER_USAGE_SINCE: &str = "select event_type, metric_values, dimensions, occurred_at from events \
