@@ -77,6 +77,12 @@ impl Outcome {
         }
     }
 
+    /// Adds a later run of the same scenario: its requests, and its measured time.
+    pub fn extend(&mut self, later: Outcome) {
+        self.elapsed += later.elapsed;
+        self.merge(later);
+    }
+
     fn acknowledge(&mut self, body: Option<usize>) {
         if let Some(count) = body.and_then(|i| self.acknowledged.get_mut(i)) {
             *count += 1;

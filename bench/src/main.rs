@@ -84,6 +84,39 @@ async fn main() -> ExitCode {
     }
 }
 
+/// The check with an unlimited key and with a rate-limited one, measured in four alternating
+/// slices of half the duration (unlimited, limited, limited, unlimited), so that whatever the
+/// database or the machine does in the background (a checkpoint or vacuum after the preload,
+/// another process) weighs on both alike, instead of on whichever ran second.
+async fn compare_checks(
+    server: &mut Server,
+    [plain_headers, limited_headers]: [&Headers; 2],
+    bodies: &[bytes::Bytes],
+    concurrency: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> anyhow::Result<(load::Outcome, load::Outcome)> {
+    let slice = duration / 2;
+    let target =
+        Arc::new(Target { method: Method::POST, path: Uri::from_static("/v1/limits/check"), bodies: bodies.to_vec() });
+    let mut outcomes: [Option<load::Outcome>; 2] = [None, None];
+    for (round, which) in [0, 1, 1, 0].into_iter().enumerate() {
+        server.check_alive()?;
+        let (name, headers) = match which {
+            0 => ("check POST /v1/limits/check", plain_headers),
+            _ => ("check, key with a rate limit", limited_headers),
+        };
+        eprintln!("limitry-bench: {name} ({} of 2)", 1 + usize::from(round >= 2));
+        let outcome = load::run(server.addr, headers.clone(), target.clone(), concurrency, warmup / 2, slice).await?;
+        match &mut outcomes[which] {
+            Some(total) => total.extend(outcome),
+            empty => *empty = Some(outcome),
+        }
+    }
+    let [Some(plain), Some(limited)] = outcomes else { bail!("every check slice ran") };
+    Ok((plain, limited))
+}
+
 async fn interrupted() -> &'static str {
     let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
         // Without a SIGTERM handler, Ctrl-C is still handled.
@@ -161,26 +194,6 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
             Target { method: Method::GET, path: Uri::from_static("/healthz"), bodies: Vec::new() },
         ),
         (
-            "check POST /v1/limits/check",
-            None,
-            &headers,
-            Target {
-                method: Method::POST,
-                path: Uri::from_static("/v1/limits/check"),
-                bodies: workload::check_bodies(customers),
-            },
-        ),
-        (
-            "check, key with a rate limit",
-            None,
-            &rate_limited_headers,
-            Target {
-                method: Method::POST,
-                path: Uri::from_static("/v1/limits/check"),
-                bodies: workload::check_bodies(customers),
-            },
-        ),
-        (
             "consume POST /v1/limits/check (mode consume)",
             Some(1),
             &headers,
@@ -211,7 +224,27 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
             },
         ),
     ];
-    let mut results = Vec::with_capacity(scenarios.len() + 4);
+    let mut results = Vec::with_capacity(scenarios.len() + 6);
+    let mut scenarios = scenarios.into_iter();
+    // The baseline first, then both checks together, then the rest.
+    for (name, events_per_request, scenario_headers, target) in scenarios.by_ref().take(1) {
+        server.check_alive()?;
+        eprintln!("limitry-bench: {name}");
+        let outcome =
+            load::run(server.addr, scenario_headers.clone(), Arc::new(target), concurrency, warmup, duration).await?;
+        results.push(ScenarioResult::new(name, events_per_request, outcome));
+    }
+    let (plain_check, rate_limited_check) = compare_checks(
+        &mut server,
+        [&headers, &rate_limited_headers],
+        &workload::check_bodies(customers),
+        concurrency,
+        warmup,
+        duration,
+    )
+    .await?;
+    results.push(ScenarioResult::new("check POST /v1/limits/check", None, plain_check));
+    results.push(ScenarioResult::new("check, key with a rate limit", None, rate_limited_check));
     for (name, events_per_request, scenario_headers, target) in scenarios {
         server.check_alive()?;
         let name = match events_per_request {

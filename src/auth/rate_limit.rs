@@ -21,8 +21,8 @@ use axum::response::{IntoResponse, Response};
 use crate::auth::keys::{bearer_secret, KEY_PREFIX};
 use crate::clock::Clock;
 use crate::config::RateLimitSettings;
-use crate::db::rate_limits::{KeyRateLimits, RateWindow};
-use crate::db::Db;
+use crate::db::rate_limits::{KeyRateLimits, RateCountConnection, RateWindow};
+use crate::db::{Db, DbResult};
 use crate::error::AppError;
 use crate::server::AppState;
 
@@ -149,12 +149,15 @@ pub struct RateLimiter {
     /// Several instances may share the database (PostgreSQL).
     shared: bool,
     keys: RwLock<HashMap<String, Arc<KeyCounts>>>,
+    /// The batches' own connection (PostgreSQL), opened at the first batch and again after
+    /// an error. Only one batch runs at a time.
+    batch_connection: tokio::sync::Mutex<Option<RateCountConnection>>,
 }
 
 impl RateLimiter {
     pub fn new(defaults: RateLimitSettings, db: Db, clock: Arc<dyn Clock>) -> RateLimiter {
         let shared = !db.is_exclusive();
-        RateLimiter { defaults, db, clock, shared, keys: RwLock::default() }
+        RateLimiter { defaults, db, clock, shared, keys: RwLock::default(), batch_connection: Default::default() }
     }
 
     fn effective(&self, own: KeyRateLimits) -> Effective {
@@ -349,7 +352,7 @@ impl RateLimiter {
         if additions.is_empty() {
             return;
         }
-        let totals = match self.db.add_rate_counts(&additions).await {
+        let totals = match self.add_batch(&additions).await {
             Ok(totals) => totals.into_iter().map(Some).collect(),
             Err(err) => {
                 tracing::warn!(error = %err, "could not add to shared rate counters; will retry");
@@ -359,6 +362,27 @@ impl RateLimiter {
         for (((counts, i), (window, amount)), total) in owners.iter().zip(&additions).zip(totals) {
             lock(counts)[*i].settle(window.window_start, *amount, total, *amount);
         }
+    }
+
+    /// Sends a batch over the batches' own connection (PostgreSQL), opening it if needed, or
+    /// through the pool (SQLite, or while no connection of its own can be opened).
+    async fn add_batch(&self, additions: &[(RateWindow, i64)]) -> DbResult<Vec<i64>> {
+        let mut held = self.batch_connection.lock().await;
+        if held.is_none() {
+            match self.db.rate_count_connection().await {
+                Ok(connection) => *held = connection,
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not open a connection for rate counters; using the pool")
+                }
+            }
+        }
+        let Some(connection) = held.as_mut() else { return self.db.add_rate_counts(additions).await };
+        let totals = connection.add_rate_counts(additions).await;
+        if totals.is_err() {
+            // The connection may be broken: the next batch opens another.
+            *held = None;
+        }
+        totals
     }
 
     /// Forgets keys whose windows all ended, and shared counts older than a day's window.
