@@ -33,6 +33,7 @@ class Balance(BaseModel):
         populate_by_name=True,
     )
     id: str
+    project_id: str = Field(..., alias="projectId")
     customer_id: str = Field(..., alias="customerId")
     name: str
     unit: str
@@ -44,6 +45,11 @@ class Balance(BaseModel):
     `currentBalance − minimumBalance − heldBalance`.
     """
     low_balance_threshold: Optional[int] = Field(None, alias="lowBalanceThreshold")
+    dimension_filters: dict[str, str] = Field(..., alias="dimensionFilters")
+    """
+    Dimension pairs the balance is scoped to, as given on creation; stored and returned,
+    never used to pick a balance (a balance is named by its customer and `name`).
+    """
     created_at: AwareDatetime = Field(..., alias="createdAt")
     updated_at: AwareDatetime = Field(..., alias="updatedAt")
 
@@ -58,13 +64,24 @@ class BalanceAmount(BaseModel):
 
 
 class BalanceCheckResponse(BaseModel):
+    """
+    Whether an amount could be debited now. The flat fields beside `balance` are the shape
+    Limitry documents; `amount` and `requestedAmount` are the same number.
+    """
+
     model_config = ConfigDict(
         extra="allow",
         populate_by_name=True,
     )
     sufficient: bool
     amount: int
+    requested_amount: int = Field(..., alias="requestedAmount")
     available_balance: int = Field(..., alias="availableBalance")
+    balance_id: str = Field(..., alias="balanceId")
+    name: str
+    unit: str
+    current_balance: int = Field(..., alias="currentBalance")
+    minimum_balance: int = Field(..., alias="minimumBalance")
     balance: Balance
 
 
@@ -295,6 +312,11 @@ class CreateBalanceRequest(BaseModel):
     0 (default): no overdraft; negative: overdraft down to it; positive: a reserve.
     """
     low_balance_threshold: Optional[int] = Field(None, alias="lowBalanceThreshold")
+    dimension_filters: Optional[dict[str, str]] = Field(None, alias="dimensionFilters")
+    """
+    Dimension pairs the balance is scoped to (keys `[A-Za-z0-9_]{1,64}`, values at most 256
+    characters): stored and returned as given.
+    """
 
 
 class Customer(BaseModel):
@@ -303,6 +325,7 @@ class Customer(BaseModel):
         populate_by_name=True,
     )
     id: str
+    project_id: str = Field(..., alias="projectId")
     external_id: str = Field(..., alias="externalId")
     name: Optional[str] = None
     email: Optional[str] = None
@@ -314,6 +337,25 @@ class Customer(BaseModel):
     billing_cycle_start: Optional[date] = Field(None, alias="billingCycleStart")
     created_at: AwareDatetime = Field(..., alias="createdAt")
     updated_at: AwareDatetime = Field(..., alias="updatedAt")
+
+
+class CustomerBalancesPage(BaseModel):
+    """
+    A page of a customer's balances: our list shape (`data`, `nextCursor`, `hasMore`) with the
+    same page also under `balances`, the name Limitry documents for this endpoint.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    data: list[Balance]
+    next_cursor: Optional[str] = Field(None, alias="nextCursor")
+    has_more: bool = Field(..., alias="hasMore")
+    balances: list[Balance]
+    """
+    The same balances as `data`.
+    """
 
 
 class CustomerLimitUsageEntry(BaseModel):
@@ -354,7 +396,8 @@ class CustomerRequest(BaseModel):
     """
     billing_cycle_start: Optional[str] = Field(None, alias="billingCycleStart")
     """
-    `YYYY-MM-DD` or an RFC 3339 date-time: its date anchors monthly and annual windows.
+    `YYYY-MM-DD` or an ISO 8601 date-time: its date anchors monthly and annual windows.
+    Unset (the default), months start on the 1st and years on January 1st.
     """
 
 
@@ -505,6 +548,7 @@ class Meter(BaseModel):
         populate_by_name=True,
     )
     id: str
+    project_id: str = Field(..., alias="projectId")
     name: str
     description: Optional[str] = None
     aggregation: Literal["sum", "count", "max", "latest"]
@@ -555,41 +599,7 @@ class Datum(BaseModel):
         populate_by_name=True,
     )
     id: str
-    customer_id: str = Field(..., alias="customerId")
-    name: str
-    unit: str
-    current_balance: int = Field(..., alias="currentBalance")
-    minimum_balance: int = Field(..., alias="minimumBalance")
-    held_balance: int = Field(..., alias="heldBalance")
-    available_balance: int = Field(..., alias="availableBalance")
-    """
-    `currentBalance − minimumBalance − heldBalance`.
-    """
-    low_balance_threshold: Optional[int] = Field(None, alias="lowBalanceThreshold")
-    created_at: AwareDatetime = Field(..., alias="createdAt")
-    updated_at: AwareDatetime = Field(..., alias="updatedAt")
-
-
-class PageBalance(BaseModel):
-    """
-    A page of a list.
-    """
-
-    model_config = ConfigDict(
-        extra="allow",
-        populate_by_name=True,
-    )
-    data: list[Datum]
-    next_cursor: Optional[str] = Field(None, alias="nextCursor")
-    has_more: bool = Field(..., alias="hasMore")
-
-
-class Datum1(BaseModel):
-    model_config = ConfigDict(
-        extra="allow",
-        populate_by_name=True,
-    )
-    id: str
+    project_id: str = Field(..., alias="projectId")
     external_id: str = Field(..., alias="externalId")
     name: Optional[str] = None
     email: Optional[str] = None
@@ -612,12 +622,12 @@ class PageCustomer(BaseModel):
         extra="allow",
         populate_by_name=True,
     )
-    data: list[Datum1]
+    data: list[Datum]
     next_cursor: Optional[str] = Field(None, alias="nextCursor")
     has_more: bool = Field(..., alias="hasMore")
 
 
-class Datum2(BaseModel):
+class Datum1(BaseModel):
     """
     One delivery as the log shows it.
     """
@@ -657,12 +667,12 @@ class PageDelivery(BaseModel):
         extra="allow",
         populate_by_name=True,
     )
-    data: list[Datum2]
+    data: list[Datum1]
     next_cursor: Optional[str] = Field(None, alias="nextCursor")
     has_more: bool = Field(..., alias="hasMore")
 
 
-class Datum3(BaseModel):
+class Datum2(BaseModel):
     """
     A recorded event as the API lists it.
     """
@@ -695,17 +705,18 @@ class PageEvent(BaseModel):
         extra="allow",
         populate_by_name=True,
     )
-    data: list[Datum3]
+    data: list[Datum2]
     next_cursor: Optional[str] = Field(None, alias="nextCursor")
     has_more: bool = Field(..., alias="hasMore")
 
 
-class Datum6(BaseModel):
+class Datum5(BaseModel):
     model_config = ConfigDict(
         extra="allow",
         populate_by_name=True,
     )
     id: str
+    project_id: str = Field(..., alias="projectId")
     name: str
     description: Optional[str] = None
     aggregation: Literal["sum", "count", "max", "latest"]
@@ -727,7 +738,7 @@ class PageMeter(BaseModel):
         extra="allow",
         populate_by_name=True,
     )
-    data: list[Datum6]
+    data: list[Datum5]
     next_cursor: Optional[str] = Field(None, alias="nextCursor")
     has_more: bool = Field(..., alias="hasMore")
 
@@ -935,7 +946,13 @@ class LedgerTransaction(BaseModel):
     type: Literal["credit", "debit", "hold", "commit", "release", "expire"]
     amount: int
     """
-    Signed change of the balance: credits positive, debits and commits negative.
+    Signed change of the balance: credits positive, debits and commits negative, so a
+    balance equals the sum of its ledger's amounts.
+    """
+    unsigned_amount: int = Field(..., alias="unsignedAmount")
+    """
+    The size of the operation, never negative: `|amount|`, or `|holdChange|` for a hold,
+    release or expiry. Limitry's documented ledger shows this figure as `amount`.
     """
     hold_change: int = Field(..., alias="holdChange")
     """
@@ -955,6 +972,7 @@ class Limit(BaseModel):
         populate_by_name=True,
     )
     id: str
+    project_id: str = Field(..., alias="projectId")
     name: str
     meter_id: str = Field(..., alias="meterId")
     limit_value: float = Field(..., alias="limitValue")
@@ -967,7 +985,12 @@ class Limit(BaseModel):
     `None`: the project-wide default for every customer.
     """
     dimension_filters: dict[str, str] = Field(..., alias="dimensionFilters")
-    alert_thresholds: list[AlertThreshold] = Field(..., alias="alertThresholds")
+    alert_thresholds: Optional[list[AlertThreshold]] = Field(
+        None, alias="alertThresholds"
+    )
+    """
+    Percentages; `null` when the limit has none, as Limitry documents it.
+    """
     fail_mode: Literal["open", "closed"] = Field(..., alias="failMode")
     """
     What a client should do when the service cannot be reached.
@@ -996,7 +1019,7 @@ class LimitRequest(BaseModel):
         None, alias="alertThresholds", max_length=10
     )
     """
-    Percentages 1–100, at most 10.
+    Percentages 1–100, at most 10. `null` or `[]` clears them; omitted keeps them.
     """
     fail_mode: Optional[Literal["open", "closed"]] = Field(None, alias="failMode")
 
@@ -1057,13 +1080,15 @@ class MeterQueryRequest(BaseModel):
         extra="allow",
         populate_by_name=True,
     )
-    start_date: str = Field(..., alias="startDate")
+    start_date: Optional[str] = Field(None, alias="startDate")
     """
-    Inclusive; RFC 3339 or YYYY-MM-DD.
+    Inclusive; RFC 3339 or YYYY-MM-DD. Default: the start of the current month (the
+    customer's monthly window with `customerId`, else the calendar month in the project's
+    timezone).
     """
-    end_date: str = Field(..., alias="endDate")
+    end_date: Optional[str] = Field(None, alias="endDate")
     """
-    Exclusive; RFC 3339 or YYYY-MM-DD.
+    Exclusive; RFC 3339 or YYYY-MM-DD. Default: the end of the current month.
     """
     customer_id: Optional[str] = Field(None, alias="customerId")
     dimensions: Optional[dict[str, str]] = None
@@ -1080,6 +1105,7 @@ class MeterQueryResult(BaseModel):
         populate_by_name=True,
     )
     meter_id: str = Field(..., alias="meterId")
+    meter_name: str = Field(..., alias="meterName")
     aggregation: Literal["sum", "count", "max", "latest"]
     start_date: AwareDatetime = Field(..., alias="startDate")
     end_date: AwareDatetime = Field(..., alias="endDate")
@@ -1117,7 +1143,7 @@ class MeterUsage(BaseModel):
     value: float
 
 
-class Datum4(BaseModel):
+class Datum3(BaseModel):
     model_config = ConfigDict(
         extra="allow",
         populate_by_name=True,
@@ -1127,7 +1153,13 @@ class Datum4(BaseModel):
     type: Literal["credit", "debit", "hold", "commit", "release", "expire"]
     amount: int
     """
-    Signed change of the balance: credits positive, debits and commits negative.
+    Signed change of the balance: credits positive, debits and commits negative, so a
+    balance equals the sum of its ledger's amounts.
+    """
+    unsigned_amount: int = Field(..., alias="unsignedAmount")
+    """
+    The size of the operation, never negative: `|amount|`, or `|holdChange|` for a hold,
+    release or expiry. Limitry's documented ledger shows this figure as `amount`.
     """
     hold_change: int = Field(..., alias="holdChange")
     """
@@ -1150,17 +1182,18 @@ class PageLedgerTransaction(BaseModel):
         extra="allow",
         populate_by_name=True,
     )
-    data: list[Datum4]
+    data: list[Datum3]
     next_cursor: Optional[str] = Field(None, alias="nextCursor")
     has_more: bool = Field(..., alias="hasMore")
 
 
-class Datum5(BaseModel):
+class Datum4(BaseModel):
     model_config = ConfigDict(
         extra="allow",
         populate_by_name=True,
     )
     id: str
+    project_id: str = Field(..., alias="projectId")
     name: str
     meter_id: str = Field(..., alias="meterId")
     limit_value: float = Field(..., alias="limitValue")
@@ -1173,7 +1206,12 @@ class Datum5(BaseModel):
     `None`: the project-wide default for every customer.
     """
     dimension_filters: dict[str, str] = Field(..., alias="dimensionFilters")
-    alert_thresholds: list[AlertThreshold] = Field(..., alias="alertThresholds")
+    alert_thresholds: Optional[list[AlertThreshold]] = Field(
+        None, alias="alertThresholds"
+    )
+    """
+    Percentages; `null` when the limit has none, as Limitry documents it.
+    """
     fail_mode: Literal["open", "closed"] = Field(..., alias="failMode")
     """
     What a client should do when the service cannot be reached.
@@ -1191,12 +1229,12 @@ class PageLimit(BaseModel):
         extra="allow",
         populate_by_name=True,
     )
-    data: list[Datum5]
+    data: list[Datum4]
     next_cursor: Optional[str] = Field(None, alias="nextCursor")
     has_more: bool = Field(..., alias="hasMore")
 
 
-class Datum7(BaseModel):
+class Datum6(BaseModel):
     model_config = ConfigDict(
         extra="allow",
         populate_by_name=True,
@@ -1233,7 +1271,7 @@ class PageWebhookEndpoint(BaseModel):
         extra="allow",
         populate_by_name=True,
     )
-    data: list[Datum7]
+    data: list[Datum6]
     next_cursor: Optional[str] = Field(None, alias="nextCursor")
     has_more: bool = Field(..., alias="hasMore")
 

@@ -669,6 +669,7 @@ export interface components {
         };
         Balance: {
             id: string;
+            projectId: string;
             customerId: string;
             name: string;
             unit: string;
@@ -685,6 +686,13 @@ export interface components {
             availableBalance: number;
             /** Format: int64 */
             lowBalanceThreshold?: number | null;
+            /**
+             * @description Dimension pairs the balance is scoped to, as given on creation; stored and returned,
+             *     never used to pick a balance (a balance is named by its customer and `name`).
+             */
+            dimensionFilters: {
+                [key: string]: string;
+            };
             /** Format: date-time */
             createdAt: string;
             /** Format: date-time */
@@ -699,12 +707,25 @@ export interface components {
             /** Format: int64 */
             amount: number;
         };
+        /**
+         * @description Whether an amount could be debited now. The flat fields beside `balance` are the shape
+         *     Limitry documents; `amount` and `requestedAmount` are the same number.
+         */
         BalanceCheckResponse: {
             sufficient: boolean;
             /** Format: int64 */
             amount: number;
             /** Format: int64 */
+            requestedAmount: number;
+            /** Format: int64 */
             availableBalance: number;
+            balanceId: string;
+            name: string;
+            unit: string;
+            /** Format: int64 */
+            currentBalance: number;
+            /** Format: int64 */
+            minimumBalance: number;
             balance: components["schemas"]["Balance"];
         };
         /** @description Whether a named balance covers the amount a check asked about. */
@@ -914,9 +935,17 @@ export interface components {
             minimumBalance?: number | null;
             /** Format: int64 */
             lowBalanceThreshold?: number | null;
+            /**
+             * @description Dimension pairs the balance is scoped to (keys `[A-Za-z0-9_]{1,64}`, values at most 256
+             *     characters): stored and returned as given.
+             */
+            dimensionFilters?: {
+                [key: string]: string;
+            } | null;
         };
         Customer: {
             id: string;
+            projectId: string;
             externalId: string;
             name?: string | null;
             email?: string | null;
@@ -929,6 +958,17 @@ export interface components {
             createdAt: string;
             /** Format: date-time */
             updatedAt: string;
+        };
+        /**
+         * @description A page of a customer's balances: our list shape (`data`, `nextCursor`, `hasMore`) with the
+         *     same page also under `balances`, the name Limitry documents for this endpoint.
+         */
+        CustomerBalancesPage: {
+            data: components["schemas"]["Balance"][];
+            nextCursor?: string | null;
+            hasMore: boolean;
+            /** @description The same balances as `data`. */
+            balances: components["schemas"]["Balance"][];
         };
         CustomerLimitUsageEntry: {
             /** @description The customer's `cust_…` id. */
@@ -957,7 +997,10 @@ export interface components {
             metadata?: Record<string, unknown> | null;
             /** @description IANA timezone, e.g. `Europe/Paris`. */
             timezone?: string | null;
-            /** @description `YYYY-MM-DD` or an RFC 3339 date-time: its date anchors monthly and annual windows. */
+            /**
+             * @description `YYYY-MM-DD` or an ISO 8601 date-time: its date anchors monthly and annual windows.
+             *     Unset (the default), months start on the 1st and years on January 1st.
+             */
             billingCycleStart?: string | null;
         };
         /** @description One delivery as the log shows it. */
@@ -1077,9 +1120,16 @@ export interface components {
             type: components["schemas"]["TransactionKind"];
             /**
              * Format: int64
-             * @description Signed change of the balance: credits positive, debits and commits negative.
+             * @description Signed change of the balance: credits positive, debits and commits negative, so a
+             *     balance equals the sum of its ledger's amounts.
              */
             amount: number;
+            /**
+             * Format: int64
+             * @description The size of the operation, never negative: `|amount|`, or `|holdChange|` for a hold,
+             *     release or expiry. Limitry's documented ledger shows this figure as `amount`.
+             */
+            unsignedAmount: number;
             /**
              * Format: int64
              * @description Signed change of the held total: holds positive, their settlement negative.
@@ -1097,6 +1147,7 @@ export interface components {
         };
         Limit: {
             id: string;
+            projectId: string;
             name: string;
             meterId: string;
             /** Format: double */
@@ -1107,7 +1158,8 @@ export interface components {
             dimensionFilters: {
                 [key: string]: string;
             };
-            alertThresholds: number[];
+            /** @description Percentages; `null` when the limit has none, as Limitry documents it. */
+            alertThresholds?: number[] | null;
             failMode: components["schemas"]["FailMode"];
             /** Format: date-time */
             createdAt: string;
@@ -1125,7 +1177,7 @@ export interface components {
             dimensionFilters?: {
                 [key: string]: string;
             } | null;
-            /** @description Percentages 1–100, at most 10. */
+            /** @description Percentages 1–100, at most 10. `null` or `[]` clears them; omitted keeps them. */
             alertThresholds?: number[] | null;
             failMode?: null | components["schemas"]["FailMode"];
         };
@@ -1160,6 +1212,7 @@ export interface components {
         };
         Meter: {
             id: string;
+            projectId: string;
             name: string;
             description?: string | null;
             aggregation: components["schemas"]["Aggregation"];
@@ -1172,10 +1225,14 @@ export interface components {
             updatedAt: string;
         };
         MeterQueryRequest: {
-            /** @description Inclusive; RFC 3339 or YYYY-MM-DD. */
-            startDate: string;
-            /** @description Exclusive; RFC 3339 or YYYY-MM-DD. */
-            endDate: string;
+            /**
+             * @description Inclusive; RFC 3339 or YYYY-MM-DD. Default: the start of the current month (the
+             *     customer's monthly window with `customerId`, else the calendar month in the project's
+             *     timezone).
+             */
+            startDate?: string | null;
+            /** @description Exclusive; RFC 3339 or YYYY-MM-DD. Default: the end of the current month. */
+            endDate?: string | null;
             customerId?: string | null;
             dimensions?: {
                 [key: string]: string;
@@ -1186,6 +1243,7 @@ export interface components {
         };
         MeterQueryResult: {
             meterId: string;
+            meterName: string;
             aggregation: components["schemas"]["Aggregation"];
             /** Format: date-time */
             startDate: string;
@@ -1252,37 +1310,10 @@ export interface components {
             shortfall?: number | null;
         };
         /** @description A page of a list. */
-        Page_Balance: {
-            data: {
-                id: string;
-                customerId: string;
-                name: string;
-                unit: string;
-                /** Format: int64 */
-                currentBalance: number;
-                /** Format: int64 */
-                minimumBalance: number;
-                /** Format: int64 */
-                heldBalance: number;
-                /**
-                 * Format: int64
-                 * @description `currentBalance − minimumBalance − heldBalance`.
-                 */
-                availableBalance: number;
-                /** Format: int64 */
-                lowBalanceThreshold?: number | null;
-                /** Format: date-time */
-                createdAt: string;
-                /** Format: date-time */
-                updatedAt: string;
-            }[];
-            nextCursor?: string | null;
-            hasMore: boolean;
-        };
-        /** @description A page of a list. */
         Page_Customer: {
             data: {
                 id: string;
+                projectId: string;
                 externalId: string;
                 name?: string | null;
                 email?: string | null;
@@ -1357,9 +1388,16 @@ export interface components {
                 type: components["schemas"]["TransactionKind"];
                 /**
                  * Format: int64
-                 * @description Signed change of the balance: credits positive, debits and commits negative.
+                 * @description Signed change of the balance: credits positive, debits and commits negative, so a
+                 *     balance equals the sum of its ledger's amounts.
                  */
                 amount: number;
+                /**
+                 * Format: int64
+                 * @description The size of the operation, never negative: `|amount|`, or `|holdChange|` for a hold,
+                 *     release or expiry. Limitry's documented ledger shows this figure as `amount`.
+                 */
+                unsignedAmount: number;
                 /**
                  * Format: int64
                  * @description Signed change of the held total: holds positive, their settlement negative.
@@ -1382,6 +1420,7 @@ export interface components {
         Page_Limit: {
             data: {
                 id: string;
+                projectId: string;
                 name: string;
                 meterId: string;
                 /** Format: double */
@@ -1392,7 +1431,8 @@ export interface components {
                 dimensionFilters: {
                     [key: string]: string;
                 };
-                alertThresholds: number[];
+                /** @description Percentages; `null` when the limit has none, as Limitry documents it. */
+                alertThresholds?: number[] | null;
                 failMode: components["schemas"]["FailMode"];
                 /** Format: date-time */
                 createdAt: string;
@@ -1406,6 +1446,7 @@ export interface components {
         Page_Meter: {
             data: {
                 id: string;
+                projectId: string;
                 name: string;
                 description?: string | null;
                 aggregation: components["schemas"]["Aggregation"];
@@ -2337,7 +2378,12 @@ export interface operations {
     };
     listCustomerBalances: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Page size, 1–100 (default 50). */
+                limit?: number;
+                /** @description `nextCursor` of the previous page. */
+                cursor?: string;
+            };
             header?: never;
             path: {
                 /** @description cust_… id or externalId */
@@ -2352,7 +2398,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Page_Balance"];
+                    "application/json": components["schemas"]["CustomerBalancesPage"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -2406,11 +2452,13 @@ export interface operations {
     listEvents: {
         parameters: {
             query?: {
+                /** @description also accepted as customer_id */
                 customerId?: string;
+                /** @description also accepted as event_type */
                 eventType?: string;
-                /** @description inclusive, RFC 3339 or YYYY-MM-DD */
+                /** @description inclusive, RFC 3339 or YYYY-MM-DD; also accepted as start_date */
                 startDate?: string;
-                /** @description exclusive */
+                /** @description exclusive; also accepted as end_date */
                 endDate?: string;
                 /** @description Page size, 1–100 (default 50). */
                 limit?: number;
@@ -2602,7 +2650,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
-            /** @description a cust_… id that names no customer */
+            /** @description meter_not_found for an unknown meterId; customer_not_found for a cust_… id that names no customer */
             404: {
                 headers: {
                     [name: string]: unknown;
