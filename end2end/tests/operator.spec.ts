@@ -36,7 +36,13 @@ async function flakyReceiver(): Promise<{ url: string; fix: () => void; close: (
     fix: () => {
       fixed = true;
     },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    // The service's webhook client keeps its connection alive; closing only the listener would
+    // wait for that connection to idle out, past the test's timeout.
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }
 
