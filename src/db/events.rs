@@ -18,7 +18,9 @@ use crate::domain::ids::new_id;
 use crate::domain::limits::Limit;
 use crate::domain::meters::Meter;
 use crate::domain::quantity::Quantity;
-use crate::domain::usage::{counter_updates, due_alerts, merge_updates, AlertKey, CounterKey, StoredCounter, Usage};
+use crate::domain::usage::{
+    counter_updates, due_alerts, merge_updates, AlertKey, CounterKey, CounterUpdate, StoredCounter, Usage,
+};
 
 const INSERT_EVENTS: &str = "insert into events \
      (id, project_id, customer_id, event_type, occurred_at, metric_values, dimensions, properties, \
@@ -168,8 +170,9 @@ pub struct PendingRecord<'a> {
     pub recorded: &'a [RecordedEvent],
     /// By the reference each event names.
     pub customers: &'a HashMap<String, Customer>,
-    /// Every counter the transaction changed, as it would be stored.
-    pub counters: &'a [(&'a CounterKey, StoredCounter)],
+    /// Every counter the transaction changed, and beside each (same order) how it would be stored.
+    pub updates: &'a [CounterUpdate],
+    pub stored: &'a [StoredCounter],
 }
 
 /// Decides, inside the transaction, whether it may commit; an error rolls everything back.
@@ -292,7 +295,6 @@ impl Db {
                 }
                 other => other,
             })?;
-            let judged: Vec<(&CounterKey, StoredCounter)> = updates.iter().map(|u| &u.key).zip(stored.iter().copied()).collect();
             judge(&PendingRecord {
                 project,
                 limits: &limits,
@@ -300,7 +302,8 @@ impl Db {
                 events,
                 recorded: &recorded,
                 customers: &customers,
-                counters: &judged,
+                updates: &updates,
+                stored: &stored,
             })?;
             let by_id: HashMap<&str, &Customer> = customers.values().map(|c| (c.id.as_str(), c)).collect();
             let mut alerts = Vec::new();

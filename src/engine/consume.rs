@@ -24,7 +24,8 @@ use crate::domain::usage::{counter_updates, CounterKey, StoredCounter, Usage};
 /// limit governing its customer and counting it would be past its value. Duplicates of an
 /// earlier idempotency key add nothing and pass.
 pub(crate) fn judge_consumes(pending: &PendingRecord<'_>, consumed: &[bool]) -> DbResult<()> {
-    let stored: HashMap<&CounterKey, StoredCounter> = pending.counters.iter().copied().collect();
+    let stored: HashMap<&CounterKey, StoredCounter> =
+        pending.updates.iter().map(|u| &u.key).zip(pending.stored.iter().copied()).collect();
     for ((event, recorded), consume) in pending.events.iter().zip(pending.recorded).zip(consumed) {
         if !consume || recorded.duplicate {
             continue;
