@@ -33,6 +33,7 @@ import {
   submitLogin,
   submitMeter,
   utcDate,
+  USAGE_HEADER,
 } from './helpers';
 
 const EVENTS_HEADER = [
@@ -45,16 +46,6 @@ const EVENTS_HEADER = [
   'dimensions',
   'properties',
   'idempotency_key',
-];
-const USAGE_HEADER = [
-  'customer_external_id',
-  'customer_name',
-  'meter_id',
-  'meter_name',
-  'aggregation',
-  'period_start',
-  'period_end',
-  'value',
 ];
 const LEDGER_HEADER = [
   'id',

@@ -339,3 +339,15 @@ export function utcDate(days = 0): string {
 function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
+
+/** The columns of the usage CSV, in order. */
+export const USAGE_HEADER = [
+  'customer_external_id',
+  'customer_name',
+  'meter_id',
+  'meter_name',
+  'aggregation',
+  'period_start',
+  'period_end',
+  'value',
+];

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import AxeBuilder from '@axe-core/playwright';
 import type { APIRequestContext, Page, TestInfo } from '@playwright/test';
 import { test, expect, type LimitryServer } from './fixtures';
-import { csvRecords, downloadByLink, expectNotice, fieldError, limitItem, recordEvent, signedIn } from './helpers';
+import { csvRecords, downloadByLink, expectNotice, fieldError, limitItem, recordEvent, signedIn, USAGE_HEADER } from './helpers';
 
 // Webhook receivers of these tests listen on loopback; a failed delivery waits an hour for
 // its next retry unless an operator retries it.
@@ -252,16 +252,7 @@ test('usage for finance: a period picker, a file named after its range, a wrong 
   await page.getByLabel('Granularity').selectOption('month');
   const csv = await downloadByLink(page, page.getByRole('button', { name: 'Download usage CSV' }));
   expect(csv.filename).toBe(`usage-${first}-to-${next}-month.csv`);
-  const rows = csvRecords(csv.text, [
-    'customer_external_id',
-    'customer_name',
-    'meter_id',
-    'meter_name',
-    'aggregation',
-    'period_start',
-    'period_end',
-    'value',
-  ]);
+  const rows = csvRecords(csv.text, USAGE_HEADER);
   expect(rows.find((r) => r.customer_external_id === 'acme')).toMatchObject({
     customer_name: 'Acme Corporation',
     meter_name: 'Tokens',
