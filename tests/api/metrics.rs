@@ -203,7 +203,10 @@ async fn metrics_count_checks_answered_from_memory_and_from_the_database() {
     app.create_limit(json!({"name": "d", "meterId": meter, "limitValue": 100, "period": "day"})).await;
     app.record_tokens("acme", 5).await;
     // On PostgreSQL the instance hears its own announcement of the new limit and clears its
-    // memory; an answer as of now means that is behind it.
+    // memory; an answer as of a later instant than the set-up means that is behind it. The
+    // test clock stands still, so it is moved: a heartbeat stamped with the set-up's instant may
+    // have been sent before the announcement.
+    app.clock.advance(chrono::Duration::milliseconds(1));
     eventually(&app, "acme", "an answer as of now", as_of_at_least(app.clock.now_for_tests())).await;
     let sources = |m: &Metrics| {
         (
