@@ -462,6 +462,9 @@ fn spawn_workers(state: &AppState, config: &Config, stop: &CancellationToken) ->
             if let Err(err) = engine.expire_due_holds().await {
                 tracing::warn!(error = %err, "could not expire reservations");
             }
+            if let Err(err) = engine.expire_due_reservations().await {
+                tracing::warn!(error = %err, "could not expire reservations on limits");
+            }
         }),
         every(METRICS_UPKEEP_INTERVAL, stop.clone(), engine.clone(), |engine| async move {
             engine.metrics().run_upkeep();

@@ -244,7 +244,7 @@ fn respond(result: OperationResult, requested: Option<i64>) -> OperationResponse
 }
 
 /// Reads and checks the `Idempotency-Key` header.
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, AppError> {
+pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, AppError> {
     let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
     match value.to_str() {
         Ok(key) if !key.is_empty() && key.len() <= 256 && !key.chars().any(char::is_control) => {
@@ -277,13 +277,16 @@ async fn run(
         .await?;
     Ok(match outcome {
         Idempotent::Fresh(result) => Json(respond(result, requested)).into_response(),
-        Idempotent::Replayed { status, body } => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            let mut response = (status, [("content-type", "application/json")], body).into_response();
-            response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
-            response
-        }
+        Idempotent::Replayed { status, body } => replayed(status, body),
     })
+}
+
+/// The stored first answer to a request, for its retry with the same `Idempotency-Key`.
+pub(super) fn replayed(status: u16, body: String) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let mut response = (status, [("content-type", "application/json")], body).into_response();
+    response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]

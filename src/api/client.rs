@@ -326,7 +326,7 @@ pub async fn check(
     State(state): State<AppState>,
     caller: ClientCaller,
     ApiJson(request): ApiJson<ClientCheckRequest>,
-) -> Result<ApiJson<CheckResponse>, AppError> {
+) -> Result<axum::response::Response, AppError> {
     let customer_id = own_customer(request.customer_id, &caller.token)?;
     let request = CheckRequest {
         customer_id: Some(customer_id),
@@ -335,7 +335,8 @@ pub async fn check(
         balances: request.balances,
         ..CheckRequest::default()
     };
-    super::limits::check(State(state), ApiProject(caller.project), ApiJson(request)).await
+    let no_key = super::reservations::IdempotencyKey(None);
+    super::limits::check(State(state), ApiProject(caller.project), no_key, ApiJson(request)).await
 }
 
 /// An event for the token's customer.

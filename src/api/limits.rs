@@ -4,11 +4,14 @@ use std::collections::BTreeMap;
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
+use super::reservations::{self, ttl_seconds, IdempotencyKey};
 use super::{Page, PageParams};
 use crate::auth::keys::ApiProject;
 use crate::db::projects::Project;
@@ -20,6 +23,7 @@ use crate::domain::limits::{FailMode, Limit};
 use crate::domain::quantity::Quantity;
 use crate::domain::windows::Period;
 use crate::domain::{at_most, required_text, validate_dimensions, FieldError, WholeNumber};
+use crate::engine::reservations::ReserveQuery;
 use crate::engine::rules::LimitOwner;
 use crate::engine::{BalanceRequirement, CheckQuery, CheckResponse};
 use crate::error::{ApiJson, ApiPath, ApiQuery, AppError, ErrorBody};
@@ -97,7 +101,10 @@ impl LimitRequest {
             },
             period: match self.period {
                 Some(text) => Period::parse(&text).ok_or_else(|| {
-                    FieldError::invalid("period", "must be one of minute, hour, day, week, month, annual, all_time")
+                    FieldError::invalid(
+                        "period",
+                        "must be one of minute, hour, day, week, month, annual, all_time, concurrent",
+                    )
                 })?,
                 None => base.period,
             },
@@ -365,6 +372,10 @@ pub struct CheckRequest {
     pub mode: Option<String>,
     /// The usage to record, required with `mode: consume`; its customer is the check's.
     pub event: Option<ConsumeEvent>,
+    /// With `mode: reserve`: seconds until the holds lapse unless committed, released or
+    /// extended (default 300, at most 3600).
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 3600)]
+    pub ttl_seconds: Option<WholeNumber>,
 }
 
 /// What a check does.
@@ -375,6 +386,9 @@ pub enum CheckMode {
     Preview,
     /// Judge and record the check's `event` in one atomic step.
     Consume,
+    /// Judge and, when allowed, hold `requested` (default 1) on every limit listed and each
+    /// balance's amount, until the reservation is committed, released or expires.
+    Reserve,
 }
 
 impl CheckMode {
@@ -383,6 +397,7 @@ impl CheckMode {
         match text {
             "preview" => Some(CheckMode::Preview),
             "consume" => Some(CheckMode::Consume),
+            "reserve" => Some(CheckMode::Reserve),
             _ => None,
         }
     }
@@ -423,14 +438,18 @@ pub struct BalanceAmount {
 pub async fn check(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
+    IdempotencyKey(key): IdempotencyKey,
     ApiJson(request): ApiJson<CheckRequest>,
-) -> Result<ApiJson<CheckResponse>, AppError> {
+) -> Result<Response, AppError> {
     let mode = match request.mode.as_deref() {
         None => CheckMode::Preview,
         Some(text) => {
-            CheckMode::parse(text).ok_or_else(|| FieldError::invalid("mode", "must be preview or consume"))?
+            CheckMode::parse(text).ok_or_else(|| FieldError::invalid("mode", "must be preview, consume or reserve"))?
         }
     };
+    if mode != CheckMode::Reserve && request.ttl_seconds.is_some() {
+        return Err(FieldError::invalid("ttlSeconds", "is taken only with mode reserve").into());
+    }
     let customer_ref = required_text(request.customer_id, "customerId", MAX_EXTERNAL_ID)?;
     let dimensions = validate_dimensions(request.dimensions, "dimensions")?;
     if mode == CheckMode::Consume {
@@ -462,7 +481,7 @@ pub async fn check(
         // The answer lists the limits the event is subject to, unless the check names others.
         let dimensions = if dimensions.is_empty() { event.dimensions.clone() } else { dimensions };
         let query = CheckQuery { customer_ref: &customer_ref, dimensions: &dimensions, requested: None, balances: &[] };
-        return Ok(ApiJson(state.engine.consume(&project, &query, event).await?));
+        return Ok(ApiJson(state.engine.consume(&project, &query, event).await?).into_response());
     }
     if request.event.is_some() {
         return Err(FieldError::invalid("event", "is recorded only with mode consume").into());
@@ -474,9 +493,30 @@ pub async fn check(
         },
         None => None,
     };
-    let balances = request.balances.unwrap_or_default();
+    let balances = check_balances(request.balances)?;
+    let query = CheckQuery { customer_ref: &customer_ref, dimensions: &dimensions, requested, balances: &balances };
+    if mode == CheckMode::Reserve {
+        let ttl_seconds = ttl_seconds(request.ttl_seconds)?;
+        let requested = requested.unwrap_or(Quantity::ONE);
+        // What the stored answer is for: the same reserve again, not another under the key.
+        let fingerprint = format!(
+            "reserve:{:x}",
+            Sha256::digest(format!("{customer_ref}\n{dimensions:?}\n{requested:?}\n{ttl_seconds}\n{balances:?}"))
+        );
+        let query = ReserveQuery { check: query, requested, ttl_seconds };
+        return reservations::reserve(&state, &project, &query, key.as_deref(), &fingerprint).await;
+    }
+    if key.is_some() {
+        return Err(FieldError::invalid("Idempotency-Key", "is taken only with mode reserve").into());
+    }
+    Ok(ApiJson(state.engine.check(&project, &query).await?).into_response())
+}
+
+/// The balances a check names, validated (at most 20, each with a positive whole amount).
+pub fn check_balances(balances: Option<Vec<BalanceAmount>>) -> Result<Vec<BalanceRequirement>, FieldError> {
+    let balances = balances.unwrap_or_default();
     at_most(balances.len(), MAX_CHECK_BALANCES, "balances", "balances")?;
-    let balances = balances
+    balances
         .into_iter()
         .enumerate()
         .map(|(i, b)| {
@@ -485,7 +525,5 @@ pub async fn check(
             let amount = positive_amount(&b.amount.ok_or_else(|| FieldError::missing(&field))?, &field)?;
             Ok(BalanceRequirement { name, amount })
         })
-        .collect::<Result<Vec<_>, FieldError>>()?;
-    let query = CheckQuery { customer_ref: &customer_ref, dimensions: &dimensions, requested, balances: &balances };
-    Ok(ApiJson(state.engine.check(&project, &query).await?))
+        .collect()
 }

@@ -9,6 +9,7 @@ pub mod limits;
 pub mod meters;
 pub mod openapi;
 pub mod project;
+pub mod reservations;
 pub mod usage;
 pub mod webhooks;
 
@@ -44,6 +45,10 @@ pub fn router() -> Router<AppState> {
         .route("/v1/meters/{id}/query", post(meters::query))
         .route("/v1/limits", post(limits::create).get(limits::list))
         .route("/v1/limits/check", post(limits::check))
+        .route("/v1/limits/reservations/{id}", get(reservations::get))
+        .route("/v1/limits/reservations/{id}/commit", post(reservations::commit))
+        .route("/v1/limits/reservations/{id}/release", post(reservations::release))
+        .route("/v1/limits/reservations/{id}/extend", post(reservations::extend))
         .route("/v1/limits/{id}", get(limits::get).put(limits::update).delete(limits::delete))
         .route("/v1/limits/{id}/usage", get(limits::usage))
         .route("/v1/usage/summary", get(usage::summary))

@@ -7,7 +7,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{balances, client, customers, events, limits, meters, project, usage, webhooks};
+use super::{balances, client, customers, events, limits, meters, project, reservations, usage, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,6 +18,7 @@ use super::{balances, client, customers, events, limits, meters, project, usage,
         events::record, events::batch, events::list,
         meters::create, meters::list, meters::get, meters::update, meters::delete, meters::query,
         limits::create, limits::list, limits::get, limits::update, limits::delete, limits::check, limits::usage,
+        reservations::get, reservations::commit, reservations::release, reservations::extend,
         balances::create, balances::get, balances::customer_balances, balances::transactions, balances::check,
         balances::credit, balances::debit, balances::reserve, balances::commit, balances::release,
         usage::summary,

@@ -84,6 +84,10 @@ const DELETE_CUSTOMER_LIMIT_COUNTERS: &str =
     "delete from usage_counters where limit_id in (select id from limits where customer_id = $1)";
 const DELETE_CUSTOMER_LIMITS: &str = "delete from limits where customer_id = $1";
 const DELETE_CUSTOMER_EVENTS: &str = "delete from events where customer_id = $1";
+const DELETE_CUSTOMER_RESERVATION_ENTRIES: &str = "delete from limit_reservation_entries \
+     where reservation_id in (select id from limit_reservations where customer_id = $1)";
+const DELETE_CUSTOMER_HOLDS: &str = "delete from limit_holds where customer_id = $1";
+const DELETE_CUSTOMER_RESERVATIONS: &str = "delete from limit_reservations where customer_id = $1";
 const DELETE_CUSTOMER: &str = "delete from customers where id = $1";
 const COUNT_CUSTOMER_BALANCES: &str = "select count(*) from balances where customer_id = $1";
 
@@ -351,6 +355,9 @@ impl Db {
                 DELETE_CUSTOMER_LIMIT_COUNTERS,
                 DELETE_CUSTOMER_LIMITS,
                 DELETE_CUSTOMER_EVENTS,
+                DELETE_CUSTOMER_RESERVATION_ENTRIES,
+                DELETE_CUSTOMER_HOLDS,
+                DELETE_CUSTOMER_RESERVATIONS,
                 DELETE_CUSTOMER,
             ] {
                 sqlx::query(sql).bind(customer_id).execute(&mut *tx).await?;

@@ -173,6 +173,9 @@ pub struct PendingRecord<'a> {
     /// Every counter the transaction changed, and beside each (same order) how it would be stored.
     pub updates: &'a [CounterUpdate],
     pub stored: &'a [StoredCounter],
+    /// What reservations' live holds add per (limit id, customer id), read with the
+    /// counters' rows locked.
+    pub held: &'a [(String, String, Quantity)],
 }
 
 /// Decides, inside the transaction, whether it may commit; an error rolls everything back.
@@ -190,7 +193,7 @@ impl Db {
         now: DateTime<Utc>,
         already_fired: &(dyn Fn(&AlertKey) -> bool + Sync),
     ) -> DbResult<RecordOutcome> {
-        self.record_events_judged(project, events, now, already_fired, &|_| Ok(())).await
+        self.record_events_judged(project, events, now, already_fired, None).await
     }
 
     /// `record_events`, with `judge` shown the counters as they stand inside the transaction
@@ -201,7 +204,7 @@ impl Db {
         events: &[NewEvent],
         now: DateTime<Utc>,
         already_fired: &(dyn Fn(&AlertKey) -> bool + Sync),
-        judge: RecordJudge<'_>,
+        judge: Option<RecordJudge<'_>>,
     ) -> DbResult<RecordOutcome> {
         let now_ms = now.timestamp_millis();
         with_store!(self, s => {
@@ -295,16 +298,21 @@ impl Db {
                 }
                 other => other,
             })?;
-            judge(&PendingRecord {
-                project,
-                limits: &limits,
-                meters: &meters,
-                events,
-                recorded: &recorded,
-                customers: &customers,
-                updates: &updates,
-                stored: &stored,
-            })?;
+            if let Some(judge) = judge {
+                let customer_ids: Vec<&str> = customers.values().map(|c| c.id.as_str()).collect();
+                let held = s.held_amounts_tx(&mut tx, &customer_ids, now_ms).await?;
+                judge(&PendingRecord {
+                    project,
+                    limits: &limits,
+                    meters: &meters,
+                    events,
+                    recorded: &recorded,
+                    customers: &customers,
+                    updates: &updates,
+                    stored: &stored,
+                    held: &held,
+                })?;
+            }
             let by_id: HashMap<&str, &Customer> = customers.values().map(|c| (c.id.as_str(), c)).collect();
             let mut alerts = Vec::new();
             for (update, stored) in updates.iter().zip(&stored) {

@@ -73,6 +73,8 @@ const UPDATE_LIMIT: &str = "update limits set name = $3, meter_id = $4, limit_va
      where project_id = $2 and id = $1 and created_at = $11";
 const DELETE_LIMIT_COUNTERS: &str = "delete from usage_counters where limit_id = $1";
 const DELETE_LIMIT: &str = "delete from limits where project_id = $1 and id = $2";
+// Reservations keep their trail; only what they hold on the limit goes with it.
+const DELETE_LIMIT_HOLDS: &str = "delete from limit_holds where limit_id = $1";
 
 macro_rules! limit_transaction_helpers {
     ($store:ty, $database:ty) => {
@@ -191,6 +193,7 @@ impl Db {
             // Like create and update: no recorder may add to this limit's counters meanwhile.
             s.lock_project(&mut tx, project_id, true).await?;
             sqlx::query(DELETE_LIMIT_COUNTERS).bind(id).execute(&mut *tx).await?;
+            sqlx::query(DELETE_LIMIT_HOLDS).bind(id).execute(&mut *tx).await?;
             sqlx::query(DELETE_LIMIT).bind(project_id).bind(id).execute(&mut *tx).await?;
             tx.commit().await?;
         });

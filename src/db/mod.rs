@@ -7,6 +7,7 @@ pub mod counters;
 pub mod customers;
 pub mod events;
 pub mod keys;
+pub mod limit_reservations;
 pub mod limits;
 pub mod meters;
 pub mod operators;
@@ -348,7 +349,15 @@ impl Db {
     pub async fn listen_for_changes(&self) -> DbResult<Option<sqlx::postgres::PgListener>> {
         let Db::Postgres(store) = self else { return Ok(None) };
         let mut listener = sqlx::postgres::PgListener::connect_with(&store.pool).await?;
-        listener.listen_all([RULES_CHANNEL, counters::COUNTERS_CHANNEL, CUSTOMERS_CHANNEL, HEARTBEAT_CHANNEL]).await?;
+        listener
+            .listen_all([
+                RULES_CHANNEL,
+                counters::COUNTERS_CHANNEL,
+                CUSTOMERS_CHANNEL,
+                HEARTBEAT_CHANNEL,
+                limit_reservations::HOLDS_CHANNEL,
+            ])
+            .await?;
         Ok(Some(listener))
     }
 

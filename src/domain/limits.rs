@@ -108,8 +108,13 @@ pub struct LimitStatus {
     pub period: Period,
     #[schema(value_type = f64)]
     pub limit: Quantity,
+    /// Recorded usage plus what reservations hold (see `held`).
     #[schema(value_type = f64)]
     pub used: Quantity,
+    /// Of `used`, what reservations in flight hold on this limit; left out when nothing is held.
+    #[serde(skip_serializing_if = "Quantity::is_zero")]
+    #[schema(value_type = Option<f64>)]
+    pub held: Quantity,
     #[schema(value_type = f64)]
     pub remaining: Quantity,
     pub exceeded: bool,
@@ -119,7 +124,9 @@ pub struct LimitStatus {
 }
 
 impl LimitStatus {
-    pub fn new(limit: &Limit, used: Quantity, window: &Window) -> Self {
+    /// The status with `recorded` usage in the window and `held` by reservations in flight.
+    pub fn new(limit: &Limit, recorded: Quantity, held: Quantity, window: &Window) -> Self {
+        let used = recorded.saturating_add(held);
         LimitStatus {
             id: limit.id.clone(),
             name: limit.name.clone(),
@@ -127,6 +134,7 @@ impl LimitStatus {
             period: limit.period,
             limit: limit.limit_value,
             used,
+            held,
             remaining: limit.limit_value.saturating_sub(used).max(Quantity::ZERO),
             exceeded: used >= limit.limit_value,
             reset: window.reset_unix_seconds(),
@@ -196,11 +204,11 @@ mod tests {
     fn requested_passes_only_when_it_fits_entirely() {
         let l = limit("l", None, &[]);
         let window = Window { start: DateTime::UNIX_EPOCH, end: None };
-        let status = LimitStatus::new(&l, Quantity(90_000), &window);
+        let status = LimitStatus::new(&l, Quantity(80_000), Quantity(10_000), &window);
         assert!(status.passes(None));
         assert!(status.passes(Some(Quantity(10_000))));
         assert!(!status.passes(Some(Quantity(10_001))));
-        let status = LimitStatus::new(&l, Quantity(100_000), &window);
+        let status = LimitStatus::new(&l, Quantity(100_000), Quantity::ZERO, &window);
         assert!(status.exceeded);
         assert_eq!(status.remaining, Quantity::ZERO);
     }

@@ -4,6 +4,7 @@ pub mod balances;
 pub mod customers;
 pub mod events;
 pub mod ids;
+pub mod limit_reservations;
 pub mod limits;
 pub mod meters;
 pub mod quantity;

@@ -50,6 +50,11 @@ impl Quantity {
         Quantity(self.0.saturating_sub(other.0))
     }
 
+    /// Whether nothing is held (for answers that leave out zeros).
+    pub fn is_zero(&self) -> bool {
+        self.0 == 0
+    }
+
     pub fn saturating_add(self, other: Quantity) -> Quantity {
         Quantity(self.0.saturating_add(other.0))
     }

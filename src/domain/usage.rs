@@ -10,7 +10,7 @@ use super::limits::{counted_limits, governing_limits, Limit};
 use super::meters::{Aggregation, Counter, Meter};
 use super::quantity::Quantity;
 use super::webhooks::{reached_thresholds, EventType};
-use super::windows::window_containing;
+use super::windows::{window_containing, Period};
 
 /// Identifies one counter: a limit's usage by one customer in one window.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -56,7 +56,8 @@ pub fn counter_updates(
 ) -> Vec<CounterUpdate> {
     let zone = customer.window_zone(project_zone);
     counted_limits(limits, &customer.id)
-        .filter(|limit| limit.counts(usage.dimensions))
+        // Only reservations in flight count toward a concurrency limit.
+        .filter(|limit| limit.period != Period::Concurrent && limit.counts(usage.dimensions))
         .filter_map(|limit| {
             let meter = meters.get(limit.meter_id.as_str())?;
             if !meter.matches(usage.event_type, usage.dimensions) {

@@ -27,12 +27,23 @@ pub enum Period {
     Annual,
     /// A single window from the Unix epoch that never resets.
     AllTime,
+    /// Not a span of time: how much is held at once by reservations in flight (usage recorded
+    /// by events does not count), e.g. at most 5 agents running at the same time.
+    Concurrent,
 }
 
 impl Period {
     /// Every period, shortest first.
-    pub const ALL: [Period; 7] =
-        [Period::Minute, Period::Hour, Period::Day, Period::Week, Period::Month, Period::Annual, Period::AllTime];
+    pub const ALL: [Period; 8] = [
+        Period::Minute,
+        Period::Hour,
+        Period::Day,
+        Period::Week,
+        Period::Month,
+        Period::Annual,
+        Period::AllTime,
+        Period::Concurrent,
+    ];
 
     /// The period's name in the API and the database.
     pub fn as_str(self) -> &'static str {
@@ -44,6 +55,7 @@ impl Period {
             Period::Month => "month",
             Period::Annual => "annual",
             Period::AllTime => "all_time",
+            Period::Concurrent => "concurrent",
         }
     }
 
@@ -65,7 +77,7 @@ pub struct Window {
     /// The first instant inside the window.
     pub start: DateTime<Utc>,
     /// The first instant after the window, which is where the next window starts; `None` only
-    /// for [`Period::AllTime`].
+    /// for [`Period::AllTime`] (and [`Period::Concurrent`], which counts no span of time).
     pub end: Option<DateTime<Utc>>,
 }
 
@@ -101,7 +113,7 @@ pub fn window_containing(period: Period, at: DateTime<Utc>, tz: Tz, anchor: Opti
     let calendar = match period {
         Period::Minute => return utc_span_containing(at, SECONDS_PER_MINUTE),
         Period::Hour => return utc_span_containing(at, SECONDS_PER_HOUR),
-        Period::AllTime => return Window { start: DateTime::UNIX_EPOCH, end: None },
+        Period::AllTime | Period::Concurrent => return Window { start: DateTime::UNIX_EPOCH, end: None },
         Period::Day => Calendar::Day,
         Period::Week => Calendar::Week,
         Period::Month => Calendar::Month { day: anchor.map_or(1, |anchor| anchor.day()) },
@@ -324,7 +336,7 @@ mod tests {
     #[test]
     fn period_names_round_trip_through_parse_display_and_serde() {
         let names: Vec<_> = Period::ALL.iter().map(|period| period.as_str()).collect();
-        assert_eq!(names, ["minute", "hour", "day", "week", "month", "annual", "all_time"]);
+        assert_eq!(names, ["minute", "hour", "day", "week", "month", "annual", "all_time", "concurrent"]);
         for period in Period::ALL {
             assert_eq!(Period::parse(period.as_str()), Some(period));
             assert_eq!(period.to_string(), period.as_str());
@@ -783,7 +795,7 @@ mod tests {
                 for period in Period::ALL {
                     let window = window_containing(period, at, zone(tz), anchor);
                     let Some(end) = window.end else {
-                        assert_eq!(period, Period::AllTime);
+                        assert!(matches!(period, Period::AllTime | Period::Concurrent));
                         continue;
                     };
                     let next = window_containing(period, end, zone(tz), anchor);
@@ -847,7 +859,7 @@ mod tests {
         let window = window_containing(period, at, tz, anchor);
         assert!(window.contains(at), "{context}: {window:?}");
         let Some(end) = window.end else {
-            assert_eq!(period, Period::AllTime, "{context}");
+            assert!(matches!(period, Period::AllTime | Period::Concurrent), "{context}");
             assert_eq!(window.start, DateTime::UNIX_EPOCH, "{context}");
             return window;
         };
@@ -863,7 +875,7 @@ mod tests {
             Period::Week => (167.0, 169.0),
             Period::Month => (28.0 * 24.0 - 1.0, 31.0 * 24.0 + 1.0),
             Period::Annual => (365.0 * 24.0 - 1.0, 366.0 * 24.0 + 1.0),
-            Period::AllTime => unreachable!(),
+            Period::AllTime | Period::Concurrent => unreachable!(),
         };
         assert!((shortest..=longest).contains(&hours), "{context}: {hours}h");
         if matches!(period, Period::Minute | Period::Hour) {
@@ -891,7 +903,7 @@ mod tests {
                 assert_eq!(first_day.month(), month, "{context}");
                 assert!(on_or_clamped(day), "{context}");
             }
-            Period::Minute | Period::Hour | Period::AllTime => unreachable!(),
+            Period::Minute | Period::Hour | Period::AllTime | Period::Concurrent => unreachable!(),
         }
         window
     }

@@ -235,7 +235,7 @@ async fn expire_due_holds<S: LedgerRows>(
 
 /// `balance.low` fires when what is available falls below the balance's threshold, once, and
 /// re-arms when a credit (or a released hold) lifts it again.
-async fn track_low_balance<S: LedgerRows>(
+pub(super) async fn track_low_balance<S: LedgerRows>(
     s: &S,
     tx: &mut WriteTx<S::Database>,
     project_id: &str,
@@ -266,7 +266,7 @@ async fn track_low_balance<S: LedgerRows>(
 }
 
 /// One operation inside the caller's transaction.
-async fn operate<S: LedgerRows>(
+pub(super) async fn operate<S: LedgerRows>(
     s: &S,
     tx: &mut WriteTx<S::Database>,
     project_id: &str,

@@ -26,6 +26,7 @@ use chrono::{DateTime, Utc};
 
 use crate::db::WriterSlot;
 use crate::domain::customers::Customer;
+use crate::domain::limit_reservations::Hold;
 use crate::domain::limits::Limit;
 use crate::domain::usage::{AlertKey, CounterKey, StoredCounter};
 
@@ -51,6 +52,9 @@ struct State {
     /// Alerts known to have fired: their rows exist, and are removed only with their limit or
     /// customer, whose removal clears this.
     fired: HashSet<AlertKey>,
+    /// Reservations' holds by customer id, expired ones included until swept (they count
+    /// nothing past their expiry). Forgotten at every change to a customer's reservations.
+    holds: HashMap<String, Arc<Vec<Hold>>>,
     /// Every change committed before this instant is in the copies (PostgreSQL; `None` until
     /// the listener has heard itself).
     current_through: Option<DateTime<Utc>>,
@@ -64,6 +68,7 @@ impl State {
         self.limits.clear();
         self.counters.clear();
         self.fired.clear();
+        self.holds.clear();
     }
 
     /// Keeps the newer of the held and the given state of a counter.
@@ -245,6 +250,35 @@ impl Cache {
             }
             state.fired.extend(alerts);
         });
+    }
+
+    /// A customer's holds, if known.
+    pub fn holds(&self, customer_id: &str) -> Option<Arc<Vec<Hold>>> {
+        self.lock().holds.get(customer_id).cloned()
+    }
+
+    /// Stores a customer's holds read while holding the writer slot.
+    pub fn fill_holds(&self, _held: &WriterSlot, permit: Option<FillPermit>, customer_id: &str, holds: Arc<Vec<Hold>>) {
+        self.fill(permit, |state| {
+            if state.holds.len() >= MAX_CUSTOMERS {
+                state.holds.clear();
+            }
+            state.holds.insert(customer_id.to_string(), holds);
+        });
+    }
+
+    /// Forgets a customer's holds after a change to its reservations committed while holding
+    /// the writer slot (SQLite): no fill can be under way.
+    pub fn forget_holds_written(&self, _held: &WriterSlot, customer_id: &str) {
+        self.lock().holds.remove(customer_id);
+    }
+
+    /// Forgets a customer's holds after a change on a shared database (by this instance, or
+    /// announced by another), and every fill under way, which may have read them before it.
+    pub fn forget_holds(&self, customer_id: &str) {
+        let mut state = self.lock();
+        state.holds.remove(customer_id);
+        state.epoch += 1;
     }
 
     /// Stores counters another instance (or this one) announced. Announcements arrive in

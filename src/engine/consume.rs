@@ -6,7 +6,8 @@
 //! the limit's value; on PostgreSQL the upsert holds the counter's row until the transaction
 //! ends, so what the judge sees is exact even with other instances recording on the same
 //! database. A consume that does not fit rolls the transaction back; in a group the requests
-//! are then committed one by one, so only the consume that does not fit is refused.
+//! are then committed one by one, so only the consume that does not fit is refused. Holds of
+//! reservations count as used: a reserve locks the same counter rows (see `reservations`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use crate::db::{DbError, DbResult};
 use crate::domain::events::NewEvent;
 use crate::domain::limits::governing_limits;
 use crate::domain::meters::Aggregation;
+use crate::domain::quantity::Quantity;
 use crate::domain::usage::{counter_updates, CounterKey, StoredCounter, Usage};
 
 /// Refuses the pending record if, with a consumed event (`consumed[i]` for `events[i]`), any
@@ -40,7 +42,13 @@ pub(crate) fn judge_consumes(pending: &PendingRecord<'_>, consumed: &[bool]) -> 
         };
         for update in counter_updates(pending.limits, pending.meters, customer, pending.project.timezone, &usage) {
             let Some(limit) = governing.iter().find(|limit| limit.id == update.key.limit_id) else { continue };
-            let after = stored.get(&update.key).map(|s| s.counter.value);
+            let held = pending
+                .held
+                .iter()
+                .find(|(limit_id, customer_id, _)| *limit_id == limit.id && *customer_id == customer.id)
+                .map_or(Quantity::ZERO, |(_, _, amount)| *amount);
+            // Reservations' live holds count as used.
+            let after = stored.get(&update.key).map(|s| s.counter.value.saturating_add(held));
             // A group's counters hold every event of it: for `max` and `latest`, whose final
             // value need not include this event's, its own value must fit too.
             let own_too_large = matches!(update.aggregation, Aggregation::Max | Aggregation::Latest)

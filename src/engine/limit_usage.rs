@@ -7,6 +7,7 @@ use crate::db::projects::Project;
 use crate::db::DbResult;
 use crate::domain::customers::Customer;
 use crate::domain::limits::{governing_limits, Limit, LimitStatus};
+use crate::domain::quantity::Quantity;
 use crate::domain::windows::{window_containing, Period};
 
 /// One customer's state under a limit in their current window.
@@ -26,7 +27,7 @@ fn longest_window(period: Period) -> Option<Duration> {
         Period::Week => Duration::days(7) + Duration::hours(1),
         Period::Month => Duration::days(31) + Duration::hours(1),
         Period::Annual => Duration::days(366) + Duration::hours(1),
-        Period::AllTime => return None,
+        Period::AllTime | Period::Concurrent => return None,
     };
     Some(longest + Duration::days(1))
 }
@@ -56,7 +57,7 @@ impl Engine {
                 let zone = customer.window_zone(project.timezone);
                 let window = window_containing(limit.period, now, zone, customer.billing_cycle_start);
                 (window.start_ms() == window_start).then(|| CustomerLimitUsage {
-                    status: LimitStatus::new(limit, used, &window),
+                    status: LimitStatus::new(limit, used, Quantity::ZERO, &window),
                     window_start: window.start,
                     customer,
                 })

@@ -4,7 +4,8 @@
 //! own transaction (`Db::lock_project`), and every recording transaction announces the counters
 //! it changed, as stored, on `db::counters::COUNTERS_CHANNEL`; PostgreSQL delivers both when,
 //! and only if, the transaction commits, in commit order. This task listens: a rules change
-//! clears the engine's copies, counters are stored (the newest version wins). While it is not
+//! clears the engine's copies, counters are stored (the newest version wins), a change to a
+//! customer's reservations (`db::limit_reservations::HOLDS_CHANNEL`) forgets its holds. While it is not
 //! connected, announcements could be missed, so the copies are not trusted: every check reads
 //! the database until the listener is back, then starts from an empty cache.
 //!
@@ -21,6 +22,7 @@ use tokio::task::JoinHandle;
 
 use super::Engine;
 use crate::db::counters::{decode_counters, COUNTERS_CHANNEL};
+use crate::db::limit_reservations::HOLDS_CHANNEL;
 use crate::db::{ms_to_time, CUSTOMERS_CHANNEL, HEARTBEAT_CHANNEL, RULES_CHANNEL};
 
 /// Wait before connecting again after the listener's connection failed.
@@ -70,6 +72,7 @@ fn hear(engine: &Engine, announcement: &PgNotification) {
     match announcement.channel() {
         RULES_CHANNEL => cache.clear(),
         CUSTOMERS_CHANNEL => cache.forget_absences(),
+        HOLDS_CHANNEL => cache.forget_holds(announcement.payload()),
         COUNTERS_CHANNEL => match decode_counters(announcement.payload()) {
             Ok(counters) => cache.hear_counters(counters),
             Err(err) => {

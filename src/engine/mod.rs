@@ -8,6 +8,7 @@ mod group_commit;
 pub mod limit_usage;
 pub mod listener;
 pub mod query;
+pub mod reservations;
 pub mod rules;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,7 @@ use crate::db::projects::Project;
 use crate::db::{Db, DbError, DbResult};
 use crate::domain::customers::{Customer, CUSTOMER_ID_PREFIX};
 use crate::domain::events::NewEvent;
+use crate::domain::limit_reservations::held_by_limit;
 use crate::domain::limits::{governing_limits, Limit, LimitStatus};
 use crate::domain::meters::Counter;
 use crate::domain::quantity::Quantity;
@@ -61,6 +63,13 @@ pub struct CheckResponse {
     /// seen before (then it counted once, the first time).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duplicate: Option<bool>,
+    /// With `mode: reserve`, when allowed: the `lres_…` reservation holding `requested` on
+    /// every limit listed (and each balance's amount), to commit, release or extend.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reservation_id: Option<String>,
+    /// With `mode: reserve`, when allowed: when the holds lapse unless extended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// The form `DateTime`'s own `Serialize` writes, at a fraction of its cost: that one goes
@@ -228,12 +237,18 @@ impl Engine {
             true => self.cache.current_through().map_or(now, |heard| heard.min(now)),
             false => now,
         };
+        let holds = match known && !applicable.is_empty() {
+            true => Some(self.holds(&customer.id, &mut read_database).await?),
+            false => None,
+        };
+        let held = holds.as_deref().map(|holds| held_by_limit(holds, now.timestamp_millis())).unwrap_or_default();
         let statuses: Vec<LimitStatus> = applicable
             .iter()
             .zip(&windows)
             .zip(counters)
             .map(|((limit, window), counter)| {
-                LimitStatus::new(limit, counter.map_or(Quantity::ZERO, |c| c.value), window)
+                let held = held.get(limit.id.as_str()).copied().unwrap_or_default();
+                LimitStatus::new(limit, counter.map_or(Quantity::ZERO, |c| c.value), held, window)
             })
             .collect();
         let within_limits = statuses.iter().all(|status| status.passes(query.requested));
@@ -268,6 +283,8 @@ impl Engine {
             as_of,
             event_id: None,
             duplicate: None,
+            reservation_id: None,
+            expires_at: None,
         })
     }
 

@@ -66,6 +66,7 @@ pub fn period_phrase(period: Period) -> &'static str {
         Period::Month => "per month",
         Period::Annual => "per year",
         Period::AllTime => "in total",
+        Period::Concurrent => "at once",
     }
 }
 
@@ -79,6 +80,7 @@ pub fn period_name(period: Period) -> &'static str {
         Period::Month => "monthly",
         Period::Annual => "yearly",
         Period::AllTime => "all time (never resets)",
+        Period::Concurrent => "at once (reservations in flight)",
     }
 }
 

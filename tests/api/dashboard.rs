@@ -952,3 +952,26 @@ async fn customers_are_created_edited_and_deleted_from_the_dashboard_with_the_ap
     assert_eq!(deleted.location(), "/customers");
     assert_eq!(app.get("/v1/customers/acme").await.0, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_customer_page_lists_the_reservations_in_flight() {
+    let app = spawn_app().await;
+    let mut browser = Browser::new(&app);
+    browser.set_up().await;
+    customers_in_every_state(&app).await;
+    let initech = customer_id(&app, "initech").await;
+    let reserve = json!({"customerId": "initech", "mode": "reserve", "requested": 250, "ttlSeconds": 60});
+    let held = app.check(reserve.clone()).await["reservationId"].as_str().unwrap().to_string();
+    let released = app.check(reserve).await["reservationId"].as_str().unwrap().to_string();
+    let (status, _) = app.post(&format!("/v1/limits/reservations/{released}/release"), json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let page = browser.get(&format!("/customers/{initech}")).await;
+    let in_flight = section(&page.body, r#"data-testid="reservations-in-flight""#, "</table>");
+    assert!(in_flight.contains(&held) && in_flight.contains("Daily tokens"), "{in_flight}");
+    assert!(!in_flight.contains(&released), "a released reservation holds nothing: {in_flight}");
+
+    app.clock.advance(chrono::Duration::seconds(60));
+    let page = browser.get(&format!("/customers/{initech}")).await;
+    assert!(page.body.contains("No reservation holds capacity now."), "{}", page.body);
+}

@@ -103,7 +103,7 @@ async fn the_document_states_auth_errors_bounds_and_enums() {
     assert_eq!(limit["schema"]["minimum"], 1, "{limit}");
     assert_eq!(limit["schema"]["maximum"], 100, "{limit}");
     let schemas = &doc["components"]["schemas"];
-    assert_eq!(schemas["Period"]["enum"].as_array().unwrap().len(), 7, "{}", schemas["Period"]);
+    assert_eq!(schemas["Period"]["enum"].as_array().unwrap().len(), 8, "{}", schemas["Period"]);
     let mut refs = Vec::new();
     collect_refs(&doc, &mut refs);
     for reference in refs {

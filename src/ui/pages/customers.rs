@@ -25,6 +25,8 @@ const PAGE_SIZE: i64 = 50;
 const CHART_DAYS: i64 = 30;
 const LEDGER_ROWS: i64 = 20;
 const ALERT_ROWS: i64 = 20;
+/// Reservations in flight shown on a customer page.
+const RESERVATION_ROWS: i64 = 50;
 
 /// Which customers the list shows, by how they stand.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -279,6 +281,30 @@ pub fn CustomerPage() -> impl IntoView {
                 .iter()
                 .map(|a| view! { <li>{format!("{} reached {} % of {} — {}", local_time(a.fired_at, zone), a.threshold, a.limit_name, time_since(now, a.fired_at))}</li> })
                 .collect_view();
+            let in_flight = db
+                .live_reservations_of_customer(&customer.id, now.timestamp_millis(), RESERVATION_ROWS)
+                .await
+                .map_err(|e| e.to_string())?;
+            let in_flight_rows = in_flight
+                .iter()
+                .map(|r| {
+                    let names = r
+                        .limit_ids
+                        .iter()
+                        .map(|id| limits.get(id).map_or(id.as_str(), |l| l.name.as_str()))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    view! {
+                        <tr>
+                            <td><code>{r.id.clone()}</code></td>
+                            <td class="number">{r.requested.to_string()}</td>
+                            <td>{names}</td>
+                            <td>{format!("{} ({})", local_time(r.created_at, zone), time_since(now, r.created_at))}</td>
+                            <td>{local_time(r.expires_at, zone)}</td>
+                        </tr>
+                    }
+                })
+                .collect_view();
             let end = now.duration_trunc(Duration::days(1)).unwrap_or(now) + Duration::days(1);
             let start = end - Duration::days(CHART_DAYS);
             let mut charts = Vec::new();
@@ -383,6 +409,15 @@ pub fn CustomerPage() -> impl IntoView {
                     <h3>"Alert history"</h3>
                     {alerts.is_empty().then(|| view! { <p class="hint">"No limit alert has fired for this customer."</p> })}
                     <ul data-testid="alert-history">{alert_rows}</ul>
+                    <h3>"Reservations in flight"</h3>
+                    {in_flight.is_empty().then(|| view! { <p class="hint">"No reservation holds capacity now."</p> })}
+                    {(!in_flight.is_empty()).then(|| view! {
+                        <div class="table-scroll" tabindex="0"><table data-testid="reservations-in-flight">
+                            <caption>{format!("Held now (latest {RESERVATION_ROWS})")}</caption>
+                            <thead><tr><th>"Reservation"</th><th>"Holds"</th><th>"On limits"</th><th>"Since"</th><th>"Expires"</th></tr></thead>
+                            <tbody>{in_flight_rows}</tbody>
+                        </table></div>
+                    })}
                 </section>
                 <section class="card" aria-labelledby="usage-heading">
                     <h2 id="usage-heading">"Usage"</h2>
