@@ -1,7 +1,7 @@
 //! Rows of reservations on limits: the reservation, its holds (one per limit, present only
 //! while it is held) and its audit trail. `engine::reservations` composes them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use sqlx::{Postgres, Sqlite};
 
@@ -33,6 +33,8 @@ const EXTEND_BALANCE_HOLD: &str = "update reservations set expires_at = $2 where
 // Followed by the customer ids' placeholders from `$2`.
 const SELECT_HELD_AMOUNTS: &str = "select limit_id, customer_id, cast(sum(amount) as bigint) from limit_holds \
      where expires_at > $1 and customer_id in";
+const SELECT_HELD_ON_LIMIT: &str = "select customer_id, cast(sum(amount) as bigint) from limit_holds \
+     where limit_id = $1 and expires_at > $2 group by customer_id";
 const SELECT_CUSTOMER_HOLDS: &str =
     "select reservation_id, limit_id, amount, expires_at from limit_holds where customer_id = $1";
 const SELECT_ENTRIES: &str = "select kind, expires_at, event_id, created_at from limit_reservation_entries \
@@ -284,6 +286,16 @@ impl Db {
                 expires_at_ms,
             })
             .collect())
+    }
+
+    /// What live holds add to one limit, by customer id.
+    pub async fn held_on_limit(&self, limit_id: &str, now_ms: i64) -> DbResult<HashMap<String, Quantity>> {
+        let rows: Vec<(String, i64)> = with_store!(self, s => sqlx::query_as(SELECT_HELD_ON_LIMIT)
+            .bind(limit_id)
+            .bind(now_ms)
+            .fetch_all(s.pool())
+            .await)?;
+        Ok(rows.into_iter().map(|(customer, amount)| (customer, Quantity(amount))).collect())
     }
 
     /// A reservation with the limits it holds and its audit trail.

@@ -7,7 +7,6 @@ use crate::db::projects::Project;
 use crate::db::DbResult;
 use crate::domain::customers::Customer;
 use crate::domain::limits::{governing_limits, Limit, LimitStatus};
-use crate::domain::quantity::Quantity;
 use crate::domain::windows::{window_containing, Period};
 
 /// One customer's state under a limit in their current window.
@@ -33,8 +32,9 @@ fn longest_window(period: Period) -> Option<Duration> {
 }
 
 impl Engine {
-    /// The customers `limit` governs that have usage in their current window, most used
-    /// first, at most `count` of them. Read from the stored counters, never from events.
+    /// The customers `limit` governs that have usage in their current window (reservations'
+    /// live holds included), most used first, at most `count` of them. Read from the stored
+    /// counters and holds, never from events.
     pub async fn limit_usage(
         &self,
         project: &Project,
@@ -44,6 +44,7 @@ impl Engine {
         let now = self.now();
         let since_ms = longest_window(limit.period).map_or(i64::MIN, |back| (now - back).timestamp_millis());
         let limits = self.db.all_limits(&project.id).await?;
+        let held = self.db.held_on_limit(&limit.id, now.timestamp_millis()).await?;
         let mut usage: Vec<CustomerLimitUsage> = self
             .db
             .limit_counters_since(&limit.id, since_ms)
@@ -56,12 +57,15 @@ impl Engine {
                 }
                 let zone = customer.window_zone(project.timezone);
                 let window = window_containing(limit.period, now, zone, customer.billing_cycle_start);
+                let held = held.get(&customer.id).copied().unwrap_or_default();
                 (window.start_ms() == window_start).then(|| CustomerLimitUsage {
-                    status: LimitStatus::new(limit, used, Quantity::ZERO, &window),
+                    status: LimitStatus::new(limit, used, held, &window),
                     window_start: window.start,
                     customer,
                 })
             })
+            // A reserve leaves a counter of nothing behind: that is no usage.
+            .filter(|entry| !entry.status.used.is_zero())
             .collect();
         usage.sort_by(|a, b| b.status.used.cmp(&a.status.used).then_with(|| a.customer.id.cmp(&b.customer.id)));
         usage.truncate(count);

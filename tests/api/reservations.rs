@@ -280,6 +280,11 @@ async fn a_concurrency_limit_of_five_never_lets_more_than_five_run() {
     let full = app.check(json!({"customerId": "acme", "mode": "reserve"})).await;
     assert_eq!(full["allowed"], false, "{full}");
     assert_eq!(full["limits"][0]["used"], 5, "{full}");
+    // Who holds the most of it: the limit's usage counts live holds.
+    let (status, usage) = app.get(&format!("/v1/limits/{limit}/usage")).await;
+    assert_eq!(status, StatusCode::OK, "{usage}");
+    assert_eq!(usage["data"].as_array().unwrap().len(), 1, "{usage}");
+    assert_eq!(usage["data"][0]["used"], 5, "{usage}");
     app.clock.advance(Duration::seconds(30));
     reserved(&app, json!({"customerId": "acme", "mode": "reserve"})).await;
 }
