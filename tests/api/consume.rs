@@ -6,7 +6,7 @@ use std::sync::Arc;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, at, postgres_admin_url, spawn_app, TestApp};
+use crate::helpers::{assert_error, at, postgres_admin_url, spawn_app, Other, TestApp};
 
 fn consume(customer: &str, tokens: i64) -> Value {
     json!({
@@ -176,25 +176,15 @@ async fn consumes_raced_through_two_instances_on_one_database_allow_exactly_one_
     }
     let (app, limit) = app_with_a_daily_limit(1000).await;
     let app = Arc::new(app);
-    let config = limitry::config::Config::new("127.0.0.1:0".parse().unwrap(), &app.database_url);
-    let other = limitry::server::spawn(&config, Arc::new(app.clock.clone())).await.unwrap();
-    let other_base = format!("http://{}", other.addr);
-    let sender = app.clone();
+    let other = Arc::new(Other::start(&app).await);
+    let (sender, other_sender) = (app.clone(), other.clone());
     let allowed = race_two_hundred_consumes(move |i, body| {
-        let (app, other_base) = (sender.clone(), other_base.clone());
+        let (app, other) = (sender.clone(), other_sender.clone());
         async move {
-            if i % 2 == 0 {
-                return app.post("/v1/limits/check", body).await;
+            match i % 2 {
+                0 => app.post("/v1/limits/check", body).await,
+                _ => other.post(&app, "/v1/limits/check", body).await,
             }
-            let response = app
-                .client
-                .post(format!("{other_base}/v1/limits/check"))
-                .bearer_auth(&app.key)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            (response.status(), response.json().await.unwrap())
         }
     })
     .await;
@@ -212,7 +202,7 @@ async fn consumes_raced_through_two_instances_on_one_database_allow_exactly_one_
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(used, 1000.0);
-    other.shutdown().await;
+    Arc::into_inner(other).unwrap().server.shutdown().await;
 }
 
 #[tokio::test]

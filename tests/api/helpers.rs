@@ -340,3 +340,30 @@ pub async fn eventually(app: &TestApp, customer: &str, what: &str, accept: impl 
 pub fn as_of_at_least(instant: DateTime<Utc>) -> impl Fn(&Value) -> bool {
     move |a| a["asOf"].as_str().and_then(|t| t.parse::<DateTime<Utc>>().ok()).is_some_and(|t| t >= instant)
 }
+
+/// A second service on the test app's database, and a way to call it with the same key.
+pub struct Other {
+    pub server: RunningServer,
+}
+
+impl Other {
+    pub async fn start(app: &TestApp) -> Other {
+        let config = limitry::config::Config::new("127.0.0.1:0".parse().unwrap(), &app.database_url);
+        let server = limitry::server::spawn(&config, Arc::new(app.clock.clone())).await.unwrap();
+        Other { server }
+    }
+
+    pub async fn post(&self, app: &TestApp, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(app, app.client.post(format!("http://{}{path}", self.server.addr)).json(&body)).await
+    }
+
+    pub async fn put(&self, app: &TestApp, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(app, app.client.put(format!("http://{}{path}", self.server.addr)).json(&body)).await
+    }
+
+    pub async fn send(&self, app: &TestApp, request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        let response = request.bearer_auth(&app.key).send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}

@@ -4,39 +4,11 @@
 
 use std::sync::Arc;
 
-use limitry::server::RunningServer;
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::helpers::{as_of_at_least, eventually, poll, postgres_admin_url, spawn_app, TestApp};
+use crate::helpers::{as_of_at_least, eventually, poll, postgres_admin_url, spawn_app, Other, TestApp};
 use crate::metrics::Metrics;
-
-/// A second service on the test app's database, and a way to call it with the same key.
-struct Other {
-    server: RunningServer,
-}
-
-impl Other {
-    async fn start(app: &TestApp) -> Other {
-        let config = limitry::config::Config::new("127.0.0.1:0".parse().unwrap(), &app.database_url);
-        let server = limitry::server::spawn(&config, Arc::new(app.clock.clone())).await.unwrap();
-        Other { server }
-    }
-
-    async fn post(&self, app: &TestApp, path: &str, body: Value) -> (StatusCode, Value) {
-        self.send(app, app.client.post(format!("http://{}{path}", self.server.addr)).json(&body)).await
-    }
-
-    async fn put(&self, app: &TestApp, path: &str, body: Value) -> (StatusCode, Value) {
-        self.send(app, app.client.put(format!("http://{}{path}", self.server.addr)).json(&body)).await
-    }
-
-    async fn send(&self, app: &TestApp, request: reqwest::RequestBuilder) -> (StatusCode, Value) {
-        let response = request.bearer_auth(&app.key).send().await.unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-}
 
 /// Two instances on one PostgreSQL database (`None` without one), with a token meter and a daily
 /// limit of `limit_value` on it: (app, other, meter id, limit id).

@@ -9,7 +9,7 @@ use chrono::Duration;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, postgres_admin_url, spawn_app, TestApp};
+use crate::helpers::{assert_error, postgres_admin_url, spawn_app, Other, TestApp};
 
 fn reserve(customer: &str, requested: i64) -> Value {
     json!({"customerId": customer, "mode": "reserve", "requested": requested})
@@ -296,23 +296,16 @@ async fn reserves_raced_through_two_instances_never_hold_more_than_the_limit() {
     }
     let (app, _) = app_with_a_daily_limit(1000).await;
     let app = Arc::new(app);
-    let config = limitry::config::Config::new("127.0.0.1:0".parse().unwrap(), &app.database_url);
-    let other = limitry::server::spawn(&config, Arc::new(app.clock.clone())).await.unwrap();
-    let other_base = format!("http://{}", other.addr);
+    let other = Arc::new(Other::start(&app).await);
     let tasks: Vec<_> = (0..40)
         .map(|i| {
-            let (app, other_base) = (app.clone(), other_base.clone());
+            let (app, other) = (app.clone(), other.clone());
             tokio::spawn(async move {
-                let base = if i % 2 == 0 { app.base.clone() } else { other_base };
-                let response = app
-                    .client
-                    .post(format!("{base}/v1/limits/check"))
-                    .bearer_auth(&app.key)
-                    .json(&reserve("acme", 100))
-                    .send()
-                    .await
-                    .unwrap();
-                let answer: Value = response.json().await.unwrap();
+                let (status, answer) = match i % 2 {
+                    0 => app.post("/v1/limits/check", reserve("acme", 100)).await,
+                    _ => other.post(&app, "/v1/limits/check", reserve("acme", 100)).await,
+                };
+                assert_eq!(status, StatusCode::OK, "{answer}");
                 answer["allowed"] == true
             })
         })
@@ -325,11 +318,9 @@ async fn reserves_raced_through_two_instances_never_hold_more_than_the_limit() {
     // The other instance hears the holds: a consume there fits nothing more.
     let consume = json!({"customerId": "acme", "mode": "consume",
                          "event": {"eventType": "llm.completion", "values": {"tokens": 1}}});
-    let response =
-        app.client.post(format!("{other_base}/v1/limits/check")).bearer_auth(&app.key).json(&consume).send().await;
-    let answer: Value = response.unwrap().json().await.unwrap();
+    let (_, answer) = other.post(&app, "/v1/limits/check", consume).await;
     assert_eq!(answer["allowed"], false, "{answer}");
-    other.shutdown().await;
+    Arc::into_inner(other).unwrap().server.shutdown().await;
 }
 
 #[tokio::test]
