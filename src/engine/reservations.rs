@@ -15,7 +15,6 @@
 //! the event is recorded and the hold lasts until its expiry; a retried commit records nothing
 //! twice and settles it.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -29,7 +28,7 @@ use crate::db::{with_store, DbError, DbResult, Store, WriterSlot};
 use crate::domain::balances::ReservationStatus;
 use crate::domain::events::NewEvent;
 use crate::domain::ids::new_id;
-use crate::domain::limit_reservations::{held_by_limit, Hold, LimitReservation, ReservationEntry};
+use crate::domain::limit_reservations::{Hold, LimitReservation, ReservationEntry};
 use crate::domain::limits::{governing_limits, Limit, LimitStatus};
 use crate::domain::meters::{Aggregation, Counter};
 use crate::domain::quantity::Quantity;
@@ -416,12 +415,5 @@ impl Engine {
             .limit_reservation(&project.id, id)
             .await?
             .ok_or_else(|| DbError::NotFound { resource: "reservation", id: id.to_string() })
-    }
-
-    /// What a customer's live holds add to each limit now.
-    pub async fn held_now(&self, customer_id: &str) -> DbResult<BTreeMap<String, Quantity>> {
-        let holds = self.holds(customer_id, &mut false).await?;
-        let now_ms = self.now().timestamp_millis();
-        Ok(held_by_limit(&holds, now_ms).into_iter().map(|(limit, amount)| (limit.to_string(), amount)).collect())
     }
 }
