@@ -6,7 +6,11 @@
 #   docker run -d --name limitry -p 3000:3000 -v limitry-data:/data limitry
 #   docker exec limitry limitry keys create --name app
 
-FROM rust:1.95-slim-bookworm AS build
+# The two base images, replaceable where their registries cannot be reached (see the README).
+ARG BUILD_IMAGE=rust:1.95-slim-bookworm
+ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
+
+FROM ${BUILD_IMAGE} AS build
 WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
@@ -15,7 +19,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     && cp target/release/limitry /limitry \
     && mkdir /data
 
-FROM gcr.io/distroless/cc-debian12:nonroot
+FROM ${RUNTIME_IMAGE}
 COPY --from=build /limitry /usr/local/bin/limitry
 # The SQLite file and its lock live here; a named volume takes this directory's owner.
 COPY --from=build --chown=nonroot:nonroot /data /data
