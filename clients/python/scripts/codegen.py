@@ -58,6 +58,8 @@ _UNASYNC = [
     (r"\bAsyncTransport\b", "SyncTransport"),
     (r"\b__aiter__\b", "__iter__"),
     (r"\b__anext__\b", "__next__"),
+    (r"\b__aenter__\b", "__enter__"),
+    (r"\b__aexit__\b", "__exit__"),
     (r"\bStopAsyncIteration\b", "StopIteration"),
     (r"\bAsync([A-Z]\w*)\b", r"\1"),  # AsyncLimitry → Limitry, AsyncMetersResource → MetersResource
 ]

@@ -18,5 +18,6 @@ export {
 } from "./errors.js";
 export { BufferedRecorder, type RecorderOptions, type RecorderStats } from "./recorder.js";
 export { Pager, type Page } from "./pagination.js";
-export type { CheckResult, CheckParams, ConsumeParams, PageQuery, SummaryQuery } from "./resources.js";
+export { HeldReservation } from "./resources.js";
+export type { CheckResult, CheckParams, CommitParams, ConsumeParams, PageQuery, ReserveParams, SummaryQuery } from "./resources.js";
 export type * from "./types.js";

@@ -1,7 +1,7 @@
 // One class per `/v1` resource, each method one endpoint. Request bodies are the wire shapes
 // (camelCase), typed by the generated `components["schemas"]`.
 
-import { APIConnectionError, InternalServerError } from "./errors.js";
+import { APIConnectionError, ConflictError, InternalServerError, LimitExceededError, LimitryError } from "./errors.js";
 import { newIdempotencyKey, type RequestSpec, type Transport } from "./http.js";
 import { Pager } from "./pagination.js";
 import type * as T from "./types.js";
@@ -137,6 +137,96 @@ export interface ConsumeParams extends T.ConsumeEvent {
   timeoutMs?: number;
 }
 
+/** A reserve: what to hold for one customer, and for how long. */
+export interface ReserveParams {
+  customerId: string;
+  /** Held on every limit that applies, in its meter's units; default 1. */
+  requested?: number;
+  /** Seconds until the holds lapse unless committed, released or extended; default 300, at most 3600. */
+  ttlSeconds?: number;
+  dimensions?: Record<string, string>;
+  /** Balances to hold too, all or nothing. */
+  balances?: T.BalanceAmount[];
+  /** Generated when not given, so the client's retries hold once. */
+  idempotencyKey?: string;
+  failMode?: T.FailMode;
+  timeoutMs?: number;
+}
+
+/** The actual usage a reservation is committed with; its customer is the reservation's. */
+export interface CommitParams {
+  eventType: string;
+  values?: Record<string, number>;
+  dimensions?: Record<string, string>;
+  properties?: unknown;
+  idempotencyKey?: string;
+  /** The actual amounts taken from the held balances; a held balance not named is taken at what it holds. */
+  balances?: T.BalanceAmount[];
+}
+
+/**
+ * The capacity `limits.withReservation` holds while its callback runs. `commit` records the
+ * actual usage and ends the holds; a callback that returns without committing, or throws, has
+ * them released. When the service could not be asked and the fail mode allowed the work,
+ * nothing is held (`check.fallback` is true, `id` undefined): `commit` records the usage as a
+ * plain event and nothing is released.
+ */
+export class HeldReservation {
+  /** The reservation as the last commit, release or extend answered it. */
+  reservation?: T.LimitReservation;
+  settled = false;
+
+  constructor(
+    private readonly limits: LimitsResource,
+    private readonly recordEvent: (event: T.EventInput & { customerId: string; eventType: string }) => Promise<unknown>,
+    readonly customerId: string,
+    /** The reserve's answer. */
+    readonly check: CheckResult,
+    private readonly dimensions?: Record<string, string>,
+  ) {}
+
+  /** The `lres_…` id; undefined when nothing is held (a fallback). */
+  get id(): string | undefined {
+    return this.check.reservationId ?? undefined;
+  }
+
+  /** Records the actual usage (above or below what was held) and ends the holds. */
+  async commit(params: CommitParams): Promise<T.LimitReservation | undefined> {
+    const { balances, ...event } = params;
+    const id = this.id;
+    if (id === undefined) {
+      await this.recordEvent({ ...event, customerId: this.customerId, dimensions: event.dimensions ?? this.dimensions } as T.EventInput & { customerId: string; eventType: string });
+      this.settled = true;
+      return undefined;
+    }
+    this.reservation = await this.limits.commitReservation(id, { event: event as T.ConsumeEvent, balances });
+    this.settled = true;
+    return this.reservation;
+  }
+
+  /** Ends the holds without recording anything. A hold that expired meanwhile is already free: not an error here. */
+  async release(): Promise<T.LimitReservation | undefined> {
+    this.settled = true;
+    const id = this.id;
+    if (id === undefined) return undefined;
+    try {
+      this.reservation = await this.limits.releaseReservation(id);
+    } catch (error) {
+      if (!(error instanceof ConflictError)) throw error;
+      this.reservation = await this.limits.getReservation(id);
+    }
+    return this.reservation;
+  }
+
+  /** Keeps the holds for `ttlSeconds` from now. */
+  async extend(ttlSeconds: number): Promise<T.LimitReservation> {
+    const id = this.id;
+    if (id === undefined) throw new Error("nothing is held to extend");
+    this.reservation = await this.limits.extendReservation(id, ttlSeconds);
+    return this.reservation;
+  }
+}
+
 export class LimitsResource extends Resource {
   constructor(
     transport: Transport,
@@ -191,10 +281,79 @@ export class LimitsResource extends Resource {
     const body = { customerId, mode: "consume" as const, event: event.idempotencyKey ? event : { ...event, idempotencyKey: newIdempotencyKey() } };
     return this.judge(customerId, body, failMode, timeoutMs);
   }
-  private async judge(customerId: string, body: T.CheckRequest, failMode?: T.FailMode, timeoutMs?: number): Promise<CheckResult> {
+  /**
+   * Checks and, when allowed, holds `requested` (default 1) on every limit that applies
+   * (`mode: "reserve"`), and each of `balances`, for `ttlSeconds` (default 300, at most 3600).
+   * `reservationId` names the hold: settle it with `commitReservation` (the actual usage) or
+   * `releaseReservation`, or let it expire. A refusal is `allowed: false` and holds nothing.
+   *
+   * Without `idempotencyKey` one is generated, so the client's retries hold once. When the
+   * service cannot be asked, the fail mode decides as for `check` and nothing is held
+   * (`fallback: true`, no `reservationId`). `withReservation` wraps this around a callback.
+   */
+  reserve(params: ReserveParams): Promise<CheckResult> {
+    const { customerId, failMode, timeoutMs, idempotencyKey, ...rest } = params;
+    const body: T.CheckRequest = { customerId, mode: "reserve", ...rest };
+    return this.judge(customerId, body, failMode, timeoutMs, idempotencyKey ?? newIdempotencyKey());
+  }
+  /**
+   * Records the actual usage as an event of the reservation's customer (above or below the
+   * hold) and ends the holds; `balances` are the actual amounts taken from the held balances.
+   * `ConflictError` when no longer held.
+   */
+  commitReservation(reservationId: string, body: T.CommitReservationRequest & { event: T.ConsumeEvent }, options: { idempotencyKey?: string } = {}): Promise<T.LimitReservation> {
+    return this.settle(reservationId, "commit", body, options.idempotencyKey);
+  }
+  /** Ends the holds without recording anything. `ConflictError` when no longer held. */
+  releaseReservation(reservationId: string, options: { idempotencyKey?: string } = {}): Promise<T.LimitReservation> {
+    return this.settle(reservationId, "release", undefined, options.idempotencyKey);
+  }
+  /** Keeps the holds for `ttlSeconds` from now. `ConflictError` when no longer held. */
+  extendReservation(reservationId: string, ttlSeconds: number, options: { idempotencyKey?: string } = {}): Promise<T.LimitReservation> {
+    return this.settle(reservationId, "extend", { ttlSeconds }, options.idempotencyKey);
+  }
+  /** A reservation: its `status` (held, committed, released, expired) and audit trail. */
+  getReservation(reservationId: string): Promise<T.LimitReservation> {
+    return this.call({ method: "GET", path: `/v1/limits/reservations/${q(reservationId)}` });
+  }
+  /**
+   * Reserves, runs `fn` with the held reservation, and settles it: `held.commit({ eventType,
+   * values })` records the actual usage; when `fn` returns without committing, or throws, the
+   * holds are released (and the error rethrown; a failed release is not thrown over it, the
+   * hold lapses at its expiry). A refused reserve throws `LimitExceededError` and `fn` never runs.
+   *
+   *     const reply = await limitry.limits.withReservation({ customerId: "acme", requested: 2000 }, async (held) => {
+   *       const reply = await callModel();
+   *       await held.commit({ eventType: "llm.completion", values: { tokens: reply.tokens } });
+   *       return reply;
+   *     });
+   */
+  async withReservation<R>(params: ReserveParams, fn: (held: HeldReservation) => R | Promise<R>): Promise<R> {
+    const check = await this.reserve(params);
+    if (!check.allowed) throw new LimitExceededError(check);
+    const recordEvent = (event: T.EventInput) => this.call({ method: "POST", path: "/v1/events/record", body: withIdempotencyKey(event) });
+    const held = new HeldReservation(this, recordEvent, params.customerId, check, params.dimensions);
+    let result: R;
+    try {
+      result = await fn(held);
+    } catch (error) {
+      if (!held.settled) await held.release().catch(() => undefined);
+      throw error;
+    }
+    if (!held.settled) {
+      await held.release().catch((error: unknown) => {
+        if (!(error instanceof LimitryError)) throw error;
+      });
+    }
+    return result;
+  }
+  private settle(reservationId: string, action: "commit" | "release" | "extend", body: object | undefined, idempotencyKey?: string): Promise<T.LimitReservation> {
+    return this.call({ method: "POST", path: `/v1/limits/reservations/${q(reservationId)}/${action}`, body, idempotencyKey: idempotencyKey ?? newIdempotencyKey() });
+  }
+  private async judge(customerId: string, body: T.CheckRequest, failMode?: T.FailMode, timeoutMs?: number, idempotencyKey?: string): Promise<CheckResult> {
     let answer: T.CheckResponse;
     try {
-      answer = await this.call<T.CheckResponse>({ method: "POST", path: "/v1/limits/check", body, timeoutMs: timeoutMs ?? this.checkTimeoutMs });
+      answer = await this.call<T.CheckResponse>({ method: "POST", path: "/v1/limits/check", body, idempotencyKey, timeoutMs: timeoutMs ?? this.checkTimeoutMs });
     } catch (error) {
       if (!(error instanceof APIConnectionError || error instanceof InternalServerError)) throw error;
       const mode = failMode ?? this.failModes.recall(customerId) ?? this.defaultFailMode();

@@ -17,10 +17,13 @@ from ._errors import (APIConnectionError, APIError, APIStatusError, APITimeoutEr
                       NotFoundError, PermissionDeniedError, RateLimitError, ValidationError)
 from ._pagination import AsyncPager, Page, SyncPager
 from ._recorder import BufferedRecorder, RecorderStats
+from ._resources import HeldReservation
+from ._resources_async import AsyncHeldReservation
 from ._types import CheckResult
 
 __all__ = [
-    "Limitry", "AsyncLimitry", "BufferedRecorder", "RecorderStats", "CheckResult", "Page", "SyncPager",
+    "Limitry", "AsyncLimitry", "BufferedRecorder", "RecorderStats", "CheckResult", "HeldReservation",
+    "AsyncHeldReservation", "Page", "SyncPager",
     "AsyncPager", "models", "__version__",
     "LimitryError", "APIError", "APIStatusError", "APIConnectionError", "APITimeoutError", "AuthenticationError",
     "BadRequestError", "ValidationError", "PermissionDeniedError", "NotFoundError", "ConflictError",

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence, Union
 
 from . import models as m
 from ._base import Request, body, new_idempotency_key, query, to_wire
-from ._errors import APIConnectionError, InternalServerError
+from ._errors import APIConnectionError, ConflictError, InternalServerError, LimitExceededError, LimitryError
 from ._pagination import AsyncPager
 from ._transport import parse
 from ._types import CheckResult
@@ -248,11 +248,81 @@ class AsyncLimitsResource(AsyncResource):
         payload = body(customerId=customer_id, mode="consume", event=event)
         return await self._judge(customer_id, payload, fail_mode, timeout)
 
+    async def reserve(self, customer_id: str, *, requested: Optional[Number] = None,
+                      ttl_seconds: Optional[int] = None, dimensions: Optional[Mapping[str, str]] = None,
+                      balances: Optional[Sequence[Mapping[str, Any]]] = None,
+                      idempotency_key: Optional[str] = None, fail_mode: Optional[str] = None,
+                      timeout: Optional[float] = None) -> CheckResult:
+        """Checks and, when allowed, holds ``requested`` (default 1) on every limit that applies
+        (``mode: reserve``), and each of ``balances`` (``[{"name", "amount"}]``), for
+        ``ttl_seconds`` (default 300, at most 3600). ``reservation_id`` names the hold: settle it
+        with ``commit_reservation`` (the actual usage) or ``release_reservation``, or let it
+        expire. A refusal is ``allowed=False`` and holds nothing.
+
+        Without ``idempotency_key`` one is generated, so the client's retries hold once. When the
+        service cannot be asked, the fail mode decides as for ``check`` and nothing is held
+        (``fallback`` is True, ``reservation_id`` None). ``reservation`` wraps this in a context
+        manager.
+        """
+        payload = body(customerId=customer_id, mode="reserve", requested=requested, ttlSeconds=ttl_seconds,
+                       dimensions=dimensions, balances=list(balances) if balances is not None else None)
+        return await self._judge(customer_id, payload, fail_mode, timeout,
+                                 idempotency_key=idempotency_key or new_idempotency_key())
+
+    async def commit_reservation(self, reservation_id: str, *, event: Any,
+                                 balances: Optional[Sequence[Mapping[str, Any]]] = None,
+                                 idempotency_key: Optional[str] = None) -> m.LimitReservation:
+        """Records the actual usage and ends the holds. ``event`` is ``{eventType, values,
+        dimensions?, properties?, idempotencyKey?}`` (or ``m.ConsumeEvent``), recorded for the
+        reservation's customer whether above or below the hold; ``balances`` (``[{"name",
+        "amount"}]``) are the actual amounts taken from the held balances (a held balance not
+        named is taken at what it holds). ``ConflictError`` when no longer held."""
+        payload = body(event=event, balances=list(balances) if balances is not None else None)
+        return await self._settle(reservation_id, "commit", payload, idempotency_key)
+
+    async def release_reservation(self, reservation_id: str, *,
+                                  idempotency_key: Optional[str] = None) -> m.LimitReservation:
+        """Ends the holds without recording anything. ``ConflictError`` when no longer held."""
+        return await self._settle(reservation_id, "release", None, idempotency_key)
+
+    async def extend_reservation(self, reservation_id: str, ttl_seconds: int, *,
+                                 idempotency_key: Optional[str] = None) -> m.LimitReservation:
+        """Keeps the holds for ``ttl_seconds`` from now. ``ConflictError`` when no longer held."""
+        return await self._settle(reservation_id, "extend", {"ttlSeconds": ttl_seconds}, idempotency_key)
+
+    async def get_reservation(self, reservation_id: str) -> m.LimitReservation:
+        """A reservation: its ``status`` (held, committed, released, expired) and audit trail."""
+        return await self._call(Request("GET", f"/v1/limits/reservations/{_quote(reservation_id)}"),
+                                m.LimitReservation)
+
+    def reservation(self, customer_id: str, *, requested: Optional[Number] = None,
+                    ttl_seconds: Optional[int] = None, dimensions: Optional[Mapping[str, str]] = None,
+                    balances: Optional[Sequence[Mapping[str, Any]]] = None,
+                    idempotency_key: Optional[str] = None, fail_mode: Optional[str] = None,
+                    timeout: Optional[float] = None) -> "AsyncHeldReservation":
+        """A reservation as a context manager (``async with``): entering reserves (raising
+        ``LimitExceededError`` when refused), ``held.commit(event_type=…, values=…)`` records the
+        actual usage, and leaving without a commit, or by an exception, releases the hold.
+
+            async with limitry.limits.reservation("acme", requested=2000) as held:
+                reply = await call_model()
+                await held.commit(event_type="llm.completion", values={"tokens": reply.tokens})
+        """
+        return AsyncHeldReservation(self, customer_id, dict(
+            requested=requested, ttl_seconds=ttl_seconds, dimensions=dimensions, balances=balances,
+            idempotency_key=idempotency_key, fail_mode=fail_mode, timeout=timeout))
+
+    async def _settle(self, reservation_id: str, action: str, payload: Optional[Dict[str, Any]],
+                      idempotency_key: Optional[str]) -> m.LimitReservation:
+        request = Request("POST", f"/v1/limits/reservations/{_quote(reservation_id)}/{action}", body=payload,
+                          idempotency_key=idempotency_key or new_idempotency_key())
+        return await self._call(request, m.LimitReservation)
+
     async def _judge(self, customer_id: str, payload: Dict[str, Any], fail_mode: Optional[str],
-                     timeout: Optional[float]) -> CheckResult:
+                     timeout: Optional[float], idempotency_key: Optional[str] = None) -> CheckResult:
         try:
             response = await self._client._transport.send(
-                Request("POST", "/v1/limits/check", body=payload,
+                Request("POST", "/v1/limits/check", body=payload, idempotency_key=idempotency_key,
                         timeout=timeout if timeout is not None else self._client.check_timeout))
         except (APIConnectionError, InternalServerError) as exc:
             mode = fail_mode or self._client._fail_modes.recall(customer_id) or self._client.fail_mode
@@ -260,6 +330,86 @@ class AsyncLimitsResource(AsyncResource):
         result = CheckResult.model_validate(response.json())
         self._client._fail_modes.remember(customer_id, result.limits)
         return result
+
+
+class AsyncHeldReservation:
+    """What ``limits.reservation(...)`` returns: a context manager (``async with``) holding capacity.
+
+    Inside the block, ``check`` is the reserve's answer and ``id`` the ``lres_…`` reservation.
+    ``commit`` records the actual usage and ends the holds; leaving the block without a commit
+    releases them, and so does an exception, which then propagates. A release that fails (the
+    service unreachable) is not raised: the hold lapses at its expiry. When the service could
+    not be asked and the fail mode allowed the work, nothing is held (``check.fallback`` is
+    True): ``commit`` records the usage as a plain event and leaving releases nothing.
+    """
+
+    def __init__(self, limits: AsyncLimitsResource, customer_id: str, options: Dict[str, Any]) -> None:
+        self._limits = limits
+        self.customer_id = customer_id
+        self._options = options
+        self.check: Optional[CheckResult] = None
+        #: The reservation as the last commit, release or extend answered it.
+        self.reservation: Optional[m.LimitReservation] = None
+        self.settled = False
+
+    @property
+    def id(self) -> Optional[str]:
+        """The ``lres_…`` id; None before entering and when nothing is held (a fallback)."""
+        return self.check.reservation_id if self.check is not None else None
+
+    async def __aenter__(self) -> "AsyncHeldReservation":
+        self.check = await self._limits.reserve(self.customer_id, **self._options)
+        if not self.check.allowed:
+            raise LimitExceededError(self.check)
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        if self.settled:
+            return
+        try:
+            await self.release()
+        except LimitryError:
+            pass  # the hold lapses at its expiry; an exception from the block goes on unmasked
+
+    async def commit(self, *, event_type: str, values: Optional[Mapping[str, Number]] = None,
+                     dimensions: Optional[Mapping[str, str]] = None, properties: Any = None,
+                     idempotency_key: Optional[str] = None,
+                     balances: Optional[Sequence[Mapping[str, Any]]] = None) -> Optional[m.LimitReservation]:
+        """Records the actual usage (above or below what was held) and ends the holds;
+        ``balances`` are the actual amounts taken from held balances."""
+        if self.id is None:
+            if self.check is None:
+                raise RuntimeError("enter the reservation (async with) before committing it")
+            await self._limits._client.events.record(
+                customer_id=self.customer_id, event_type=event_type, values=values,
+                dimensions=dimensions or self._options.get("dimensions"), properties=properties,
+                idempotency_key=idempotency_key)
+            self.settled = True
+            return None
+        event = body(eventType=event_type, values=dict(values) if values is not None else None,
+                     dimensions=dimensions, properties=properties, idempotencyKey=idempotency_key)
+        self.reservation = await self._limits.commit_reservation(self.id, event=event, balances=balances)
+        self.settled = True
+        return self.reservation
+
+    async def release(self) -> Optional[m.LimitReservation]:
+        """Ends the holds without recording anything (what leaving the block does). A hold that
+        expired meanwhile is already free: that is not an error here."""
+        self.settled = True
+        if self.id is None:
+            return None
+        try:
+            self.reservation = await self._limits.release_reservation(self.id)
+        except ConflictError:
+            self.reservation = await self._limits.get_reservation(self.id)
+        return self.reservation
+
+    async def extend(self, ttl_seconds: int) -> m.LimitReservation:
+        """Keeps the holds for ``ttl_seconds`` from now."""
+        if self.id is None:
+            raise RuntimeError("nothing is held to extend")
+        self.reservation = await self._limits.extend_reservation(self.id, ttl_seconds)
+        return self.reservation
 
 
 def _balance_target(balance_id: Optional[str], customer_id: Optional[str], name: Optional[str]) -> Dict[str, Any]:
@@ -387,6 +537,6 @@ class AsyncWebhooksResource(AsyncResource):
 
 __all__ = [
     "AsyncProjectResource", "AsyncCustomersResource", "AsyncEventsResource", "AsyncMetersResource",
-    "AsyncLimitsResource", "AsyncBalancesResource", "AsyncUsageResource", "AsyncWebhooksResource",
-    "event_body",
+    "AsyncLimitsResource", "AsyncHeldReservation", "AsyncBalancesResource", "AsyncUsageResource",
+    "AsyncWebhooksResource", "event_body",
 ]

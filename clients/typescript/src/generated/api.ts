@@ -380,6 +380,74 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/limits/reservations/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A reservation with its audit trail. */
+        get: operations["getLimitReservation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/limits/reservations/{id}/commit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Records the actual usage and ends the holds, settling the reservation's balance holds too. */
+        post: operations["commitLimitReservation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/limits/reservations/{id}/extend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Keeps the holds (and the balance holds) for `ttlSeconds` from now. */
+        post: operations["extendLimitReservation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/limits/reservations/{id}/release": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Ends the holds without recording usage, releasing the reservation's balance holds too. */
+        post: operations["releaseLimitReservation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/limits/{id}": {
         parameters: {
             query?: never;
@@ -760,7 +828,7 @@ export interface components {
          * @description What a check does.
          * @enum {string}
          */
-        CheckMode: "preview" | "consume";
+        CheckMode: "preview" | "consume" | "reserve";
         CheckRequest: {
             /** @description The customer's externalId (or cust_… id). */
             customerId: string;
@@ -777,6 +845,12 @@ export interface components {
             balances?: components["schemas"]["BalanceAmount"][] | null;
             mode?: null | components["schemas"]["CheckMode"];
             event?: null | components["schemas"]["ConsumeEvent"];
+            /**
+             * Format: int64
+             * @description With `mode: reserve`: seconds until the holds lapse unless committed, released or
+             *     extended (default 300, at most 3600).
+             */
+            ttlSeconds?: number | null;
         };
         /** @description The answer to "may this customer do more work now?". */
         CheckResponse: {
@@ -807,6 +881,16 @@ export interface components {
              *     seen before (then it counted once, the first time).
              */
             duplicate?: boolean | null;
+            /**
+             * @description With `mode: reserve`, when allowed: the `lres_…` reservation holding `requested` on
+             *     every limit listed (and each balance's amount), to commit, release or extend.
+             */
+            reservationId?: string | null;
+            /**
+             * Format: date-time
+             * @description With `mode: reserve`, when allowed: when the holds lapse unless extended.
+             */
+            expiresAt?: string | null;
         };
         ClientCheckRequest: {
             /** @description Set by the token; if sent, it must be the token's customer. */
@@ -901,6 +985,15 @@ export interface components {
              */
             amount: number;
             description?: string | null;
+        };
+        CommitReservationRequest: {
+            event?: null | components["schemas"]["ConsumeEvent"];
+            /**
+             * @description The actual amounts to take from the balances the reservation holds, by name; a held
+             *     balance not named is taken at what it holds. Up to the hold is always taken; beyond
+             *     it, only what is available.
+             */
+            balances?: components["schemas"]["BalanceAmount"][] | null;
         };
         /**
          * @description The usage a `consume` check records when it fits: an event of the check's customer, stamped
@@ -1100,6 +1193,13 @@ export interface components {
             timestamp?: string | null;
             idempotencyKey?: string | null;
         };
+        ExtendReservationRequest: {
+            /**
+             * Format: int64
+             * @description Seconds from now until the holds lapse (default 300, at most 3600).
+             */
+            ttlSeconds?: number | null;
+        };
         /**
          * @description What a client should do when the service cannot be reached.
          * @enum {string}
@@ -1181,6 +1281,35 @@ export interface components {
             alertThresholds?: number[] | null;
             failMode?: null | components["schemas"]["FailMode"];
         };
+        /** @description A reservation's state, with its holds and audit trail. */
+        LimitReservation: {
+            /** @description `lres_…` */
+            id: string;
+            customerId: string;
+            /**
+             * Format: double
+             * @description What each limit holds, in its meter's units.
+             */
+            requested: number;
+            dimensions: {
+                [key: string]: string;
+            };
+            status: components["schemas"]["ReservationStatus"];
+            /** @description The limits it holds capacity on while `held`. */
+            limitIds: string[];
+            /** @description The balance holds (`res_…`) it settles with it. */
+            balanceReservationIds: string[];
+            /** @description The event a commit recorded. */
+            eventId?: string | null;
+            /** Format: date-time */
+            expiresAt: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            settledAt?: string | null;
+            /** @description Every change, oldest first. */
+            entries: components["schemas"]["ReservationEntry"][];
+        };
         /** @description One limit's state in a check answer. */
         LimitStatus: {
             id: string;
@@ -1189,8 +1318,16 @@ export interface components {
             period: components["schemas"]["Period"];
             /** Format: double */
             limit: number;
-            /** Format: double */
+            /**
+             * Format: double
+             * @description Recorded usage plus what reservations hold (see `held`).
+             */
             used: number;
+            /**
+             * Format: double
+             * @description Of `used`, what reservations in flight hold on this limit; left out when nothing is held.
+             */
+            held?: number | null;
             /** Format: double */
             remaining: number;
             exceeded: boolean;
@@ -1490,7 +1627,7 @@ export interface components {
          * @description How long a limit counts usage before it starts again from zero.
          * @enum {string}
          */
-        Period: "minute" | "hour" | "day" | "week" | "month" | "annual" | "all_time";
+        Period: "minute" | "hour" | "day" | "week" | "month" | "annual" | "all_time" | "concurrent";
         Project: {
             id: string;
             name: string;
@@ -1526,6 +1663,20 @@ export interface components {
             createdAt: string;
             /** Format: date-time */
             settledAt?: string | null;
+        };
+        /** @description One line of a reservation's audit trail. */
+        ReservationEntry: {
+            /** @description reserved, extended, committed, released or expired. */
+            kind: string;
+            /**
+             * Format: date-time
+             * @description For reserved and extended: until when it holds from then on.
+             */
+            expiresAt?: string | null;
+            /** @description For committed: the event recorded. */
+            eventId?: string | null;
+            /** Format: date-time */
+            createdAt: string;
         };
         /** @enum {string} */
         ReservationStatus: "held" | "committed" | "released" | "expired";
@@ -2714,6 +2865,195 @@ export interface operations {
                 };
             };
             413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    getLimitReservation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LimitReservation"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    commitLimitReservation: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CommitReservationRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LimitReservation"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description already committed, released or expired */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    extendLimitReservation: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExtendReservationRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LimitReservation"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description already committed, released or expired */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    releaseLimitReservation: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LimitReservation"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description already committed, released or expired */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             429: components["responses"]["TooManyRequests"];
         };
     };
