@@ -5,8 +5,10 @@
 //! once its counters are upserted, the judge compares each counter a consumed event fed with
 //! the limit's value; on PostgreSQL the upsert holds the counter's row until the transaction
 //! ends, so what the judge sees is exact even with other instances recording on the same
-//! database. A consume that does not fit rolls the transaction back; in a group the requests
-//! are then committed one by one, so only the consume that does not fit is refused.
+//! database. A rolling limit is judged by its whole window, read in the transaction under the
+//! lock its recorders take in turn (see `Db::record_events_judged`). A consume that does not
+//! fit rolls the transaction back; in a group the requests are then committed one by one, so
+//! only the consume that does not fit is refused.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -40,7 +42,8 @@ pub(crate) fn judge_consumes(pending: &PendingRecord<'_>, consumed: &[bool]) -> 
         };
         for update in counter_updates(pending.limits, pending.meters, customer, pending.project.timezone, &usage) {
             let Some(limit) = governing.iter().find(|limit| limit.id == update.key.limit_id) else { continue };
-            let after = stored.get(&update.key).map(|s| s.counter.value);
+            // A rolling limit counts its whole window, not the bucket.
+            let after = pending.rolling_usage(&update.key).or_else(|| stored.get(&update.key).map(|s| s.counter.value));
             // A group's counters hold every event of it: for `max` and `latest`, whose final
             // value need not include this event's, its own value must fit too.
             let own_too_large = matches!(update.aggregation, Aggregation::Max | Aggregation::Latest)

@@ -26,6 +26,7 @@ mod metrics;
 mod observability;
 mod quickstart;
 mod rate_limits;
+mod rolling;
 mod service;
 mod shutdown;
 mod validation;
