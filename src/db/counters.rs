@@ -112,6 +112,9 @@ fn touched_windows<'a>(
     limits: &'a [Limit],
     updates: &'a [CounterUpdate],
 ) -> BTreeMap<(&'a str, &'a str), (&'a Limit, Rolling)> {
+    if !limits.iter().any(|limit| limit.rolling) {
+        return BTreeMap::new(); // the usual case: nothing to look up per update
+    }
     updates
         .iter()
         .filter_map(|update| {
