@@ -20,6 +20,7 @@ use crate::domain::customers::MAX_EXTERNAL_ID;
 use crate::domain::events::EventInput;
 use crate::domain::ids::new_id;
 use crate::domain::limits::{FailMode, Limit};
+use crate::domain::meters::{Aggregation, Meter};
 use crate::domain::quantity::Quantity;
 use crate::domain::windows::Period;
 use crate::domain::{at_most, required_text, validate_dimensions, FieldError, WholeNumber};
@@ -39,6 +40,11 @@ pub struct LimitRequest {
     /// Required on create.
     #[schema(value_type = Option<Period>)]
     pub period: Option<String>,
+    /// A sliding window over the last `period` instead of calendar windows (default false):
+    /// a minute in one-second buckets, an hour in one-minute buckets, 24 hours, 7 days or
+    /// 30 days (`month`) in one-hour buckets. Not for `annual` or `all_time`, nor for `max`
+    /// or `latest` meters.
+    pub rolling: Option<bool>,
     /// The customer (id or externalId) this limit is for; omit for the project default.
     pub customer_id: Option<String>,
     pub dimension_filters: Option<BTreeMap<String, String>>,
@@ -73,6 +79,7 @@ fn positive_quantity(number: &serde_json::Number, field: &str) -> Result<Quantit
 impl LimitRequest {
     /// Validates over `base`; meter and customer references are resolved by the caller.
     fn apply(self, base: Limit) -> Result<Limit, FieldError> {
+        let rolling_asked = self.rolling == Some(true);
         let mut alert_thresholds = match self.alert_thresholds {
             Some(None) => Vec::new(),
             Some(Some(list)) => {
@@ -119,9 +126,40 @@ impl LimitRequest {
                 }
                 None => base.fail_mode,
             },
+            rolling: self.rolling.unwrap_or(base.rolling),
             ..base
         })
+        .and_then(|limit| {
+            if limit.rolling && limit.period.rolling().is_none() {
+                // The field this request changed, so the message points at what to fix.
+                let field = if rolling_asked { "rolling" } else { "period" };
+                let why = match limit.period {
+                    Period::Concurrent => "a concurrency limit counts holds, not a span of time",
+                    _ => "rolling windows reach back at most a month",
+                };
+                return Err(FieldError::invalid(
+                    field,
+                    format!("{why}: rolling cannot be true with period {}", limit.period),
+                ));
+            }
+            Ok(limit)
+        })
     }
+}
+
+/// Rolling windows add up their buckets: only meters that sum can roll.
+fn check_rolling_meter(limit: &Limit, meter: &Meter) -> Result<(), FieldError> {
+    if limit.rolling && !matches!(meter.aggregation, Aggregation::Sum | Aggregation::Count) {
+        return Err(FieldError::invalid(
+            "rolling",
+            format!(
+                "cannot be true with a {} meter: rolling windows add up their buckets, so only sum and count \
+                 meters can roll",
+                meter.aggregation.as_str()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 async fn find_limit(state: &AppState, project: &Project, id: &str) -> Result<Limit, AppError> {
@@ -145,6 +183,7 @@ async fn save(
         .meter(&project.id, &meter_id)
         .await?
         .ok_or_else(|| AppError::not_found("meter", &meter_id))?;
+    check_rolling_meter(&limit, &meter)?;
     let customer_ref = match customer_ref {
         Some(reference) if !reference.is_empty() => {
             Some(required_text(Some(reference), "customerId", MAX_EXTERNAL_ID)?)
@@ -191,6 +230,7 @@ pub async fn create_limit(state: &AppState, project: &Project, request: LimitReq
         meter_id: String::new(),
         limit_value: Quantity::ONE,
         period: Period::Day,
+        rolling: false,
         customer_id: None,
         dimension_filters: BTreeMap::new(),
         alert_thresholds: Vec::new(),
@@ -307,9 +347,11 @@ pub struct CustomerLimitUsageEntry {
     #[schema(value_type = f64)]
     pub remaining: Quantity,
     pub exceeded: bool,
-    /// The start of the customer's current window (their timezone and billing anchor).
+    /// The start of the customer's current window (their timezone and billing anchor); for a
+    /// rolling limit, the start of the window's oldest bucket.
     pub window_start: DateTime<Utc>,
-    /// Window end in Unix seconds; null for `all_time`.
+    /// Window end in Unix seconds; null for `all_time`. For a rolling limit, when the oldest
+    /// usage leaves the window, or while the limit is reached, when enough has left to pass.
     pub reset: Option<i64>,
 }
 

@@ -145,6 +145,20 @@ pub async fn update_meter(
     let now = state.engine.now();
     let before = find_meter(state, project, id).await?;
     let meter = request.into_meter(Meter { updated_at: now, ..before })?;
+    if !matches!(meter.aggregation, Aggregation::Sum | Aggregation::Count) {
+        let limits = state.engine.db().all_limits(&project.id).await?;
+        if let Some(rolling) = limits.iter().find(|l| l.rolling && l.meter_id == meter.id) {
+            return Err(FieldError::invalid(
+                "aggregation",
+                format!(
+                    "must stay sum or count while rolling limit {} counts this meter: rolling windows add up their \
+                     buckets",
+                    rolling.id
+                ),
+            )
+            .into());
+        }
+    }
     state.engine.update_meter(project, &meter).await?;
     Ok(meter)
 }

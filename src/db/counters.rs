@@ -15,7 +15,7 @@ use crate::domain::limits::Limit;
 use crate::domain::meters::{Aggregation, Counter, Meter};
 use crate::domain::quantity::Quantity;
 use crate::domain::usage::{counter_updates, merge_updates, CounterKey, CounterUpdate, StoredCounter, Usage};
-use crate::domain::windows::window_containing;
+use crate::domain::windows::Rolling;
 
 // Followed by `((limit_id, window_start), …)` pairs.
 const SELECT_COUNTERS_OF_CUSTOMER: &str =
@@ -58,6 +58,72 @@ const ON_CONFLICT_LATEST: &str = "on conflict (limit_id, customer_id, window_sta
      else usage_counters.value end,";
 /// Counter rows per statement: 5 parameters each, far under both databases' limits.
 const COUNTERS_PER_STATEMENT: usize = 200;
+
+// Rolling windows' buckets: followed by ` or `-joined
+// `(limit_id = $n and customer_id = $n+1 and window_start >= $n+2)`, one per window.
+const SELECT_BUCKETS: &str =
+    "select limit_id, customer_id, window_start, value, latest_at, version from usage_counters where";
+/// Windows per bucket query: 3 parameters each.
+const WINDOWS_PER_STATEMENT: usize = 200;
+const PRUNE_BUCKETS: &str = "delete from usage_counters where limit_id = $1 and customer_id = $2 and window_start < $3";
+// One transaction-scoped lock per rolling window (limit and customer), taken in the order
+// given: recorders of one window take turns, wherever they run.
+const LOCK_ROLLING_WINDOWS: &str = "select pg_advisory_xact_lock(hashtextextended(k.key, 0)) \
+     from unnest($1::text[]) with ordinality as k(key, n) order by k.n";
+/// Buckets are deleted once they are this many window lengths old: long after any check
+/// or record could still count them, even with clocks a little apart.
+const PRUNE_AFTER_WINDOWS: i64 = 2;
+
+/// Where one customer's rolling window of one limit begins: `(limit id, customer id, first
+/// bucket start in Unix ms)`.
+type BucketRange<'a> = (&'a str, &'a str, i64);
+type BucketRow = (String, String, i64, i64, i64, i64);
+
+fn buckets_sql(windows: usize) -> String {
+    let ranges: Vec<String> = (0..windows)
+        .map(|i| {
+            format!("(limit_id = ${} and customer_id = ${} and window_start >= ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)
+        })
+        .collect();
+    format!("{SELECT_BUCKETS} {}", ranges.join(" or "))
+}
+
+fn bucket_of(row: BucketRow) -> (CounterKey, StoredCounter) {
+    let (limit_id, customer_id, window_start, value, latest_at, version) = row;
+    let counter = Counter { value: Quantity(value), latest_at };
+    (CounterKey { limit_id, customer_id, window_start }, StoredCounter { counter, version })
+}
+
+/// A rolling limit's window for one customer, as a recording transaction sees it at its `now`.
+#[derive(Debug, Clone)]
+pub struct RollingWindow {
+    pub rolling: Rolling,
+    /// The window's usage before the transaction.
+    pub before: Quantity,
+    /// `(bucket start in Unix ms, value)`: the window's buckets, once the transaction commits.
+    pub buckets: Vec<(i64, Quantity)>,
+}
+
+/// Rolling windows by `(limit id, customer id)`.
+pub type RollingWindows = BTreeMap<(String, String), RollingWindow>;
+
+/// The rolling windows counter updates touch, in key order.
+fn touched_windows<'a>(
+    limits: &'a [Limit],
+    updates: &'a [CounterUpdate],
+) -> BTreeMap<(&'a str, &'a str), (&'a Limit, Rolling)> {
+    if !limits.iter().any(|limit| limit.rolling) {
+        return BTreeMap::new(); // the usual case: nothing to look up per update
+    }
+    updates
+        .iter()
+        .filter_map(|update| {
+            let limit = limits.iter().find(|l| l.id == update.key.limit_id)?;
+            let rolling = limit.rolling_window()?;
+            Some(((update.key.limit_id.as_str(), update.key.customer_id.as_str()), (limit, rolling)))
+        })
+        .collect()
+}
 
 /// The PostgreSQL channel on which a recording transaction announces the counters it changed,
 /// as stored, so every instance can keep them in memory; PostgreSQL delivers the announcements
@@ -187,6 +253,115 @@ macro_rules! counter_transaction_helpers {
                     .collect()
             }
 
+            /// Reads buckets of rolling windows, each from its first bucket on.
+            async fn buckets_tx(
+                &self,
+                tx: &mut WriteTx<$database>,
+                ranges: &[BucketRange<'_>],
+            ) -> DbResult<Vec<(CounterKey, StoredCounter)>> {
+                let mut buckets = Vec::new();
+                for chunk in ranges.chunks(WINDOWS_PER_STATEMENT) {
+                    let sql = buckets_sql(chunk.len());
+                    let mut query = sqlx::query_as::<_, BucketRow>(&sql);
+                    for (limit_id, customer_id, from_ms) in chunk {
+                        query = query.bind(*limit_id).bind(*customer_id).bind(*from_ms);
+                    }
+                    buckets.extend(query.fetch_all(&mut **tx).await?.into_iter().map(bucket_of));
+                }
+                Ok(buckets)
+            }
+
+            /// Before `updates` are applied: makes recorders of the same rolling windows take
+            /// turns (on PostgreSQL; SQLite has one writer), and reads the windows at `now` of
+            /// the limits `read` picks, for a judge or for alerts.
+            pub(crate) async fn begin_rolling_tx(
+                &self,
+                tx: &mut WriteTx<$database>,
+                limits: &[Limit],
+                updates: &[CounterUpdate],
+                now: DateTime<Utc>,
+                read: impl Fn(&Limit) -> bool,
+            ) -> DbResult<RollingWindows> {
+                let touched = touched_windows(limits, updates);
+                if touched.is_empty() {
+                    return Ok(RollingWindows::new());
+                }
+                self.lock_rolling_windows_tx(tx, touched.keys().copied()).await?;
+                let ranges: Vec<BucketRange<'_>> = touched
+                    .iter()
+                    .filter(|(_, (limit, _))| read(limit))
+                    .map(|(&(limit, customer), (_, rolling))| (limit, customer, rolling.window_at(now).start_ms()))
+                    .collect();
+                let mut windows: RollingWindows = ranges
+                    .iter()
+                    .map(|&(limit, customer, _)| {
+                        let rolling = touched[&(limit, customer)].1;
+                        let window = RollingWindow { rolling, before: Quantity::ZERO, buckets: Vec::new() };
+                        ((limit.to_string(), customer.to_string()), window)
+                    })
+                    .collect();
+                for (key, stored) in self.buckets_tx(tx, &ranges).await? {
+                    if let Some(window) = windows.get_mut(&(key.limit_id, key.customer_id)) {
+                        if window.rolling.holds(now, key.window_start) {
+                            window.buckets.push((key.window_start, stored.counter.value));
+                        }
+                    }
+                }
+                for window in windows.values_mut() {
+                    window.before = window.rolling.total(now, &window.buckets);
+                }
+                Ok(windows)
+            }
+
+            /// Once `updates` are applied (`stored` beside them): brings the windows read to the
+            /// buckets as stored, and deletes buckets of the touched windows that are long out
+            /// of them, whenever a new bucket begins.
+            pub(crate) async fn finish_rolling_tx(
+                &self,
+                tx: &mut WriteTx<$database>,
+                limits: &[Limit],
+                windows: &mut RollingWindows,
+                updates: &[CounterUpdate],
+                stored: &[StoredCounter],
+                now: DateTime<Utc>,
+            ) -> DbResult<()> {
+                let touched = touched_windows(limits, updates);
+                if touched.is_empty() {
+                    return Ok(());
+                }
+                let mut prune = BTreeMap::new();
+                for (update, stored) in updates.iter().zip(stored) {
+                    let key = &update.key;
+                    let Some((_, rolling)) = touched.get(&(key.limit_id.as_str(), key.customer_id.as_str())) else {
+                        continue;
+                    };
+                    if stored.version == 1 {
+                        let keep_from =
+                            rolling.bucket_start_ms(now).saturating_sub(PRUNE_AFTER_WINDOWS * rolling.length * 1000);
+                        prune.insert((key.limit_id.as_str(), key.customer_id.as_str()), keep_from);
+                    }
+                    let Some(window) = windows.get_mut(&(key.limit_id.clone(), key.customer_id.clone())) else {
+                        continue;
+                    };
+                    if window.rolling.holds(now, key.window_start) {
+                        let value = stored.counter.value;
+                        match window.buckets.iter_mut().find(|(start, _)| *start == key.window_start) {
+                            Some(bucket) => bucket.1 = value,
+                            None => window.buckets.push((key.window_start, value)),
+                        }
+                    }
+                }
+                for ((limit_id, customer_id), keep_from) in prune {
+                    sqlx::query(PRUNE_BUCKETS)
+                        .bind(limit_id)
+                        .bind(customer_id)
+                        .bind(keep_from)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                Ok(())
+            }
+
             /// Recomputes a limit's counters for the current windows from recorded events:
             /// for every customer it governs, or only `only_customer`.
             pub(crate) async fn rebuild_counters_tx(
@@ -222,12 +397,8 @@ macro_rules! counter_transaction_helpers {
                 let limits = std::slice::from_ref(limit);
                 let meters = HashMap::from([(meter.id.as_str(), meter)]);
                 for customer in customers.iter().filter(|c| limit.customer_id.as_ref().is_none_or(|id| *id == c.id)) {
-                    let window = window_containing(
-                        limit.period,
-                        now,
-                        customer.window_zone(project.timezone),
-                        customer.billing_cycle_start,
-                    );
+                    let window =
+                        limit.window_at(now, customer.window_zone(project.timezone), customer.billing_cycle_start);
                     let rows = sqlx::query_as::<_, UsageRow>(SELECT_CUSTOMER_USAGE_SINCE)
                         .bind(&customer.id)
                         .bind(window.start_ms())
@@ -272,7 +443,30 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Nothing to lock: this process is the file's only writer, one transaction at a time.
+    async fn lock_rolling_windows_tx(
+        &self,
+        _tx: &mut WriteTx<Sqlite>,
+        _windows: impl Iterator<Item = (&str, &str)>,
+    ) -> DbResult<()> {
+        Ok(())
+    }
+}
+
 impl PgStore {
+    /// Takes the lock of each rolling window (limit and customer), in the order given, until
+    /// the transaction ends.
+    async fn lock_rolling_windows_tx(
+        &self,
+        tx: &mut WriteTx<Postgres>,
+        windows: impl Iterator<Item = (&str, &str)>,
+    ) -> DbResult<()> {
+        let keys: Vec<String> = windows.map(|(limit, customer)| format!("rolling {limit} {customer}")).collect();
+        sqlx::query(LOCK_ROLLING_WINDOWS).bind(keys).execute(&mut **tx).await?;
+        Ok(())
+    }
+
     /// Announces the counters a recording transaction changed to every instance.
     pub(crate) async fn announce_counters_tx(
         &self,
@@ -312,6 +506,28 @@ impl Db {
         rows.into_iter()
             .map(|row| Ok((Customer::try_from(row.customer)?, row.window_start, Quantity(row.value))))
             .collect()
+    }
+
+    /// One customer's buckets of rolling windows, each window named by its limit and first
+    /// bucket start (Unix ms), read from that bucket on in one query.
+    pub async fn rolling_buckets(
+        &self,
+        customer_id: &str,
+        windows: &[(&str, i64)],
+    ) -> DbResult<Vec<(CounterKey, StoredCounter)>> {
+        let mut buckets = Vec::new();
+        for chunk in windows.chunks(WINDOWS_PER_STATEMENT) {
+            let sql = buckets_sql(chunk.len());
+            let rows: Vec<BucketRow> = with_store!(self, s => {
+                let mut query = sqlx::query_as(&sql);
+                for (limit_id, from_ms) in chunk {
+                    query = query.bind(*limit_id).bind(customer_id).bind(*from_ms);
+                }
+                query.fetch_all(s.pool()).await
+            })?;
+            buckets.extend(rows.into_iter().map(bucket_of));
+        }
+        Ok(buckets)
     }
 
     /// One customer's counters for the keys (which all name that customer), in one query;

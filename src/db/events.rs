@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 
-use super::counters::counter_range_message;
+use super::counters::{counter_range_message, RollingWindows};
 use super::projects::Project;
 use super::{
     ms_to_time, numbered_list, placeholder_rows, with_store, Db, DbError, DbResult, Store, WriterSlot,
@@ -19,7 +19,8 @@ use crate::domain::limits::Limit;
 use crate::domain::meters::Meter;
 use crate::domain::quantity::Quantity;
 use crate::domain::usage::{
-    counter_updates, due_alerts, merge_updates, AlertKey, CounterKey, CounterUpdate, StoredCounter, Usage,
+    counter_updates, due_alerts, merge_updates, rolling_due_alerts, AlertKey, CounterKey, CounterUpdate, StoredCounter,
+    Usage,
 };
 
 const INSERT_EVENTS: &str = "insert into events \
@@ -176,6 +177,17 @@ pub struct PendingRecord<'a> {
     /// What reservations' live holds add per (limit id, customer id), read with the
     /// counters' rows locked.
     pub held: &'a [(String, String, Quantity)],
+    /// The rolling windows the transaction touches, at its `now`, once it commits.
+    pub rolling: &'a RollingWindows,
+}
+
+impl PendingRecord<'_> {
+    /// A rolling limit's usage in its window once this commits, when `key` is one of its
+    /// buckets; `None` for other counters, whose stored value is the usage.
+    pub fn rolling_usage(&self, key: &CounterKey) -> Option<Quantity> {
+        let window = self.rolling.get(&(key.limit_id.clone(), key.customer_id.clone()))?;
+        Some(window.buckets.iter().fold(Quantity::ZERO, |sum, (_, value)| sum.saturating_add(*value)))
+    }
 }
 
 /// Decides, inside the transaction, whether it may commit; an error rolls everything back.
@@ -193,12 +205,25 @@ impl Db {
         now: DateTime<Utc>,
         already_fired: &(dyn Fn(&AlertKey) -> bool + Sync),
     ) -> DbResult<RecordOutcome> {
-        self.record_events_judged(project, events, now, already_fired, None).await
+        self.record_events_with(project, events, now, already_fired, None).await
     }
 
     /// `record_events`, with `judge` shown the counters as they stand inside the transaction
-    /// (their rows locked on PostgreSQL until it ends) before anything else is written.
+    /// (their rows locked on PostgreSQL until it ends) before anything else is written, and
+    /// the whole windows of the rolling limits it touches (on PostgreSQL, recorders of one
+    /// customer's window of a rolling limit take turns: a lock taken before its counter rows).
     pub async fn record_events_judged(
+        &self,
+        project: &Project,
+        events: &[NewEvent],
+        now: DateTime<Utc>,
+        already_fired: &(dyn Fn(&AlertKey) -> bool + Sync),
+        judge: RecordJudge<'_>,
+    ) -> DbResult<RecordOutcome> {
+        self.record_events_with(project, events, now, already_fired, Some(judge)).await
+    }
+
+    async fn record_events_with(
         &self,
         project: &Project,
         events: &[NewEvent],
@@ -289,6 +314,9 @@ impl Db {
                 }
             }
             let updates = merge_updates(updates);
+            // Rolling windows are read whole for a judge, and for alerts.
+            let read_window = |limit: &Limit| judge.is_some() || !limit.alert_thresholds.is_empty();
+            let mut rolling = s.begin_rolling_tx(&mut tx, &limits, &updates, now, read_window).await?;
             let stored = s.apply_counter_updates_tx(&mut tx, &updates).await.map_err(|err| match err {
                 // Name the value the limit's meter sums: the number the client must shrink.
                 DbError::CounterOutOfRange { limit_id } => {
@@ -298,6 +326,7 @@ impl Db {
                 }
                 other => other,
             })?;
+            s.finish_rolling_tx(&mut tx, &limits, &mut rolling, &updates, &stored, now).await?;
             if let Some(judge) = judge {
                 let customer_ids: Vec<&str> = customers.values().map(|c| c.id.as_str()).collect();
                 let held = s.held_amounts_tx(&mut tx, &customer_ids, now_ms).await?;
@@ -311,6 +340,7 @@ impl Db {
                     updates: &updates,
                     stored: &stored,
                     held: &held,
+                    rolling: &rolling,
                 })?;
             }
             let by_id: HashMap<&str, &Customer> = customers.values().map(|c| (c.id.as_str(), c)).collect();
@@ -338,6 +368,29 @@ impl Db {
                         .record_alert_tx(&mut tx, &limit.id, &customer.id, update.key.window_start, alert.threshold, now_ms)
                         .await?;
                     if fired {
+                        s.enqueue_tx(&mut tx, &project.id, alert.event_type, alert.data, None, now).await?;
+                    }
+                    alerts.push(key);
+                }
+            }
+            for ((limit_id, customer_id), window) in &rolling {
+                let (Some(limit), Some(customer)) =
+                    (limits.iter().find(|l| l.id == *limit_id), by_id.get(customer_id.as_str()))
+                else {
+                    continue;
+                };
+                let window_start = window.rolling.bucket_start_ms(now);
+                for alert in rolling_due_alerts(&limits, limit, customer, window.before, &window.buckets, now) {
+                    let key = AlertKey {
+                        limit_id: limit.id.clone(),
+                        customer_id: customer.id.clone(),
+                        window_start,
+                        threshold: alert.threshold,
+                    };
+                    if already_fired(&key) {
+                        continue;
+                    }
+                    if s.record_alert_tx(&mut tx, &limit.id, &customer.id, window_start, alert.threshold, now_ms).await? {
                         s.enqueue_tx(&mut tx, &project.id, alert.event_type, alert.data, None, now).await?;
                     }
                     alerts.push(key);

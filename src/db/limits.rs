@@ -24,6 +24,7 @@ pub(crate) struct LimitRow {
     dimension_filters: String,
     alert_thresholds: String,
     fail_mode: String,
+    rolling: bool,
     created_at: i64,
     updated_at: i64,
 }
@@ -42,6 +43,7 @@ impl TryFrom<LimitRow> for Limit {
             name: row.name,
             meter_id: row.meter_id,
             limit_value: Quantity(row.limit_value),
+            rolling: row.rolling,
             customer_id: row.customer_id,
             created_at: ms_to_time(row.created_at),
             updated_at: ms_to_time(row.updated_at),
@@ -52,7 +54,7 @@ impl TryFrom<LimitRow> for Limit {
 macro_rules! limit_columns {
     () => {
         "id, project_id, name, meter_id, limit_value, period, customer_id, dimension_filters, \
-         alert_thresholds, fail_mode, created_at, updated_at"
+         alert_thresholds, fail_mode, rolling, created_at, updated_at"
     };
 }
 
@@ -65,12 +67,12 @@ const SELECT_LIMITS_PAGE: &str = concat!(
 const SELECT_ALL_LIMITS: &str = concat!("select ", limit_columns!(), " from limits where project_id = $1 order by id");
 const INSERT_LIMIT: &str = "insert into limits \
      (id, project_id, name, meter_id, limit_value, period, customer_id, dimension_filters, alert_thresholds, \
-      fail_mode, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
-// Binds the same twelve parameters as INSERT_LIMIT so one call site serves both; PostgreSQL
+      fail_mode, created_at, updated_at, rolling) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+// Binds the same thirteen parameters as INSERT_LIMIT so one call site serves both; PostgreSQL
 // refuses unused parameters, hence the harmless `created_at = $11`.
 const UPDATE_LIMIT: &str = "update limits set name = $3, meter_id = $4, limit_value = $5, period = $6, \
-     customer_id = $7, dimension_filters = $8, alert_thresholds = $9, fail_mode = $10, updated_at = $12 \
-     where project_id = $2 and id = $1 and created_at = $11";
+     customer_id = $7, dimension_filters = $8, alert_thresholds = $9, fail_mode = $10, updated_at = $12, \
+     rolling = $13 where project_id = $2 and id = $1 and created_at = $11";
 const DELETE_LIMIT_COUNTERS: &str = "delete from usage_counters where limit_id = $1";
 const DELETE_LIMIT: &str = "delete from limits where project_id = $1 and id = $2";
 // Reservations keep their trail; only what they hold on the limit goes with it.
@@ -173,6 +175,7 @@ impl Db {
                 .bind(limit.fail_mode.as_str())
                 .bind(limit.created_at.timestamp_millis())
                 .bind(limit.updated_at.timestamp_millis())
+                .bind(limit.rolling)
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| match &e {

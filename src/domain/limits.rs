@@ -2,12 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::quantity::Quantity;
-use super::windows::{Period, Window};
+use super::windows::{window_containing, Period, Rolling, Window};
 
 /// What a client should do when the service cannot be reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
@@ -45,6 +46,9 @@ pub struct Limit {
     #[schema(value_type = f64)]
     pub limit_value: Quantity,
     pub period: Period,
+    /// A sliding window over the last `period` (see `Period::rolling` for its resolution)
+    /// rather than calendar windows.
+    pub rolling: bool,
     /// `None`: the project-wide default for every customer.
     pub customer_id: Option<String>,
     pub dimension_filters: BTreeMap<String, String>,
@@ -75,6 +79,28 @@ impl Limit {
     /// them (a dimension the check does not name contradicts nothing).
     pub fn applies_to_check(&self, dimensions: &BTreeMap<String, String>) -> bool {
         self.dimension_filters.iter().all(|(k, v)| dimensions.get(k).is_none_or(|d| d == v))
+    }
+
+    /// The sliding window of a rolling limit; `None` for calendar windows.
+    pub fn rolling_window(&self) -> Option<Rolling> {
+        self.period.rolling().filter(|_| self.rolling)
+    }
+
+    /// The window the limit counts at `at`, for a customer in `zone` with `anchor`.
+    pub fn window_at(&self, at: DateTime<Utc>, zone: Tz, anchor: Option<NaiveDate>) -> Window {
+        match self.rolling_window() {
+            Some(rolling) => rolling.window_at(at),
+            None => window_containing(self.period, at, zone, anchor),
+        }
+    }
+
+    /// The counter that usage occurring at `at` feeds, by its window start in Unix ms: its
+    /// calendar window's, or for a rolling limit its bucket's.
+    pub fn counter_start_ms(&self, at: DateTime<Utc>, zone: Tz, anchor: Option<NaiveDate>) -> i64 {
+        match self.rolling_window() {
+            Some(rolling) => rolling.bucket_start_ms(at),
+            None => window_containing(self.period, at, zone, anchor).start_ms(),
+        }
     }
 
     /// A customer's own limit overrides a default with the same meter, period and filters.
@@ -118,7 +144,9 @@ pub struct LimitStatus {
     #[schema(value_type = f64)]
     pub remaining: Quantity,
     pub exceeded: bool,
-    /// Window end in Unix seconds; null for `all_time`.
+    /// Window end in Unix seconds; null for `all_time`. For a rolling limit, when enough usage
+    /// will have left the window for the next request (`requested`, or any while the limit is
+    /// reached) to pass; when it passes now, when the oldest usage leaves.
     pub reset: Option<i64>,
     pub fail_mode: FailMode,
 }
@@ -142,13 +170,34 @@ impl LimitStatus {
         }
     }
 
+    /// A rolling limit's state at `at` from its buckets (`(start in Unix ms, value)`, those
+    /// outside the window ignored): `reset` is when the next request (of `requested`, or any
+    /// while the limit is reached) may go through, see `Rolling::reset`.
+    pub fn rolling(
+        limit: &Limit,
+        rolling: Rolling,
+        at: DateTime<Utc>,
+        buckets: &[(i64, Quantity)],
+        held: Quantity,
+        requested: Option<Quantity>,
+    ) -> Self {
+        let mut status = LimitStatus::new(limit, rolling.total(at, buckets), held, &rolling.window_at(at));
+        let fits_beside_holds = |used: Quantity| fits(used.saturating_add(held), limit.limit_value, requested);
+        status.reset = Some(rolling.reset(at, buckets, fits_beside_holds));
+        status
+    }
+
     /// Whether this limit lets the work through: under the limit, or with `requested`, room
     /// for all of it.
     pub fn passes(&self, requested: Option<Quantity>) -> bool {
-        match requested {
-            Some(requested) => self.used.saturating_add(requested) <= self.limit,
-            None => !self.exceeded,
-        }
+        fits(self.used, self.limit, requested)
+    }
+}
+
+fn fits(used: Quantity, limit: Quantity, requested: Option<Quantity>) -> bool {
+    match requested {
+        Some(requested) => used.saturating_add(requested) <= limit,
+        None => used < limit,
     }
 }
 
@@ -164,6 +213,7 @@ mod tests {
             meter_id: "mtr_1".into(),
             limit_value: Quantity(100_000),
             period: Period::Day,
+            rolling: false,
             customer_id: customer.map(Into::into),
             dimension_filters: filters.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             alert_thresholds: vec![],

@@ -6,11 +6,11 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::customers::Customer;
-use super::limits::{counted_limits, governing_limits, Limit};
+use super::limits::{counted_limits, governing_limits, Limit, LimitStatus};
 use super::meters::{Aggregation, Counter, Meter};
 use super::quantity::Quantity;
 use super::webhooks::{reached_thresholds, EventType};
-use super::windows::{window_containing, Period};
+use super::windows::{window_containing, Period, Window};
 
 /// Identifies one counter: a limit's usage by one customer in one window.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -64,12 +64,11 @@ pub fn counter_updates(
                 return None;
             }
             let value = meter.contribution(usage.quantities)?;
-            let window = window_containing(limit.period, usage.occurred_at, zone, customer.billing_cycle_start);
             Some(CounterUpdate {
                 key: CounterKey {
                     limit_id: limit.id.clone(),
                     customer_id: customer.id.clone(),
-                    window_start: window.start_ms(),
+                    window_start: limit.counter_start_ms(usage.occurred_at, zone, customer.billing_cycle_start),
                 },
                 aggregation: meter.aggregation,
                 counter: Counter { value, latest_at: usage.occurred_at.timestamp_millis() },
@@ -120,7 +119,8 @@ pub fn usage_percentage(used: Quantity, limit: Quantity) -> i64 {
 
 /// The alerts a counter's new value calls for: the thresholds of a limit that governs the
 /// customer, reached in the current window. Whether each already fired is the caller's to
-/// check, once per threshold, customer and window.
+/// check, once per threshold, customer and window. Rolling limits have none here: see
+/// `rolling_due_alerts`.
 pub fn due_alerts(
     limits: &[Limit],
     limit: &Limit,
@@ -130,15 +130,55 @@ pub fn due_alerts(
     used: Quantity,
     now: DateTime<Utc>,
 ) -> Vec<DueAlert> {
-    if limit.alert_thresholds.is_empty() || !governing_limits(limits, &customer.id).iter().any(|l| l.id == limit.id) {
+    if limit.rolling
+        || limit.alert_thresholds.is_empty()
+        || !governing_limits(limits, &customer.id).iter().any(|l| l.id == limit.id)
+    {
         return Vec::new();
     }
     let window = window_containing(limit.period, now, customer.window_zone(project_zone), customer.billing_cycle_start);
     if window.start_ms() != window_start {
         return Vec::new(); // a backdated event in a past window: nothing to warn about now
     }
+    let reached = reached_thresholds(&limit.alert_thresholds, used, limit.limit_value);
+    alerts_of(limit, customer, used, &window, window.reset_unix_seconds(), reached)
+}
+
+/// The alerts a rolling limit's window calls for once a record took its usage from `before`
+/// to what `buckets` (`(start in Unix ms, value)`) hold at `now`: the thresholds it crossed
+/// (`before < threshold ≤ after`), keyed by the bucket of `now` (the caller's `window_start`
+/// of their `AlertKey`), so that each crossing fires once and a later one fires again.
+pub fn rolling_due_alerts(
+    limits: &[Limit],
+    limit: &Limit,
+    customer: &Customer,
+    before: Quantity,
+    buckets: &[(i64, Quantity)],
+    now: DateTime<Utc>,
+) -> Vec<DueAlert> {
+    let Some(rolling) = limit.rolling_window() else { return Vec::new() };
+    if limit.alert_thresholds.is_empty() || !governing_limits(limits, &customer.id).iter().any(|l| l.id == limit.id) {
+        return Vec::new();
+    }
+    let status = LimitStatus::rolling(limit, rolling, now, buckets, Quantity::ZERO, None);
+    let reached_before = reached_thresholds(&limit.alert_thresholds, before, limit.limit_value);
+    let crossed = reached_thresholds(&limit.alert_thresholds, status.used, limit.limit_value)
+        .into_iter()
+        .filter(|threshold| !reached_before.contains(threshold))
+        .collect();
+    alerts_of(limit, customer, status.used, &rolling.window_at(now), status.reset, crossed)
+}
+
+fn alerts_of(
+    limit: &Limit,
+    customer: &Customer,
+    used: Quantity,
+    window: &Window,
+    reset: Option<i64>,
+    thresholds: Vec<u8>,
+) -> Vec<DueAlert> {
     let remaining = Quantity(limit.limit_value.0.saturating_sub(used.0).max(0));
-    reached_thresholds(&limit.alert_thresholds, used, limit.limit_value)
+    thresholds
         .into_iter()
         .map(|threshold| DueAlert {
             threshold,
@@ -159,7 +199,7 @@ pub fn due_alerts(
                 "limit": limit.limit_value,
                 "windowStart": window.start,
                 "windowEnd": window.end,
-                "reset": window.reset_unix_seconds(),
+                "reset": reset,
             }),
         })
         .collect()

@@ -9,6 +9,8 @@ use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Offset, Ti
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
+use super::quantity::Quantity;
+
 /// How long a limit counts usage before it starts again from zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -98,6 +100,122 @@ impl Window {
     }
 }
 
+/// A sliding window: the usage of the last `length` seconds, counted in buckets of
+/// `resolution` seconds that start on UTC multiples of it (from the Unix epoch), whatever the
+/// customer's timezone and billing anchor.
+///
+/// At an instant `t` the window holds the buckets whose start lies in `(t − length, t]`: the
+/// bucket of `t` and the `length / resolution − 1` before it. Usage therefore leaves the
+/// window all at once, a bucket at a time, exactly `length` after the start of its bucket:
+/// it counts for between `length − resolution` and `length`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rolling {
+    /// How far back the window reaches, in seconds.
+    pub length: i64,
+    /// How long one bucket is, in seconds; it divides `length`.
+    pub resolution: i64,
+}
+
+/// Rolling windows reach back at most this far (a month of 30 days).
+pub const LONGEST_ROLLING_SECONDS: i64 = 30 * SECONDS_PER_DAY;
+
+impl Period {
+    /// The sliding window `rolling: true` makes of this period: a minute in one-second
+    /// buckets, an hour in one-minute buckets, 24 hours, 7 days or 30 days in one-hour buckets.
+    /// `None` for periods longer than a month, which cannot roll, and for concurrency limits.
+    pub fn rolling(self) -> Option<Rolling> {
+        let (length, resolution) = match self {
+            Period::Minute => (SECONDS_PER_MINUTE, 1),
+            Period::Hour => (SECONDS_PER_HOUR, SECONDS_PER_MINUTE),
+            Period::Day => (SECONDS_PER_DAY, SECONDS_PER_HOUR),
+            Period::Week => (7 * SECONDS_PER_DAY, SECONDS_PER_HOUR),
+            Period::Month => (LONGEST_ROLLING_SECONDS, SECONDS_PER_HOUR),
+            Period::Annual | Period::AllTime | Period::Concurrent => return None,
+        };
+        Some(Rolling { length, resolution })
+    }
+}
+
+/// Unix seconds as an instant, saturated at chrono's limits.
+fn instant_at(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(seconds, 0).unwrap_or(if seconds < 0 {
+        DateTime::<Utc>::MIN_UTC
+    } else {
+        DateTime::<Utc>::MAX_UTC
+    })
+}
+
+impl Rolling {
+    /// The start, in Unix seconds, of the bucket that contains `at`.
+    fn bucket_of(self, at: DateTime<Utc>) -> i64 {
+        at.timestamp().div_euclid(self.resolution) * self.resolution
+    }
+
+    /// The start of the bucket that contains `at`, in Unix milliseconds: the counter key of
+    /// usage that occurs at `at`.
+    pub fn bucket_start_ms(self, at: DateTime<Utc>) -> i64 {
+        self.bucket_of(at).saturating_mul(1000)
+    }
+
+    /// The window at `at`: from the start of its oldest bucket to the end of the bucket of
+    /// `at`, `length` long in all.
+    pub fn window_at(self, at: DateTime<Utc>) -> Window {
+        let current = self.bucket_of(at);
+        Window {
+            start: instant_at(current.saturating_sub(self.length - self.resolution)),
+            end: Some(instant_at(current.saturating_add(self.resolution))),
+        }
+    }
+
+    /// Whether the bucket starting at `bucket_start_ms` is in the window at `at`.
+    pub fn holds(self, at: DateTime<Utc>, bucket_start_ms: i64) -> bool {
+        let current = self.bucket_start_ms(at);
+        bucket_start_ms <= current && bucket_start_ms > current.saturating_sub(self.length.saturating_mul(1000))
+    }
+
+    /// The instant, in Unix seconds, the usage of the bucket starting at `bucket_start_ms`
+    /// leaves the window.
+    pub fn leaves_at(self, bucket_start_ms: i64) -> i64 {
+        bucket_start_ms.div_euclid(1000).saturating_add(self.length)
+    }
+
+    /// The usage in the window at `at`: the sum of the buckets it holds. `buckets` are
+    /// `(start in Unix ms, value)` in any order; those outside the window are ignored.
+    pub fn total(self, at: DateTime<Utc>, buckets: &[(i64, Quantity)]) -> Quantity {
+        buckets
+            .iter()
+            .filter(|(start, _)| self.holds(at, *start))
+            .fold(Quantity::ZERO, |sum, (_, v)| sum.saturating_add(*v))
+    }
+
+    /// When the next request may go through, in Unix seconds: if `fits` does not accept the
+    /// usage now, the first instant enough buckets have left the window for it to (or, if it
+    /// never would, when all the usage has left); if it does, the instant the oldest usage
+    /// leaves; with no usage at all, the end of the current bucket, when the window next
+    /// moves.
+    pub fn reset(self, at: DateTime<Utc>, buckets: &[(i64, Quantity)], fits: impl Fn(Quantity) -> bool) -> i64 {
+        let mut held: Vec<(i64, Quantity)> = buckets
+            .iter()
+            .copied()
+            .filter(|&(start, value)| value != Quantity::ZERO && self.holds(at, start))
+            .collect();
+        held.sort_unstable_by_key(|&(start, _)| start);
+        let next_move = self.bucket_of(at).saturating_add(self.resolution);
+        let Some(&(oldest, _)) = held.first() else { return next_move };
+        let mut used = held.iter().fold(Quantity::ZERO, |sum, (_, v)| sum.saturating_add(*v));
+        if fits(used) {
+            return self.leaves_at(oldest);
+        }
+        for &(start, value) in &held {
+            used = used.saturating_sub(value);
+            if fits(used) {
+                return self.leaves_at(start);
+            }
+        }
+        held.last().map_or(next_move, |&(start, _)| self.leaves_at(start))
+    }
+}
+
 /// The window of `period` that contains `at`.
 ///
 /// Days, weeks, months and years begin at local midnight in `tz`, so they last as long as the
@@ -127,6 +245,7 @@ pub fn window_containing(period: Period, at: DateTime<Utc>, tz: Tz, anchor: Opti
 
 const SECONDS_PER_MINUTE: i64 = 60;
 const SECONDS_PER_HOUR: i64 = 3600;
+const SECONDS_PER_DAY: i64 = 86_400;
 
 /// The UTC minute or hour (`seconds` long) that contains `at`.
 fn utc_span_containing(at: DateTime<Utc>, seconds: i64) -> Window {
@@ -331,6 +450,119 @@ mod tests {
 
     fn length(window: Window) -> TimeDelta {
         window.end.unwrap() - window.start
+    }
+
+    fn ms(rfc3339: &str) -> i64 {
+        instant(rfc3339).timestamp_millis()
+    }
+
+    #[test]
+    fn rolling_periods_reach_back_at_most_a_month_at_their_documented_resolution() {
+        let table: Vec<_> =
+            Period::ALL.iter().map(|period| period.rolling().map(|r| (r.length, r.resolution))).collect();
+        assert_eq!(
+            table,
+            [
+                Some((60, 1)),
+                Some((3600, 60)),
+                Some((86_400, 3600)),
+                Some((7 * 86_400, 3600)),
+                Some((30 * 86_400, 3600)),
+                None,
+                None,
+                None
+            ]
+        );
+        for rolling in Period::ALL.iter().filter_map(|period| period.rolling()) {
+            assert_eq!(rolling.length % rolling.resolution, 0);
+            assert!(rolling.length <= LONGEST_ROLLING_SECONDS);
+        }
+    }
+
+    #[test]
+    fn a_rolling_window_holds_the_bucket_of_now_and_those_within_its_length_before() {
+        let hour = Period::Hour.rolling().unwrap();
+        let at = instant("2024-05-17T13:45:12.345Z");
+        assert_eq!(hour.bucket_start_ms(at), ms("2024-05-17T13:45:00Z"));
+        assert_eq!(hour.window_at(at), span("2024-05-17T12:46:00Z", "2024-05-17T13:46:00Z"));
+        assert!(hour.holds(at, ms("2024-05-17T13:45:00Z")));
+        assert!(hour.holds(at, ms("2024-05-17T12:46:00Z")));
+        assert!(!hour.holds(at, ms("2024-05-17T12:45:00Z")), "an hour after its bucket began, usage has left");
+        assert!(!hour.holds(at, ms("2024-05-17T13:46:00Z")), "a later bucket is not in the window yet");
+        assert_eq!(hour.leaves_at(ms("2024-05-17T12:46:00Z")), instant("2024-05-17T13:46:00Z").timestamp());
+
+        let month = Period::Month.rolling().unwrap();
+        assert_eq!(month.window_at(at), span("2024-04-17T14:00:00Z", "2024-05-17T14:00:00Z"));
+        let minute = Period::Minute.rolling().unwrap();
+        assert_eq!(minute.window_at(at), span("2024-05-17T13:44:13Z", "2024-05-17T13:45:13Z"));
+        // Before the epoch buckets still start on multiples of the resolution.
+        assert_eq!(hour.bucket_start_ms(instant("1969-12-31T23:59:30Z")), -60_000);
+    }
+
+    #[test]
+    fn usage_leaves_a_rolling_window_exactly_one_length_after_its_bucket_began() {
+        for rolling in Period::ALL.iter().filter_map(|period| period.rolling()) {
+            let recorded = instant("2024-05-17T13:45:12.345Z");
+            let bucket = rolling.bucket_start_ms(recorded);
+            let leaves = DateTime::from_timestamp(rolling.leaves_at(bucket), 0).unwrap();
+            assert!(rolling.holds(recorded, bucket));
+            assert!(rolling.holds(leaves - TimeDelta::nanoseconds(1), bucket), "{rolling:?}");
+            assert!(!rolling.holds(leaves, bucket), "{rolling:?}");
+            // It counted for at least the length less one bucket, and never longer than the length.
+            let counted = leaves - recorded;
+            assert!(counted > TimeDelta::seconds(rolling.length - rolling.resolution), "{rolling:?}");
+            assert!(counted <= TimeDelta::seconds(rolling.length), "{rolling:?}");
+            // The window is always `length` long and holds `length / resolution` buckets.
+            let window = rolling.window_at(leaves);
+            assert_eq!(length(window), TimeDelta::seconds(rolling.length));
+            assert_eq!(window.start_ms(), bucket + rolling.resolution * 1000);
+        }
+    }
+
+    #[test]
+    fn a_rolling_total_adds_up_only_the_buckets_in_the_window() {
+        let hour = Period::Hour.rolling().unwrap();
+        let at = instant("2024-05-17T13:45:12Z");
+        let buckets = [
+            (ms("2024-05-17T12:45:00Z"), Quantity(1000)), // left
+            (ms("2024-05-17T12:46:00Z"), Quantity(30)),
+            (ms("2024-05-17T13:45:00Z"), Quantity(5)),
+            (ms("2024-05-17T13:46:00Z"), Quantity(700)), // not yet
+        ];
+        assert_eq!(hour.total(at, &buckets), Quantity(35));
+    }
+
+    #[test]
+    fn a_rolling_reset_is_when_enough_usage_has_left_for_the_next_request() {
+        let hour = Period::Hour.rolling().unwrap();
+        let at = instant("2024-05-17T13:45:12Z");
+        let buckets = [
+            (ms("2024-05-17T13:40:00Z"), Quantity(20)),
+            (ms("2024-05-17T12:50:00Z"), Quantity(30)),
+            (ms("2024-05-17T13:10:00Z"), Quantity(50)),
+            (ms("2024-05-17T12:40:00Z"), Quantity(999)), // already left
+        ];
+        let limit = Quantity(100);
+        let seconds = |text: &str| instant(text).timestamp();
+        // At the limit: any request waits for the oldest bucket to leave.
+        assert_eq!(hour.reset(at, &buckets, |used| used < limit), seconds("2024-05-17T13:50:00Z"));
+        // 60 more needs 40 or less: both older buckets must leave.
+        assert_eq!(
+            hour.reset(at, &buckets, |used| used.saturating_add(Quantity(60)) <= limit),
+            seconds("2024-05-17T14:10:00Z")
+        );
+        // More than the limit never fits: when all usage has left.
+        assert_eq!(
+            hour.reset(at, &buckets, |used| used.saturating_add(Quantity(101)) <= limit),
+            seconds("2024-05-17T14:40:00Z")
+        );
+        // A request that fits now: when usage next leaves.
+        assert_eq!(
+            hour.reset(at, &buckets, |used| used.saturating_add(Quantity(0)) <= limit),
+            seconds("2024-05-17T13:50:00Z")
+        );
+        // No usage: when the window next moves.
+        assert_eq!(hour.reset(at, &[], |used| used < limit), seconds("2024-05-17T13:46:00Z"));
     }
 
     #[test]

@@ -19,7 +19,12 @@
 //! listener is not connected nothing is accepted, so every check reads the database. How
 //! current the announcements heard so far are is `current_through`, the `asOf` of checks
 //! answered from memory.
-use std::collections::{HashMap, HashSet};
+//!
+//! A rolling limit's window is many counters, one per bucket, and a check needs all of them:
+//! a customer's buckets of one rolling limit are held as a series, complete from some bucket
+//! on. A series is opened before its buckets are read, so that every counter stored or heard
+//! meanwhile lands in it too, and is complete once the read is filled in (see `begin_rolling`).
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
@@ -28,6 +33,7 @@ use crate::db::WriterSlot;
 use crate::domain::customers::Customer;
 use crate::domain::limit_reservations::Hold;
 use crate::domain::limits::Limit;
+use crate::domain::quantity::Quantity;
 use crate::domain::usage::{AlertKey, CounterKey, StoredCounter};
 
 /// Counters and customers (and absences) are dropped wholesale past this many entries; they
@@ -58,6 +64,45 @@ struct State {
     /// Every change committed before this instant is in the copies (PostgreSQL; `None` until
     /// the listener has heard itself).
     current_through: Option<DateTime<Utc>>,
+    /// Rolling limits' buckets, by customer id, then limit id.
+    series: HashMap<String, HashMap<String, Series>>,
+    /// How many buckets the series hold, bounded like the counters.
+    series_buckets: usize,
+    /// Numbers the series opened, so that a read filled in after its series was dropped (and
+    /// opened again) is not taken for the new one's.
+    series_opened: u64,
+}
+
+/// One customer's buckets of one rolling limit.
+struct Series {
+    generation: u64,
+    /// Buckets starting at or after this (Unix ms) are kept as they are stored or heard.
+    kept_from: i64,
+    /// Once a read is filled in: every bucket starting at or after this is held (a bucket not
+    /// held has no usage).
+    complete_from: Option<i64>,
+    buckets: BTreeMap<i64, StoredCounter>,
+}
+
+impl Series {
+    /// Keeps the newer state of a bucket; `true` if the bucket is new.
+    fn store(&mut self, start: i64, stored: StoredCounter) -> bool {
+        if start < self.kept_from {
+            return false;
+        }
+        match self.buckets.get_mut(&start) {
+            Some(held) => {
+                if stored.version > held.version {
+                    *held = stored;
+                }
+                false
+            }
+            None => {
+                self.buckets.insert(start, stored);
+                true
+            }
+        }
+    }
 }
 
 impl State {
@@ -69,10 +114,22 @@ impl State {
         self.counters.clear();
         self.fired.clear();
         self.holds.clear();
+        self.series.clear();
+        self.series_buckets = 0;
     }
 
     /// Keeps the newer of the held and the given state of a counter.
     fn store_counter(&mut self, key: CounterKey, stored: Option<StoredCounter>) {
+        if let Some(series) = self.series.get_mut(&key.customer_id).and_then(|held| held.get_mut(&key.limit_id)) {
+            if stored.is_some_and(|stored| series.store(key.window_start, stored)) {
+                self.series_buckets += 1;
+                if self.series_buckets > MAX_COUNTERS {
+                    self.series.clear();
+                    self.series_buckets = 0;
+                }
+            }
+            return;
+        }
         let version = |state: &Option<StoredCounter>| state.map_or(0, |s| s.version);
         if let Some(held) = self.counters.get_mut(&key) {
             if version(&stored) > version(held) {
@@ -94,6 +151,14 @@ pub struct Cache {
 /// Taken before a read whose result may be kept: the epoch the reader saw.
 #[derive(Clone, Copy)]
 pub struct FillPermit(u64);
+
+/// A rolling series opened for a read (`Cache::begin_rolling`).
+#[derive(Clone, Copy)]
+pub struct RollingFill {
+    epoch: u64,
+    generation: u64,
+    from: i64,
+}
 
 impl Cache {
     /// A cache that accepts fills from the start (the process is the only writer), or only once
@@ -123,6 +188,81 @@ impl Cache {
     pub fn counters(&self, keys: &[CounterKey]) -> Vec<Option<Option<StoredCounter>>> {
         let state = self.lock();
         keys.iter().map(|key| state.counters.get(key).copied()).collect()
+    }
+
+    /// A rolling limit's buckets for a customer from `from` (Unix ms) on, `(start, value)`, if
+    /// all of them are held. Buckets before `from` are forgotten: windows only move on.
+    pub fn rolling(&self, customer_id: &str, limit_id: &str, from: i64) -> Option<Vec<(i64, Quantity)>> {
+        let mut state = self.lock();
+        let series = state.series.get_mut(customer_id)?.get_mut(limit_id)?;
+        if series.complete_from.is_none_or(|complete| complete > from) {
+            return None;
+        }
+        let mut dropped = 0;
+        if series.buckets.first_key_value().is_some_and(|(start, _)| *start < from) {
+            let kept = series.buckets.split_off(&from);
+            dropped = series.buckets.len();
+            series.buckets = kept;
+            series.kept_from = from;
+            series.complete_from = Some(from);
+        }
+        let buckets = series.buckets.iter().map(|(start, stored)| (*start, stored.counter.value)).collect();
+        state.series_buckets = state.series_buckets.saturating_sub(dropped);
+        Some(buckets)
+    }
+
+    /// Opens (or widens) a customer's series of a rolling limit from `from` on, before its
+    /// buckets are read: from now on what is stored or heard of them is kept. `None` when
+    /// nothing may be kept (see `permit`).
+    pub fn begin_rolling(
+        &self,
+        permit: Option<FillPermit>,
+        customer_id: &str,
+        limit_id: &str,
+        from: i64,
+    ) -> Option<RollingFill> {
+        let FillPermit(epoch) = permit?;
+        let mut state = self.lock();
+        if state.epoch != epoch {
+            return None;
+        }
+        state.series_opened += 1;
+        let opened = state.series_opened;
+        let series = state
+            .series
+            .entry(customer_id.to_string())
+            .or_default()
+            .entry(limit_id.to_string())
+            .or_insert(Series { generation: opened, kept_from: from, complete_from: None, buckets: BTreeMap::new() });
+        series.kept_from = series.kept_from.min(from);
+        Some(RollingFill { epoch, generation: series.generation, from })
+    }
+
+    /// Fills in the buckets read (from `fill.from` on) after `begin_rolling`, while holding the
+    /// writer slot: the series is complete from there on, unless it was dropped meanwhile.
+    pub fn fill_rolling(
+        &self,
+        _held: &WriterSlot,
+        fill: RollingFill,
+        customer_id: &str,
+        limit_id: &str,
+        buckets: &[(i64, StoredCounter)],
+    ) {
+        let mut state = self.lock();
+        if state.epoch != fill.epoch {
+            return;
+        }
+        let Some(series) = state.series.get_mut(customer_id).and_then(|held| held.get_mut(limit_id)) else { return };
+        if series.generation != fill.generation {
+            return;
+        }
+        let added = buckets.iter().filter(|(start, stored)| series.store(*start, *stored)).count();
+        series.complete_from = Some(series.complete_from.map_or(fill.from, |complete| complete.min(fill.from)));
+        state.series_buckets += added;
+        if state.series_buckets > MAX_COUNTERS {
+            state.series.clear();
+            state.series_buckets = 0;
+        }
     }
 
     /// Permission to keep what is about to be read, unless fills are not accepted now.
@@ -310,7 +450,7 @@ impl Cache {
     /// How many customers and counters are held now.
     pub fn sizes(&self) -> (usize, usize) {
         let state = self.lock();
-        (state.customers.len(), state.counters.len())
+        (state.customers.len(), state.counters.len() + state.series_buckets)
     }
 
     /// Forgets everything, after a change to what the copies hold; they reload on demand.
@@ -364,6 +504,64 @@ mod tests {
 
     fn held(cache: &Cache) -> Option<Option<Quantity>> {
         cache.counters(&[key()])[0].map(|c| c.map(|s| s.counter.value))
+    }
+
+    fn bucket(start: i64) -> CounterKey {
+        CounterKey { limit_id: "lmt".into(), customer_id: "cust".into(), window_start: start }
+    }
+
+    fn series(cache: &Cache, from: i64) -> Option<Vec<(i64, i64)>> {
+        cache.rolling("cust", "lmt", from).map(|buckets| buckets.into_iter().map(|(s, v)| (s, v.0)).collect())
+    }
+
+    #[test]
+    fn a_rolling_series_keeps_what_is_heard_between_its_opening_and_its_read() {
+        let cache = Cache::new(true);
+        assert_eq!(series(&cache, 100), None);
+        let fill = cache.begin_rolling(cache.permit(), "cust", "lmt", 100).unwrap();
+        // Opened, not yet read: not to be used.
+        assert_eq!(series(&cache, 100), None);
+        // Heard meanwhile: a newer state of a bucket the read has, and a bucket it missed.
+        cache.hear_counters(vec![(bucket(200), stored(7, 3)), (bucket(300), stored(1, 1))]);
+        cache.fill_rolling(&slot(), fill, "cust", "lmt", &[(100, stored(4, 1)), (200, stored(5, 2))]);
+        assert_eq!(series(&cache, 100), Some(vec![(100, 4), (200, 7), (300, 1)]));
+        // Complete from 100 on only.
+        assert_eq!(series(&cache, 50), None);
+        // Records after the read keep it current; a window that moved on forgets older buckets.
+        cache.store_counters(&slot(), cache.permit(), &[(bucket(300), stored(2, 2)), (bucket(400), stored(9, 1))]);
+        assert_eq!(series(&cache, 200), Some(vec![(200, 7), (300, 2), (400, 9)]));
+        cache.hear_counters(vec![(bucket(100), stored(50, 5))]);
+        assert_eq!(series(&cache, 200), Some(vec![(200, 7), (300, 2), (400, 9)]));
+        // Counters of other limits still go where they always went.
+        let other = CounterKey { limit_id: "lmt_calendar".into(), ..key() };
+        cache.store_counters(&slot(), cache.permit(), &[(other.clone(), stored(5, 1))]);
+        assert_eq!(cache.counters(&[other])[0].map(|held| held.map(|s| s.counter.value)), Some(Some(Quantity(5))));
+    }
+
+    #[test]
+    fn a_read_overlapping_a_clear_or_a_reopening_leaves_the_series_incomplete() {
+        let cache = Cache::new(true);
+        let fill = cache.begin_rolling(cache.permit(), "cust", "lmt", 100).unwrap();
+        cache.clear();
+        cache.fill_rolling(&slot(), fill, "cust", "lmt", &[(100, stored(4, 1))]);
+        assert_eq!(series(&cache, 100), None);
+        let permit = cache.permit();
+        cache.clear();
+        assert!(cache.begin_rolling(permit, "cust", "lmt", 100).is_none(), "a permit from before a clear");
+
+        // Dropped meanwhile (too many buckets) and opened again: the older read is not the new one's.
+        let stale = cache.begin_rolling(cache.permit(), "cust", "lmt", 100).unwrap();
+        {
+            let mut state = cache.lock();
+            state.series.clear();
+            state.series_buckets = 0;
+        }
+        let fresh = cache.begin_rolling(cache.permit(), "cust", "lmt", 100).unwrap();
+        cache.fill_rolling(&slot(), stale, "cust", "lmt", &[(100, stored(4, 1))]);
+        assert_eq!(series(&cache, 100), None);
+        cache.fill_rolling(&slot(), fresh, "cust", "lmt", &[(100, stored(6, 2))]);
+        assert_eq!(series(&cache, 100), Some(vec![(100, 6)]));
+        assert!(Cache::new(false).begin_rolling(None, "cust", "lmt", 0).is_none());
     }
 
     #[test]

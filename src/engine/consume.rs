@@ -5,9 +5,11 @@
 //! once its counters are upserted, the judge compares each counter a consumed event fed with
 //! the limit's value; on PostgreSQL the upsert holds the counter's row until the transaction
 //! ends, so what the judge sees is exact even with other instances recording on the same
-//! database. A consume that does not fit rolls the transaction back; in a group the requests
-//! are then committed one by one, so only the consume that does not fit is refused. Holds of
-//! reservations count as used: a reserve locks the same counter rows (see `reservations`).
+//! database. A rolling limit is judged by its whole window, read in the transaction under the
+//! lock its recorders take in turn (see `Db::record_events_judged`). A consume that does not
+//! fit rolls the transaction back; in a group the requests are then committed one by one, so
+//! only the consume that does not fit is refused. Holds of reservations count as used: a
+//! reserve takes the same locks (see `reservations`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -47,8 +49,11 @@ pub(crate) fn judge_consumes(pending: &PendingRecord<'_>, consumed: &[bool]) -> 
                 .iter()
                 .find(|(limit_id, customer_id, _)| *limit_id == limit.id && *customer_id == customer.id)
                 .map_or(Quantity::ZERO, |(_, _, amount)| *amount);
-            // Reservations' live holds count as used.
-            let after = stored.get(&update.key).map(|s| s.counter.value.saturating_add(held));
+            // A rolling limit counts its whole window, not the bucket; reservations' live
+            // holds count as used.
+            let recorded =
+                pending.rolling_usage(&update.key).or_else(|| stored.get(&update.key).map(|s| s.counter.value));
+            let after = recorded.map(|recorded| recorded.saturating_add(held));
             // A group's counters hold every event of it: for `max` and `latest`, whose final
             // value need not include this event's, its own value must fit too.
             let own_too_large = matches!(update.aggregation, Aggregation::Max | Aggregation::Latest)

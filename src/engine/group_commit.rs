@@ -182,7 +182,7 @@ impl Writer {
             false => self.db.record_events(project, events, now, &already_fired).await?,
             true => {
                 let judge = |pending: &PendingRecord<'_>| judge_consumes(pending, consumed);
-                self.db.record_events_judged(project, events, now, &already_fired, Some(&judge)).await?
+                self.db.record_events_judged(project, events, now, &already_fired, &judge).await?
             }
         };
         self.cache.store_counters(&outcome.writer, permit, &outcome.counters);

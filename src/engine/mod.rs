@@ -9,6 +9,7 @@ pub mod limit_usage;
 pub mod listener;
 pub mod query;
 pub mod reservations;
+mod rolling;
 pub mod rules;
 
 use std::collections::BTreeMap;
@@ -214,9 +215,11 @@ impl Engine {
             .iter()
             .map(|limit| window_containing(limit.period, now, zone, customer.billing_cycle_start))
             .collect();
+        // Rolling limits are judged from their buckets (`rolling_buckets`), not one counter.
         let keys: Vec<CounterKey> = applicable
             .iter()
             .zip(&windows)
+            .filter(|(limit, _)| limit.rolling_window().is_none())
             .map(|(limit, window)| CounterKey {
                 limit_id: limit.id.clone(),
                 customer_id: customer.id.clone(),
@@ -226,11 +229,12 @@ impl Engine {
         let mut counters_read = false;
         let counters =
             if known { self.counters(&customer.id, keys, &mut counters_read).await? } else { vec![None; keys.len()] };
+        let rolling = self.rolling_buckets(&customer.id, known, &applicable, now, &mut counters_read).await?;
         read_database |= counters_read;
         // Usage known from memory (counters, or that the customer has none yet) on a shared
         // database is as current as what was heard.
         let usage_from_memory = match known {
-            true => !counters.is_empty() && !counters_read,
+            true => !applicable.is_empty() && !counters_read,
             false => !customer_read,
         };
         let as_of = match usage_from_memory && !self.db.is_exclusive() {
@@ -242,13 +246,22 @@ impl Engine {
             false => None,
         };
         let held = holds.as_deref().map(|holds| held_by_limit(holds, now.timestamp_millis())).unwrap_or_default();
+        let (mut counters, mut rolling) = (counters.into_iter(), rolling.into_iter());
         let statuses: Vec<LimitStatus> = applicable
             .iter()
             .zip(&windows)
-            .zip(counters)
-            .map(|((limit, window), counter)| {
+            .map(|(limit, window)| {
                 let held = held.get(limit.id.as_str()).copied().unwrap_or_default();
-                LimitStatus::new(limit, counter.map_or(Quantity::ZERO, |c| c.value), held, window)
+                match limit.rolling_window() {
+                    Some(sliding) => {
+                        let buckets = rolling.next().unwrap_or_default();
+                        LimitStatus::rolling(limit, sliding, now, &buckets, held, query.requested)
+                    }
+                    None => {
+                        let recorded = counters.next().flatten().map_or(Quantity::ZERO, |c| c.value);
+                        LimitStatus::new(limit, recorded, held, window)
+                    }
+                }
             })
             .collect();
         let within_limits = statuses.iter().all(|status| status.passes(query.requested));

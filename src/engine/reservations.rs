@@ -33,7 +33,6 @@ use crate::domain::limits::{governing_limits, Limit, LimitStatus};
 use crate::domain::meters::{Aggregation, Counter};
 use crate::domain::quantity::Quantity;
 use crate::domain::usage::{merge_updates, CounterKey, CounterUpdate};
-use crate::domain::windows::window_containing;
 
 /// What to reserve: the check's customer, dimensions and balances, `requested` on each limit.
 pub struct ReserveQuery<'a> {
@@ -129,33 +128,40 @@ impl Engine {
                 .into_iter()
                 .filter(|limit| limit.applies_to_check(check.dimensions))
                 .collect();
-            let windows: Vec<_> = applicable
-                .iter()
-                .map(|limit| window_containing(limit.period, now, zone, customer.billing_cycle_start))
-                .collect();
-            // Adding nothing locks the rows (PostgreSQL) and reads them as they stand.
-            let touches = merge_updates(applicable.iter().zip(&windows).map(|(limit, window)| CounterUpdate {
+            let anchor = customer.billing_cycle_start;
+            let windows: Vec<_> = applicable.iter().map(|limit| limit.window_at(now, zone, anchor)).collect();
+            // Adding nothing locks the rows (PostgreSQL) and reads them as they stand; a rolling
+            // limit's window is read whole, under the lock its recorders take first.
+            let touches = merge_updates(applicable.iter().map(|limit| CounterUpdate {
                 key: CounterKey {
                     limit_id: limit.id.clone(),
                     customer_id: customer.id.clone(),
-                    window_start: window.start_ms(),
+                    window_start: limit.counter_start_ms(now, zone, anchor),
                 },
                 aggregation: Aggregation::Sum,
                 counter: Counter { value: Quantity::ZERO, latest_at: 0 },
             }));
+            let mut rolling = s.begin_rolling_tx(&mut tx, &limits, &touches, now, |_| true).await?;
             let stored = s.apply_counter_updates_tx(&mut tx, &touches).await?;
+            s.finish_rolling_tx(&mut tx, &limits, &mut rolling, &touches, &stored, now).await?;
             let counters: Vec<(CounterKey, _)> = touches.into_iter().map(|touch| touch.key).zip(stored).collect();
             let held = s.held_amounts_tx(&mut tx, &[customer.id.as_str()], now_ms).await?;
             let status_of = |limit: &Limit, window, extra: Quantity| {
+                let held = held
+                    .iter()
+                    .find(|(limit_id, _, _)| *limit_id == limit.id)
+                    .map_or(Quantity::ZERO, |(_, _, amount)| *amount)
+                    .saturating_add(extra);
+                if let Some(sliding) = limit.rolling_window() {
+                    let window = rolling.get(&(limit.id.clone(), customer.id.clone()));
+                    let buckets = window.map(|w| w.buckets.as_slice()).unwrap_or_default();
+                    return LimitStatus::rolling(limit, sliding, now, buckets, held, Some(query.requested));
+                }
                 let recorded = counters
                     .iter()
                     .find(|(key, _)| key.limit_id == limit.id)
                     .map_or(Quantity::ZERO, |(_, stored)| stored.counter.value);
-                let held = held
-                    .iter()
-                    .find(|(limit_id, _, _)| *limit_id == limit.id)
-                    .map_or(Quantity::ZERO, |(_, _, amount)| *amount);
-                LimitStatus::new(limit, recorded, held.saturating_add(extra), window)
+                LimitStatus::new(limit, recorded, held, window)
             };
             let before: Vec<LimitStatus> =
                 applicable.iter().zip(&windows).map(|(limit, window)| status_of(limit, window, Quantity::ZERO)).collect();

@@ -70,6 +70,18 @@ pub fn period_phrase(period: Period) -> &'static str {
     }
 }
 
+/// A rolling period as a phrase after an amount: "in any 24 hours".
+pub fn rolling_phrase(period: Period) -> &'static str {
+    match period {
+        Period::Minute => "in any 60 seconds",
+        Period::Hour => "in any 60 minutes",
+        Period::Day => "in any 24 hours",
+        Period::Week => "in any 7 days",
+        Period::Month => "in any 30 days",
+        Period::Annual | Period::AllTime | Period::Concurrent => period_phrase(period),
+    }
+}
+
 /// A period's name in a form's choices.
 pub fn period_name(period: Period) -> &'static str {
     match period {

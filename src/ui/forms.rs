@@ -436,6 +436,8 @@ fn limit_request(fields: &Fields, is_new: bool) -> Result<LimitRequest, AppError
         meter_id: text(fields, "meterId"),
         limit_value: number(fields, "limitValue")?,
         period: text(fields, "period"),
+        // An unticked box is not posted: the limit does not roll.
+        rolling: Some(fields.contains_key("rolling")),
         // An empty customer on a new limit makes it the project default.
         customer_id: if is_new { Some(text(fields, "customerId").unwrap_or_default()) } else { None },
         dimension_filters: if is_new { Some(filters) } else { None },

@@ -729,6 +729,55 @@ async fn a_refused_limit_form_comes_back_with_everything_typed_and_the_error_bes
 }
 
 #[tokio::test]
+async fn the_limit_form_makes_a_limit_roll_and_refuses_a_period_that_cannot() {
+    let app = spawn_app().await;
+    let mut browser = Browser::new(&app);
+    browser.set_up().await;
+    let meter = app.token_meter().await;
+    let csrf = browser.get("/limits").await.csrf();
+    let form = |period: &'static str| {
+        vec![
+            ("_form", "limit-new"),
+            ("name", "Tokens per 24 h"),
+            ("limitValue", "1,000"),
+            ("period", period),
+            ("rolling", "on"),
+        ]
+    };
+    let mut fields = form("annual");
+    fields.extend([("_csrf", csrf.as_str()), ("meterId", meter.as_str())]);
+    assert_eq!(browser.post("/limits/create", &fields).await.location(), "/limits");
+    let page = browser.get("/limits").await;
+    let error = section(&page.body, r#"id="rolling-error""#, "</p>");
+    assert!(error.contains("at most a month"), "{error}");
+    let new_form = section(&page.body, r#"action="/limits/create""#, "</form>");
+    assert!(new_form.contains(r#"name="rolling" checked"#), "the box stays ticked: {new_form}");
+
+    let mut fields = form("day");
+    fields.extend([("_csrf", csrf.as_str()), ("meterId", meter.as_str())]);
+    assert_eq!(browser.post("/limits/create", &fields).await.location(), "/limits");
+    let (_, limits) = app.get("/v1/limits").await;
+    assert_eq!(limits["data"][0]["rolling"], true, "{limits}");
+    let id = limits["data"][0]["id"].as_str().unwrap().to_string();
+    assert!(browser.get("/limits").await.body.contains("1,000 tokens in any 24 hours on Tokens"));
+
+    // Saving the edit form with the box unticked makes it count calendar days again.
+    let fields = [
+        ("_form", format!("limit-{id}")),
+        ("_csrf", csrf.clone()),
+        ("name", "Tokens per day".to_string()),
+        ("limitValue", "1000".to_string()),
+        ("period", "day".to_string()),
+        ("failMode", "open".to_string()),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    browser.post(&format!("/limits/{id}/update"), &fields).await;
+    let (_, limit) = app.get(&format!("/v1/limits/{id}")).await;
+    assert_eq!(limit["rolling"], false, "{limit}");
+    assert_eq!(limit["name"], "Tokens per day", "{limit}");
+}
+
+#[tokio::test]
 async fn a_limit_form_never_creates_a_customer_by_typo_nor_drops_half_a_filter() {
     let app = spawn_app().await;
     let mut browser = Browser::new(&app);

@@ -27,6 +27,7 @@ mod observability;
 mod quickstart;
 mod rate_limits;
 mod reservations;
+mod rolling;
 mod service;
 mod shutdown;
 mod validation;

@@ -351,3 +351,23 @@ async fn bad_reservation_requests_name_the_field_and_hold_nothing() {
     assert_eq!(app.check(reserve("acme", 1)).await["allowed"], false);
     assert_eq!(app.event_count().await, 0);
 }
+
+#[tokio::test]
+async fn holds_count_beside_a_rolling_window_as_its_usage_leaves() {
+    let app = spawn_app().await;
+    let meter = app.token_meter().await;
+    app.create_limit(json!({"name": "h", "meterId": meter, "limitValue": 100, "period": "hour", "rolling": true}))
+        .await;
+    app.record_tokens("acme", 60).await;
+    app.clock.advance(Duration::minutes(30));
+    assert_eq!(app.check(reserve("acme", 41)).await["allowed"], false);
+    let held = app.check(json!({"customerId": "acme", "mode": "reserve", "requested": 40, "ttlSeconds": 3600})).await;
+    assert_eq!(held["allowed"], true, "{held}");
+    assert_eq!(held["limits"][0]["used"], 100, "{held}");
+    // The recorded 60 leave the window an hour after they were recorded; the hold stays.
+    app.clock.advance(Duration::minutes(31));
+    assert_eq!(app.check(reserve("acme", 61)).await["allowed"], false);
+    let answer = app.check(reserve("acme", 60)).await;
+    assert_eq!(answer["allowed"], true, "{answer}");
+    assert_eq!(answer["limits"][0]["held"], 100, "{answer}");
+}

@@ -11,7 +11,7 @@ use crate::domain::limits::Limit;
 use crate::domain::meters::Meter;
 use crate::domain::windows::Period;
 use crate::ui::components::{async_page, CsrfField, FieldErrorMessage, FormName, Messages, PageContext};
-use crate::ui::format::{meter_unit, period_name, period_phrase, with_unit};
+use crate::ui::format::{meter_unit, period_name, period_phrase, rolling_phrase, with_unit};
 
 /// The form that creates a limit.
 pub const NEW_LIMIT_FORM: &str = "limit-new";
@@ -31,6 +31,16 @@ fn fail_mode_options(current: &str) -> impl IntoView {
         .into_iter()
         .map(|(value, label)| view! { <option value=value selected=value == current>{label}</option> })
         .collect_view()
+}
+
+/// The checkbox that makes a limit's window slide, ticked as saved or as last posted.
+fn rolling_field(id: String, checked: bool) -> impl IntoView {
+    view! {
+        <label for=id.clone() class="check">
+            <input type="checkbox" id=id.clone() name="rolling" checked=checked/>
+            "Rolling: count the last hour, 24 hours, 7 days or 30 days instead of calendar periods (minute, hour, day, week or month only)"
+        </label>
+    }
 }
 
 fn thresholds(limit: &Limit) -> String {
@@ -61,7 +71,7 @@ fn summary_text(limit: &Limit, meter: Option<&Meter>, customer: Option<&str>) ->
     format!(
         " — {} {} on {meter_name} ({scope}{filters}); {alerts}; fail {}",
         with_unit(limit.limit_value, &unit),
-        period_phrase(limit.period),
+        if limit.rolling { rolling_phrase(limit.period) } else { period_phrase(limit.period) },
         limit.fail_mode.as_str()
     )
 }
@@ -117,6 +127,8 @@ pub fn LimitsPage() -> impl IntoView {
                             <label for=format!("period{suffix}")>"Period"</label>
                             <select id=format!("period{suffix}") name="period">{period_options(&period)}</select>
                             <FieldErrorMessage context=context.clone() form=form.clone() field="period"/>
+                            {rolling_field(format!("rolling{suffix}"), if context.failed_form(&form) { context.typed(&form, "rolling").is_some() } else { limit.rolling })}
+                            <FieldErrorMessage context=context.clone() form=form.clone() field="rolling"/>
                             <label for=format!("alertThresholds{suffix}")>"Alert thresholds (%)"</label>
                             <input id=format!("alertThresholds{suffix}") name="alertThresholds" value=context.value_or(&form, "alertThresholds", thresholds(limit)) placeholder="50, 80, 100"/>
                             <FieldErrorMessage context=context.clone() form=form.clone() field="alertThresholds"/>
@@ -165,6 +177,8 @@ pub fn LimitsPage() -> impl IntoView {
                     <label for="period">"Period"</label>
                     <select id="period" name="period">{period_options(&period)}</select>
                     <FieldErrorMessage context=context.clone() form=form field="period"/>
+                    {rolling_field("rolling".to_string(), context.typed(form, "rolling").is_some())}
+                    <FieldErrorMessage context=context.clone() form=form field="rolling"/>
                     <label for="customerId">"Customer (empty: the default for every customer)"</label>
                     <input id="customerId" name="customerId" list="customer-choices" autocomplete="off" value=context.value_or(form, "customerId", "")/>
                     <datalist id="customer-choices">{suggestions}</datalist>
