@@ -6,6 +6,7 @@ pub mod events;
 pub mod ids;
 pub mod limits;
 pub mod meters;
+pub mod projects;
 pub mod quantity;
 pub mod usage;
 pub mod webhooks;

@@ -9,6 +9,7 @@ pub mod limit_usage;
 pub mod listener;
 pub mod query;
 pub mod rules;
+pub mod summary;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -17,6 +17,7 @@ use crate::ui::components::{
     async_page, format_time, page_title, CsrfField, FieldErrorMessage, FormName, Messages, PageContext,
 };
 use crate::ui::format::{grouped, local_time, time_since};
+use crate::ui::pages::balances::new_balance_form;
 use crate::ui::standing::{
     balance_text, customer_standings, is_low, limit_status_block, limit_views, CustomerStanding, Standing,
 };
@@ -405,20 +406,7 @@ pub fn CustomerPage() -> impl IntoView {
                     <FieldErrorMessage context=context.clone() field="amount"/>
                     <FieldErrorMessage context=context.clone() field="description"/>
                     {balance_views}
-                    <form method="post" action=format!("/customers/{}/balances/create", customer.id) class="card">
-                        <h3>"New balance"</h3>
-                        <CsrfField token=context.csrf()/>
-                        <FormName name="balance-new".to_string()/>
-                        <label for="balance-name">"Name"</label>
-                        <input id="balance-name" name="name" required placeholder="credits"/>
-                        <FieldErrorMessage context=context.clone() form="balance-new" field="name"/>
-                        <label for="balance-unit">"Unit"</label>
-                        <input id="balance-unit" name="unit" placeholder="credits"/>
-                        <label for="balance-minimum">"Minimum balance (negative allows overdraft)"</label>
-                        <input id="balance-minimum" name="minimumBalance" inputmode="numeric" placeholder="0"/>
-                        <FieldErrorMessage context=context.clone() form="balance-new" field="minimumBalance"/>
-                        <button type="submit">"Create balance"</button>
-                    </form>
+                    {new_balance_form(&context, &customer.id)}
                 </section>
             }
             .into_any())

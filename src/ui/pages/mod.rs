@@ -2,6 +2,7 @@
 
 pub mod access_tokens;
 pub mod api_keys;
+pub mod balances;
 pub mod confirm;
 pub mod customers;
 pub mod events;
@@ -10,4 +11,5 @@ pub mod home;
 pub mod limits;
 pub mod login;
 pub mod meters;
+pub mod projects;
 pub mod webhooks;
