@@ -30,11 +30,46 @@ pub struct Series {
 /// there is more than one series. Empty or all-zero data still renders axes and a
 /// "No data" note.
 pub fn time_chart(title: &str, series: &[Series], width: u32, height: u32) -> String {
+    time_chart_with(title, series, &TimeChartOptions::default(), width, height)
+}
+
+/// A value drawn across a time chart as a dashed line, such as a limit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    /// As the legend and the description name it ("Limit: 60,000 tokens per day").
+    pub label: String,
+    pub value: f64,
+}
+
+/// What a usage chart adds to a plain time chart.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TimeChartOptions {
+    /// What the values count ("tokens per day"), written along the value axis.
+    pub unit: Option<String>,
+    /// Drawn as a dashed line across the chart, named in the legend and the description.
+    pub threshold: Option<Threshold>,
+    /// Where the bucket still filling starts (today's): its points are drawn hollow and
+    /// reached by dashed lines, and labelled with `partial_label`.
+    pub partial_from: Option<DateTime<Utc>>,
+    /// "today so far".
+    pub partial_label: String,
+}
+
+/// [`time_chart`] with a unit on the value axis, a threshold line and the last bucket marked
+/// as still filling.
+pub fn time_chart_with(
+    title: &str,
+    series: &[Series],
+    options: &TimeChartOptions,
+    width: u32,
+    height: u32,
+) -> String {
     let (width, height) = clamp_size(width, height);
     let title = clean_text(title);
     let lines: Vec<Line> = series.iter().enumerate().map(|(i, s)| Line::new(i, s)).collect();
-    let aria = time_aria_label(&title, &lines);
-    render(width, height, &title, &aria, |root| draw_time_chart(root, &title, &lines, width, height))
+    let extras = Extras::new(options);
+    let aria = time_aria_label(&title, &lines, &extras);
+    render(width, height, &title, &aria, |root| draw_time_chart(root, &title, &lines, &extras, width, height))
 }
 
 /// A horizontal or vertical bar chart of named values (e.g. top customers by usage),
@@ -62,6 +97,8 @@ const PALETTE: [RGBColor; 6] = [
     RGBColor(0xBE, 0x18, 0x5D), // pink
     RGBColor(0x0E, 0x74, 0x90), // teal
 ];
+/// The threshold line: a red set apart from the palette's, 6:1 on white.
+const THRESHOLD_COLOR: RGBColor = RGBColor(0xB9, 0x1C, 0x1C);
 const TEXT_COLOR: RGBColor = RGBColor(0x1F, 0x29, 0x37);
 const LABEL_COLOR: RGBColor = RGBColor(0x4B, 0x55, 0x63);
 const GRID_COLOR: RGBColor = RGBColor(0xE5, 0xE7, 0xEB);
@@ -421,9 +458,43 @@ impl Ranged for TimeAxis {
     }
 }
 
-fn time_aria_label(title: &str, lines: &[Line]) -> String {
+/// The options of [`time_chart_with`], cleaned for drawing.
+struct Extras {
+    unit: Option<String>,
+    threshold: Option<(String, f64)>,
+    partial_from: Option<i64>,
+    partial_label: String,
+}
+
+impl Extras {
+    fn new(options: &TimeChartOptions) -> Extras {
+        Extras {
+            unit: options.unit.as_deref().map(clean_text).filter(|u| !u.is_empty()),
+            threshold: options.threshold.as_ref().map(|t| (clean_text(&t.label), clean_value(t.value))),
+            partial_from: options.partial_from.map(|at| at.timestamp_millis()),
+            partial_label: clean_text(&options.partial_label),
+        }
+    }
+}
+
+fn time_aria_label(title: &str, lines: &[Line], extras: &Extras) -> String {
     let name = if title.is_empty() { "Chart" } else { title };
     let Some((first, last)) = time_span(lines) else { return format!("{name}: line chart, no data") };
+    let mut described = time_aria_span(name, lines, first, last);
+    if let Some(unit) = &extras.unit {
+        described.push_str(&format!(", in {unit}"));
+    }
+    if let Some((label, _)) = &extras.threshold {
+        described.push_str(&format!("; dashed line: {label}"));
+    }
+    let partial = extras.partial_from.is_some_and(|from| lines.iter().any(|l| l.points.iter().any(|p| p.0 >= from)));
+    if partial && !extras.partial_label.is_empty() {
+        described.push_str(&format!("; the last point is {}", extras.partial_label));
+    }
+    described
+}
+
+fn time_aria_span(name: &str, lines: &[Line], first: i64, last: i64) -> String {
     let date = |ms: i64| {
         DateTime::<Utc>::from_timestamp_millis(ms)
             .map(|at| at.format("%b %-d, %Y %H:%M").to_string())
@@ -436,13 +507,21 @@ fn time_aria_label(title: &str, lines: &[Line]) -> String {
     format!("{name}: line chart of {count} ({}{more}) from {} to {} UTC", labels.join(", "), date(first), date(last))
 }
 
-/// Lays the legend out in rows below the title; returns the y just below it.
-fn draw_legend(root: &Area, lines: &[Line], top: i32, width: u32) -> Result<i32, Box<dyn Error>> {
+/// Lays the legend out in rows below the title, the threshold (a dashed swatch) after the
+/// lines; returns the y just below it.
+fn draw_legend(
+    root: &Area,
+    lines: &[Line],
+    threshold: Option<&str>,
+    top: i32,
+    width: u32,
+) -> Result<i32, Box<dyn Error>> {
     let right = i32::try_from(width).unwrap_or(i32::MAX) - PAD;
     let style = font(LABEL_PX + 1.0, TEXT_COLOR).pos(Pos::new(HPos::Left, VPos::Center));
     let (mut x, mut row) = (PAD, 0);
-    for (index, line) in lines.iter().enumerate() {
-        let label = truncate(&line.label, 32);
+    let items = lines.iter().enumerate().map(|(index, line)| (line.label.as_str(), Some(index))).chain(threshold.map(|t| (t, None)));
+    for (label, index) in items {
+        let label = truncate(label, 32);
         let item_width = 14 + text_width(&label, LABEL_PX + 1.0);
         if x > PAD && x + item_width > right {
             row += 1;
@@ -452,30 +531,44 @@ fn draw_legend(root: &Area, lines: &[Line], top: i32, width: u32) -> Result<i32,
             break;
         }
         let y = top + row * LEGEND_ROW + LEGEND_ROW / 2;
-        let color = PALETTE[index % PALETTE.len()];
-        root.draw(&Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()))?;
+        match index {
+            Some(index) => {
+                let color = PALETTE[index % PALETTE.len()];
+                root.draw(&Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()))?;
+            }
+            None => {
+                let stroke = THRESHOLD_COLOR.stroke_width(2);
+                root.draw(&PathElement::new(vec![(x, y), (x + 3, y)], stroke))?;
+                root.draw(&PathElement::new(vec![(x + 6, y), (x + 10, y)], stroke))?;
+            }
+        }
         root.draw(&Text::new(label, (x + 14, y), style.clone()))?;
         x += item_width + 16;
     }
     Ok(top + (row.min(LEGEND_MAX_ROWS - 1) + 1) * LEGEND_ROW + 4)
 }
 
-fn draw_time_chart(root: &Area, title: &str, lines: &[Line], width: u32, height: u32) -> DrawResult {
+fn draw_time_chart(root: &Area, title: &str, lines: &[Line], extras: &Extras, width: u32, height: u32) -> DrawResult {
     root.fill(&WHITE)?;
     let mut top = draw_title(root, title, width)?;
-    if lines.len() > 1 {
-        top = draw_legend(root, lines, top, width)?;
+    let threshold_label = extras.threshold.as_ref().map(|(label, _)| label.as_str());
+    if lines.len() > 1 || threshold_label.is_some() {
+        top = draw_legend(root, lines, threshold_label, top, width)?;
     }
     let (_, body) = root.split_vertically(top);
 
     let span = time_span(lines);
     let (start, end) = span.map(time_range).unwrap_or((0, 1));
-    let (lo, hi, nonzero) = value_range(lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)));
+    let threshold_value = extras.threshold.as_ref().map(|(_, value)| *value);
+    let (lo, hi, nonzero) = value_range(lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)).chain(threshold_value));
 
     let plot_height = i32::try_from(height).unwrap_or(i32::MAX) - top - X_LABEL_AREA - 8;
     let y_label_count = usize::try_from(plot_height / 30).unwrap_or(0).clamp(2, 8);
     let y_ticks = RangedCoordf64::from(lo..hi).key_points(y_label_count);
-    let y_label_width = y_ticks.iter().map(|v| text_width(&format_value(*v), LABEL_PX)).max().unwrap_or(0) + 14;
+    // The unit reads up the value axis, left of its numbers.
+    let unit_width = if extras.unit.is_some() { LABEL_PX as i32 + 8 } else { 0 };
+    let y_label_width =
+        y_ticks.iter().map(|v| text_width(&format_value(*v), LABEL_PX)).max().unwrap_or(0) + 14 + unit_width;
     let margin_right = 24;
     let plot_width = i32::try_from(width).unwrap_or(i32::MAX) - PAD - y_label_width - margin_right;
     let x_label_count = usize::try_from(plot_width / 90).unwrap_or(0).max(2);
@@ -493,24 +586,43 @@ fn draw_time_chart(root: &Area, title: &str, lines: &[Line], width: u32, height:
 
     let format_x = |at: &i64| tick_label.format(*at);
     let format_y = |value: &f64| format_value(*value);
-    chart
-        .configure_mesh()
-        .x_labels(x_label_count)
+    let mut mesh = chart.configure_mesh();
+    mesh.x_labels(x_label_count)
         .y_labels(y_label_count)
         .x_label_formatter(&format_x)
         .y_label_formatter(&format_y)
         .bold_line_style(GRID_COLOR)
         .light_line_style(TRANSPARENT)
         .axis_style(AXIS_COLOR)
-        .label_style(font(LABEL_PX, LABEL_COLOR))
-        .draw()?;
+        .label_style(font(LABEL_PX, LABEL_COLOR));
+    if let Some(unit) = &extras.unit {
+        mesh.y_desc(truncate(unit, 40)).axis_desc_style(font(LABEL_PX, LABEL_COLOR));
+    }
+    mesh.draw()?;
 
+    if let Some(value) = threshold_value {
+        chart.draw_series(DashedLineSeries::new([(start, value), (end, value)], 6, 4, THRESHOLD_COLOR.stroke_width(2)))?;
+    }
+    let partial_from = extras.partial_from.unwrap_or(i64::MAX);
     for (index, line) in lines.iter().enumerate() {
         let color = PALETTE[index % PALETTE.len()];
-        chart.draw_series(LineSeries::new(line.points.iter().copied(), color.stroke_width(2)))?;
-        if line.points.len() <= 12 {
-            chart.draw_series(line.points.iter().map(|p| Circle::new(*p, 3, color.filled())))?;
+        // Complete buckets solid; the one still filling reached by a dashed line, hollow.
+        let split = line.points.partition_point(|p| p.0 < partial_from);
+        let (complete, filling) = line.points.split_at(split);
+        chart.draw_series(LineSeries::new(complete.iter().copied(), color.stroke_width(2)))?;
+        if !filling.is_empty() {
+            let dashed = complete.last().into_iter().chain(filling).copied().collect::<Vec<_>>();
+            chart.draw_series(DashedLineSeries::new(dashed, 5, 4, color.stroke_width(2)))?;
+            chart.draw_series(filling.iter().map(|p| Circle::new(*p, 4, color.stroke_width(2))))?;
         }
+        if complete.len() <= 12 {
+            chart.draw_series(complete.iter().map(|p| Circle::new(*p, 3, color.filled())))?;
+        }
+    }
+    let last_filling = lines.iter().filter_map(|l| l.points.last()).filter(|p| p.0 >= partial_from).max_by(|a, b| a.1.total_cmp(&b.1));
+    if let (Some(point), false) = (last_filling, extras.partial_label.is_empty()) {
+        let style = font(LABEL_PX, LABEL_COLOR).pos(Pos::new(HPos::Right, VPos::Bottom));
+        chart.draw_series(std::iter::once(EmptyElement::at(*point) + Text::new(extras.partial_label.clone(), (-6, -6), style)))?;
     }
 
     if !nonzero {

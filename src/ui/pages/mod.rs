@@ -4,6 +4,7 @@ pub mod access_tokens;
 pub mod api_keys;
 pub mod balances;
 pub mod confirm;
+pub mod customer_usage;
 pub mod customers;
 pub mod events;
 pub mod exports;
