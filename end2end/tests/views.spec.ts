@@ -169,3 +169,53 @@ test('the usage export form downloads a file named after its first and last day'
   const total = await downloadByLink(page, page.getByRole('button', { name: 'Download usage CSV' }));
   expect(total.filename).toBe(`usage_${day(start)}_${day(last)}.csv`);
 });
+
+test('usage charts: a range, granularity and breakdown form, the limit drawn, readable on a phone', async ({ page, request, server }) => {
+  const key = await server.createKey('charts');
+  const meter = await api(request, server, key, 'POST', '/v1/meters', {
+    name: 'Tokens',
+    aggregation: 'sum',
+    field: 'values.tokens',
+    eventFilter: { eventType: 'llm.completion' },
+  });
+  await recordEvent(request, server, key, 'acme', 1200, { model: 'gpt-4o' });
+  await recordEvent(request, server, key, 'acme', 300, { model: 'gpt-4o-mini' });
+  await api(request, server, key, 'POST', '/v1/limits', {
+    name: 'Daily tokens',
+    meterId: meter.id,
+    limitValue: 60000,
+    period: 'day',
+    customerId: 'acme',
+  });
+  await signedIn(page, server);
+  await openCustomer(page, 'acme');
+
+  const usage = page.getByRole('region', { name: 'Usage' });
+  const chart = usage.getByRole('img');
+  await expect(chart).toHaveCount(1);
+  await expect(chart).toHaveAttribute('aria-label', /^Tokens per day: line chart of 1 series \(Tokens\)/);
+  await expect(chart).toHaveAttribute('aria-label', /in tokens per day; dashed line: Limit Daily tokens: 60,000 tokens per day; the last point is today so far$/);
+
+  // The controls are a plain GET form: per hour, by model, today only.
+  const today = new Date().toISOString().slice(0, 10);
+  await usage.getByLabel('From', { exact: true }).fill(today);
+  await usage.getByLabel('To (inclusive)').fill(today);
+  await usage.getByLabel('Granularity').selectOption('hour');
+  await usage.getByLabel('Break down by').selectOption('model');
+  await usage.getByRole('button', { name: 'Show usage' }).click();
+  await expect(page).toHaveURL(/[?&]granularity=hour&breakdown=model/);
+  await expect(usage.getByLabel('Granularity')).toHaveValue('hour');
+  await expect(chart).toHaveAttribute('aria-label', /^Tokens per hour by model: line chart of 2 series \(model = gpt-4o, model = gpt-4o-mini\)/);
+  await expect(chart).toHaveAttribute('aria-label', /the last point is this hour so far$/);
+  await expect(usage).toContainText('Also limited (not drawn: the chart shows usage per hour): Daily tokens: 60,000 tokens per day.');
+
+  // On a phone the narrow drawing shows, its text at full size and the page no wider.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await expect(chart).toHaveCount(1);
+  const smallest = await chart.evaluate((svg: SVGSVGElement) => {
+    const scale = svg.getBoundingClientRect().width / svg.width.baseVal.value;
+    return Math.min(...Array.from(svg.querySelectorAll('text')).map((t) => parseFloat(getComputedStyle(t).fontSize) * scale));
+  });
+  expect(smallest, 'smallest chart text on a phone, in CSS px').toBeGreaterThanOrEqual(10);
+  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+});

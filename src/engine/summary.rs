@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use super::query::SummaryPeriod;
+use super::query::{Span, SummaryPeriod};
 use crate::db::events::EventFilter;
 use crate::db::projects::Project;
 use crate::db::{Db, DbResult};
@@ -104,7 +104,7 @@ impl SummaryRange {
     /// The periods that tile the range where `zone` keeps time, the last cut at its end. At
     /// most two more than in UTC (a shifted instant may start or end a period early), so it
     /// stays bounded by what `parse` allowed.
-    pub fn spans(&self, zone: Tz) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    pub fn spans(&self, zone: Tz) -> Vec<Span> {
         let (start, end) = (self.start.in_zone(zone), self.end.in_zone(zone));
         let period = match self.period {
             SummaryPeriod::Total => return vec![(start, end)],
@@ -181,7 +181,7 @@ pub async fn usage_by_customer_calendar(
             break;
         }
     }
-    let mut spans: HashMap<Tz, Vec<(DateTime<Utc>, DateTime<Utc>)>> = HashMap::new();
+    let mut spans: HashMap<Tz, Vec<Span>> = HashMap::new();
     for zone in customers.values().map(|c| c.zone).chain([project.timezone]) {
         spans.entry(zone).or_insert_with(|| range.spans(zone));
     }
@@ -242,7 +242,7 @@ pub async fn usage_by_customer_calendar(
 }
 
 /// The position of the span holding `at`, if any (spans are sorted and adjacent).
-fn span_containing(spans: &[(DateTime<Utc>, DateTime<Utc>)], at: DateTime<Utc>) -> Option<usize> {
+fn span_containing(spans: &[Span], at: DateTime<Utc>) -> Option<usize> {
     let after = spans.partition_point(|(start, _)| *start <= at);
     let position = after.checked_sub(1)?;
     (at < spans[position].1).then_some(position)

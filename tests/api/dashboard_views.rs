@@ -191,6 +191,13 @@ async fn record_at(app: &TestApp, customer: &str, tokens: i64, timestamp: &str) 
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
+async fn record_model(app: &TestApp, customer: &str, tokens: i64, model: &str, timestamp: &str) {
+    let body = json!({"customerId": customer, "eventType": "llm.completion", "values": {"tokens": tokens},
+                      "dimensions": {"model": model}, "timestamp": timestamp});
+    let (status, answer) = app.post("/v1/events/record", body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+}
+
 /// The usage export's rows as (customer, period start, period end, value), and its file name.
 async fn usage_export(browser: &mut Browser, query: &str) -> (Vec<Vec<String>>, String) {
     let page = browser.get(&format!("/exports/usage.csv?{query}")).await;
@@ -318,4 +325,85 @@ async fn exports_hold_the_chosen_projects_usage_only() {
     assert_eq!(events[1][2], "globex");
     let acme = browser.get("/exports/events.csv?customer=acme").await;
     assert_eq!(acme.location(), "/exports", "acme is another project's customer");
+}
+
+#[tokio::test]
+async fn customer_charts_follow_the_chosen_range_granularity_and_breakdown_and_draw_the_limit() {
+    let app = spawn_app().await;
+    let meter = app.token_meter().await;
+    app.create_limit(
+        json!({"name": "Daily tokens", "meterId": meter, "limitValue": 100, "period": "day", "customerId": "acme"}),
+    )
+    .await;
+    customer(&app, "tokyo", "Tokyo KK", Some("Asia/Tokyo")).await;
+    record_model(&app, "acme", 30, "gpt-4o", "2026-03-09T10:00:00Z").await;
+    record_model(&app, "acme", 20, "mini", "2026-03-10T09:00:00Z").await;
+    record_model(&app, "tokyo", 5, "mini", "2026-03-09T16:00:00Z").await;
+    let acme = app.get("/v1/customers/acme").await.1["id"].as_str().unwrap().to_string();
+    let tokyo = app.get("/v1/customers/tokyo").await.1["id"].as_str().unwrap().to_string();
+    let mut browser = Browser::new(&app);
+    browser.set_up().await;
+
+    // By default: the last 30 days per day, the daily limit drawn, today marked, the unit named.
+    let page = browser.get(&format!("/customers/{acme}")).await;
+    assert!(page.body.contains(r#"id="usage-from" name="from" type="date" value="2026-02-09""#), "{}", page.body);
+    assert!(page
+        .body
+        .contains("Tokens per day: line chart of 1 series (Tokens) from Feb 9, 2026 00:00 to Mar 10, 2026 00:00 UTC"));
+    assert!(page.body.contains("Limit Daily tokens: 100 tokens per day"));
+    assert!(page.body.contains("today so far") && page.body.contains("tokens per day"));
+    assert_eq!(page.body.matches("<svg").count(), 2, "one chart, drawn wide and narrow");
+    assert!(page.body.contains(r#"<option value="model">model</option>"#), "dimensions offered: {}", page.body);
+
+    // A breakdown by model draws a line per model.
+    let by_model =
+        browser.get(&format!("/customers/{acme}?from=2026-03-01&to=2026-03-10&granularity=day&breakdown=model")).await;
+    assert!(
+        by_model
+            .body
+            .contains("Tokens per day by model: line chart of 2 series (model = gpt-4o, model = mini) from Mar 1"),
+        "{}",
+        by_model.body
+    );
+
+    assert!(by_model.body.contains(r#"<option value="model" selected>model</option>"#));
+
+    // Per hour, the daily limit is named but not drawn.
+    let hourly = browser.get(&format!("/customers/{acme}?from=2026-03-09&to=2026-03-10&granularity=hour")).await;
+    assert!(hourly.body.contains("tokens per hour") && hourly.body.contains("this hour so far"), "{}", hourly.body);
+    assert!(hourly
+        .body
+        .contains("Also limited (not drawn: the chart shows usage per hour): Daily tokens: 100 tokens per day."));
+    assert!(!hourly.body.contains("dashed line"));
+
+    // A past range has nothing still filling.
+    let past = browser.get(&format!("/customers/{acme}?from=2026-03-01&to=2026-03-05")).await;
+    assert!(!past.body.contains("today so far"));
+
+    // Refused controls are explained beside them, keep what was typed, and the charts show
+    // the last 30 days.
+    let wrong = browser.get(&format!("/customers/{acme}?from=yesterday&granularity=week&breakdown=no%20such")).await;
+    assert!(
+        wrong.body.contains(r#"id="usage-from-error""#)
+            && wrong.body.contains("From must be a date such as 2026-03-10.")
+    );
+    assert!(wrong.body.contains("Granularity must be per hour or per day."));
+    assert!(wrong.body.contains("Break down by must be a dimension key such as model."));
+    assert!(wrong.body.contains(r#"value="yesterday""#));
+    assert!(wrong.body.contains("from Feb 9, 2026 00:00 to Mar 10, 2026 00:00 UTC"));
+    let long = browser.get(&format!("/customers/{acme}?from=2026-01-01&to=2026-03-10&granularity=hour")).await;
+    assert!(long.body.contains("Pick at most 31 days per hour, or 366 days per day."), "{}", long.body);
+    let backwards = browser.get(&format!("/customers/{acme}?from=2026-03-05&to=2026-03-01")).await;
+    assert!(backwards.body.contains("To must be the same day as From or later."));
+
+    // Days are the customer's: 16:00 UTC on March 9th is March 10th in Tokyo, today there.
+    let tokyo_page = browser.get(&format!("/customers/{tokyo}?from=2026-03-10&to=2026-03-10")).await;
+    assert!(tokyo_page.body.contains("Days run from midnight to midnight in Asia/Tokyo"));
+    assert!(
+        tokyo_page.body.contains("from Mar 10, 2026 00:00 to Mar 10, 2026 00:00 Asia/Tokyo"),
+        "{}",
+        tokyo_page.body
+    );
+    // Bucketed in UTC days, the event would miss the one day drawn.
+    assert!(!tokyo_page.body.contains("No data"), "{}", tokyo_page.body);
 }

@@ -91,10 +91,7 @@ fn choose(context: &PageContext, today: NaiveDate) -> Choice {
     if last_day < first_day {
         errors.push(("to", "To must be the same day as From or later.".to_string()));
     } else if (last_day - first_day).num_days() >= max_days {
-        errors.push((
-            "to",
-            format!("Pick at most {MAX_HOURLY_DAYS} days per hour, or {MAX_DAILY_DAYS} days per day."),
-        ));
+        errors.push(("to", format!("Pick at most {MAX_HOURLY_DAYS} days per hour, or {MAX_DAILY_DAYS} days per day.")));
     }
     if errors.iter().any(|(field, _)| *field == "to" || *field == "from") {
         (first_day, last_day) = (default_from, today);
@@ -130,8 +127,13 @@ async fn dimension_keys(
     limits: &HashMap<String, Limit>,
 ) -> Result<BTreeSet<String>, String> {
     let filter = EventFilter { customer_id: &customer.id, event_type: "", start_ms: i64::MIN, end_ms: i64::MAX };
-    let events =
-        context.state.engine.db().events_page(&project.id, &filter, None, DIMENSION_SAMPLE).await.map_err(|e| e.to_string())?;
+    let events = context
+        .state
+        .engine
+        .db()
+        .events_page(&project.id, &filter, None, DIMENSION_SAMPLE)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut keys: BTreeSet<String> = events.into_iter().flat_map(|e| e.dimensions.into_keys()).collect();
     keys.extend(limits.values().flat_map(|l| l.dimension_filters.keys().cloned()));
     Ok(keys)
@@ -252,10 +254,15 @@ pub async fn usage_section(
                 value: Total::from(v.status.limit).as_f64(),
             }),
             partial_from,
-            partial_label: if choice.size == WindowSize::Day { "today so far".into() } else { "this hour so far".into() },
+            partial_label: if choice.size == WindowSize::Day {
+                "today so far".into()
+            } else {
+                "this hour so far".into()
+            },
+            zone: Some(zone),
         };
         let by = choice.group_by.as_ref().map(|k| format!(" by {k}")).unwrap_or_default();
-        let title = format!("{} per {word}{by}, {} to {}", meter.name, choice.first_day, choice.last_day);
+        let title = format!("{} per {word}{by}", meter.name);
         let wide = time_chart_with(&title, &series, &options, WIDE.0, WIDE.1);
         let narrow = time_chart_with(&title, &series, &options, NARROW.0, NARROW.1);
         let not_drawn: Vec<String> = own
