@@ -33,7 +33,7 @@ pub fn new_balance_form(context: &PageContext, customer_id: &str) -> impl IntoVi
             {field(context, "initialBalance", "Initial balance (credited at once)", "0")}
             {field(context, "minimumBalance", "Minimum balance (negative allows overdraft)", "0")}
             {field(context, "lowBalanceThreshold", "Low balance threshold (empty: none)", "")}
-            <button type="submit">"Create balance"</button>
+            <div><button type="submit">"Create balance"</button></div>
         </form>
     }
 }
