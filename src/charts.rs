@@ -13,7 +13,8 @@ use std::error::Error;
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Offset, TimeZone, Utc};
+use chrono_tz::Tz;
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
@@ -30,11 +31,43 @@ pub struct Series {
 /// there is more than one series. Empty or all-zero data still renders axes and a
 /// "No data" note.
 pub fn time_chart(title: &str, series: &[Series], width: u32, height: u32) -> String {
+    time_chart_with(title, series, &TimeChartOptions::default(), width, height)
+}
+
+/// A value drawn across a time chart as a dashed line, such as a limit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    /// As the legend and the description name it ("Limit: 60,000 tokens per day").
+    pub label: String,
+    pub value: f64,
+}
+
+/// What a usage chart adds to a plain time chart.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TimeChartOptions {
+    /// What the values count ("tokens per day"), written along the value axis.
+    pub unit: Option<String>,
+    /// Drawn as a dashed line across the chart, named in the legend and the description.
+    pub threshold: Option<Threshold>,
+    /// Where the bucket still filling starts (today's): its points are drawn hollow and
+    /// reached by dashed lines, and labelled with `partial_label`.
+    pub partial_from: Option<DateTime<Utc>>,
+    /// "today so far".
+    pub partial_label: String,
+    /// Whose wall clock the time axis and the description read (UTC when unset): a
+    /// customer's, when the buckets are its days.
+    pub zone: Option<Tz>,
+}
+
+/// [`time_chart`] with a unit on the value axis, a threshold line and the last bucket marked
+/// as still filling.
+pub fn time_chart_with(title: &str, series: &[Series], options: &TimeChartOptions, width: u32, height: u32) -> String {
     let (width, height) = clamp_size(width, height);
     let title = clean_text(title);
     let lines: Vec<Line> = series.iter().enumerate().map(|(i, s)| Line::new(i, s)).collect();
-    let aria = time_aria_label(&title, &lines);
-    render(width, height, &title, &aria, |root| draw_time_chart(root, &title, &lines, width, height))
+    let extras = Extras::new(options);
+    let aria = time_aria_label(&title, &lines, &extras);
+    render(width, height, &title, &aria, |root| draw_time_chart(root, &title, &lines, &extras, width, height))
 }
 
 /// A horizontal or vertical bar chart of named values (e.g. top customers by usage),
@@ -62,6 +95,8 @@ const PALETTE: [RGBColor; 6] = [
     RGBColor(0xBE, 0x18, 0x5D), // pink
     RGBColor(0x0E, 0x74, 0x90), // teal
 ];
+/// The threshold line: a red set apart from the palette's, 6:1 on white.
+const THRESHOLD_COLOR: RGBColor = RGBColor(0xB9, 0x1C, 0x1C);
 const TEXT_COLOR: RGBColor = RGBColor(0x1F, 0x29, 0x37);
 const LABEL_COLOR: RGBColor = RGBColor(0x4B, 0x55, 0x63);
 const GRID_COLOR: RGBColor = RGBColor(0xE5, 0xE7, 0xEB);
@@ -320,24 +355,37 @@ enum TickLabel {
 }
 
 impl TickLabel {
+    #[cfg(test)]
     fn format(self, at_ms: i64) -> String {
+        self.format_in(at_ms, Tz::UTC)
+    }
+
+    /// The label of a tick as the wall clock of `zone` reads it.
+    fn format_in(self, at_ms: i64, zone: Tz) -> String {
         let Some(at) = DateTime::<Utc>::from_timestamp_millis(at_ms) else { return String::new() };
         let pattern = match self {
             TickLabel::Clock => "%H:%M",
             TickLabel::Day => "%b %-d",
             TickLabel::Month => "%b %Y",
         };
-        at.format(pattern).to_string()
+        at.with_timezone(&zone).format(pattern).to_string()
     }
 }
 
 /// Tick instants (UTC) for `[start, end]`, at most `max` of them, aligned to whole minutes, hours,
 /// days, weeks (Mondays) or months (labelled with the year, as such spans may cross one).
+#[cfg(test)]
 fn time_ticks(start: i64, end: i64, max: usize) -> (Vec<i64>, TickLabel) {
+    zoned_time_ticks(start, end, max, 0)
+}
+
+/// [`time_ticks`] on the wall clock of a zone `shift` milliseconds ahead of UTC (its offset
+/// at the chart's start: across a daylight-saving change, ticks after it are an hour off).
+fn zoned_time_ticks(start: i64, end: i64, max: usize, shift: i64) -> (Vec<i64>, TickLabel) {
     let max = max.max(2);
     if end.saturating_sub(start) < 2 * MS_PER_DAY {
         for minutes in [1, 2, 5, 10, 15, 30, 60, 120, 180, 240, 360, 720, 1440] {
-            if let Some(ticks) = stepped_ticks(start, end, minutes * MS_PER_MINUTE, 0, max) {
+            if let Some(ticks) = stepped_ticks(start, end, minutes * MS_PER_MINUTE, -shift, max) {
                 return (ticks, TickLabel::Clock);
             }
         }
@@ -345,13 +393,13 @@ fn time_ticks(start: i64, end: i64, max: usize) -> (Vec<i64>, TickLabel) {
     }
     // 1970-01-05 was a Monday: weekly ticks are offset four days from the epoch.
     for (days, offset) in [(1, 0), (2, 0), (7, 4), (14, 4)] {
-        if let Some(ticks) = stepped_ticks(start, end, days * MS_PER_DAY, offset * MS_PER_DAY, max) {
+        if let Some(ticks) = stepped_ticks(start, end, days * MS_PER_DAY, offset * MS_PER_DAY - shift, max) {
             return (ticks, TickLabel::Day);
         }
     }
     for months in [1, 2, 3, 6, 12, 24, 60, 120, 240, 600, 1200, 2400, 6000, 12000, 24000, 60000] {
-        if let Some(ticks) = month_ticks(start, end, months, max) {
-            return (ticks, TickLabel::Month);
+        if let Some(ticks) = month_ticks(start.saturating_add(shift), end.saturating_add(shift), months, max) {
+            return (ticks.into_iter().map(|t| t - shift).collect(), TickLabel::Month);
         }
     }
     (Vec::new(), TickLabel::Month)
@@ -421,28 +469,79 @@ impl Ranged for TimeAxis {
     }
 }
 
-fn time_aria_label(title: &str, lines: &[Line]) -> String {
+/// The options of [`time_chart_with`], cleaned for drawing.
+struct Extras {
+    unit: Option<String>,
+    threshold: Option<(String, f64)>,
+    partial_from: Option<i64>,
+    partial_label: String,
+    zone: Tz,
+}
+
+impl Extras {
+    fn new(options: &TimeChartOptions) -> Extras {
+        Extras {
+            unit: options.unit.as_deref().map(clean_text).filter(|u| !u.is_empty()),
+            threshold: options.threshold.as_ref().map(|t| (clean_text(&t.label), clean_value(t.value))),
+            partial_from: options.partial_from.map(|at| at.timestamp_millis()),
+            partial_label: clean_text(&options.partial_label),
+            zone: options.zone.unwrap_or(Tz::UTC),
+        }
+    }
+}
+
+fn time_aria_label(title: &str, lines: &[Line], extras: &Extras) -> String {
     let name = if title.is_empty() { "Chart" } else { title };
     let Some((first, last)) = time_span(lines) else { return format!("{name}: line chart, no data") };
+    let mut described = time_aria_span(name, lines, first, last, extras.zone);
+    if let Some(unit) = &extras.unit {
+        described.push_str(&format!(", in {unit}"));
+    }
+    if let Some((label, _)) = &extras.threshold {
+        described.push_str(&format!("; dashed line: {label}"));
+    }
+    let partial = extras.partial_from.is_some_and(|from| lines.iter().any(|l| l.points.iter().any(|p| p.0 >= from)));
+    if partial && !extras.partial_label.is_empty() {
+        described.push_str(&format!("; the last point is {}", extras.partial_label));
+    }
+    described
+}
+
+fn time_aria_span(name: &str, lines: &[Line], first: i64, last: i64, zone: Tz) -> String {
     let date = |ms: i64| {
         DateTime::<Utc>::from_timestamp_millis(ms)
-            .map(|at| at.format("%b %-d, %Y %H:%M").to_string())
+            .map(|at| at.with_timezone(&zone).format("%b %-d, %Y %H:%M").to_string())
             .unwrap_or_default()
     };
     let labels: Vec<&str> = lines.iter().take(10).map(|l| l.label.as_str()).collect();
     let more =
         if lines.len() > labels.len() { format!(" and {} more", lines.len() - labels.len()) } else { String::new() };
     let count = if lines.len() == 1 { "1 series".to_string() } else { format!("{} series", lines.len()) };
-    format!("{name}: line chart of {count} ({}{more}) from {} to {} UTC", labels.join(", "), date(first), date(last))
+    let zone = if zone == Tz::UTC { "UTC" } else { zone.name() };
+    format!("{name}: line chart of {count} ({}{more}) from {} to {} {zone}", labels.join(", "), date(first), date(last))
 }
 
-/// Lays the legend out in rows below the title; returns the y just below it.
-fn draw_legend(root: &Area, lines: &[Line], top: i32, width: u32) -> Result<i32, Box<dyn Error>> {
+/// Lays the legend out in rows below the title, the threshold (a dashed swatch) after the
+/// lines; returns the y just below it.
+fn draw_legend(
+    root: &Area,
+    lines: &[Line],
+    threshold: Option<&str>,
+    top: i32,
+    width: u32,
+) -> Result<i32, Box<dyn Error>> {
     let right = i32::try_from(width).unwrap_or(i32::MAX) - PAD;
     let style = font(LABEL_PX + 1.0, TEXT_COLOR).pos(Pos::new(HPos::Left, VPos::Center));
     let (mut x, mut row) = (PAD, 0);
-    for (index, line) in lines.iter().enumerate() {
-        let label = truncate(&line.label, 32);
+    // As long as fits a row, up to 64 characters.
+    let max_chars = (f64::from(right - PAD - 14) / ((LABEL_PX + 1.0) * 0.55)).clamp(8.0, 64.0) as usize;
+    let items = lines
+        .iter()
+        .enumerate()
+        .map(|(index, line)| (line.label.as_str(), Some(index)))
+        .chain(threshold.map(|t| (t, None)));
+    for (label, index) in items {
+        let label = truncate(label, max_chars);
         let item_width = 14 + text_width(&label, LABEL_PX + 1.0);
         if x > PAD && x + item_width > right {
             row += 1;
@@ -452,35 +551,55 @@ fn draw_legend(root: &Area, lines: &[Line], top: i32, width: u32) -> Result<i32,
             break;
         }
         let y = top + row * LEGEND_ROW + LEGEND_ROW / 2;
-        let color = PALETTE[index % PALETTE.len()];
-        root.draw(&Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()))?;
+        match index {
+            Some(index) => {
+                let color = PALETTE[index % PALETTE.len()];
+                root.draw(&Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()))?;
+            }
+            None => {
+                let stroke = THRESHOLD_COLOR.stroke_width(2);
+                root.draw(&PathElement::new(vec![(x, y), (x + 3, y)], stroke))?;
+                root.draw(&PathElement::new(vec![(x + 6, y), (x + 10, y)], stroke))?;
+            }
+        }
         root.draw(&Text::new(label, (x + 14, y), style.clone()))?;
         x += item_width + 16;
     }
     Ok(top + (row.min(LEGEND_MAX_ROWS - 1) + 1) * LEGEND_ROW + 4)
 }
 
-fn draw_time_chart(root: &Area, title: &str, lines: &[Line], width: u32, height: u32) -> DrawResult {
+fn draw_time_chart(root: &Area, title: &str, lines: &[Line], extras: &Extras, width: u32, height: u32) -> DrawResult {
     root.fill(&WHITE)?;
     let mut top = draw_title(root, title, width)?;
-    if lines.len() > 1 {
-        top = draw_legend(root, lines, top, width)?;
+    let threshold_label = extras.threshold.as_ref().map(|(label, _)| label.as_str());
+    if lines.len() > 1 || threshold_label.is_some() {
+        top = draw_legend(root, lines, threshold_label, top, width)?;
     }
     let (_, body) = root.split_vertically(top);
 
     let span = time_span(lines);
     let (start, end) = span.map(time_range).unwrap_or((0, 1));
-    let (lo, hi, nonzero) = value_range(lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)));
+    let threshold_value = extras.threshold.as_ref().map(|(_, value)| *value);
+    let (lo, hi, nonzero) = value_range(lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)).chain(threshold_value));
 
     let plot_height = i32::try_from(height).unwrap_or(i32::MAX) - top - X_LABEL_AREA - 8;
     let y_label_count = usize::try_from(plot_height / 30).unwrap_or(0).clamp(2, 8);
     let y_ticks = RangedCoordf64::from(lo..hi).key_points(y_label_count);
-    let y_label_width = y_ticks.iter().map(|v| text_width(&format_value(*v), LABEL_PX)).max().unwrap_or(0) + 14;
+    // The unit reads up the value axis, left of its numbers.
+    let unit_width = if extras.unit.is_some() { LABEL_PX as i32 + 8 } else { 0 };
+    let y_label_width =
+        y_ticks.iter().map(|v| text_width(&format_value(*v), LABEL_PX)).max().unwrap_or(0) + 14 + unit_width;
     let margin_right = 24;
     let plot_width = i32::try_from(width).unwrap_or(i32::MAX) - PAD - y_label_width - margin_right;
     let x_label_count = usize::try_from(plot_width / 90).unwrap_or(0).max(2);
-    let (ticks, tick_label) =
-        if span.is_some() { time_ticks(start, end, x_label_count) } else { (Vec::new(), TickLabel::Clock) };
+    let shift = DateTime::<Utc>::from_timestamp_millis(start).map_or(0, |at| {
+        i64::from(extras.zone.offset_from_utc_datetime(&at.naive_utc()).fix().local_minus_utc()) * 1000
+    });
+    let (ticks, tick_label) = if span.is_some() {
+        zoned_time_ticks(start, end, x_label_count, shift)
+    } else {
+        (Vec::new(), TickLabel::Clock)
+    };
 
     let mut chart = ChartBuilder::on(&body)
         .margin_top(8)
@@ -491,26 +610,53 @@ fn draw_time_chart(root: &Area, title: &str, lines: &[Line], width: u32, height:
         .y_label_area_size(y_label_width)
         .build_cartesian_2d(TimeAxis { start, end, ticks }, lo..hi)?;
 
-    let format_x = |at: &i64| tick_label.format(*at);
+    let format_x = |at: &i64| tick_label.format_in(*at, extras.zone);
     let format_y = |value: &f64| format_value(*value);
-    chart
-        .configure_mesh()
-        .x_labels(x_label_count)
+    let mut mesh = chart.configure_mesh();
+    mesh.x_labels(x_label_count)
         .y_labels(y_label_count)
         .x_label_formatter(&format_x)
         .y_label_formatter(&format_y)
         .bold_line_style(GRID_COLOR)
         .light_line_style(TRANSPARENT)
         .axis_style(AXIS_COLOR)
-        .label_style(font(LABEL_PX, LABEL_COLOR))
-        .draw()?;
+        .label_style(font(LABEL_PX, LABEL_COLOR));
+    if let Some(unit) = &extras.unit {
+        mesh.y_desc(truncate(unit, 40)).axis_desc_style(font(LABEL_PX, LABEL_COLOR));
+    }
+    mesh.draw()?;
 
+    if let Some(value) = threshold_value {
+        chart.draw_series(DashedLineSeries::new(
+            [(start, value), (end, value)],
+            6,
+            4,
+            THRESHOLD_COLOR.stroke_width(2),
+        ))?;
+    }
+    let partial_from = extras.partial_from.unwrap_or(i64::MAX);
     for (index, line) in lines.iter().enumerate() {
         let color = PALETTE[index % PALETTE.len()];
-        chart.draw_series(LineSeries::new(line.points.iter().copied(), color.stroke_width(2)))?;
-        if line.points.len() <= 12 {
-            chart.draw_series(line.points.iter().map(|p| Circle::new(*p, 3, color.filled())))?;
+        // Complete buckets solid; the one still filling reached by a dashed line, hollow.
+        let split = line.points.partition_point(|p| p.0 < partial_from);
+        let (complete, filling) = line.points.split_at(split);
+        chart.draw_series(LineSeries::new(complete.iter().copied(), color.stroke_width(2)))?;
+        if !filling.is_empty() {
+            let dashed = complete.last().into_iter().chain(filling).copied().collect::<Vec<_>>();
+            chart.draw_series(DashedLineSeries::new(dashed, 5, 4, color.stroke_width(2)))?;
+            chart.draw_series(filling.iter().map(|p| Circle::new(*p, 4, color.stroke_width(2))))?;
         }
+        if complete.len() <= 12 {
+            chart.draw_series(complete.iter().map(|p| Circle::new(*p, 3, color.filled())))?;
+        }
+    }
+    let last_filling =
+        lines.iter().filter_map(|l| l.points.last()).filter(|p| p.0 >= partial_from).max_by(|a, b| a.1.total_cmp(&b.1));
+    if let (Some(point), false) = (last_filling, extras.partial_label.is_empty()) {
+        let style = font(LABEL_PX, LABEL_COLOR).pos(Pos::new(HPos::Right, VPos::Bottom));
+        chart.draw_series(std::iter::once(
+            EmptyElement::at(*point) + Text::new(extras.partial_label.clone(), (-6, -6), style),
+        ))?;
     }
 
     if !nonzero {
@@ -811,6 +957,94 @@ mod tests {
         assert!(texts.iter().any(|t| t == "input tokens"), "{texts:?}");
         assert!(texts.iter().any(|t| t == "out &amp; back"), "{texts:?}");
         assert!(svg.contains("stroke=\"#2563EB\"") && svg.contains("stroke=\"#B45309\""));
+    }
+
+    fn usage_options(threshold: Option<f64>, partial_from: Option<DateTime<Utc>>) -> TimeChartOptions {
+        TimeChartOptions {
+            unit: Some("tokens per day".into()),
+            threshold: threshold.map(|value| Threshold { label: "Limit Daily: 100 tokens per day".into(), value }),
+            partial_from,
+            partial_label: "today so far".into(),
+            zone: None,
+        }
+    }
+
+    #[test]
+    fn a_zoned_chart_reads_the_zones_wall_clock() {
+        // Tokyo days start at 15:00 UTC the day before.
+        let days: Vec<_> = (0..20).map(|i| (at(1, 15) + chrono::Duration::days(i), 1.0 + i as f64)).collect();
+        let options = TimeChartOptions { zone: Some(chrono_tz::Asia::Tokyo), ..TimeChartOptions::default() };
+        let svg = time_chart_with("Tokens", &[series("Tokens", &days)], &options, 720, 240);
+        assert!(svg.contains("from Mar 2, 2025 00:00 to Mar 21, 2025 00:00 Asia/Tokyo"), "{svg:.400}");
+        let ms = |d: DateTime<Utc>| d.timestamp_millis();
+        let (ticks, label) = zoned_time_ticks(ms(at(1, 15)), ms(at(21, 15)), 6, 9 * 3_600_000);
+        assert_eq!(label, TickLabel::Day);
+        assert!(ticks.iter().all(|t| (t + 9 * 3_600_000) % MS_PER_DAY == 0), "local midnights: {ticks:?}");
+        let labels: Vec<_> = ticks.iter().map(|t| label.format_in(*t, chrono_tz::Asia::Tokyo)).collect();
+        assert_eq!(labels, ["Mar 3", "Mar 10", "Mar 17"]);
+    }
+
+    /// Polylines drawn in `color`'s stroke.
+    fn strokes(svg: &str, color: &str) -> usize {
+        svg.split("<polyline")
+            .skip(1)
+            .filter(|p| p.split('>').next().unwrap_or("").contains(&format!("stroke=\"{color}\"")))
+            .count()
+    }
+
+    #[test]
+    fn a_threshold_is_a_dashed_line_named_in_the_legend_and_the_description() {
+        let options = usage_options(Some(100.0), None);
+        let svg = time_chart_with("Tokens per day", &[daily("Tokens", &[10.0, 30.0, 20.0])], &options, 720, 280);
+        assert_chart_shell(&svg);
+        assert!(strokes(&svg, "#B91C1C") > 10, "many dashes across the chart: {svg}");
+        let texts = texts(&svg);
+        assert!(texts.iter().any(|t| t == "Limit Daily: 100 tokens per day"), "{texts:?}");
+        // The value axis reaches the threshold although the data stays far below it.
+        assert!(texts.iter().any(|t| t == "100"), "{texts:?}");
+        assert!(svg.contains("dashed line: Limit Daily: 100 tokens per day"), "{svg:.600}");
+    }
+
+    #[test]
+    fn the_value_axis_names_its_unit() {
+        let svg = time_chart_with("Usage", &[daily("Tokens", &[1.0, 2.0])], &usage_options(None, None), 720, 280);
+        assert!(texts(&svg).iter().any(|t| t == "tokens per day"), "{svg}");
+        assert!(svg.contains(", in tokens per day"));
+        assert!(!texts(&time_chart("Usage", &[daily("Tokens", &[1.0, 2.0])], 720, 280))
+            .iter()
+            .any(|t| t == "tokens per day"));
+    }
+
+    #[test]
+    fn the_bucket_still_filling_is_hollow_reached_by_dashes_and_labelled() {
+        let options = usage_options(None, Some(at(3, 0)));
+        let svg = time_chart_with("Usage", &[daily("Tokens", &[10.0, 30.0, 5.0])], &options, 720, 280);
+        assert_chart_shell(&svg);
+        assert!(texts(&svg).iter().any(|t| t == "today so far"), "{svg}");
+        assert!(svg.contains("the last point is today so far"));
+        let hollow = svg
+            .split("<circle")
+            .skip(1)
+            .filter(|c| c.split('>').next().unwrap_or("").contains("fill=\"none\""))
+            .count();
+        assert_eq!(hollow, 1, "{svg}");
+        // The complete days are one solid line; the last one is reached by dashes.
+        assert!(strokes(&svg, "#2563EB") > 2, "{svg}");
+        // A range in the past has nothing still filling.
+        let past =
+            time_chart_with("Usage", &[daily("Tokens", &[1.0, 2.0])], &usage_options(None, Some(at(20, 0))), 720, 280);
+        assert!(!texts(&past).iter().any(|t| t == "today so far"));
+    }
+
+    #[test]
+    fn a_narrow_usage_chart_keeps_its_text_at_full_size() {
+        let options = usage_options(Some(100.0), Some(at(3, 0)));
+        let svg = time_chart_with("Tokens per day", &[daily("Tokens", &[10.0, 30.0, 5.0])], &options, 330, 260);
+        assert_chart_shell(&svg);
+        assert!(svg.starts_with("<svg width=\"330\" height=\"260\""), "{svg:.100}");
+        let sizes: Vec<f64> =
+            svg.split("font-size=\"").skip(1).filter_map(|rest| rest.split('"').next()?.parse().ok()).collect();
+        assert!(!sizes.is_empty() && sizes.iter().all(|size| *size >= 10.0), "{sizes:?}");
     }
 
     #[test]

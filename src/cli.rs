@@ -7,6 +7,8 @@ use crate::config::{AdminCommand, DatabaseArgs, KeysCommand, ProjectsCommand};
 use crate::db::projects::DEFAULT_PROJECT_ID;
 use crate::db::rate_limits::KeyRateLimits;
 use crate::db::Db;
+use crate::domain::projects::NewProject;
+use crate::domain::FieldError;
 
 async fn connect(database: &DatabaseArgs, now_ms: i64) -> anyhow::Result<Db> {
     let db = Db::connect(&database.url()).await?;
@@ -20,11 +22,12 @@ pub async fn projects(command: ProjectsCommand, database: &DatabaseArgs) -> anyh
     let db = connect(database, now_ms).await?;
     match command {
         ProjectsCommand::Create { name, timezone } => {
-            let name = name.trim();
-            anyhow::ensure!(!name.is_empty() && name.len() <= 128, "--name must be 1 to 128 characters");
-            let zone =
-                timezone.parse().map_err(|_| anyhow::anyhow!("--timezone {timezone} is not an IANA timezone"))?;
-            let project = db.create_project(name, zone, now_ms).await?;
+            // The same checks as the dashboard's "New project" form.
+            let new = NewProject::parse(&name, &timezone).map_err(|err| match err {
+                FieldError::Missing { field } => anyhow::anyhow!("--{field} must not be empty"),
+                FieldError::Invalid { field, message } => anyhow::anyhow!("--{field} {message}"),
+            })?;
+            let project = db.create_project(&new, now_ms).await?;
             println!("{}", project.id);
         }
         ProjectsCommand::List => {

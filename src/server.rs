@@ -98,6 +98,9 @@ pub fn router(state: AppState) -> Router {
         .leptos_routes_with_context(&state, routes, move || provide_context(context_state.clone()), crate::ui::shell)
         .merge(crate::ui::forms::router())
         .merge(crate::ui::downloads::router())
+        .merge(crate::ui::projects::router())
+        // Inside `require_operator`, whose session it reads.
+        .layer(middleware::from_fn_with_state(state.clone(), crate::ui::projects::choose_project))
         .layer(middleware::from_fn_with_state(state.clone(), require_operator))
         .layer(session_layer(&state.ui))
         .layer(middleware::map_response(dashboard_headers));

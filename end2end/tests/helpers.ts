@@ -347,6 +347,7 @@ export const USAGE_HEADER = [
   'meter_id',
   'meter_name',
   'aggregation',
+  'timezone',
   'period_start',
   'period_end',
   'value',

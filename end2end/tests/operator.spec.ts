@@ -244,14 +244,17 @@ test('usage for finance: a period picker, a file named after its range, a wrong 
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Exports', exact: true }).click();
   await expect(page.getByRole('heading', { level: 1, name: 'Exports' })).toBeVisible();
 
+  // To the end of next month: acme (in Paris) has today's usage inside its months even on the
+  // last evening of a UTC month.
   const today = new Date();
   const first = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), 1)).toISOString().slice(0, 10);
-  const next = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth() + 1, 1)).toISOString().slice(0, 10);
+  const next = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth() + 2, 1)).toISOString().slice(0, 10);
+  const last = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth() + 2, 0)).toISOString().slice(0, 10);
   await page.getByLabel('From (inclusive)').first().fill(first);
   await page.getByLabel('Until (exclusive)').first().fill(next);
   await page.getByLabel('Granularity').selectOption('month');
   const csv = await downloadByLink(page, page.getByRole('button', { name: 'Download usage CSV' }));
-  expect(csv.filename).toBe(`usage-${first}-to-${next}-month.csv`);
+  expect(csv.filename).toBe(`usage_${first}_${last}_month.csv`);
   const rows = csvRecords(csv.text, USAGE_HEADER);
   expect(rows.find((r) => r.customer_external_id === 'acme')).toMatchObject({
     customer_name: 'Acme Corporation',
@@ -326,6 +329,7 @@ async function everyPage(page: Page, request: APIRequestContext, server: Limitry
     webhook: `/webhooks/${endpoints.data[0].id}`,
     exports: '/exports',
     'api-keys': '/api-keys',
+    projects: '/projects',
     confirm: `/confirm/delete-limit/${limits.data[0].id}`,
   } as Record<string, string>;
 }

@@ -75,6 +75,17 @@ pub async fn create(
     ApiBody(body): ApiBody,
 ) -> Result<(StatusCode, Json<Balance>), AppError> {
     let request: CreateBalanceRequest = parse_json(&body)?;
+    let balance = create_balance(&state, &project, request).await?;
+    Ok((StatusCode::CREATED, Json(balance)))
+}
+
+/// Checks a new balance and creates it: `POST /v1/balances` and the dashboard's "New balance"
+/// form both come here, so they accept and refuse the same input in the same words.
+pub(crate) async fn create_balance(
+    state: &AppState,
+    project: &Project,
+    request: CreateBalanceRequest,
+) -> Result<Balance, AppError> {
     let customer_ref = required_text(request.customer_id, "customerId", MAX_EXTERNAL_ID)?;
     let name = required_text(request.name, "name", 128)?;
     let unit = optional_text(request.unit, "unit", 32)?.unwrap_or_else(|| "credits".into());
@@ -94,8 +105,7 @@ pub async fn create(
         low_balance_threshold,
         dimension_filters: &dimension_filters,
     };
-    let balance = state.engine.create_balance(&project, &customer_ref, &new).await?;
-    Ok((StatusCode::CREATED, Json(balance)))
+    Ok(state.engine.create_balance(project, &customer_ref, &new).await?)
 }
 
 #[utoipa::path(get, path = "/v1/balances/{id}", operation_id = "getBalance", tag = "balances", security(("bearer" = [])), params(("id" = String, Path)),

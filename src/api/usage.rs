@@ -49,8 +49,8 @@ pub async fn summary(
     Ok(Json(UsageSummary { data: rows }).into_response())
 }
 
-/// The header and cells of usage summary rows, shared with `GET /v1/usage/summary`.
-/// Shared with the dashboard's `/exports/usage.csv`.
+/// The header and cells of usage summary rows as CSV. (The dashboard's `/exports/usage.csv`
+/// writes its own, with customer names and each customer's timezone.)
 pub const USAGE_HEADER: [&str; 7] =
     ["customer_external_id", "meter_id", "meter_name", "aggregation", "period_start", "period_end", "value"];
 

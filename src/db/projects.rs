@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use super::{with_store, Db, DbResult, Store};
 use crate::domain::ids::new_id;
+use crate::domain::projects::NewProject;
 
 /// The project every fresh installation starts with.
 pub const DEFAULT_PROJECT_ID: &str = "proj_default";
@@ -51,6 +52,11 @@ const COUNT_ROWS: &str = "select \
      (select count(*) from events) as events, \
      (select count(*) from meters) as meters, \
      (select count(*) from limits) as limits";
+const COUNT_PROJECT_ROWS: &str = "select \
+     (select count(*) from customers where project_id = $1) as customers, \
+     (select count(*) from events where project_id = $1) as events, \
+     (select count(*) from meters where project_id = $1) as meters, \
+     (select count(*) from limits where project_id = $1) as limits";
 
 impl Db {
     pub async fn ensure_default_project(&self, now_ms: i64) -> DbResult<()> {
@@ -62,8 +68,9 @@ impl Db {
         Ok(())
     }
 
-    pub async fn create_project(&self, name: &str, timezone: Tz, now_ms: i64) -> DbResult<Project> {
-        let project = Project { id: new_id("proj", now_ms), name: name.to_string(), timezone };
+    /// Stores a checked new project (see `NewProject::parse`, the one way to make one).
+    pub async fn create_project(&self, new: &NewProject, now_ms: i64) -> DbResult<Project> {
+        let project = Project { id: new_id("proj", now_ms), name: new.name().to_string(), timezone: new.timezone() };
         with_store!(self, s => sqlx::query(INSERT_PROJECT)
             .bind(&project.id)
             .bind(&project.name)
@@ -91,6 +98,13 @@ impl Db {
     pub async fn counts(&self) -> DbResult<Counts> {
         let (customers, events, meters, limits) = with_store!(self, s =>
             sqlx::query_as::<_, (i64, i64, i64, i64)>(COUNT_ROWS).fetch_one(s.pool()).await)?;
+        Ok(Counts { customers, events, meters, limits })
+    }
+
+    /// The same counts within one project.
+    pub async fn project_counts(&self, project_id: &str) -> DbResult<Counts> {
+        let (customers, events, meters, limits) = with_store!(self, s =>
+            sqlx::query_as::<_, (i64, i64, i64, i64)>(COUNT_PROJECT_ROWS).bind(project_id).fetch_one(s.pool()).await)?;
         Ok(Counts { customers, events, meters, limits })
     }
 }

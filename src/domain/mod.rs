@@ -7,6 +7,7 @@ pub mod ids;
 pub mod limit_reservations;
 pub mod limits;
 pub mod meters;
+pub mod projects;
 pub mod quantity;
 pub mod usage;
 pub mod webhooks;

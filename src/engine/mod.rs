@@ -11,6 +11,7 @@ pub mod query;
 pub mod reservations;
 mod rolling;
 pub mod rules;
+pub mod summary;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

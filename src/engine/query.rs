@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -10,6 +11,7 @@ use crate::db::events::EventFilter;
 use crate::db::{Db, DbResult};
 use crate::domain::meters::{Accumulator, Meter};
 use crate::domain::quantity::Total;
+use crate::domain::windows::{window_containing, Period};
 
 /// Bucket size of a series.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
@@ -83,8 +85,21 @@ struct GroupAccumulator {
     buckets: BTreeMap<i64, Accumulator>,
 }
 
-/// Evaluates a meter over a range by scanning its events once.
+/// Evaluates a meter over a range by scanning its events once; day buckets are UTC days.
 pub async fn query_meter(db: &Db, project_id: &str, meter: &Meter, query: &MeterQuery) -> DbResult<MeterQueryResult> {
+    query_meter_in_zone(db, project_id, meter, query, Tz::UTC).await
+}
+
+/// [`query_meter`] with day buckets from midnight to midnight in `zone` (a customer's days,
+/// as its limits count them; 23 or 25 hours across a daylight-saving change). Hours stay
+/// clock hours.
+pub async fn query_meter_in_zone(
+    db: &Db,
+    project_id: &str,
+    meter: &Meter,
+    query: &MeterQuery,
+    zone: Tz,
+) -> DbResult<MeterQueryResult> {
     let filter = EventFilter {
         customer_id: query.customer_id.as_deref().unwrap_or(""),
         event_type: meter.event_filter.event_type.as_deref().unwrap_or(""),
@@ -118,7 +133,7 @@ pub async fn query_meter(db: &Db, project_id: &str, meter: &Meter, query: &Meter
         });
         group.total.add(value, at);
         if let Some(size) = query.window_size {
-            let bucket = event.occurred_at.duration_trunc(size.duration()).map_or(at, |b| b.timestamp_millis());
+            let bucket = bucket_start(size, event.occurred_at, zone).timestamp_millis();
             group.buckets.entry(bucket).or_insert_with(|| Accumulator::new(meter.aggregation)).add(value, at);
         }
     })
@@ -134,7 +149,7 @@ pub async fn query_meter(db: &Db, project_id: &str, meter: &Meter, query: &Meter
         .map(|(key, group)| GroupValue {
             group: query.group_by.iter().cloned().zip(key).collect(),
             value: group.total.value(),
-            series: query.window_size.map(|size| series(query.start, query.end, size, &group.buckets)),
+            series: query.window_size.map(|size| series(query.start, query.end, size, zone, &group.buckets)),
         })
         .collect();
     Ok(MeterQueryResult {
@@ -148,19 +163,34 @@ pub async fn query_meter(db: &Db, project_id: &str, meter: &Meter, query: &Meter
     })
 }
 
+/// The start of the bucket holding `at`.
+fn bucket_start(size: WindowSize, at: DateTime<Utc>, zone: Tz) -> DateTime<Utc> {
+    match size {
+        WindowSize::Hour => at.duration_trunc(size.duration()).unwrap_or(at),
+        WindowSize::Day => window_containing(Period::Day, at, zone, None).start,
+    }
+}
+
 fn series(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     size: WindowSize,
+    zone: Tz,
     buckets: &BTreeMap<i64, Accumulator>,
 ) -> Vec<SeriesPoint> {
-    let step = size.duration();
-    let mut at = start.duration_trunc(step).unwrap_or(start);
+    let mut at = bucket_start(size, start, zone);
     let mut points = Vec::new();
     while at < end {
+        let next = match size {
+            WindowSize::Hour => at + size.duration(),
+            WindowSize::Day => window_containing(Period::Day, at, zone, None).end.unwrap_or(end),
+        };
         let value = buckets.get(&at.timestamp_millis()).map_or(Total::ZERO, Accumulator::value);
-        points.push(SeriesPoint { start: at, end: at + step, value });
-        at += step;
+        points.push(SeriesPoint { start: at, end: next, value });
+        if next <= at {
+            break;
+        }
+        at = next;
     }
     points
 }
@@ -211,7 +241,6 @@ pub type Span = (DateTime<Utc>, DateTime<Utc>);
 
 /// The UTC periods that tile `[start, end)`, the last one cut at `end`; `None` if too many.
 pub fn summary_periods(start: DateTime<Utc>, end: DateTime<Utc>, period: SummaryPeriod) -> Option<Vec<Span>> {
-    use crate::domain::windows::{window_containing, Period};
     let window_period = match period {
         SummaryPeriod::Total => return Some(vec![(start, end)]),
         SummaryPeriod::Day => Period::Day,

@@ -9,8 +9,9 @@ use axum::http::request::Parts;
 use leptos::prelude::*;
 
 use crate::auth::operators::{Flash, LoginCsrf, OperatorSession, CSRF_FIELD, MAX_EMAIL_LENGTH};
-use crate::db::projects::{Project, DEFAULT_PROJECT_ID};
+use crate::db::projects::Project;
 use crate::server::AppState;
+use crate::ui::projects::ProjectChoice;
 
 /// Everything a page needs to know about the request it answers.
 #[derive(Clone)]
@@ -24,6 +25,8 @@ pub struct PageContext {
     /// Taken while rendering starts: pages set their status through it (404 for a missing
     /// record), which the async page body cannot look up itself.
     pub response: Option<leptos_axum::ResponseOptions>,
+    /// The project the session manages (`ui::projects`); absent without a session.
+    pub project: Option<Arc<Project>>,
 }
 
 /// The operator session of the request being rendered, if any. Safe outside a request (the
@@ -47,6 +50,7 @@ impl PageContext {
             login_csrf: parts.as_ref().and_then(|p| p.extensions.get::<LoginCsrf>().map(|c| c.0.clone())),
             outcome: parts.as_ref().and_then(|p| p.extensions.get::<Flash>().cloned()).unwrap_or_default(),
             response: use_context::<leptos_axum::ResponseOptions>(),
+            project: parts.as_ref().and_then(|p| p.extensions.get::<ProjectChoice>().map(|c| c.current.clone())),
         }
     }
 
@@ -97,13 +101,9 @@ impl PageContext {
         self.session.as_ref().map(|s| s.csrf_token.clone()).or_else(|| self.login_csrf.clone()).unwrap_or_default()
     }
 
-    /// The project the dashboard manages.
+    /// The project the operator's session manages.
     pub async fn project(&self) -> Result<Project, String> {
-        match self.state.engine.db().project(DEFAULT_PROJECT_ID).await {
-            Ok(Some(project)) => Ok(project),
-            Ok(None) => Err("the default project is missing".into()),
-            Err(err) => Err(err.to_string()),
-        }
+        self.project.as_deref().cloned().ok_or_else(|| "no project was chosen for this request".to_string())
     }
 }
 

@@ -1,4 +1,7 @@
-//! CSV downloads for finance: events, usage summaries and ledgers, streamed page by page.
+//! CSV downloads for finance: events, usage summaries and ledgers of the project the session
+//! manages, streamed page by page, in files named after what they hold and the range they
+//! cover (`usage_2026-11-01_2026-11-30_month.csv`). Usage is split in each customer's own
+//! calendar (`engine::summary`).
 
 use std::collections::HashMap;
 
@@ -6,19 +9,20 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
+use chrono::NaiveDate;
 use futures_util::stream::{self, Stream, StreamExt};
 
 use crate::api::parse_instant;
-use crate::api::usage::{param, parse_summary_range, usage_cells, USAGE_HEADER};
+use crate::api::usage::param;
 use crate::auth::operators::OperatorSession;
 use crate::db::events::{EventCursor, EventFilter};
-use crate::db::projects::DEFAULT_PROJECT_ID;
 use crate::db::{Db, DbError};
-use crate::engine::query::usage_summary;
+use crate::engine::summary::{usage_by_customer_calendar, CustomerUsageRow, SummaryRange};
 use crate::error::AppError;
 use crate::export::{csv_response, Cell};
 use crate::server::AppState;
 use crate::ui::forms::{back_with_error, FORM_FIELD};
+use crate::ui::projects::current_project;
 
 /// Rows fetched from the database per step of a stream.
 const PAGE: i64 = 1000;
@@ -53,21 +57,20 @@ where
     })
 }
 
-/// The name of a downloaded file: what it holds and the range it covers, such as
-/// `usage-2026-03-01-to-2026-04-01-month.csv`.
-fn ranged_filename(what: &str, start: Option<&str>, end: Option<&str>, period: Option<&str>) -> String {
-    let day = |text: &str| text.get(..10).unwrap_or(text).to_string();
-    let mut name = what.to_string();
-    match (start, end) {
-        (Some(start), Some(end)) => name.push_str(&format!("-{}-to-{}", day(start), day(end))),
-        (Some(start), None) => name.push_str(&format!("-from-{}", day(start))),
-        (None, Some(end)) => name.push_str(&format!("-until-{}", day(end))),
+/// The name of a downloaded file: what it holds, the first and the last day it covers (the
+/// exclusive end is not part of it), and more words such as the granularity:
+/// `usage_2026-11-01_2026-11-30_month.csv`, `events_acme_2026-11-01_2026-11-30.csv`.
+/// `export::csv_response` reduces it to safe characters.
+fn ranged_filename(what: &[&str], first: Option<NaiveDate>, last: Option<NaiveDate>, more: &[&str]) -> String {
+    let mut parts: Vec<String> = what.iter().map(|w| w.to_string()).collect();
+    match (first, last) {
+        (Some(first), Some(last)) => parts.extend([first.to_string(), last.to_string()]),
+        (Some(first), None) => parts.extend(["from".to_string(), first.to_string()]),
+        (None, Some(last)) => parts.extend(["until".to_string(), last.to_string()]),
         (None, None) => {}
     }
-    if let Some(period) = period {
-        name.push_str(&format!("-{period}"));
-    }
-    format!("{name}.csv")
+    parts.extend(more.iter().map(|m| m.to_string()));
+    format!("{}.csv", parts.join("_"))
 }
 
 /// A download whose parameters are refused goes back to the export form with the error beside
@@ -104,25 +107,27 @@ async fn events(
 
 async fn events_csv(state: AppState, params: HashMap<String, String>) -> Result<Response, AppError> {
     let db = state.engine.db().clone();
-    let customer_id = match param(&params, "customer") {
-        Some(reference) => match db.customer(DEFAULT_PROJECT_ID, reference).await? {
-            Some(customer) => customer.id,
+    let project = current_project()?;
+    let customer = match param(&params, "customer") {
+        Some(reference) => match db.customer(&project.id, reference).await? {
+            Some(customer) => Some(customer),
             None => return Err(AppError::not_found("customer", reference)),
         },
-        None => String::new(),
+        None => None,
     };
+    let customer_id = customer.as_ref().map(|c| c.id.clone()).unwrap_or_default();
     let event_type = param(&params, "eventType").unwrap_or_default().to_string();
-    let start_ms = param(&params, "start")
-        .map(|t| parse_instant(t, "start"))
-        .transpose()?
-        .map_or(i64::MIN, |t| t.timestamp_millis());
-    let end_ms =
-        param(&params, "end").map(|t| parse_instant(t, "end")).transpose()?.map_or(i64::MAX, |t| t.timestamp_millis());
+    let start = param(&params, "start").map(|t| parse_instant(t, "start")).transpose()?;
+    let end = param(&params, "end").map(|t| parse_instant(t, "end")).transpose()?;
+    let start_ms = start.map_or(i64::MIN, |t| t.timestamp_millis());
+    let end_ms = end.map_or(i64::MAX, |t| t.timestamp_millis());
+    let project_id = project.id.clone();
     let rows = paged(move |cursor: Option<EventCursor>| {
-        let (db, customer_id, event_type) = (db.clone(), customer_id.clone(), event_type.clone());
+        let (db, customer_id, event_type, project_id) =
+            (db.clone(), customer_id.clone(), event_type.clone(), project_id.clone());
         async move {
             let filter = EventFilter { customer_id: &customer_id, event_type: &event_type, start_ms, end_ms };
-            let page = db.events_page(DEFAULT_PROJECT_ID, &filter, cursor.as_ref(), PAGE).await?;
+            let page = db.events_page(&project_id, &filter, cursor.as_ref(), PAGE).await?;
             let next = (page.len() as i64 == PAGE)
                 .then(|| {
                     page.last().map(|e| EventCursor { occurred_at: e.timestamp.timestamp_millis(), id: e.id.clone() })
@@ -158,7 +163,9 @@ async fn events_csv(state: AppState, params: HashMap<String, String>) -> Result<
         "properties",
         "idempotency_key",
     ];
-    let filename = ranged_filename("events", param(&params, "start"), param(&params, "end"), None);
+    let what: Vec<&str> = ["events"].into_iter().chain(customer.as_ref().map(|c| c.external_id.as_str())).collect();
+    let last = end.map(|end| (end - chrono::Duration::milliseconds(1)).date_naive());
+    let filename = ranged_filename(&what, start.map(|s| s.date_naive()), last, &[]);
     Ok(csv_response(&filename, &header, rows))
 }
 
@@ -171,41 +178,62 @@ async fn usage(
     or_back_to_form(&session, &params, result).await
 }
 
-/// Usage per customer × meter × period, with the customer's name beside its id.
+/// The columns of the usage export: the API summary's, with the customer's name and the
+/// timezone its periods follow; periods are written with that zone's offset.
+pub const USAGE_EXPORT_HEADER: [&str; 9] = [
+    "customer_external_id",
+    "customer_name",
+    "meter_id",
+    "meter_name",
+    "aggregation",
+    "timezone",
+    "period_start",
+    "period_end",
+    "value",
+];
+
+fn usage_export_cells(row: CustomerUsageRow) -> Vec<Cell> {
+    let local = |at: chrono::DateTime<chrono::Utc>| at.with_timezone(&row.timezone).to_rfc3339();
+    vec![
+        Cell::Text(row.customer_external_id.clone()),
+        Cell::Text(row.customer_name.clone().unwrap_or_default()),
+        Cell::Text(row.meter_id.clone()),
+        Cell::Text(row.meter_name.clone()),
+        Cell::Text(row.aggregation.as_str().to_string()),
+        Cell::Text(row.timezone.name().to_string()),
+        Cell::Text(local(row.period_start)),
+        Cell::Text(local(row.period_end)),
+        Cell::Number(row.value.to_string()),
+    ]
+}
+
+/// Usage per customer × meter × period of the customer's own calendar, with its name.
 async fn usage_csv(state: &AppState, params: &HashMap<String, String>) -> Result<Response, AppError> {
-    let periods = parse_summary_range(params, ["start", "end", "period"])?;
-    let db = state.engine.db();
-    let rows = usage_summary(db, DEFAULT_PROJECT_ID, &periods).await?;
-    let names: HashMap<String, String> = db
-        .customers_page(DEFAULT_PROJECT_ID, None, None, crate::ui::standing::MAX_SCANNED_CUSTOMERS)
-        .await?
-        .into_iter()
-        .filter_map(|c| c.name.map(|name| (c.external_id, name)))
-        .collect();
-    let rows = stream::iter(rows.into_iter().map(move |row| {
-        let name = names.get(&row.customer_id).cloned().unwrap_or_default();
-        let mut cells = usage_cells(row);
-        cells.insert(1, Cell::Text(name));
-        Ok::<_, DbError>(cells)
-    }));
-    let mut header = USAGE_HEADER.to_vec();
-    header.insert(1, "customer_name");
-    let period = param(params, "period").unwrap_or("total");
-    let filename = ranged_filename("usage", param(params, "start"), param(params, "end"), Some(period));
-    Ok(csv_response(&filename, &header, rows))
+    let range = SummaryRange::parse(
+        param(params, "start"),
+        param(params, "end"),
+        param(params, "period"),
+        ["start", "end", "period"],
+    )?;
+    let project = current_project()?;
+    let rows = usage_by_customer_calendar(state.engine.db(), &project, &range).await?;
+    let rows = stream::iter(rows.into_iter().map(|row| Ok::<_, DbError>(usage_export_cells(row))));
+    let (first, last) = range.days();
+    let period = param(params, "period").filter(|p| *p != "total");
+    let filename = ranged_filename(&["usage"], Some(first), Some(last), period.as_slice());
+    Ok(csv_response(&filename, &USAGE_EXPORT_HEADER, rows))
 }
 
 async fn ledger(State(state): State<AppState>, Query(params): Params) -> Result<Response, AppError> {
     let balance_id =
         param(&params, "balanceId").ok_or_else(|| AppError::MissingField { field: "balanceId".into() })?.to_string();
     let db: Db = state.engine.db().clone();
-    let balance = db
-        .balance(DEFAULT_PROJECT_ID, &balance_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("balance", &balance_id))?;
-    let customer = db.customer(DEFAULT_PROJECT_ID, &balance.customer_id).await?;
+    let project = current_project()?;
+    let balance =
+        db.balance(&project.id, &balance_id).await?.ok_or_else(|| AppError::not_found("balance", &balance_id))?;
+    let customer = db.customer(&project.id, &balance.customer_id).await?;
     let customer_name = customer.map_or_else(|| balance.customer_id.clone(), |c| c.external_id);
-    let filename = format!("ledger-{customer_name}-{}.csv", balance.name);
+    let filename = ranged_filename(&["ledger", &customer_name, &balance.name], None, None, &[]);
     let rows = paged(move |cursor: Option<String>| {
         let (db, balance) = (db.clone(), balance.clone());
         async move {

@@ -14,6 +14,7 @@ use axum::{Extension, Form, Router};
 use tower_cookies::Cookies;
 use tower_sessions::Session;
 
+use crate::api::balances::{create_balance, CreateBalanceRequest};
 use crate::api::customers::{changed_customer_fields, find_customer, new_customer_fields, CustomerRequest};
 use crate::api::limits::{create_limit, delete_limit, update_limit, LimitRequest};
 use crate::api::meters::{create_meter, delete_meter, update_meter, MeterRequest};
@@ -27,13 +28,12 @@ use crate::auth::operators::{
 };
 use crate::auth::personal_tokens::create_personal_token;
 use crate::auth::rate_limit::parse_key_limit;
-use crate::db::balances::NewBalance;
-use crate::db::projects::{Project, DEFAULT_PROJECT_ID};
+use crate::db::projects::Project;
 use crate::db::rate_limits::KeyRateLimits;
-use crate::domain::balances::{positive_amount, whole_amount};
+use crate::domain::balances::positive_amount;
 use crate::domain::meters::EventFilter;
 use crate::domain::webhooks::EventType;
-use crate::domain::{optional_text, required_text, FieldError};
+use crate::domain::{required_text, FieldError};
 use crate::engine::balances::{BalanceOperation, Idempotent};
 use crate::error::AppError;
 use crate::server::AppState;
@@ -161,6 +161,8 @@ fn form_field(api_field: &str) -> (String, &'static str) {
         "description" => ("description", "Description"),
         "amount" => ("amount", "Amount"),
         "minimumBalance" => ("minimumBalance", "Minimum balance"),
+        "initialBalance" => ("initialBalance", "Initial balance"),
+        "lowBalanceThreshold" => ("lowBalanceThreshold", "Low balance threshold"),
         "unit" => ("unit", "Unit"),
         "url" => ("url", "URL"),
         "rate_limit_per_minute" => ("rate_limit_per_minute", "Requests per minute"),
@@ -220,7 +222,7 @@ fn forbidden() -> Response {
 
 /// Runs a dashboard form: the anti-forgery token first, then the action, whose answer says
 /// where to go and what to tell; an error goes back to `back`, next to its field.
-async fn form_action<F, Fut>(session: &OperatorSession, fields: &Fields, back: &str, action: F) -> Response
+pub(crate) async fn form_action<F, Fut>(session: &OperatorSession, fields: &Fields, back: &str, action: F) -> Response
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<(String, Flash), AppError>>,
@@ -234,7 +236,7 @@ where
     }
 }
 
-fn to(path: &str, notice: impl Into<String>) -> Result<(String, Flash), AppError> {
+pub(crate) fn to(path: &str, notice: impl Into<String>) -> Result<(String, Flash), AppError> {
     Ok((path.to_string(), Flash { notice: Some(notice.into()), ..Flash::default() }))
 }
 
@@ -263,13 +265,9 @@ fn number(fields: &Fields, name: &str) -> Result<Option<serde_json::Number>, App
     }
 }
 
-async fn project(state: &AppState) -> Result<Project, AppError> {
-    state
-        .engine
-        .db()
-        .project(DEFAULT_PROJECT_ID)
-        .await?
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("default project missing")))
+/// The project the operator's session manages (see `ui::projects`).
+async fn project(_state: &AppState) -> Result<Project, AppError> {
+    Ok(crate::ui::projects::current_project()?.as_ref().clone())
 }
 
 /// The client's address as the server accepted it (absent only when the router is driven
@@ -521,9 +519,10 @@ async fn key_create(
         let name = required_text(text(&fields, "name"), "name", 128)?;
         let limits = key_rate_limits_of(&fields)?;
         let now_ms = state.engine.now().timestamp_millis();
-        let key = create_key(state.engine.db(), DEFAULT_PROJECT_ID, &name, now_ms).await?;
+        let project = project(&state).await?;
+        let key = create_key(state.engine.db(), &project.id, &name, now_ms).await?;
         if limits != KeyRateLimits::default() {
-            state.engine.db().set_key_rate_limits(DEFAULT_PROJECT_ID, &key.id, limits).await?;
+            state.engine.db().set_key_rate_limits(&project.id, &key.id, limits).await?;
         }
         // Shown once, on the next page, then forgotten.
         to_with_secret("/api-keys", format!("API key {name} created. Copy it now: it is not shown again."), key.secret)
@@ -541,7 +540,7 @@ async fn key_revoke(
     form_action(&session, &fields, &back, || async {
         let db = state.engine.db();
         // Only the dashboard's project's keys: another project's id answers as unknown.
-        db.revoke_key(Some(DEFAULT_PROJECT_ID), &id, state.engine.now().timestamp_millis()).await?;
+        db.revoke_key(Some(&project(&state).await?.id), &id, state.engine.now().timestamp_millis()).await?;
         state.keys.forget_all();
         tracing::info!(key_id = %id, operator = %session.email, "API key revoked from the dashboard");
         to("/api-keys", "API key revoked.")
@@ -604,7 +603,7 @@ async fn key_rate_limits(
     let back = "/api-keys".to_string();
     form_action(&session, &fields, &back, || async {
         let limits = key_rate_limits_of(&fields)?;
-        state.engine.db().set_key_rate_limits(DEFAULT_PROJECT_ID, &id, limits).await?;
+        state.engine.db().set_key_rate_limits(&project(&state).await?.id, &id, limits).await?;
         // Cached keys carry their limits: this process applies the change at once, others
         // within the key cache's few seconds.
         state.keys.forget_all();
@@ -624,21 +623,28 @@ async fn balance_create(
     form_action(&session, &fields, &back, || async {
         let project = project(&state).await?;
         let customer = find_customer(&state, &project, &customer).await?;
-        let name = required_text(text(&fields, "name"), "name", 128)?;
-        let unit = optional_text(text(&fields, "unit"), "unit", 32)?.unwrap_or_else(|| "credits".into());
-        let minimum_balance =
-            number(&fields, "minimumBalance")?.map(|n| whole_amount(&n, "minimumBalance")).transpose()?.unwrap_or(0);
-        let no_filters = std::collections::BTreeMap::new();
-        let new = NewBalance {
-            name: &name,
-            unit: &unit,
-            initial_balance: 0,
-            minimum_balance,
-            low_balance_threshold: None,
-            dimension_filters: &no_filters,
+        // The API's own checks and words, on the fields as typed ("36,000" included).
+        let request = CreateBalanceRequest {
+            customer_id: Some(customer.id.clone()),
+            name: text(&fields, "name"),
+            unit: text(&fields, "unit"),
+            initial_balance: number(&fields, "initialBalance")?,
+            minimum_balance: number(&fields, "minimumBalance")?,
+            low_balance_threshold: number(&fields, "lowBalanceThreshold")?,
+            dimension_filters: None,
         };
-        state.engine.create_balance(&project, &customer.id, &new).await?;
-        to(&back, format!("Balance {name} created."))
+        let balance = create_balance(&state, &project, request).await.map_err(|err| match err {
+            AppError::Conflict(_) => FieldError::invalid(
+                "name",
+                format!(
+                    "must be new for this customer, who already has a balance named {}",
+                    text(&fields, "name").unwrap_or_default()
+                ),
+            )
+            .into(),
+            other => other,
+        })?;
+        to(&back, format!("Balance {} created.", balance.name))
     })
     .await
 }

@@ -6,6 +6,7 @@ pub mod downloads;
 pub mod format;
 pub mod forms;
 pub mod pages;
+pub mod projects;
 pub mod standing;
 
 use leptos::prelude::*;
@@ -53,7 +54,9 @@ pub fn App() -> impl IntoView {
                         <a href="/exports">"Exports"</a>
                         <a href="/api-keys">"API keys"</a>
                         <a href="/access-tokens">"Access tokens"</a>
+                        <a href="/projects">"Projects"</a>
                     </nav>
+                    <projects::ProjectSwitcher csrf=session.csrf_token.clone()/>
                     <form method="post" action="/logout" class="logout">
                         <CsrfField token=session.csrf_token.clone()/>
                         <span class="who">{session.email.clone()}</span>
@@ -78,6 +81,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/webhooks") view=pages::webhooks::WebhooksPage ssr=SsrMode::Async/>
                     <Route path=path!("/webhooks/:id") view=pages::webhooks::WebhookPage ssr=SsrMode::Async/>
                     <Route path=path!("/exports") view=pages::exports::ExportsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/projects") view=pages::projects::ProjectsPage ssr=SsrMode::Async/>
                     <Route path=path!("/confirm/:action/:id") view=pages::confirm::ConfirmPage ssr=SsrMode::Async/>
                 </Routes>
             </main>

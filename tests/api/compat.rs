@@ -729,7 +729,8 @@ async fn a_personal_access_token_reaches_the_project_named_by_x_project_until_re
         .unwrap();
     let token = create_personal_token(db, &operator.id, "scripts", 0).await.unwrap();
     assert!(token.secret.starts_with("limitry_pat_"));
-    let other = db.create_project("Staging", chrono_tz::UTC, 0).await.unwrap();
+    let other =
+        db.create_project(&limitry::domain::projects::NewProject::parse("Staging", "UTC").unwrap(), 0).await.unwrap();
 
     let send = |project: Option<&str>, path: &str, body: Option<Value>| {
         let mut request = app

@@ -14,28 +14,28 @@ use serde_json::json;
 use crate::helpers::{spawn_app, spawn_app_with, TestApp};
 
 const EMAIL: &str = "ops@example.com";
-const PASSWORD: &str = "correct horse battery";
+pub(crate) const PASSWORD: &str = "correct horse battery";
 
 /// A cookie-keeping client that does not follow redirects, like a browser without JavaScript.
-struct Browser {
+pub(crate) struct Browser {
     client: reqwest::Client,
-    base: String,
+    pub(crate) base: String,
     cookies: HashMap<String, String>,
 }
 
-struct Page {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
+pub(crate) struct Page {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: String,
 }
 
 impl Page {
-    fn location(&self) -> &str {
+    pub(crate) fn location(&self) -> &str {
         self.headers.get(LOCATION).and_then(|v| v.to_str().ok()).unwrap_or_default()
     }
 
     /// The anti-forgery token of the page's forms.
-    fn csrf(&self) -> String {
+    pub(crate) fn csrf(&self) -> String {
         let marker = r#"name="_csrf" value=""#;
         // The last form's: on a signed-in page the first is the header's sign-out form.
         let start = self.body.rfind(marker).unwrap_or_else(|| panic!("no CSRF field in {}", self.body)) + marker.len();
@@ -44,7 +44,7 @@ impl Page {
 }
 
 impl Browser {
-    fn new(app: &TestApp) -> Browser {
+    pub(crate) fn new(app: &TestApp) -> Browser {
         let client = reqwest::Client::builder().redirect(Policy::none()).build().unwrap();
         Browser { client, base: app.base.clone(), cookies: HashMap::new() }
     }
@@ -66,7 +66,7 @@ impl Browser {
         self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub(crate) async fn get(&mut self, path: &str) -> Page {
         let response = self
             .client
             .get(format!("{}{path}", self.base))
@@ -77,7 +77,7 @@ impl Browser {
         self.read(response).await
     }
 
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
         let response = self
             .client
             .post(format!("{}{path}", self.base))
@@ -97,7 +97,7 @@ impl Browser {
     }
 
     /// Creates the first operator through `/setup` and stays signed in.
-    async fn set_up(&mut self) -> Page {
+    pub(crate) async fn set_up(&mut self) -> Page {
         let form = self.get("/setup").await;
         assert_eq!(form.status, StatusCode::OK, "{}", form.body);
         let csrf = form.csrf();
@@ -107,7 +107,7 @@ impl Browser {
         done
     }
 
-    async fn log_in(&mut self, password: &str) -> Page {
+    pub(crate) async fn log_in(&mut self, password: &str) -> Page {
         let form = self.get("/login").await;
         let csrf = form.csrf();
         self.post("/login", &[("_csrf", &csrf), ("email", EMAIL), ("password", password)]).await
@@ -284,7 +284,12 @@ async fn an_operators_access_token_is_shown_once_reaches_any_project_and_can_be_
     assert!(!again.body.contains(&secret), "the secret is shown only once");
     assert!(again.body.contains("deploy script"));
 
-    let staging = app.engine().db().create_project("Staging", chrono_tz::UTC, 0).await.unwrap();
+    let staging = app
+        .engine()
+        .db()
+        .create_project(&limitry::domain::projects::NewProject::parse("Staging", "UTC").unwrap(), 0)
+        .await
+        .unwrap();
     let project_of = |project: String| {
         let request =
             app.client.get(format!("{}/v1/project", app.base)).bearer_auth(&secret).header("X-Project", project);
@@ -375,17 +380,18 @@ async fn downloads_stream_csv_with_escaped_cells() {
             "meter_id",
             "meter_name",
             "aggregation",
+            "timezone",
             "period_start",
             "period_end",
             "value"
         ]
     );
     assert_eq!(rows[1][0], "'=HYPERLINK(\"x\")");
-    assert_eq!(rows[1][7], "5");
+    assert_eq!(rows[1][8], "5");
 }
 
 /// Parses CSV the way a spreadsheet would: quoted fields may hold commas, quotes and newlines.
-fn csv_rows(text: &str) -> Vec<Vec<String>> {
+pub(crate) fn csv_rows(text: &str) -> Vec<Vec<String>> {
     let mut rows = vec![vec![String::new()]];
     let mut quoted = false;
     let mut chars = text.chars().peekable();
@@ -942,11 +948,14 @@ async fn usage_exports_carry_their_range_in_the_file_name_and_a_bad_date_comes_b
     let csv = browser.get("/exports/usage.csv?_form=usage-export&start=2026-03-01&end=2026-04-01&period=month").await;
     assert_eq!(csv.status, StatusCode::OK);
     let disposition = csv.headers["content-disposition"].to_str().unwrap();
-    assert!(disposition.contains("usage-2026-03-01-to-2026-04-01-month.csv"), "{disposition}");
+    assert!(
+        disposition.contains("usage_2026-03-01_2026-03-31_month.csv"),
+        "the last day, not the exclusive end: {disposition}"
+    );
     let rows = csv_rows(&csv.body);
     assert_eq!(rows[0][..2], ["customer_external_id", "customer_name"]);
     assert_eq!(rows[1][..2], ["acme", "Acme, Inc."]);
-    assert_eq!(rows[1][7], "600");
+    assert_eq!(rows[1][8], "600");
 
     let refused =
         browser.get("/exports/usage.csv?_form=usage-export&start=2026-02-30&end=2026-04-01&period=month").await;

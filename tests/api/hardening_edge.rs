@@ -478,7 +478,8 @@ async fn the_api_keys_page_shows_and_revokes_only_the_dashboards_project_keys() 
     let app = spawn_app().await;
     let operator = set_up_operator(&app).await;
     let db = app.engine().db();
-    let other = db.create_project("Other", chrono_tz::Tz::UTC, 0).await.unwrap();
+    let other =
+        db.create_project(&limitry::domain::projects::NewProject::parse("Other", "UTC").unwrap(), 0).await.unwrap();
     let other_key = limitry::auth::keys::create_key(db, &other.id, "other-project-key", 0).await.unwrap();
     let (_, _, page) = operator.get("/api-keys").await;
     assert!(page.contains(">test<"), "the dashboard project's key is listed: {page}");

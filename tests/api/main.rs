@@ -12,6 +12,7 @@ mod consume;
 mod crash;
 mod customers;
 mod dashboard;
+mod dashboard_views;
 mod deploy;
 mod events;
 mod group_commit;

@@ -56,7 +56,8 @@ async fn the_api_refuses_missing_malformed_unknown_and_revoked_keys() {
 async fn a_key_sees_only_its_own_project() {
     let app = spawn_app().await;
     let db = app.engine().db();
-    let other = db.create_project("Other", chrono_tz::Tz::UTC, 0).await.unwrap();
+    let other =
+        db.create_project(&limitry::domain::projects::NewProject::parse("Other", "UTC").unwrap(), 0).await.unwrap();
     let other_key = limitry::auth::keys::create_key(db, &other.id, "other", 0).await.unwrap().secret;
     let meter = app.token_meter().await;
     app.record_tokens("acme", 1).await;

@@ -3,26 +3,24 @@
 
 use std::collections::HashMap;
 
-use chrono::{Duration, DurationRound};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use crate::charts::{time_chart, Series};
 use crate::domain::customers::Customer;
 use crate::domain::limits::Limit;
 use crate::domain::meters::Meter;
-use crate::engine::query::{query_meter, MeterQuery, WindowSize};
 use crate::ui::components::{
     async_page, format_time, page_title, CsrfField, FieldErrorMessage, FormName, Messages, PageContext,
 };
 use crate::ui::format::{grouped, local_time, time_since};
+use crate::ui::pages::balances::new_balance_form;
+use crate::ui::pages::customer_usage::usage_section;
 use crate::ui::standing::{
     balance_text, customer_standings, is_low, limit_status_block, limit_views, CustomerStanding, Standing,
 };
 
 const PAGE_SIZE: i64 = 50;
-const CHART_DAYS: i64 = 30;
 const LEDGER_ROWS: i64 = 20;
 const ALERT_ROWS: i64 = 20;
 /// Reservations in flight shown on a customer page.
@@ -270,11 +268,8 @@ pub fn CustomerPage() -> impl IntoView {
                 .collect();
             let zone = customer.window_zone(project.timezone);
             let now = engine.now();
-            let limit_rows = limit_views(engine, &project, &customer, &limits, &meters)
-                .await?
-                .iter()
-                .map(|view| limit_status_block(view, zone, now))
-                .collect_view();
+            let views = limit_views(engine, &project, &customer, &limits, &meters).await?;
+            let limit_rows = views.iter().map(|view| limit_status_block(view, zone, now)).collect_view();
             let alerts =
                 db.recent_alerts(&project.id, Some(&customer.id), None, ALERT_ROWS).await.map_err(|e| e.to_string())?;
             let alert_rows = alerts
@@ -305,30 +300,7 @@ pub fn CustomerPage() -> impl IntoView {
                     }
                 })
                 .collect_view();
-            let end = now.duration_trunc(Duration::days(1)).unwrap_or(now) + Duration::days(1);
-            let start = end - Duration::days(CHART_DAYS);
-            let mut charts = Vec::new();
-            for meter in db.all_meters(&project.id).await.map_err(|e| e.to_string())? {
-                let query = MeterQuery {
-                    start,
-                    end,
-                    customer_id: Some(customer.id.clone()),
-                    dimensions: Default::default(),
-                    group_by: Vec::new(),
-                    window_size: Some(WindowSize::Day),
-                };
-                let result = query_meter(db, &project.id, &meter, &query).await.map_err(|e| e.to_string())?;
-                let points = result
-                    .groups
-                    .first()
-                    .and_then(|g| g.series.as_ref())
-                    .map(|series| series.iter().map(|p| (p.start, p.value.as_f64())).collect())
-                    .unwrap_or_default();
-                let title = format!("{} per day, last {CHART_DAYS} days", meter.name);
-                charts.push(time_chart(&title, &[Series { label: meter.name.clone(), points }], 720, 240));
-            }
-            let charts =
-                charts.into_iter().map(|svg| view! { <div class="chart" inner_html=svg></div> }).collect_view();
+            let usage = usage_section(&context, &project, &customer, &limits, &views).await?;
             let csrf = context.csrf();
             let mut balance_views = Vec::new();
             for balance in db.customer_balances(&project.id, &customer.id).await.map_err(|e| e.to_string())? {
@@ -419,10 +391,7 @@ pub fn CustomerPage() -> impl IntoView {
                         </table></div>
                     })}
                 </section>
-                <section class="card" aria-labelledby="usage-heading">
-                    <h2 id="usage-heading">"Usage"</h2>
-                    {charts}
-                </section>
+                {usage}
                 <details class="card" open=context.failed_form(EDIT_CUSTOMER_FORM)>
                     <summary>"Edit details or delete"</summary>
                     <form method="post" action=format!("/customers/{}/update", customer.id)>
@@ -440,20 +409,7 @@ pub fn CustomerPage() -> impl IntoView {
                     <FieldErrorMessage context=context.clone() field="amount"/>
                     <FieldErrorMessage context=context.clone() field="description"/>
                     {balance_views}
-                    <form method="post" action=format!("/customers/{}/balances/create", customer.id) class="card">
-                        <h3>"New balance"</h3>
-                        <CsrfField token=context.csrf()/>
-                        <FormName name="balance-new".to_string()/>
-                        <label for="balance-name">"Name"</label>
-                        <input id="balance-name" name="name" required placeholder="credits"/>
-                        <FieldErrorMessage context=context.clone() form="balance-new" field="name"/>
-                        <label for="balance-unit">"Unit"</label>
-                        <input id="balance-unit" name="unit" placeholder="credits"/>
-                        <label for="balance-minimum">"Minimum balance (negative allows overdraft)"</label>
-                        <input id="balance-minimum" name="minimumBalance" inputmode="numeric" placeholder="0"/>
-                        <FieldErrorMessage context=context.clone() form="balance-new" field="minimumBalance"/>
-                        <button type="submit">"Create balance"</button>
-                    </form>
+                    {new_balance_form(&context, &customer.id)}
                 </section>
             }
             .into_any())

@@ -51,7 +51,7 @@ pub fn ExportsPage() -> impl IntoView {
             <Messages context=context.clone()/>
             <section class="card" aria-labelledby="usage-export-heading">
                 <h2 id="usage-export-heading">"Usage for billing"</h2>
-                <p class="hint">"One row per customer, meter and period, with the customer's name. Periods are UTC calendar days, weeks and months."</p>
+                <p class="hint">"One row per customer, meter and period, with the customer's name and timezone. Each customer's range, days, weeks (from Monday) and months run from midnight to midnight where it lives (its own timezone, else the project's), as its limits do. The file is named after the first and the last day it covers."</p>
                 <h3>"Ready-made ranges"</h3>
                 <ul>
                     {preset("This month", this_month, next_month(today), "total")}

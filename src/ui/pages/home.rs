@@ -22,8 +22,8 @@ const RECENT_ALERTS: i64 = 10;
 pub fn HomePage() -> impl IntoView {
     async_page(|context: PageContext| async move {
         let db = context.state.engine.db();
-        let counts = db.counts().await.map_err(|e| e.to_string())?;
         let project = context.project().await?;
+        let counts = db.project_counts(&project.id).await.map_err(|e| e.to_string())?;
         let now = context.state.engine.now();
         let today = now.date_naive().and_hms_opt(0, 0, 0).map(|d| d.and_utc()).unwrap_or(now);
         let month = Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0).single().unwrap_or(today);

@@ -2,7 +2,9 @@
 
 pub mod access_tokens;
 pub mod api_keys;
+pub mod balances;
 pub mod confirm;
+pub mod customer_usage;
 pub mod customers;
 pub mod events;
 pub mod exports;
@@ -10,4 +12,5 @@ pub mod home;
 pub mod limits;
 pub mod login;
 pub mod meters;
+pub mod projects;
 pub mod webhooks;
