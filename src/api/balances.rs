@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::{Page, PageParams};
+use crate::auth::actor::{api_caller, ApiActor};
 use crate::auth::keys::ApiProject;
 use crate::db::balances::{IdempotencyClaim, NewBalance};
 use crate::db::projects::Project;
@@ -72,6 +73,7 @@ pub struct CreateBalanceRequest {
 pub async fn create(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
+    ApiActor(actor): ApiActor,
     ApiBody(body): ApiBody,
 ) -> Result<(StatusCode, Json<Balance>), AppError> {
     let request: CreateBalanceRequest = parse_json(&body)?;
@@ -94,7 +96,7 @@ pub async fn create(
         low_balance_threshold,
         dimension_filters: &dimension_filters,
     };
-    let balance = state.engine.create_balance(&project, &customer_ref, &new).await?;
+    let balance = state.engine.create_balance(&project, &customer_ref, &new, &actor).await?;
     Ok((StatusCode::CREATED, Json(balance)))
 }
 
@@ -270,7 +272,7 @@ async fn run(
     let claim = key.as_deref().map(|key| IdempotencyClaim { key, fingerprint: &fingerprint });
     let outcome = state
         .engine
-        .operate_balance(project, &operation, claim.as_ref(), |result| {
+        .operate_balance(project, &operation, claim.as_ref(), &api_caller(headers), |result| {
             let body = serde_json::to_string(&respond(result.clone(), requested)).unwrap_or_default();
             (200, body)
         })

@@ -16,7 +16,8 @@ use crate::engine::query::{query_meter, MeterQuery, WindowSize};
 use crate::ui::components::{
     async_page, format_time, page_title, CsrfField, FieldErrorMessage, FormName, Messages, PageContext,
 };
-use crate::ui::format::{grouped, local_time, time_since};
+use crate::ui::format::{grouped, local_time};
+use crate::ui::pages::alerts::{alert_history, AlertColumn, ALERT_ROWS};
 use crate::ui::standing::{
     balance_text, customer_standings, is_low, limit_status_block, limit_views, CustomerStanding, Standing,
 };
@@ -24,7 +25,6 @@ use crate::ui::standing::{
 const PAGE_SIZE: i64 = 50;
 const CHART_DAYS: i64 = 30;
 const LEDGER_ROWS: i64 = 20;
-const ALERT_ROWS: i64 = 20;
 
 /// Which customers the list shows, by how they stand.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -275,10 +275,8 @@ pub fn CustomerPage() -> impl IntoView {
                 .collect_view();
             let alerts =
                 db.recent_alerts(&project.id, Some(&customer.id), None, ALERT_ROWS).await.map_err(|e| e.to_string())?;
-            let alert_rows = alerts
-                .iter()
-                .map(|a| view! { <li>{format!("{} reached {} % of {} — {}", local_time(a.fired_at, zone), a.threshold, a.limit_name, time_since(now, a.fired_at))}</li> })
-                .collect_view();
+            let alert_rows =
+                alert_history(&alerts, AlertColumn::Limit, now, Some(zone), "No limit alert has fired for this customer.");
             let end = now.duration_trunc(Duration::days(1)).unwrap_or(now) + Duration::days(1);
             let start = end - Duration::days(CHART_DAYS);
             let mut charts = Vec::new();
@@ -381,8 +379,7 @@ pub fn CustomerPage() -> impl IntoView {
                     <h2 id="limits-heading">"Limits"</h2>
                     {limit_rows}
                     <h3>"Alert history"</h3>
-                    {alerts.is_empty().then(|| view! { <p class="hint">"No limit alert has fired for this customer."</p> })}
-                    <ul data-testid="alert-history">{alert_rows}</ul>
+                    {alert_rows}
                 </section>
                 <section class="card" aria-labelledby="usage-heading">
                     <h2 id="usage-heading">"Usage"</h2>
