@@ -179,7 +179,9 @@ impl Engine {
     ) -> DbResult<Option<AuditChange>> {
         let (action, verb, amount, description) = match operation {
             _ if result.refused.is_some() => return Ok(None),
-            BalanceOperation::Credit { amount, description, .. } => ("credited", "Credited", *amount, Some(*description)),
+            BalanceOperation::Credit { amount, description, .. } => {
+                ("credited", "Credited", *amount, Some(*description))
+            }
             BalanceOperation::Debit { amount, description, .. } => ("debited", "Debited", *amount, *description),
             _ => return Ok(None),
         };

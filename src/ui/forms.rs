@@ -705,7 +705,9 @@ async fn move_balance(
             BalanceOperation::Debit { balance_id, amount, description: Some(&description), reference: None }
         };
         let actor = operator(session);
-        Ok::<_, AppError>(state.engine.operate_balance(&project, &operation, None, &actor, |_| (200, String::new())).await?)
+        Ok::<_, AppError>(
+            state.engine.operate_balance(&project, &operation, None, &actor, |_| (200, String::new())).await?,
+        )
     };
     match result.await {
         Ok(Idempotent::Fresh(result)) if result.refused.is_some() => {

@@ -15,8 +15,7 @@ async fn entries(app: &TestApp, kind: Option<&str>) -> Vec<AuditEntry> {
 
 /// `(kind, action, subject)` of each entry, oldest first.
 async fn actions(app: &TestApp) -> Vec<(String, String, String)> {
-    let mut all: Vec<_> =
-        entries(app, None).await.into_iter().map(|e| (e.kind, e.action, e.subject_id)).collect();
+    let mut all: Vec<_> = entries(app, None).await.into_iter().map(|e| (e.kind, e.action, e.subject_id)).collect();
     all.reverse();
     all
 }
@@ -38,9 +37,8 @@ async fn every_change_made_with_an_api_key_is_logged_with_the_key_and_the_time()
     let (_, balance) =
         app.post("/v1/balances", json!({"customerId": "acme", "name": "credits", "initialBalance": 100})).await;
     let balance_id = balance["id"].as_str().unwrap().to_string();
-    let (status, _) = app
-        .post("/v1/balances/credit", json!({"balanceId": balance_id, "amount": 500, "description": "top-up"}))
-        .await;
+    let (status, _) =
+        app.post("/v1/balances/credit", json!({"balanceId": balance_id, "amount": 500, "description": "top-up"})).await;
     assert_eq!(status, StatusCode::OK);
     app.post("/v1/balances/debit", json!({"balanceId": balance_id, "amount": 40})).await;
     // A refused debit moves nothing, and so logs nothing.
@@ -79,7 +77,10 @@ async fn every_change_made_with_an_api_key_is_logged_with_the_key_and_the_time()
     assert!(all.iter().all(|e| e.actor == actor), "every entry names the key: {all:?}");
     let summaries: Vec<&str> = all.iter().map(|e| e.summary.as_str()).collect();
     let has = |text: &str| summaries.iter().any(|s| s.contains(text));
-    assert!(has("Credited 500 credits to balance credits of customer acme; 600 credits after (top-up)"), "{summaries:?}");
+    assert!(
+        has("Credited 500 credits to balance credits of customer acme; 600 credits after (top-up)"),
+        "{summaries:?}"
+    );
     assert!(has("Debited 40 credits from balance credits of customer acme; 560 credits after"), "{summaries:?}");
     assert!(has("Limit Daily tokens changed: 70000 of Tokens per day for every customer"), "{summaries:?}");
     assert!(has("the old one signs too until"), "{summaries:?}");
@@ -94,8 +95,7 @@ async fn every_change_made_with_an_api_key_is_logged_with_the_key_and_the_time()
     assert_eq!(limits.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["deleted", "changed", "created"]);
     let db = app.engine().db();
     let first_page = db.audit_page(DEFAULT_PROJECT_ID, None, None, 5).await.unwrap();
-    let second_page =
-        db.audit_page(DEFAULT_PROJECT_ID, None, Some(&first_page.last().unwrap().id), 100).await.unwrap();
+    let second_page = db.audit_page(DEFAULT_PROJECT_ID, None, Some(&first_page.last().unwrap().id), 100).await.unwrap();
     assert_eq!(first_page.len() + second_page.len(), all.len());
     assert_eq!(second_page.first().unwrap().id, all[5].id);
 }
@@ -117,8 +117,13 @@ async fn a_retried_credit_is_logged_once_and_a_failed_change_not_at_all() {
     };
     assert_eq!(credit().await, StatusCode::OK);
     assert_eq!(credit().await, StatusCode::OK);
-    let (status, _) = app.post("/v1/limits", json!({"name": "no meter", "meterId": "mtr_missing", "limitValue": 1,
-        "period": "day"})).await;
+    let (status, _) = app
+        .post(
+            "/v1/limits",
+            json!({"name": "no meter", "meterId": "mtr_missing", "limitValue": 1,
+        "period": "day"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let logged = actions(&app).await;
     let kinds: Vec<_> = logged.iter().map(|(kind, action, _)| format!("{kind} {action}")).collect();

@@ -275,8 +275,13 @@ pub fn CustomerPage() -> impl IntoView {
                 .collect_view();
             let alerts =
                 db.recent_alerts(&project.id, Some(&customer.id), None, ALERT_ROWS).await.map_err(|e| e.to_string())?;
-            let alert_rows =
-                alert_history(&alerts, AlertColumn::Limit, now, Some(zone), "No limit alert has fired for this customer.");
+            let alert_rows = alert_history(
+                &alerts,
+                AlertColumn::Limit,
+                now,
+                Some(zone),
+                "No limit alert has fired for this customer.",
+            );
             let end = now.duration_trunc(Duration::days(1)).unwrap_or(now) + Duration::days(1);
             let start = end - Duration::days(CHART_DAYS);
             let mut charts = Vec::new();
