@@ -777,6 +777,18 @@ class RecordResponse(BaseModel):
     """
 
 
+class RotateSecretRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    grace_hours: Optional[int] = Field(None, alias="graceHours", ge=0, le=720)
+    """
+    Hours the replaced secret keeps signing beside the new one, 0 to 720; the service's
+    `--webhook-secret-grace-hours` (24 by default) when omitted, 0 to stop it at once.
+    """
+
+
 class SeriesPoint(BaseModel):
     model_config = ConfigDict(
         extra="allow",
@@ -841,6 +853,13 @@ class WebhookEndpoint(BaseModel):
     """
     created_at: AwareDatetime = Field(..., alias="createdAt")
     updated_at: AwareDatetime = Field(..., alias="updatedAt")
+    previous_secret_expires_at: Optional[AwareDatetime] = Field(
+        None, alias="previousSecretExpiresAt"
+    )
+    """
+    After a rotation: until when the secret it replaced signs deliveries too (each delivery
+    then carries two `v1,` signatures). Null when no rotation left one.
+    """
 
 
 class BalanceCheckRequest(BalanceTarget):
@@ -1260,6 +1279,13 @@ class Datum6(BaseModel):
     """
     created_at: AwareDatetime = Field(..., alias="createdAt")
     updated_at: AwareDatetime = Field(..., alias="updatedAt")
+    previous_secret_expires_at: Optional[AwareDatetime] = Field(
+        None, alias="previousSecretExpiresAt"
+    )
+    """
+    After a rotation: until when the secret it replaced signs deliveries too (each delivery
+    then carries two `v1,` signatures). Null when no rotation left one.
+    """
 
 
 class PageWebhookEndpoint(BaseModel):
