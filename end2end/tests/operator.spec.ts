@@ -328,7 +328,7 @@ async function everyPage(page: Page, request: APIRequestContext, server: Limitry
     'api-keys': '/api-keys',
     confirm: `/confirm/delete-limit/${limits.data[0].id}`,
     'confirm rotation': `/confirm/rotate-secret/${endpoints.data[0].id}`,
-    limit: `/limits/${limits.data[0].id}`,
+    limit: `/limits/${limits.data[0].id}/alerts`,
     audit: '/audit',
   } as Record<string, string>;
 }

@@ -184,12 +184,12 @@ test('a customer page lists the alerts that fired for it, linking to each limit 
   await expect(alerts.nth(2)).toContainText('50 %');
   for (const row of await alerts.all()) {
     await expect(row).toContainText(/\d{4}-\d{2}-\d{2} \d{2}:\d{2}/);
-    await expect(row.getByRole('link', { name: 'Daily tokens' })).toHaveAttribute('href', `/limits/${limit.id}`);
+    await expect(row.getByRole('link', { name: 'Daily tokens' })).toHaveAttribute('href', `/limits/${limit.id}/alerts`);
   }
 
   // The limit's own page: every customer's alerts, each linking back to its customer.
   await alerts.nth(0).getByRole('link', { name: 'Daily tokens' }).click();
-  await expect(page).toHaveURL(new RegExp(`/limits/${limit.id}$`));
+  await expect(page).toHaveURL(new RegExp(`/limits/${limit.id}/alerts$`));
   await expect(page.getByRole('heading', { level: 1, name: 'Daily tokens' })).toBeVisible();
   await expect(page.getByTestId('limit-summary')).toContainText('60,000 tokens per day on Tokens');
   const limitAlerts = page.getByTestId('alert-history').getByTestId('alert');
@@ -203,7 +203,7 @@ test('a customer page lists the alerts that fired for it, linking to each limit 
   await page.goto('/limits');
   await limitItem(page, 'Daily tokens').locator('summary').click();
   await limitItem(page, 'Daily tokens').getByRole('link', { name: 'Alert history of Daily tokens' }).click();
-  await expect(page).toHaveURL(new RegExp(`/limits/${limit.id}$`));
+  await expect(page).toHaveURL(new RegExp(`/limits/${limit.id}/alerts$`));
   await api(request, server, key, 'POST', '/v1/customers', { externalId: 'initech' });
   await openCustomer(page, 'initech');
   await expect(page.getByTestId('alert-history-empty')).toHaveText('No limit alert has fired for this customer.');

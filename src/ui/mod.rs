@@ -73,7 +73,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/customers/:id") view=pages::customers::CustomerPage ssr=SsrMode::Async/>
                     <Route path=path!("/meters") view=pages::meters::MetersPage ssr=SsrMode::Async/>
                     <Route path=path!("/limits") view=pages::limits::LimitsPage ssr=SsrMode::Async/>
-                    <Route path=path!("/limits/:id") view=pages::alerts::LimitPage ssr=SsrMode::Async/>
+                    <Route path=path!("/limits/:id/alerts") view=pages::alerts::LimitPage ssr=SsrMode::Async/>
                     <Route path=path!("/audit") view=pages::audit::AuditPage ssr=SsrMode::Async/>
                     <Route path=path!("/events") view=pages::events::EventsPage ssr=SsrMode::Async/>
                     <Route path=path!("/api-keys") view=pages::api_keys::ApiKeysPage ssr=SsrMode::Async/>

@@ -1,5 +1,5 @@
 //! Alert history: the threshold crossings stored in `alerts_fired`, newest first, on a
-//! customer's page (which limit, linking to it) and on a limit's own page `/limits/{id}` (which
+//! customer's page (which limit, linking to it) and on a limit's own page `/limits/{id}/alerts` (which
 //! customer, linking to it).
 
 use chrono::{DateTime, Utc};
@@ -54,7 +54,7 @@ pub fn alert_history(
         .map(|alert| {
             let named = match column {
                 AlertColumn::Limit => {
-                    view! { <a href=format!("/limits/{}", alert.limit_id)>{alert.limit_name.clone()}</a> }
+                    view! { <a href=format!("/limits/{}/alerts", alert.limit_id)>{alert.limit_name.clone()}</a> }
                 }
                 AlertColumn::Customer => view! {
                     <a href=format!("/customers/{}", alert.customer_id)>{alert.customer_external_id.clone()}</a>
@@ -62,9 +62,9 @@ pub fn alert_history(
             };
             view! {
                 <tr data-testid="alert">
-                    <td>{zone.map_or_else(|| format_time(alert.fired_at), |zone| local_time(alert.fired_at, zone))}<br/><span class="hint">{time_since(now, alert.fired_at)}</span></td>
-                    <td>{named}</td>
-                    <td class="number">{threshold_text(alert.threshold)}</td>
+                    <td data-label="Fired">{zone.map_or_else(|| format_time(alert.fired_at), |zone| local_time(alert.fired_at, zone))}<br/><span class="hint">{time_since(now, alert.fired_at)}</span></td>
+                    <td data-label=heading>{named}</td>
+                    <td data-label="Threshold">{threshold_text(alert.threshold)}</td>
                 </tr>
             }
         })
@@ -76,7 +76,7 @@ pub fn alert_history(
         format!("{count} alert(s), newest first")
     };
     view! {
-        <div class="table-scroll" tabindex="0"><table data-testid="alert-history">
+        <div class="table-scroll" tabindex="0"><table class="stacked" data-testid="alert-history">
             <caption>{caption}</caption>
             <thead><tr><th>"Fired"</th><th>{heading}</th><th>"Threshold"</th></tr></thead>
             <tbody>{rows}</tbody>
@@ -85,7 +85,7 @@ pub fn alert_history(
     .into_any()
 }
 
-/// `/limits/{id}`: one limit, and the alerts that fired for it.
+/// `/limits/{id}/alerts`: one limit, and the alerts that fired for it.
 #[component]
 pub fn LimitPage() -> impl IntoView {
     let id = use_params_map().with_untracked(|params| params.get("id").unwrap_or_default());

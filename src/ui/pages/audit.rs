@@ -19,7 +19,7 @@ fn subject_link(entry: &AuditEntry) -> Option<String> {
     let id = &entry.subject_id;
     match AuditKind::parse(&entry.kind)? {
         AuditKind::Customer => Some(format!("/customers/{id}")),
-        AuditKind::Limit => Some(format!("/limits/{id}")),
+        AuditKind::Limit => Some(format!("/limits/{id}/alerts")),
         AuditKind::Webhook => Some(format!("/webhooks/{id}")),
         AuditKind::Meter => Some("/meters".to_string()),
         AuditKind::ApiKey => Some("/api-keys".to_string()),
@@ -75,15 +75,15 @@ pub fn AuditPage() -> impl IntoView {
                 let link = subject_link(&entry);
                 view! {
                     <tr data-testid="audit-entry">
-                        <td>{format_time(entry.created_at)}</td>
-                        <td data-testid="audit-actor">{entry.actor.clone()}</td>
-                        <td data-testid="audit-action">
+                        <td data-label="Time">{format_time(entry.created_at)}</td>
+                        <td data-label="Who" data-testid="audit-actor">{entry.actor.clone()}</td>
+                        <td data-label="What" data-testid="audit-action">
                             {match link {
                                 Some(href) => view! { <a href=href>{what}</a> }.into_any(),
                                 None => what.into_any(),
                             }}
                         </td>
-                        <td data-testid="audit-summary">{entry.summary.clone()}</td>
+                        <td data-label="Details" data-testid="audit-summary">{entry.summary.clone()}</td>
                     </tr>
                 }
             })
@@ -110,7 +110,7 @@ pub fn AuditPage() -> impl IntoView {
                 </div>
             </form>
             {empty.then(|| view! { <p class="hint" data-testid="audit-empty">"No change recorded yet."</p> })}
-            <div class="table-scroll" tabindex="0"><table class="audit">
+            <div class="table-scroll" tabindex="0"><table class="audit stacked">
                 <caption>{caption}</caption>
                 <thead><tr><th>"Time"</th><th>"Who"</th><th>"What"</th><th>"Details"</th></tr></thead>
                 <tbody>{rows}</tbody>

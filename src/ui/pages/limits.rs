@@ -105,7 +105,7 @@ pub fn LimitsPage() -> impl IntoView {
                             {summary}
                         </summary>
                         {customer_link}
-                        <p><a href=format!("/limits/{}", limit.id)>{format!("Alert history of {}", limit.name)}</a></p>
+                        <p><a href=format!("/limits/{}/alerts", limit.id)>{format!("Alert history of {}", limit.name)}</a></p>
                         <form method="post" action=format!("/limits/{}/update", limit.id)>
                             <CsrfField token=csrf.clone()/>
                             <FormName name=form.clone()/>
