@@ -16,6 +16,8 @@ const SELECT_AUDIT_PAGE: &str = "select id, project_id, created_at, actor, kind,
      from audit_log where project_id = $1 and ($2 = '' or kind = $2) and ($3 = '' or id < $3) \
      order by id desc limit $4";
 
+const SELECT_CUSTOMER_REFERENCE: &str = "select external_id from customers where id = $1";
+
 type Row = (String, String, i64, String, String, String, String, String);
 
 macro_rules! audit_transaction_helpers {
@@ -43,6 +45,16 @@ macro_rules! audit_transaction_helpers {
                     .execute(&mut **tx)
                     .await?;
                 Ok(())
+            }
+
+            /// A customer's externalId, read on the transaction's own connection: a change
+            /// holding row locks must not wait for a second connection to name its customer.
+            pub(crate) async fn customer_reference_tx(
+                &self,
+                tx: &mut WriteTx<$database>,
+                customer_id: &str,
+            ) -> DbResult<Option<String>> {
+                Ok(sqlx::query_scalar(SELECT_CUSTOMER_REFERENCE).bind(customer_id).fetch_optional(&mut **tx).await?)
             }
         }
     };

@@ -158,7 +158,9 @@ impl Engine {
             }
             let result = operate(s, &mut tx, &project.id, operation, now).await?;
             track_low_balance(s, &mut tx, &project.id, &result.balance, now).await?;
-            if let Some(change) = self.audit_change(project, operation, &result).await? {
+            if let Some(change_naming) = audit_change(operation, &result) {
+                let customer = s.customer_reference_tx(&mut tx, &result.balance.customer_id).await?;
+                let change = change_naming(customer.as_deref().unwrap_or(&result.balance.customer_id));
                 s.insert_audit_tx(&mut tx, &project.id, &actor.label(), &change, now).await?;
             }
             if let Some(claim) = claim {
@@ -167,36 +169,6 @@ impl Engine {
             tx.commit().await?;
             Ok(Idempotent::Fresh(result))
         })
-    }
-
-    /// The audit entry of an operator's balance movement: credits and debits that moved money.
-    /// Holds and their commits are the product's metering at work, kept in the ledger only.
-    async fn audit_change(
-        &self,
-        project: &Project,
-        operation: &BalanceOperation<'_>,
-        result: &OperationResult,
-    ) -> DbResult<Option<AuditChange>> {
-        let (action, verb, amount, description) = match operation {
-            _ if result.refused.is_some() => return Ok(None),
-            BalanceOperation::Credit { amount, description, .. } => {
-                ("credited", "Credited", *amount, Some(*description))
-            }
-            BalanceOperation::Debit { amount, description, .. } => ("debited", "Debited", *amount, *description),
-            _ => return Ok(None),
-        };
-        let balance = &result.balance;
-        let customer = self.db.customer(&project.id, &balance.customer_id).await?;
-        let customer = customer.map_or_else(|| balance.customer_id.clone(), |c| c.external_id);
-        let preposition = if action == "credited" { "to" } else { "from" };
-        let mut summary = format!(
-            "{verb} {amount} {} {preposition} balance {} of customer {customer}; {} {} after",
-            balance.unit, balance.name, balance.current_balance, balance.unit
-        );
-        if let Some(description) = description.filter(|d| !d.is_empty()) {
-            summary.push_str(&format!(" ({description})"));
-        }
-        Ok(Some(AuditChange::new(AuditKind::Balance, action, &balance.id, summary)))
     }
 
     /// Expires every hold that is due, each exactly once; returns how many balances it touched.
@@ -214,6 +186,34 @@ impl Engine {
         }
         Ok(balance_ids.len())
     }
+}
+
+/// The audit entry of a balance movement, given the customer's externalId: credits and debits
+/// that moved money (a refused debit moved none). Holds and their commits are the product's
+/// metering at work, kept in the ledger only.
+fn audit_change<'a>(
+    operation: &BalanceOperation<'a>,
+    result: &OperationResult,
+) -> Option<impl FnOnce(&str) -> AuditChange + 'a> {
+    let (action, verb, preposition, amount, description) = match operation {
+        _ if result.refused.is_some() => return None,
+        BalanceOperation::Credit { amount, description, .. } => {
+            ("credited", "Credited", "to", *amount, Some(*description))
+        }
+        BalanceOperation::Debit { amount, description, .. } => ("debited", "Debited", "from", *amount, *description),
+        _ => return None,
+    };
+    let balance = result.balance.clone();
+    Some(move |customer: &str| {
+        let mut summary = format!(
+            "{verb} {amount} {} {preposition} balance {} of customer {customer}; {} {} after",
+            balance.unit, balance.name, balance.current_balance, balance.unit
+        );
+        if let Some(description) = description.filter(|d| !d.is_empty()) {
+            summary.push_str(&format!(" ({description})"));
+        }
+        AuditChange::new(AuditKind::Balance, action, &balance.id, summary)
+    })
 }
 
 /// Writes a change's new funds and its ledger entry.

@@ -603,7 +603,7 @@ async fn personal_token_revoke(
     .await
 }
 
-/// A key's own rate limits in words: "100 a minute, no daily limit".
+/// A key's own rate limits in words: "100 requests a minute, no daily limit".
 fn rate_limits_text(limits: KeyRateLimits) -> String {
     let per = |limit: Option<i64>, unit: &str, none: &str| match limit {
         Some(n) if n > 0 => format!("{n} requests a {unit}"),
