@@ -7,6 +7,7 @@ use crate::config::{AdminCommand, DatabaseArgs, KeysCommand, ProjectsCommand};
 use crate::db::projects::DEFAULT_PROJECT_ID;
 use crate::db::rate_limits::KeyRateLimits;
 use crate::db::Db;
+use crate::domain::audit::{Actor, AuditChange, AuditKind};
 use crate::domain::projects::NewProject;
 use crate::domain::FieldError;
 
@@ -57,6 +58,8 @@ pub async fn keys(command: KeysCommand, database: &DatabaseArgs) -> anyhow::Resu
             if limits != KeyRateLimits::default() {
                 db.set_key_rate_limits(project, &key.id, limits).await?;
             }
+            let change = AuditChange::new(AuditKind::ApiKey, "created", &key.id, format!("API key {name} created"));
+            db.insert_audit(project, &Actor::CommandLine.label(), &change, SystemClock.now()).await?;
             eprintln!(
                 "Created API key {} ({name}) for project {project}. Store it now: it is not shown again.",
                 key.id
@@ -84,6 +87,11 @@ pub async fn keys(command: KeysCommand, database: &DatabaseArgs) -> anyhow::Resu
         }
         KeysCommand::Revoke { id } => {
             db.revoke_key(None, &id, now_ms).await?;
+            if let Some(key) = db.keys(None).await?.into_iter().find(|k| k.id == id) {
+                let summary = format!("API key {} revoked", key.name);
+                let change = AuditChange::new(AuditKind::ApiKey, "revoked", &id, summary);
+                db.insert_audit(&key.project_id, &Actor::CommandLine.label(), &change, SystemClock.now()).await?;
+            }
             eprintln!("Revoked {id}.");
         }
     }

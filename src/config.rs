@@ -141,6 +141,12 @@ pub struct ServeArgs {
     /// Hours of failing deliveries after which an endpoint is disabled.
     #[arg(long, env = "LIMITRY_WEBHOOK_DISABLE_AFTER_HOURS", default_value_t = 24)]
     pub webhook_disable_after_hours: u32,
+    /// Hours a rotated webhook signing secret keeps signing deliveries beside the new one (each
+    /// delivery then carries both signatures), so receivers can switch without losing any;
+    /// 0 stops the old secret at once. A rotation may choose its own (at most 720).
+    #[arg(long, env = "LIMITRY_WEBHOOK_SECRET_GRACE_HOURS", default_value_t = 24,
+        value_parser = clap::value_parser!(u32).range(0..=720))]
+    pub webhook_secret_grace_hours: u32,
     /// How often the webhook worker looks for due deliveries, in milliseconds.
     #[arg(long, env = "LIMITRY_WEBHOOK_POLL_MS", default_value_t = 500)]
     pub webhook_poll_ms: u64,
@@ -285,6 +291,7 @@ impl Config {
                 disable_after: chrono::Duration::hours(i64::from(args.webhook_disable_after_hours.max(1))),
                 poll_interval: std::time::Duration::from_millis(args.webhook_poll_ms.max(10)),
                 target_policy: TargetPolicy { allow_private: args.webhook_allow_private },
+                secret_grace: chrono::Duration::hours(i64::from(args.webhook_secret_grace_hours)),
             },
             connections: ConnectionLimits {
                 header_read_timeout: Duration::from_secs(args.header_read_timeout_seconds.max(1)),

@@ -51,6 +51,8 @@ pub struct AppState {
     pub leptos: LeptosOptions,
     /// Which webhook receivers endpoints may name.
     pub webhook_policy: TargetPolicy,
+    /// How long a rotated webhook secret keeps signing, unless the rotation says.
+    pub webhook_secret_grace: chrono::Duration,
     pub rate_limits: Arc<RateLimiter>,
     /// Origins allowed to call `/v1/client/…` from a browser.
     pub cors_allowed_origins: Arc<Vec<String>>,
@@ -86,6 +88,7 @@ pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Resu
         ui: Arc::new(ui),
         leptos,
         webhook_policy: config.webhooks.target_policy,
+        webhook_secret_grace: config.webhooks.secret_grace,
     })
 }
 

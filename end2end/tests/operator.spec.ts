@@ -331,6 +331,9 @@ async function everyPage(page: Page, request: APIRequestContext, server: Limitry
     'api-keys': '/api-keys',
     projects: '/projects',
     confirm: `/confirm/delete-limit/${limits.data[0].id}`,
+    'confirm rotation': `/confirm/rotate-secret/${endpoints.data[0].id}`,
+    limit: `/limits/${limits.data[0].id}/alerts`,
+    audit: '/audit',
   } as Record<string, string>;
 }
 

@@ -12,9 +12,11 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::{Page, PageParams};
+use crate::auth::actor::{api_caller, ApiActor};
 use crate::auth::keys::ApiProject;
 use crate::db::balances::{IdempotencyClaim, NewBalance};
 use crate::db::projects::Project;
+use crate::domain::audit::Actor;
 use crate::domain::balances::{
     positive_amount, whole_amount, Balance, LedgerTransaction, Reservation, DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS,
 };
@@ -72,10 +74,11 @@ pub struct CreateBalanceRequest {
 pub async fn create(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
+    ApiActor(actor): ApiActor,
     ApiBody(body): ApiBody,
 ) -> Result<(StatusCode, Json<Balance>), AppError> {
     let request: CreateBalanceRequest = parse_json(&body)?;
-    let balance = create_balance(&state, &project, request).await?;
+    let balance = create_balance(&state, &project, request, &actor).await?;
     Ok((StatusCode::CREATED, Json(balance)))
 }
 
@@ -85,6 +88,7 @@ pub(crate) async fn create_balance(
     state: &AppState,
     project: &Project,
     request: CreateBalanceRequest,
+    actor: &Actor,
 ) -> Result<Balance, AppError> {
     let customer_ref = required_text(request.customer_id, "customerId", MAX_EXTERNAL_ID)?;
     let name = required_text(request.name, "name", 128)?;
@@ -105,7 +109,7 @@ pub(crate) async fn create_balance(
         low_balance_threshold,
         dimension_filters: &dimension_filters,
     };
-    Ok(state.engine.create_balance(project, &customer_ref, &new).await?)
+    Ok(state.engine.create_balance(project, &customer_ref, &new, actor).await?)
 }
 
 #[utoipa::path(get, path = "/v1/balances/{id}", operation_id = "getBalance", tag = "balances", security(("bearer" = [])), params(("id" = String, Path)),
@@ -280,7 +284,7 @@ async fn run(
     let claim = key.as_deref().map(|key| IdempotencyClaim { key, fingerprint: &fingerprint });
     let outcome = state
         .engine
-        .operate_balance(project, &operation, claim.as_ref(), |result| {
+        .operate_balance(project, &operation, claim.as_ref(), &api_caller(headers), |result| {
             let body = serde_json::to_string(&respond(result.clone(), requested)).unwrap_or_default();
             (200, body)
         })

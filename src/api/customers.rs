@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{Page, PageParams};
+use crate::auth::actor::ApiActor;
 use crate::auth::keys::ApiProject;
 use crate::db::customers::CustomerFields;
 use crate::db::projects::Project;
@@ -90,9 +91,10 @@ pub async fn find_customer(state: &AppState, project: &Project, reference: &str)
 pub async fn create(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
+    ApiActor(actor): ApiActor,
     ApiJson(request): ApiJson<CustomerRequest>,
 ) -> Result<(StatusCode, Json<Customer>), AppError> {
-    let customer = state.engine.create_customer(&project, &new_customer_fields(request)?).await?;
+    let customer = state.engine.create_customer(&project, &new_customer_fields(request)?, &actor).await?;
     Ok((StatusCode::CREATED, Json(customer)))
 }
 
@@ -156,12 +158,13 @@ pub async fn get(
 pub async fn update(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
+    ApiActor(actor): ApiActor,
     ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<CustomerRequest>,
 ) -> Result<Json<Customer>, AppError> {
     let before = find_customer(&state, &project, &id).await?;
     let fields = changed_customer_fields(&before, request)?;
-    let customer = state.engine.update_customer(&project, &before, &fields).await?;
+    let customer = state.engine.update_customer(&project, &before, &fields, &actor).await?;
     Ok(Json(customer))
 }
 
@@ -172,10 +175,11 @@ pub async fn update(
 pub async fn delete(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
+    ApiActor(actor): ApiActor,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, AppError> {
     let customer = find_customer(&state, &project, &id).await?;
-    state.engine.delete_customer(&project, &customer).await?;
+    state.engine.delete_customer(&project, &customer, &actor).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -13,8 +13,10 @@ use utoipa::ToSchema;
 
 use super::reservations::{self, ttl_seconds, IdempotencyKey};
 use super::{Page, PageParams};
+use crate::auth::actor::ApiActor;
 use crate::auth::keys::ApiProject;
 use crate::db::projects::Project;
+use crate::domain::audit::Actor;
 use crate::domain::balances::positive_amount;
 use crate::domain::customers::MAX_EXTERNAL_ID;
 use crate::domain::events::EventInput;
@@ -170,6 +172,7 @@ async fn find_limit(state: &AppState, project: &Project, id: &str) -> Result<Lim
 async fn save(
     state: &AppState,
     project: &Project,
+    actor: &Actor,
     mut request: LimitRequest,
     base: Limit,
     is_new: bool,
@@ -195,7 +198,7 @@ async fn save(
         Some("") => LimitOwner::Project,
         Some(reference) => LimitOwner::Customer(reference),
     };
-    Ok(state.engine.save_limit(project, limit, &meter, owner, is_new).await?)
+    Ok(state.engine.save_limit(project, limit, &meter, owner, is_new, actor).await?)
 }
 
 #[utoipa::path(post, path = "/v1/limits", operation_id = "createLimit", tag = "limits", security(("bearer" = [])), request_body = LimitRequest,
@@ -205,13 +208,19 @@ async fn save(
 pub async fn create(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
+    ApiActor(actor): ApiActor,
     ApiJson(request): ApiJson<LimitRequest>,
 ) -> Result<(StatusCode, Json<Limit>), AppError> {
-    Ok((StatusCode::CREATED, Json(create_limit(&state, &project, request).await?)))
+    Ok((StatusCode::CREATED, Json(create_limit(&state, &project, &actor, request).await?)))
 }
 
 /// Validates and creates a limit with its counters (the API and the dashboard).
-pub async fn create_limit(state: &AppState, project: &Project, request: LimitRequest) -> Result<Limit, AppError> {
+pub async fn create_limit(
+    state: &AppState,
+    project: &Project,
+    actor: &Actor,
+    request: LimitRequest,
+) -> Result<Limit, AppError> {
     for (present, field) in [
         (request.name.is_some(), "name"),
         (request.meter_id.is_some(), "meterId"),
@@ -238,7 +247,7 @@ pub async fn create_limit(state: &AppState, project: &Project, request: LimitReq
         created_at: now,
         updated_at: now,
     };
-    save(state, project, request, base, true).await
+    save(state, project, actor, request, base, true).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -289,22 +298,24 @@ pub async fn get(
 pub async fn update(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
+    ApiActor(actor): ApiActor,
     ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<LimitRequest>,
 ) -> Result<Json<Limit>, AppError> {
-    Ok(Json(update_limit(&state, &project, &id, request).await?))
+    Ok(Json(update_limit(&state, &project, &actor, &id, request).await?))
 }
 
 /// Validates and applies a change to a limit, rebuilding its counters (the API and the dashboard).
 pub async fn update_limit(
     state: &AppState,
     project: &Project,
+    actor: &Actor,
     id: &str,
     request: LimitRequest,
 ) -> Result<Limit, AppError> {
     let before = find_limit(state, project, id).await?;
     let base = Limit { updated_at: state.engine.now(), ..before };
-    save(state, project, request, base, false).await
+    save(state, project, actor, request, base, false).await
 }
 
 #[utoipa::path(delete, path = "/v1/limits/{id}", operation_id = "deleteLimit", tag = "limits", security(("bearer" = [])), params(("id" = String, Path)),
@@ -312,15 +323,16 @@ pub async fn update_limit(
 pub async fn delete(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
+    ApiActor(actor): ApiActor,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, AppError> {
-    delete_limit(&state, &project, &id).await?;
+    delete_limit(&state, &project, &actor, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn delete_limit(state: &AppState, project: &Project, id: &str) -> Result<(), AppError> {
-    find_limit(state, project, id).await?;
-    state.engine.delete_limit(project, id).await?;
+pub async fn delete_limit(state: &AppState, project: &Project, actor: &Actor, id: &str) -> Result<(), AppError> {
+    let limit = find_limit(state, project, id).await?;
+    state.engine.delete_limit(project, &limit, actor).await?;
     Ok(())
 }
 

@@ -7,8 +7,10 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::{parse_instant, Page, PageParams};
+use crate::auth::actor::ApiActor;
 use crate::auth::keys::ApiProject;
 use crate::db::projects::Project;
+use crate::domain::audit::Actor;
 use crate::domain::ids::new_id;
 use crate::domain::meters::{validate_field, Aggregation, EventFilter, Meter};
 use crate::domain::windows::{window_containing, Period};
@@ -70,13 +72,19 @@ async fn find_meter(state: &AppState, project: &Project, id: &str) -> Result<Met
 pub async fn create(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
+    ApiActor(actor): ApiActor,
     ApiJson(request): ApiJson<MeterRequest>,
 ) -> Result<(StatusCode, Json<Meter>), AppError> {
-    Ok((StatusCode::CREATED, Json(create_meter(&state, &project, request).await?)))
+    Ok((StatusCode::CREATED, Json(create_meter(&state, &project, &actor, request).await?)))
 }
 
 /// Validates and creates a meter (the API and the dashboard).
-pub async fn create_meter(state: &AppState, project: &Project, request: MeterRequest) -> Result<Meter, AppError> {
+pub async fn create_meter(
+    state: &AppState,
+    project: &Project,
+    actor: &Actor,
+    request: MeterRequest,
+) -> Result<Meter, AppError> {
     let now = state.engine.now();
     if request.name.is_none() {
         return Err(FieldError::missing("name").into());
@@ -95,7 +103,7 @@ pub async fn create_meter(state: &AppState, project: &Project, request: MeterReq
         created_at: now,
         updated_at: now,
     })?;
-    state.engine.create_meter(project, &meter).await?;
+    state.engine.create_meter(project, &meter, actor).await?;
     Ok(meter)
 }
 
@@ -129,16 +137,18 @@ pub async fn get(
 pub async fn update(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
+    ApiActor(actor): ApiActor,
     ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<MeterRequest>,
 ) -> Result<Json<Meter>, AppError> {
-    Ok(Json(update_meter(&state, &project, &id, request).await?))
+    Ok(Json(update_meter(&state, &project, &actor, &id, request).await?))
 }
 
 /// Validates and applies a change to a meter (the API and the dashboard).
 pub async fn update_meter(
     state: &AppState,
     project: &Project,
+    actor: &Actor,
     id: &str,
     request: MeterRequest,
 ) -> Result<Meter, AppError> {
@@ -159,7 +169,7 @@ pub async fn update_meter(
             .into());
         }
     }
-    state.engine.update_meter(project, &meter).await?;
+    state.engine.update_meter(project, &meter, actor).await?;
     Ok(meter)
 }
 
@@ -169,16 +179,17 @@ pub async fn update_meter(
 pub async fn delete(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
+    ApiActor(actor): ApiActor,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, AppError> {
-    delete_meter(&state, &project, &id).await?;
+    delete_meter(&state, &project, &actor, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Deletes a meter no limit uses (the API and the dashboard).
-pub async fn delete_meter(state: &AppState, project: &Project, id: &str) -> Result<(), AppError> {
-    find_meter(state, project, id).await?;
-    state.engine.delete_meter(project, id).await?;
+pub async fn delete_meter(state: &AppState, project: &Project, actor: &Actor, id: &str) -> Result<(), AppError> {
+    let meter = find_meter(state, project, id).await?;
+    state.engine.delete_meter(project, &meter, actor).await?;
     Ok(())
 }
 

@@ -8,13 +8,17 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{Page, PageParams};
+use crate::auth::actor::ApiActor;
 use crate::auth::keys::ApiProject;
 use crate::db::projects::Project;
 use crate::db::webhooks::Delivery;
+use crate::domain::audit::{Actor, AuditChange, AuditKind};
 use crate::domain::ids::new_id;
-use crate::domain::webhooks::{new_secret, EventType, SummaryFrequency, TargetPolicy, WebhookEndpoint};
-use crate::domain::{description_text, required_text, FieldError};
-use crate::error::{ApiJson, ApiPath, ApiQuery, AppError, ErrorBody};
+use crate::domain::webhooks::{
+    new_secret, EventType, SummaryFrequency, TargetPolicy, WebhookEndpoint, MAX_SECRET_GRACE_HOURS,
+};
+use crate::domain::{description_text, required_text, FieldError, WholeNumber};
+use crate::error::{parse_json, ApiBody, ApiJson, ApiPath, ApiQuery, AppError, ErrorBody};
 use crate::server::AppState;
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -95,6 +99,7 @@ pub async fn find_endpoint(state: &AppState, project: &Project, id: &str) -> Res
 pub async fn create_endpoint(
     state: &AppState,
     project: &Project,
+    actor: &Actor,
     request: EndpointRequest,
 ) -> Result<EndpointWithSecret, AppError> {
     if request.url.is_none() {
@@ -112,10 +117,14 @@ pub async fn create_endpoint(
         disabled_reason: None,
         created_at: now,
         updated_at: now,
+        previous_secret_expires_at: None,
     };
     let endpoint = request.apply(base, state.webhook_policy)?;
     let secret = new_secret();
     state.engine.db().create_endpoint(&project.id, &endpoint, &secret).await?;
+    let summary = format!("Webhook endpoint {} created", endpoint.url);
+    let change = AuditChange::new(AuditKind::Webhook, "created", &endpoint.id, summary);
+    state.engine.log_change(&project.id, actor, change).await;
     Ok(EndpointWithSecret { endpoint, secret })
 }
 
@@ -124,9 +133,10 @@ pub async fn create_endpoint(
 pub async fn create(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
+    ApiActor(actor): ApiActor,
     ApiJson(request): ApiJson<EndpointRequest>,
 ) -> Result<(StatusCode, Json<EndpointWithSecret>), AppError> {
-    Ok((StatusCode::CREATED, Json(create_endpoint(&state, &project, request).await?)))
+    Ok((StatusCode::CREATED, Json(create_endpoint(&state, &project, &actor, request).await?)))
 }
 
 #[utoipa::path(get, path = "/v1/webhooks", operation_id = "listWebhooks", tag = "webhooks", security(("bearer" = [])),
@@ -155,12 +165,22 @@ pub async fn get(
 pub async fn update_endpoint(
     state: &AppState,
     project: &Project,
+    actor: &Actor,
     id: &str,
     request: EndpointRequest,
 ) -> Result<WebhookEndpoint, AppError> {
     let before = find_endpoint(state, project, id).await?;
+    let was_enabled = before.enabled;
     let endpoint = request.apply(WebhookEndpoint { updated_at: state.engine.now(), ..before }, state.webhook_policy)?;
     state.engine.db().update_endpoint(&project.id, &endpoint).await?;
+    let state_change = match (was_enabled, endpoint.enabled) {
+        (false, true) => "; enabled",
+        (true, false) => "; disabled",
+        _ => "",
+    };
+    let summary = format!("Webhook endpoint {} changed{state_change}", endpoint.url);
+    let change = AuditChange::new(AuditKind::Webhook, "changed", &endpoint.id, summary);
+    state.engine.log_change(&project.id, actor, change).await;
     Ok(endpoint)
 }
 
@@ -170,10 +190,11 @@ pub async fn update_endpoint(
 pub async fn update(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
+    ApiActor(actor): ApiActor,
     ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<EndpointRequest>,
 ) -> Result<Json<WebhookEndpoint>, AppError> {
-    Ok(Json(update_endpoint(&state, &project, &id, request).await?))
+    Ok(Json(update_endpoint(&state, &project, &actor, &id, request).await?))
 }
 
 #[utoipa::path(delete, path = "/v1/webhooks/{id}", operation_id = "deleteWebhook", tag = "webhooks", security(("bearer" = [])), params(("id" = String, Path)),
@@ -181,33 +202,96 @@ pub async fn update(
 pub async fn delete(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
+    ApiActor(actor): ApiActor,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, AppError> {
-    let endpoint = find_endpoint(&state, &project, &id).await?;
-    state.engine.db().delete_endpoint(&endpoint.id).await?;
+    delete_endpoint(&state, &project, &actor, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Replaces the signing secret (the API and the dashboard).
+/// Deletes an endpoint with its delivery log (the API and the dashboard).
+pub async fn delete_endpoint(state: &AppState, project: &Project, actor: &Actor, id: &str) -> Result<(), AppError> {
+    let endpoint = find_endpoint(state, project, id).await?;
+    state.engine.db().delete_endpoint(&endpoint.id).await?;
+    let summary = format!("Webhook endpoint {} deleted with its delivery log", endpoint.url);
+    let change = AuditChange::new(AuditKind::Webhook, "deleted", &endpoint.id, summary);
+    state.engine.log_change(&project.id, actor, change).await;
+    Ok(())
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RotateSecretRequest {
+    /// Hours the replaced secret keeps signing beside the new one, 0 to 720; the service's
+    /// `--webhook-secret-grace-hours` (24 by default) when omitted, 0 to stop it at once.
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 720)]
+    pub grace_hours: Option<WholeNumber>,
+}
+
+impl RotateSecretRequest {
+    /// The grace period asked for, checked; `default` when none was.
+    pub fn grace(&self, default: chrono::Duration) -> Result<chrono::Duration, FieldError> {
+        match self.grace_hours {
+            None => Ok(default),
+            Some(WholeNumber(hours)) if (0..=MAX_SECRET_GRACE_HOURS).contains(&hours) => {
+                Ok(chrono::Duration::hours(hours))
+            }
+            Some(_) => Err(FieldError::invalid(
+                "graceHours",
+                format!("must be a whole number of hours from 0 to {MAX_SECRET_GRACE_HOURS}"),
+            )),
+        }
+    }
+}
+
+/// Replaces the signing secret; the old one keeps signing beside it for `grace` (the API and
+/// the dashboard). The audit entry is written with the change.
 pub async fn rotate_endpoint_secret(
     state: &AppState,
     project: &Project,
+    actor: &Actor,
     id: &str,
+    grace: chrono::Duration,
 ) -> Result<EndpointWithSecret, AppError> {
     let endpoint = find_endpoint(state, project, id).await?;
     let secret = new_secret();
-    state.engine.db().rotate_endpoint_secret(&project.id, id, &secret, state.engine.now().timestamp_millis()).await?;
+    let now = state.engine.now();
+    let previous_until = (grace > chrono::Duration::zero()).then(|| now + grace);
+    let summary = match previous_until {
+        Some(until) => format!(
+            "Signing secret of {} rotated; the old one signs too until {}",
+            endpoint.url,
+            until.format("%Y-%m-%d %H:%M UTC")
+        ),
+        None => format!("Signing secret of {} rotated; the old one stopped signing at once", endpoint.url),
+    };
+    let change = AuditChange::new(AuditKind::Webhook, "rotated secret", &endpoint.id, summary);
+    state
+        .engine
+        .db()
+        .rotate_endpoint_secret(&project.id, id, &secret, previous_until, now, (&actor.label(), &change))
+        .await?;
+    let endpoint = WebhookEndpoint { updated_at: now, previous_secret_expires_at: previous_until, ..endpoint };
     Ok(EndpointWithSecret { endpoint, secret })
 }
 
 #[utoipa::path(post, path = "/v1/webhooks/{id}/rotate-secret", operation_id = "rotateWebhookSecret", tag = "webhooks", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 200, body = EndpointWithSecret), (status = 404, body = ErrorBody)))]
+    params(("id" = String, Path)), request_body(content = Option<RotateSecretRequest>, description = "optional: the grace period of the old secret"),
+    responses((status = 200, body = EndpointWithSecret), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+/// A new signing secret; the old one keeps signing beside it for the grace period, so every
+/// delivery meanwhile carries a signature for each.
 pub async fn rotate_secret(
     State(state): State<AppState>,
     ApiProject(project): ApiProject,
+    ApiActor(actor): ApiActor,
     ApiPath(id): ApiPath<String>,
+    ApiBody(body): ApiBody,
 ) -> Result<Json<EndpointWithSecret>, AppError> {
-    Ok(Json(rotate_endpoint_secret(&state, &project, &id).await?))
+    // The body is optional: rotating with none (or `{}`) uses the service's grace period.
+    let request: RotateSecretRequest =
+        if body.iter().all(u8::is_ascii_whitespace) { RotateSecretRequest::default() } else { parse_json(&body)? };
+    let grace = request.grace(state.webhook_secret_grace)?;
+    Ok(Json(rotate_endpoint_secret(&state, &project, &actor, &id, grace).await?))
 }
 
 #[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", operation_id = "listWebhookDeliveries", tag = "webhooks", security(("bearer" = [])),

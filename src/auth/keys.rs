@@ -178,7 +178,12 @@ impl KeyAuthenticator {
 
 /// The public start of a secret (`limitry_sk_` and four characters), safe to log.
 fn key_prefix(secret: &str) -> &str {
-    let end = secret.char_indices().nth(KEY_PREFIX.len() + 4).map_or(secret.len(), |(at, _)| at);
+    public_prefix(secret, KEY_PREFIX)
+}
+
+/// The public start of a secret: its `prefix` and four characters, as stored beside its hash.
+pub fn public_prefix<'a>(secret: &'a str, prefix: &str) -> &'a str {
+    let end = secret.char_indices().nth(prefix.len() + 4).map_or(secret.len(), |(at, _)| at);
     &secret[..end]
 }
 

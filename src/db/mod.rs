@@ -1,6 +1,7 @@
 //! Storage on SQLite or PostgreSQL: the only place that writes SQL. One file per table group.
 
 pub mod attention;
+pub mod audit;
 pub mod balances;
 pub mod client_tokens;
 pub mod counters;

@@ -13,7 +13,7 @@ use crate::domain::webhooks::{excerpt, EventType, SummaryFrequency, WebhookEndpo
 macro_rules! endpoint_columns {
     () => {
         "id, url, description, event_types, enabled, summary_frequency, failing_since, disabled_reason, created_at, \
-         updated_at"
+         updated_at, previous_secret_expires_at"
     };
 }
 
@@ -37,8 +37,10 @@ const UPDATE_ENDPOINT: &str =
     "update webhook_endpoints set url = $3, description = $4, event_types = $5, enabled = $6, \
      summary_frequency = $7, failing_since = $8, disabled_reason = $9, updated_at = $10 \
      where project_id = $1 and id = $2";
-const UPDATE_SECRET: &str =
-    "update webhook_endpoints set secret = $3, updated_at = $4 where project_id = $1 and id = $2";
+// The secret being replaced keeps signing until `$5` (null: it stops at once). Assignments
+// read the row as it was, so `previous_secret = secret` keeps the old one.
+const UPDATE_SECRET: &str = "update webhook_endpoints set previous_secret = case when $5 is null then null else \
+     secret end, previous_secret_expires_at = $5, secret = $3, updated_at = $4 where project_id = $1 and id = $2";
 const DELETE_ENDPOINT_ATTEMPTS: &str = "delete from webhook_attempts where delivery_id in \
      (select id from webhook_deliveries where endpoint_id = $1)";
 const DELETE_ENDPOINT_DELIVERIES: &str = "delete from webhook_deliveries where endpoint_id = $1";
@@ -56,7 +58,8 @@ const COUNT_PENDING_DELIVERIES: &str = "select count(*) from webhook_deliveries 
 // until the lease ends (a crash mid-attempt only delays it).
 const CLAIM_DELIVERY: &str = "update webhook_deliveries set next_attempt_at = $3 \
      where id = $1 and next_attempt_at = $2 and status = 'pending'";
-const SELECT_DELIVERY_JOB: &str = "select d.id, d.attempts, ev.id, ev.payload, e.id, e.url, e.secret \
+const SELECT_DELIVERY_JOB: &str = "select d.id, d.attempts, ev.id, ev.payload, e.id, e.url, e.secret, \
+     e.previous_secret, e.previous_secret_expires_at \
      from webhook_deliveries d join webhook_events ev on ev.id = d.event_id \
      join webhook_endpoints e on e.id = d.endpoint_id where d.id = $1";
 const RECORD_ATTEMPT: &str = "insert into webhook_attempts (id, delivery_id, attempted_at, status_code, error, \
@@ -94,6 +97,7 @@ struct EndpointRow {
     disabled_reason: Option<String>,
     created_at: i64,
     updated_at: i64,
+    previous_secret_expires_at: Option<i64>,
 }
 
 impl TryFrom<EndpointRow> for WebhookEndpoint {
@@ -111,6 +115,7 @@ impl TryFrom<EndpointRow> for WebhookEndpoint {
             disabled_reason: row.disabled_reason,
             created_at: ms_to_time(row.created_at),
             updated_at: ms_to_time(row.updated_at),
+            previous_secret_expires_at: row.previous_secret_expires_at.map(ms_to_time),
         })
     }
 }
@@ -161,6 +166,23 @@ pub struct DeliveryJob {
     pub endpoint_id: String,
     pub url: String,
     pub secret: String,
+    /// The secret a rotation replaced, with the end of its grace period: until then it signs
+    /// deliveries beside `secret`.
+    pub previous_secret: Option<(String, DateTime<Utc>)>,
+}
+
+impl DeliveryJob {
+    /// The secrets that sign a delivery sent at `now`: the current one, and the previous one
+    /// while its grace period lasts.
+    pub fn signing_secrets(&self, now: DateTime<Utc>) -> Vec<&str> {
+        let mut secrets = vec![self.secret.as_str()];
+        if let Some((previous, until)) = &self.previous_secret {
+            if now < *until {
+                secrets.push(previous);
+            }
+        }
+        secrets
+    }
 }
 
 /// How an attempt ended.
@@ -320,15 +342,34 @@ impl Db {
         Ok(())
     }
 
-    pub async fn rotate_endpoint_secret(&self, project_id: &str, id: &str, secret: &str, now_ms: i64) -> DbResult<()> {
-        with_store!(self, s => sqlx::query(UPDATE_SECRET)
-            .bind(project_id)
-            .bind(id)
-            .bind(secret)
-            .bind(now_ms)
-            .execute(s.pool())
-            .await
-            .map(|_| ()))?;
+    /// Replaces an endpoint's signing secret; the one replaced keeps signing until
+    /// `previous_until` (`None`: not at all). The audit entry is written in the same transaction.
+    pub async fn rotate_endpoint_secret(
+        &self,
+        project_id: &str,
+        id: &str,
+        secret: &str,
+        previous_until: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+        audit: (&str, &crate::domain::audit::AuditChange),
+    ) -> DbResult<()> {
+        let (actor, change) = audit;
+        with_store!(self, s => {
+            let mut tx = s.begin_write().await?;
+            let updated = sqlx::query(UPDATE_SECRET)
+                .bind(project_id)
+                .bind(id)
+                .bind(secret)
+                .bind(now.timestamp_millis())
+                .bind(previous_until.map(|t| t.timestamp_millis()))
+                .execute(&mut *tx)
+                .await?;
+            if updated.rows_affected() == 0 {
+                return Err(DbError::NotFound { resource: "webhook", id: id.to_string() });
+            }
+            s.insert_audit_tx(&mut tx, project_id, actor, change, now).await?;
+            tx.commit().await?;
+        });
         Ok(())
     }
 
@@ -430,16 +471,20 @@ impl Db {
     }
 
     pub async fn delivery_job(&self, id: &str) -> DbResult<Option<DeliveryJob>> {
-        let row: Option<(String, i64, String, String, String, String, String)> =
+        type Row = (String, i64, String, String, String, String, String, Option<String>, Option<i64>);
+        let row: Option<Row> =
             with_store!(self, s => sqlx::query_as(SELECT_DELIVERY_JOB).bind(id).fetch_optional(s.pool()).await)?;
-        Ok(row.map(|(delivery_id, attempts, event_id, payload, endpoint_id, url, secret)| DeliveryJob {
-            delivery_id,
-            attempts,
-            event_id,
-            payload,
-            endpoint_id,
-            url,
-            secret,
+        Ok(row.map(|(delivery_id, attempts, event_id, payload, endpoint_id, url, secret, previous, until)| {
+            DeliveryJob {
+                delivery_id,
+                attempts,
+                event_id,
+                payload,
+                endpoint_id,
+                url,
+                secret,
+                previous_secret: previous.zip(until.map(ms_to_time)),
+            }
         }))
     }
 

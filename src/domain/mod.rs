@@ -1,5 +1,6 @@
 //! Pure types and rules of the product, free of IO: ids, amounts, windows, meters, limits, events.
 
+pub mod audit;
 pub mod balances;
 pub mod customers;
 pub mod events;

@@ -102,9 +102,17 @@ pub struct WebhookEndpoint {
     pub disabled_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// After a rotation: until when the secret it replaced signs deliveries too (each delivery
+    /// then carries two `v1,` signatures). Null when no rotation left one.
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
 }
 
 impl WebhookEndpoint {
+    /// Until when the previous secret still signs, if it does at `now`.
+    pub fn previous_secret_signs_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.previous_secret_expires_at.filter(|until| now < *until)
+    }
+
     pub fn subscribes_to(&self, event_type: EventType) -> bool {
         // A test event goes only to the endpoint it was sent to, whatever its filter.
         event_type == EventType::WebhookTest || self.event_types.is_empty() || self.event_types.contains(&event_type)
@@ -136,6 +144,15 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &str) -> String {
     };
     format!("v1,{signature}")
 }
+
+/// The `webhook-signature` header signed with each secret: the signatures separated by spaces,
+/// as Standard Webhooks allows, so a receiver that knows any one of the secrets verifies it.
+pub fn sign_all(secrets: &[&str], id: &str, timestamp: i64, body: &str) -> String {
+    secrets.iter().map(|secret| sign(secret, id, timestamp, body)).collect::<Vec<_>>().join(" ")
+}
+
+/// The longest grace period a rotated secret may keep signing for: 30 days.
+pub const MAX_SECRET_GRACE_HOURS: i64 = 720;
 
 /// Which receivers webhooks may be sent to. By default only public addresses: a URL that
 /// names (or resolves to) a private, loopback, link-local or otherwise internal address would

@@ -12,6 +12,7 @@ use super::Engine;
 use crate::db::balances::{IdempotencyClaim, LedgerRows, NewBalance};
 use crate::db::projects::Project;
 use crate::db::{with_store, DbError, DbResult, Store, WriteTx};
+use crate::domain::audit::{Actor, AuditChange, AuditKind};
 use crate::domain::balances::{
     self, Balance, Change, Insufficient, LedgerTransaction, Reservation, ReservationStatus, TransactionKind,
 };
@@ -88,6 +89,7 @@ impl Engine {
         project: &Project,
         customer_ref: &str,
         new: &NewBalance<'_>,
+        actor: &Actor,
     ) -> DbResult<Balance> {
         let now = self.now();
         let customer = match self.db.customer(&project.id, customer_ref).await? {
@@ -106,6 +108,12 @@ impl Engine {
                 let change = balances::credit(new.initial_balance);
                 balance = write_change(s, &mut tx, &balance, &change, Some("Initial balance"), None, None, now).await?.0;
             }
+            let summary = format!(
+                "Balance {} created for customer {} with {} {}",
+                balance.name, customer.external_id, new.initial_balance, balance.unit
+            );
+            let change = AuditChange::new(AuditKind::Balance, "created", &balance.id, summary);
+            s.insert_audit_tx(&mut tx, &project.id, &actor.label(), &change, now).await?;
             tx.commit().await?;
             Ok(balance)
         })
@@ -113,14 +121,16 @@ impl Engine {
 
     /// Runs one ledger operation atomically. With an idempotency claim, a retry gets the first
     /// answer back (`render` makes the answer that is stored) and changes nothing again.
+    /// Credits and debits are written to the audit log in the same transaction, as `actor`'s.
     pub async fn operate_balance(
         &self,
         project: &Project,
         operation: &BalanceOperation<'_>,
         claim: Option<&IdempotencyClaim<'_>>,
+        actor: &Actor,
         render: impl FnOnce(&OperationResult) -> (u16, String) + Send,
     ) -> DbResult<Idempotent<OperationResult>> {
-        let outcome = self.operate_once(project, operation, claim, render).await?;
+        let outcome = self.operate_once(project, operation, claim, actor, render).await?;
         let answered = match &outcome {
             Idempotent::Fresh(result) if result.refused.is_some() => "insufficient_balance",
             Idempotent::Fresh(_) => "applied",
@@ -135,6 +145,7 @@ impl Engine {
         project: &Project,
         operation: &BalanceOperation<'_>,
         claim: Option<&IdempotencyClaim<'_>>,
+        actor: &Actor,
         render: impl FnOnce(&OperationResult) -> (u16, String) + Send,
     ) -> DbResult<Idempotent<OperationResult>> {
         let now = self.now();
@@ -147,6 +158,11 @@ impl Engine {
             }
             let result = operate(s, &mut tx, &project.id, operation, now).await?;
             track_low_balance(s, &mut tx, &project.id, &result.balance, now).await?;
+            if let Some(change_naming) = audit_change(operation, &result) {
+                let customer = s.customer_reference_tx(&mut tx, &result.balance.customer_id).await?;
+                let change = change_naming(customer.as_deref().unwrap_or(&result.balance.customer_id));
+                s.insert_audit_tx(&mut tx, &project.id, &actor.label(), &change, now).await?;
+            }
             if let Some(claim) = claim {
                 s.store_idempotent_answer(&mut tx, &project.id, claim.key, render(&result)).await?;
             }
@@ -170,6 +186,34 @@ impl Engine {
         }
         Ok(balance_ids.len())
     }
+}
+
+/// The audit entry of a balance movement, given the customer's externalId: credits and debits
+/// that moved money (a refused debit moved none). Holds and their commits are the product's
+/// metering at work, kept in the ledger only.
+fn audit_change<'a>(
+    operation: &BalanceOperation<'a>,
+    result: &OperationResult,
+) -> Option<impl FnOnce(&str) -> AuditChange + 'a> {
+    let (action, verb, preposition, amount, description) = match operation {
+        _ if result.refused.is_some() => return None,
+        BalanceOperation::Credit { amount, description, .. } => {
+            ("credited", "Credited", "to", *amount, Some(*description))
+        }
+        BalanceOperation::Debit { amount, description, .. } => ("debited", "Debited", "from", *amount, *description),
+        _ => return None,
+    };
+    let balance = result.balance.clone();
+    Some(move |customer: &str| {
+        let mut summary = format!(
+            "{verb} {amount} {} {preposition} balance {} of customer {customer}; {} {} after",
+            balance.unit, balance.name, balance.current_balance, balance.unit
+        );
+        if let Some(description) = description.filter(|d| !d.is_empty()) {
+            summary.push_str(&format!(" ({description})"));
+        }
+        AuditChange::new(AuditKind::Balance, action, &balance.id, summary)
+    })
 }
 
 /// Writes a change's new funds and its ledger entry.

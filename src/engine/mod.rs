@@ -1,6 +1,7 @@
 //! The hot path: recording usage into window counters and judging checks from them. Owns
 //! the in-memory state and is the only place that decides allowed or denied.
 
+pub mod audit;
 pub mod balances;
 pub mod cache;
 mod consume;

@@ -19,8 +19,10 @@ use crate::api::customers::{changed_customer_fields, find_customer, new_customer
 use crate::api::limits::{create_limit, delete_limit, update_limit, LimitRequest};
 use crate::api::meters::{create_meter, delete_meter, update_meter, MeterRequest};
 use crate::api::webhooks::{
-    create_endpoint, find_endpoint, rotate_endpoint_secret, send_test_event, update_endpoint, EndpointRequest,
+    create_endpoint, delete_endpoint, find_endpoint, rotate_endpoint_secret, send_test_event, update_endpoint,
+    EndpointRequest, RotateSecretRequest,
 };
+use crate::auth::actor::operator;
 use crate::auth::keys::create_key;
 use crate::auth::operators::{
     create_first_operator, log_in, login_csrf_ok, same_secret, start_session, CreateOperatorError, Flash, LoginError,
@@ -30,6 +32,7 @@ use crate::auth::personal_tokens::create_personal_token;
 use crate::auth::rate_limit::parse_key_limit;
 use crate::db::projects::Project;
 use crate::db::rate_limits::KeyRateLimits;
+use crate::domain::audit::{AuditChange, AuditKind};
 use crate::domain::balances::positive_amount;
 use crate::domain::meters::EventFilter;
 use crate::domain::webhooks::EventType;
@@ -368,7 +371,7 @@ async fn meter_create(
 ) -> Response {
     let back = "/meters".to_string();
     form_action(&session, &fields, &back, || async {
-        let meter = create_meter(&state, &project(&state).await?, meter_request(&fields)).await?;
+        let meter = create_meter(&state, &project(&state).await?, &operator(&session), meter_request(&fields)).await?;
         to("/meters", format!("Meter {} created.", meter.name))
     })
     .await
@@ -382,7 +385,8 @@ async fn meter_update(
 ) -> Response {
     let back = "/meters".to_string();
     form_action(&session, &fields, &back, || async {
-        let meter = update_meter(&state, &project(&state).await?, &id, meter_request(&fields)).await?;
+        let project = project(&state).await?;
+        let meter = update_meter(&state, &project, &operator(&session), &id, meter_request(&fields)).await?;
         to("/meters", format!("Meter {} saved.", meter.name))
     })
     .await
@@ -396,7 +400,7 @@ async fn meter_delete(
 ) -> Response {
     let back = "/meters".to_string();
     form_action(&session, &fields, &back, || async {
-        delete_meter(&state, &project(&state).await?, &id).await?;
+        delete_meter(&state, &project(&state).await?, &operator(&session), &id).await?;
         to("/meters", "Meter deleted.")
     })
     .await
@@ -475,7 +479,7 @@ async fn limit_create(
         let project = project(&state).await?;
         let request = limit_request(&fields, true)?;
         chosen_customer_exists(&state, &project, &fields).await?;
-        let limit = create_limit(&state, &project, request).await?;
+        let limit = create_limit(&state, &project, &operator(&session), request).await?;
         to("/limits", format!("Limit {} created.", limit.name))
     })
     .await
@@ -489,7 +493,8 @@ async fn limit_update(
 ) -> Response {
     let back = "/limits".to_string();
     form_action(&session, &fields, &back, || async {
-        let limit = update_limit(&state, &project(&state).await?, &id, limit_request(&fields, false)?).await?;
+        let project = project(&state).await?;
+        let limit = update_limit(&state, &project, &operator(&session), &id, limit_request(&fields, false)?).await?;
         to("/limits", format!("Limit {} saved.", limit.name))
     })
     .await
@@ -503,7 +508,7 @@ async fn limit_delete(
 ) -> Response {
     let back = "/limits".to_string();
     form_action(&session, &fields, &back, || async {
-        delete_limit(&state, &project(&state).await?, &id).await?;
+        delete_limit(&state, &project(&state).await?, &operator(&session), &id).await?;
         to("/limits", "Limit deleted.")
     })
     .await
@@ -524,6 +529,9 @@ async fn key_create(
         if limits != KeyRateLimits::default() {
             state.engine.db().set_key_rate_limits(&project.id, &key.id, limits).await?;
         }
+        let summary = format!("API key {name} created ({})", rate_limits_text(limits));
+        let change = AuditChange::new(AuditKind::ApiKey, "created", &key.id, summary);
+        state.engine.log_change(&project.id, &operator(&session), change).await;
         // Shown once, on the next page, then forgotten.
         to_with_secret("/api-keys", format!("API key {name} created. Copy it now: it is not shown again."), key.secret)
     })
@@ -539,9 +547,14 @@ async fn key_revoke(
     let back = "/api-keys".to_string();
     form_action(&session, &fields, &back, || async {
         let db = state.engine.db();
+        let project = project(&state).await?;
         // Only the dashboard's project's keys: another project's id answers as unknown.
-        db.revoke_key(Some(&project(&state).await?.id), &id, state.engine.now().timestamp_millis()).await?;
+        db.revoke_key(Some(&project.id), &id, state.engine.now().timestamp_millis()).await?;
         state.keys.forget_all();
+        let name = db.keys(Some(&project.id)).await?.into_iter().find(|k| k.id == id).map(|k| k.name);
+        let summary = format!("API key {} revoked", name.unwrap_or_else(|| id.clone()));
+        let change = AuditChange::new(AuditKind::ApiKey, "revoked", &id, summary);
+        state.engine.log_change(&project.id, &operator(&session), change).await;
         tracing::info!(key_id = %id, operator = %session.email, "API key revoked from the dashboard");
         to("/api-keys", "API key revoked.")
     })
@@ -559,6 +572,9 @@ async fn personal_token_create(
         let name = required_text(text(&fields, "name"), "name", 128)?;
         let now_ms = state.engine.now().timestamp_millis();
         let token = create_personal_token(state.engine.db(), &session.operator_id, &name, now_ms).await?;
+        let summary = format!("Access token {name} created for {}", session.email);
+        let change = AuditChange::new(AuditKind::AccessToken, "created", &token.id, summary);
+        state.engine.log_change(&project(&state).await?.id, &operator(&session), change).await;
         tracing::info!(token_id = %token.id, operator = %session.email, "personal access token created");
         to_with_secret(
             "/access-tokens",
@@ -580,10 +596,23 @@ async fn personal_token_revoke(
     form_action(&session, &fields, &back, || async {
         let now_ms = state.engine.now().timestamp_millis();
         state.engine.db().revoke_personal_token(&session.operator_id, &id, now_ms).await?;
+        let summary = format!("Access token {id} of {} revoked", session.email);
+        let change = AuditChange::new(AuditKind::AccessToken, "revoked", &id, summary);
+        state.engine.log_change(&project(&state).await?.id, &operator(&session), change).await;
         tracing::info!(token_id = %id, operator = %session.email, "personal access token revoked");
         to("/access-tokens", "Access token revoked.")
     })
     .await
+}
+
+/// A key's own rate limits in words: "100 requests a minute, no daily limit".
+fn rate_limits_text(limits: KeyRateLimits) -> String {
+    let per = |limit: Option<i64>, unit: &str, none: &str| match limit {
+        Some(n) if n > 0 => format!("{n} requests a {unit}"),
+        Some(_) => format!("no {none} limit"),
+        None => format!("the service's {none} limit"),
+    };
+    format!("{}, {}", per(limits.per_minute, "minute", "per-minute"), per(limits.per_day, "day", "daily"))
 }
 
 /// The rate-limit fields of an API key form.
@@ -603,7 +632,11 @@ async fn key_rate_limits(
     let back = "/api-keys".to_string();
     form_action(&session, &fields, &back, || async {
         let limits = key_rate_limits_of(&fields)?;
-        state.engine.db().set_key_rate_limits(&project(&state).await?.id, &id, limits).await?;
+        let project = project(&state).await?;
+        state.engine.db().set_key_rate_limits(&project.id, &id, limits).await?;
+        let summary = format!("Rate limits of API key {id} set to {}", rate_limits_text(limits));
+        let change = AuditChange::new(AuditKind::ApiKey, "changed", &id, summary);
+        state.engine.log_change(&project.id, &operator(&session), change).await;
         // Cached keys carry their limits: this process applies the change at once, others
         // within the key cache's few seconds.
         state.keys.forget_all();
@@ -633,17 +666,18 @@ async fn balance_create(
             low_balance_threshold: number(&fields, "lowBalanceThreshold")?,
             dimension_filters: None,
         };
-        let balance = create_balance(&state, &project, request).await.map_err(|err| match err {
-            AppError::Conflict(_) => FieldError::invalid(
-                "name",
-                format!(
-                    "must be new for this customer, who already has a balance named {}",
-                    text(&fields, "name").unwrap_or_default()
-                ),
-            )
-            .into(),
-            other => other,
-        })?;
+        let balance =
+            create_balance(&state, &project, request, &operator(&session)).await.map_err(|err| match err {
+                AppError::Conflict(_) => FieldError::invalid(
+                    "name",
+                    format!(
+                        "must be new for this customer, who already has a balance named {}",
+                        text(&fields, "name").unwrap_or_default()
+                    ),
+                )
+                .into(),
+                other => other,
+            })?;
         to(&back, format!("Balance {} created.", balance.name))
     })
     .await
@@ -681,7 +715,10 @@ async fn move_balance(
         } else {
             BalanceOperation::Debit { balance_id, amount, description: Some(&description), reference: None }
         };
-        Ok::<_, AppError>(state.engine.operate_balance(&project, &operation, None, |_| (200, String::new())).await?)
+        let actor = operator(session);
+        Ok::<_, AppError>(
+            state.engine.operate_balance(&project, &operation, None, &actor, |_| (200, String::new())).await?,
+        )
     };
     match result.await {
         Ok(Idempotent::Fresh(result)) if result.refused.is_some() => {
@@ -744,7 +781,8 @@ async fn webhook_create(
 ) -> Response {
     let back = "/webhooks".to_string();
     form_action(&session, &fields, &back, || async {
-        let created = create_endpoint(&state, &project(&state).await?, endpoint_request(&fields, false)).await?;
+        let project = project(&state).await?;
+        let created = create_endpoint(&state, &project, &operator(&session), endpoint_request(&fields, false)).await?;
         let to = format!("/webhooks/{}", created.endpoint.id);
         to_with_secret(&to, "Endpoint created. Copy its signing secret now.", created.secret)
     })
@@ -759,7 +797,8 @@ async fn webhook_update(
 ) -> Response {
     let back = format!("/webhooks/{id}");
     form_action(&session, &fields, &back, || async {
-        update_endpoint(&state, &project(&state).await?, &id, endpoint_request(&fields, true)).await?;
+        let project = project(&state).await?;
+        update_endpoint(&state, &project, &operator(&session), &id, endpoint_request(&fields, true)).await?;
         to(&back, "Endpoint saved.")
     })
     .await
@@ -773,8 +812,22 @@ async fn webhook_rotate(
 ) -> Response {
     let back = format!("/webhooks/{id}");
     form_action(&session, &fields, &back, || async {
-        let rotated = rotate_endpoint_secret(&state, &project(&state).await?, &id).await?;
-        to_with_secret(&back, "Secret rotated. Copy the new one now; the old one no longer signs.", rotated.secret)
+        let project = project(&state).await?;
+        // The confirmation page offers the grace period; a form without one uses the service's.
+        let hours = text(&fields, "graceHours")
+            .map(|h| h.parse::<i64>().map_err(|_| FieldError::invalid("graceHours", "must be a whole number of hours")))
+            .transpose()?;
+        let grace = RotateSecretRequest { grace_hours: hours.map(crate::domain::WholeNumber) }
+            .grace(state.webhook_secret_grace)?;
+        let rotated = rotate_endpoint_secret(&state, &project, &operator(&session), &id, grace).await?;
+        let notice = match rotated.endpoint.previous_secret_expires_at {
+            Some(until) => format!(
+                "Secret rotated. Copy the new one now; the old one keeps signing too until {}.",
+                crate::ui::components::format_time(until)
+            ),
+            None => "Secret rotated. Copy the new one now; the old one no longer signs.".to_string(),
+        };
+        to_with_secret(&back, notice, rotated.secret)
     })
     .await
 }
@@ -787,8 +840,7 @@ async fn webhook_delete(
 ) -> Response {
     let back = format!("/webhooks/{id}");
     form_action(&session, &fields, &back, || async {
-        let endpoint = find_endpoint(&state, &project(&state).await?, &id).await?;
-        state.engine.db().delete_endpoint(&endpoint.id).await?;
+        delete_endpoint(&state, &project(&state).await?, &operator(&session), &id).await?;
         to("/webhooks", "Endpoint deleted.")
     })
     .await
@@ -867,7 +919,7 @@ async fn customer_create(
     form_action(&session, &fields, "/customers", || async {
         let project = project(&state).await?;
         let new = new_customer_fields(customer_request(&fields, true))?;
-        let customer = state.engine.create_customer(&project, &new).await?;
+        let customer = state.engine.create_customer(&project, &new, &operator(&session)).await?;
         to(&format!("/customers/{}", customer.id), format!("Customer {} created.", customer.external_id))
     })
     .await
@@ -884,7 +936,7 @@ async fn customer_update(
         let project = project(&state).await?;
         let before = find_customer(&state, &project, &id).await?;
         let changed = changed_customer_fields(&before, customer_request(&fields, false))?;
-        state.engine.update_customer(&project, &before, &changed).await?;
+        state.engine.update_customer(&project, &before, &changed, &operator(&session)).await?;
         to(&back, "Customer saved.")
     })
     .await
@@ -900,7 +952,7 @@ async fn customer_delete(
     form_action(&session, &fields, &back, || async {
         let project = project(&state).await?;
         let customer = find_customer(&state, &project, &id).await?;
-        state.engine.delete_customer(&project, &customer).await?;
+        state.engine.delete_customer(&project, &customer, &operator(&session)).await?;
         tracing::info!(customer_id = %customer.id, operator = %session.email, "customer deleted from the dashboard");
         to("/customers", format!("Customer {} deleted with its events and own limits.", customer.external_id))
     })

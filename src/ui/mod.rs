@@ -55,6 +55,7 @@ pub fn App() -> impl IntoView {
                         <a href="/api-keys">"API keys"</a>
                         <a href="/access-tokens">"Access tokens"</a>
                         <a href="/projects">"Projects"</a>
+                        <a href="/audit">"Audit log"</a>
                     </nav>
                     <projects::ProjectSwitcher csrf=session.csrf_token.clone()/>
                     <form method="post" action="/logout" class="logout">
@@ -75,6 +76,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/customers/:id") view=pages::customers::CustomerPage ssr=SsrMode::Async/>
                     <Route path=path!("/meters") view=pages::meters::MetersPage ssr=SsrMode::Async/>
                     <Route path=path!("/limits") view=pages::limits::LimitsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/limits/:id/alerts") view=pages::alerts::LimitPage ssr=SsrMode::Async/>
+                    <Route path=path!("/audit") view=pages::audit::AuditPage ssr=SsrMode::Async/>
                     <Route path=path!("/events") view=pages::events::EventsPage ssr=SsrMode::Async/>
                     <Route path=path!("/api-keys") view=pages::api_keys::ApiKeysPage ssr=SsrMode::Async/>
                     <Route path=path!("/access-tokens") view=pages::access_tokens::AccessTokensPage ssr=SsrMode::Async/>

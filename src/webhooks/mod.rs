@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::db::webhooks::{AttemptResult, DeliveryJob, NextStep};
-use crate::domain::webhooks::{excerpt, sign, RetrySchedule, TargetPolicy, RESPONSE_EXCERPT_BYTES};
+use crate::domain::webhooks::{excerpt, sign_all, RetrySchedule, TargetPolicy, RESPONSE_EXCERPT_BYTES};
 use crate::domain::windows::window_containing;
 use crate::engine::query::usage_summary;
 use crate::engine::Engine;
@@ -27,6 +27,8 @@ pub struct WebhookSettings {
     pub poll_interval: Duration,
     /// Which receivers may be reached (checked at creation and again at every send).
     pub target_policy: TargetPolicy,
+    /// How long a rotated secret keeps signing beside the new one, unless the rotation says.
+    pub secret_grace: chrono::Duration,
 }
 
 impl Default for WebhookSettings {
@@ -37,9 +39,13 @@ impl Default for WebhookSettings {
             disable_after: chrono::Duration::hours(24),
             poll_interval: Duration::from_millis(500),
             target_policy: TargetPolicy::default(),
+            secret_grace: chrono::Duration::hours(DEFAULT_SECRET_GRACE_HOURS),
         }
     }
 }
+
+/// Hours a rotated secret keeps signing by default.
+pub const DEFAULT_SECRET_GRACE_HOURS: i64 = 24;
 
 /// Deliveries in flight at once; a hanging receiver holds one slot until its timeout.
 const CONCURRENT_DELIVERIES: usize = 16;
@@ -148,7 +154,8 @@ async fn attempt(
     settings: &WebhookSettings,
     job: &DeliveryJob,
 ) -> crate::db::DbResult<()> {
-    let timestamp = engine.now().timestamp();
+    let now = engine.now();
+    let timestamp = now.timestamp();
     let started = Instant::now();
     // Literal addresses never reach the resolver, and a URL stored before the policy (or
     // under another) must not be sent either: check the text again at every send.
@@ -167,7 +174,7 @@ async fn attempt(
         .header("user-agent", concat!("limitry/", env!("CARGO_PKG_VERSION")))
         .header("webhook-id", &job.event_id)
         .header("webhook-timestamp", timestamp.to_string())
-        .header("webhook-signature", sign(&job.secret, &job.event_id, timestamp, &job.payload))
+        .header("webhook-signature", sign_all(&job.signing_secrets(now), &job.event_id, timestamp, &job.payload))
         .body(job.payload.clone())
         .send()
         .await;

@@ -128,8 +128,10 @@ async fn no_page_form_or_download_is_reachable_without_a_session() {
         "/customers/acme",
         "/meters",
         "/limits",
+        "/limits/lmt_x/alerts",
         "/events",
         "/api-keys",
+        "/audit",
         "/exports/events.csv",
         "/exports/usage.csv?start=2026-03-01&end=2026-03-02",
         "/exports/ledger.csv?balanceId=bal_x",
@@ -670,8 +672,10 @@ async fn a_customer_page_says_how_far_over_a_limit_is_and_when_it_resets_in_the_
     assert!(limit.contains("Over by 1,200,500 tokens (120,150 % of the limit)"), "{limit}");
     // 12:00 UTC is 13:00 in Paris: the day ends at midnight there, in 11 hours.
     assert!(limit.contains("resets 2026-03-11 00:00 CET (in 11 h)"), "{limit}");
-    let history = section(&page.body, r#"data-testid="alert-history""#, "</ul>");
-    assert!(history.contains("100 % of Daily tokens"), "{history}");
+    let history = section(&page.body, r#"data-testid="alert-history""#, "</table>");
+    assert!(history.contains("100 % (limit reached)"), "{history}");
+    assert!(history.contains(">Daily tokens</a>"), "each alert names and links its limit: {history}");
+    assert!(history.contains("2026-03-10 13:00 CET"), "in the customer's time: {history}");
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod audit;
 mod balances;
 mod cli;
 mod client_tokens;

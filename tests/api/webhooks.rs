@@ -14,13 +14,33 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use crate::helpers::{at, spawn_app, TestApp};
+use crate::helpers::{at, default_now, spawn_app, spawn_app_with, TestApp};
 
 #[derive(Clone, Debug)]
 struct Received {
     id: String,
     signature_valid: bool,
     body: Value,
+    /// The `webhook-signature` header, `webhook-timestamp` and the raw body, to verify with
+    /// any secret afterwards.
+    signature: String,
+    timestamp: String,
+    raw: String,
+}
+
+impl Received {
+    /// Whether one of the delivery's `v1,` signatures was made with `secret`.
+    fn signed_with(&self, secret: &str) -> bool {
+        let mut headers = HeaderMap::new();
+        headers.insert("webhook-id", self.id.parse().unwrap());
+        headers.insert("webhook-timestamp", self.timestamp.parse().unwrap());
+        headers.insert("webhook-signature", self.signature.parse().unwrap());
+        verify(secret, &headers, &self.raw)
+    }
+
+    fn signature_count(&self) -> usize {
+        self.signature.split(' ').filter(|s| s.starts_with("v1,")).count()
+    }
 }
 
 #[derive(Default)]
@@ -73,8 +93,15 @@ async fn receive(State(state): State<Arc<Mutex<ReceiverState>>>, headers: Header
     }
     let mut state = state.lock().unwrap();
     let signature_valid = verify(&state.secret, &headers, &body);
-    let id = headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-    state.received.push(Received { id, signature_valid, body: serde_json::from_str(&body).unwrap() });
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    state.received.push(Received {
+        id: header("webhook-id"),
+        signature_valid,
+        body: serde_json::from_str(&body).unwrap(),
+        signature: header("webhook-signature"),
+        timestamp: header("webhook-timestamp"),
+        raw: body,
+    });
     StatusCode::NO_CONTENT
 }
 
@@ -350,4 +377,95 @@ async fn endpoints_are_validated() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
         assert_eq!(error["error"]["field"], field);
     }
+}
+
+/// Sends a test event and waits until the receiver holds `count` deliveries; returns the last.
+async fn test_delivery(app: &TestApp, receiver: &Receiver, endpoint: &str, count: usize) -> Received {
+    let (status, body) = app.post(&format!("/v1/webhooks/{endpoint}/test"), json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    wait_until(app, "a test delivery", || receiver.received().len() == count).await;
+    receiver.received().pop().unwrap()
+}
+
+#[tokio::test]
+async fn a_rotated_secret_signs_beside_the_new_one_until_its_grace_period_ends() {
+    let app = spawn_app().await;
+    let receiver = Receiver::start().await;
+    let endpoint = receiver.register(&app, json!({})).await;
+    let old = receiver.state.lock().unwrap().secret.clone();
+
+    let (status, rotated) = app.post(&format!("/v1/webhooks/{endpoint}/rotate-secret"), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let new = rotated["secret"].as_str().unwrap().to_string();
+    assert_ne!(new, old);
+    // The service's default grace period: 24 hours from the rotation.
+    let until = default_now() + chrono::Duration::hours(24);
+    assert_eq!(rotated["previousSecretExpiresAt"], json!(until), "{rotated}");
+    let (_, read) = app.get(&format!("/v1/webhooks/{endpoint}")).await;
+    assert_eq!(read["previousSecretExpiresAt"], json!(until), "the endpoint says until when: {read}");
+
+    // Meanwhile every delivery carries a signature for each secret, each verifying on its own.
+    receiver.state.lock().unwrap().secret = new.clone();
+    let during = test_delivery(&app, &receiver, &endpoint, 1).await;
+    assert_eq!(during.signature_count(), 2, "{}", during.signature);
+    assert!(during.signed_with(&new), "signed with the new secret: {}", during.signature);
+    assert!(during.signed_with(&old), "and with the old one: {}", during.signature);
+    assert!(during.signature.starts_with("v1,"), "the new secret's signature comes first");
+
+    // A receiver still on the old secret verifies it too.
+    receiver.state.lock().unwrap().secret = old.clone();
+    let still_old = test_delivery(&app, &receiver, &endpoint, 2).await;
+    assert!(still_old.signature_valid);
+
+    // Past the grace period only the new secret signs.
+    app.clock.set(until + chrono::Duration::seconds(1));
+    receiver.state.lock().unwrap().secret = new.clone();
+    let after = test_delivery(&app, &receiver, &endpoint, 3).await;
+    assert_eq!(after.signature_count(), 1, "{}", after.signature);
+    assert!(after.signed_with(&new));
+    assert!(!after.signed_with(&old), "the old secret no longer signs: {}", after.signature);
+}
+
+#[tokio::test]
+async fn the_grace_period_is_a_service_setting_and_a_choice_of_each_rotation() {
+    let app = spawn_app_with(|config| config.webhooks.secret_grace = chrono::Duration::hours(2)).await;
+    let receiver = Receiver::start().await;
+    let endpoint = receiver.register(&app, json!({})).await;
+    let rotate = |body: Value| {
+        let path = format!("/v1/webhooks/{endpoint}/rotate-secret");
+        let app = &app;
+        async move { app.post(&path, body).await }
+    };
+
+    let (_, by_setting) = rotate(json!({})).await;
+    assert_eq!(by_setting["previousSecretExpiresAt"], json!(default_now() + chrono::Duration::hours(2)));
+
+    // A rotation with no body at all uses the setting too.
+    let response = app
+        .client
+        .post(format!("{}/v1/webhooks/{endpoint}/rotate-secret", app.base))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let (_, chosen) = rotate(json!({"graceHours": 72})).await;
+    assert_eq!(chosen["previousSecretExpiresAt"], json!(default_now() + chrono::Duration::hours(72)));
+
+    // Zero stops the old secret at once: one signature, the new secret's.
+    let (_, at_once) = rotate(json!({"graceHours": 0})).await;
+    assert!(at_once["previousSecretExpiresAt"].is_null(), "{at_once}");
+    let new = at_once["secret"].as_str().unwrap().to_string();
+    receiver.state.lock().unwrap().secret = new.clone();
+    let delivery = test_delivery(&app, &receiver, &endpoint, 1).await;
+    assert_eq!(delivery.signature_count(), 1, "{}", delivery.signature);
+    assert!(delivery.signed_with(&new));
+
+    for wrong in [json!({"graceHours": 721}), json!({"graceHours": -1}), json!({"graceHours": 1.5})] {
+        let answer = rotate(wrong.clone()).await;
+        crate::helpers::assert_error(&answer, StatusCode::BAD_REQUEST, "invalid_field_value", Some("graceHours"));
+    }
+    let (status, _) = app.post("/v1/webhooks/whk_missing/rotate-secret", json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

@@ -16,6 +16,34 @@ struct Confirmation {
     action: String,
     button: String,
     cancel: String,
+    /// For a secret rotation: the service's grace period in hours, offered first in a choice
+    /// of how long the old secret keeps signing.
+    grace_hours: Option<i64>,
+}
+
+/// The grace periods a rotation offers besides the service's default, in hours.
+const GRACE_CHOICES: [(i64, &str); 5] =
+    [(0, "stop at once"), (1, "1 hour"), (24, "24 hours"), (72, "3 days"), (168, "7 days")];
+
+/// "How long the old secret keeps signing", the service's default first.
+fn grace_select(default_hours: i64) -> impl IntoView {
+    let default_label = match GRACE_CHOICES.iter().find(|(hours, _)| *hours == default_hours) {
+        Some((_, label)) => format!("{label} (the default)"),
+        None => format!("{default_hours} hours (the default)"),
+    };
+    let others = GRACE_CHOICES
+        .into_iter()
+        .filter(|(hours, _)| *hours != default_hours)
+        .map(|(hours, label)| view! { <option value=hours.to_string()>{label}</option> })
+        .collect_view();
+    view! {
+        <label for="graceHours">"The old secret keeps signing for"</label>
+        <select id="graceHours" name="graceHours">
+            <option value=default_hours.to_string() selected=true>{default_label}</option>
+            {others}
+        </select>
+        <p class="hint">"Meanwhile every delivery carries two signatures, one per secret, so the receiver can switch to the new secret without a failed delivery."</p>
+    }
 }
 
 async fn confirmation(context: &PageContext, kind: &str, id: &str) -> Result<Option<Confirmation>, String> {
@@ -29,6 +57,7 @@ async fn confirmation(context: &PageContext, kind: &str, id: &str) -> Result<Opt
             action: format!("/limits/{}/delete", limit.id),
             button: format!("Delete {}", limit.name),
             cancel: "/limits".into(),
+            grace_hours: None,
         }),
         "delete-meter" => db.meter(&project.id, id).await.map_err(|e| e.to_string())?.map(|meter| Confirmation {
             title: format!("Delete the meter {}?", meter.name),
@@ -38,6 +67,7 @@ async fn confirmation(context: &PageContext, kind: &str, id: &str) -> Result<Opt
             action: format!("/meters/{}/delete", meter.id),
             button: format!("Delete {}", meter.name),
             cancel: "/meters".into(),
+            grace_hours: None,
         }),
         "delete-customer" => {
             db.customer(&project.id, id).await.map_err(|e| e.to_string())?.map(|customer| Confirmation {
@@ -48,6 +78,7 @@ async fn confirmation(context: &PageContext, kind: &str, id: &str) -> Result<Opt
                 action: format!("/customers/{}/delete", customer.id),
                 button: format!("Delete {}", customer.external_id),
                 cancel: format!("/customers/{}", customer.id),
+                grace_hours: None,
             })
         }
         "delete-endpoint" => {
@@ -57,17 +88,19 @@ async fn confirmation(context: &PageContext, kind: &str, id: &str) -> Result<Opt
                 action: format!("/webhooks/{}/delete", endpoint.id),
                 button: "Delete endpoint".into(),
                 cancel: format!("/webhooks/{}", endpoint.id),
+                grace_hours: None,
             })
         }
         "rotate-secret" => {
             db.endpoint(&project.id, id).await.map_err(|e| e.to_string())?.map(|endpoint| Confirmation {
                 title: format!("Rotate the signing secret of {}?", endpoint.url),
-                consequence: "A new secret is shown once. Deliveries are signed with the new secret from then on: \
-                          update the receiver with it straight away."
+                consequence: "A new secret is shown once. Deliveries are signed with the new secret, and with the \
+                          old one too until the grace period you choose ends: update the receiver within it."
                     .into(),
                 action: format!("/webhooks/{}/rotate", endpoint.id),
                 button: "Rotate secret".into(),
                 cancel: format!("/webhooks/{}", endpoint.id),
+                grace_hours: Some(context.state.webhook_secret_grace.num_hours()),
             })
         }
         "revoke-key" => db
@@ -84,6 +117,7 @@ async fn confirmation(context: &PageContext, kind: &str, id: &str) -> Result<Opt
                 action: format!("/api-keys/{}/revoke", key.id),
                 button: format!("Revoke {}", key.name),
                 cancel: "/api-keys".into(),
+                grace_hours: None,
             }),
         _ => None,
     };
@@ -110,6 +144,7 @@ pub fn ConfirmPage() -> impl IntoView {
                     <p>{confirmation.consequence.clone()}</p>
                     <form method="post" action=confirmation.action.clone()>
                         <CsrfField token=context.csrf()/>
+                        {confirmation.grace_hours.map(grace_select)}
                         <button type="submit" class="danger">{confirmation.button.clone()}</button>
                         " "
                         <a class="button secondary" href=confirmation.cancel.clone()>"Cancel"</a>

@@ -14,6 +14,7 @@ use crate::ui::components::{
     async_page, format_time, page_title, CsrfField, FieldErrorMessage, FormName, Messages, PageContext,
 };
 use crate::ui::format::{grouped, local_time, time_since};
+use crate::ui::pages::alerts::{alert_history, AlertColumn, ALERT_ROWS};
 use crate::ui::pages::balances::new_balance_form;
 use crate::ui::pages::customer_usage::usage_section;
 use crate::ui::standing::{
@@ -22,7 +23,6 @@ use crate::ui::standing::{
 
 const PAGE_SIZE: i64 = 50;
 const LEDGER_ROWS: i64 = 20;
-const ALERT_ROWS: i64 = 20;
 /// Reservations in flight shown on a customer page.
 const RESERVATION_ROWS: i64 = 50;
 
@@ -272,10 +272,13 @@ pub fn CustomerPage() -> impl IntoView {
             let limit_rows = views.iter().map(|view| limit_status_block(view, zone, now)).collect_view();
             let alerts =
                 db.recent_alerts(&project.id, Some(&customer.id), None, ALERT_ROWS).await.map_err(|e| e.to_string())?;
-            let alert_rows = alerts
-                .iter()
-                .map(|a| view! { <li>{format!("{} reached {} % of {} — {}", local_time(a.fired_at, zone), a.threshold, a.limit_name, time_since(now, a.fired_at))}</li> })
-                .collect_view();
+            let alert_rows = alert_history(
+                &alerts,
+                AlertColumn::Limit,
+                now,
+                Some(zone),
+                "No limit alert has fired for this customer.",
+            );
             let in_flight = db
                 .live_reservations_of_customer(&customer.id, now.timestamp_millis(), RESERVATION_ROWS)
                 .await
@@ -379,8 +382,7 @@ pub fn CustomerPage() -> impl IntoView {
                     <h2 id="limits-heading">"Limits"</h2>
                     {limit_rows}
                     <h3>"Alert history"</h3>
-                    {alerts.is_empty().then(|| view! { <p class="hint">"No limit alert has fired for this customer."</p> })}
-                    <ul data-testid="alert-history">{alert_rows}</ul>
+                    {alert_rows}
                     <h3>"Reservations in flight"</h3>
                     {in_flight.is_empty().then(|| view! { <p class="hint">"No reservation holds capacity now."</p> })}
                     {(!in_flight.is_empty()).then(|| view! {

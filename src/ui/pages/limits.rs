@@ -53,7 +53,7 @@ fn plain_value(limit: &Limit) -> String {
 }
 
 /// One line about a limit: "60,000 tokens per day on Tokens, for customer acme; alerts at 50 %, 80 %; fail open".
-fn summary_text(limit: &Limit, meter: Option<&Meter>, customer: Option<&str>) -> String {
+pub(crate) fn summary_text(limit: &Limit, meter: Option<&Meter>, customer: Option<&str>) -> String {
     let unit = meter.map(meter_unit).unwrap_or_default();
     let meter_name = meter.map_or(limit.meter_id.as_str(), |m| m.name.as_str());
     let scope = match customer {
@@ -115,6 +115,7 @@ pub fn LimitsPage() -> impl IntoView {
                             {summary}
                         </summary>
                         {customer_link}
+                        <p><a href=format!("/limits/{}/alerts", limit.id)>{format!("Alert history of {}", limit.name)}</a></p>
                         <form method="post" action=format!("/limits/{}/update", limit.id)>
                             <CsrfField token=csrf.clone()/>
                             <FormName name=form.clone()/>

@@ -1,7 +1,9 @@
 //! One module per dashboard page.
 
 pub mod access_tokens;
+pub mod alerts;
 pub mod api_keys;
+pub mod audit;
 pub mod balances;
 pub mod confirm;
 pub mod customer_usage;

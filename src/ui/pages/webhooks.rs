@@ -252,6 +252,15 @@ pub fn WebhookPage() -> impl IntoView {
                 <Messages context=context.clone()/>
                 {new_secret(&context)}
                 <p data-testid="webhook-health">{health(&endpoint)}</p>
+                {endpoint.previous_secret_signs_until(now).map(|until| view! {
+                    <p class="notice" data-testid="previous-secret">
+                        {format!(
+                            "The previous signing secret still signs every delivery too, until {} ({}). After that only the current secret signs.",
+                            format_time(until),
+                            time_until(now, until)
+                        )}
+                    </p>
+                })}
                 <section class="card" aria-labelledby="deliveries-heading">
                     <h2 id="deliveries-heading">"Deliveries"</h2>
                     <dl class="stats">

@@ -538,17 +538,6 @@ class EventInput(BaseModel):
     idempotency_key: Optional[str] = Field(None, alias="idempotencyKey")
 
 
-class ExtendReservationRequest(BaseModel):
-    model_config = ConfigDict(
-        extra="allow",
-        populate_by_name=True,
-    )
-    ttl_seconds: Optional[int] = Field(None, alias="ttlSeconds", ge=1, le=3600)
-    """
-    Seconds from now until the holds lapse (default 300, at most 3600).
-    """
-
-
 class AlertThreshold(RootModel[int]):
     root: int = Field(..., ge=0)
 
@@ -788,28 +777,16 @@ class RecordResponse(BaseModel):
     """
 
 
-class ReservationEntry(BaseModel):
-    """
-    One line of a reservation's audit trail.
-    """
-
+class RotateSecretRequest(BaseModel):
     model_config = ConfigDict(
         extra="allow",
         populate_by_name=True,
     )
-    kind: str
+    grace_hours: Optional[int] = Field(None, alias="graceHours", ge=0, le=720)
     """
-    reserved, extended, committed, released or expired.
+    Hours the replaced secret keeps signing beside the new one, 0 to 720; the service's
+    `--webhook-secret-grace-hours` (24 by default) when omitted, 0 to stop it at once.
     """
-    expires_at: Optional[AwareDatetime] = Field(None, alias="expiresAt")
-    """
-    For reserved and extended: until when it holds from then on.
-    """
-    event_id: Optional[str] = Field(None, alias="eventId")
-    """
-    For committed: the event recorded.
-    """
-    created_at: AwareDatetime = Field(..., alias="createdAt")
 
 
 class SeriesPoint(BaseModel):
@@ -876,6 +853,13 @@ class WebhookEndpoint(BaseModel):
     """
     created_at: AwareDatetime = Field(..., alias="createdAt")
     updated_at: AwareDatetime = Field(..., alias="updatedAt")
+    previous_secret_expires_at: Optional[AwareDatetime] = Field(
+        None, alias="previousSecretExpiresAt"
+    )
+    """
+    After a rotation: until when the secret it replaced signs deliveries too (each delivery
+    then carries two `v1,` signatures). Null when no rotation left one.
+    """
 
 
 class BalanceCheckRequest(BalanceTarget):
@@ -931,27 +915,8 @@ class CheckRequest(BaseModel):
     """
     Balances the work will draw on (at most 20): each must cover its amount for `allowed`.
     """
-    mode: Optional[Literal["preview", "consume", "reserve"]] = None
+    mode: Optional[Literal["preview", "consume"]] = None
     event: Optional[ConsumeEvent] = None
-    ttl_seconds: Optional[int] = Field(None, alias="ttlSeconds", ge=1, le=3600)
-    """
-    With `mode: reserve`: seconds until the holds lapse unless committed, released or
-    extended (default 300, at most 3600).
-    """
-
-
-class CommitReservationRequest(BaseModel):
-    model_config = ConfigDict(
-        extra="allow",
-        populate_by_name=True,
-    )
-    event: Optional[ConsumeEvent] = None
-    balances: Optional[list[BalanceAmount]] = Field(None, max_length=20)
-    """
-    The actual amounts to take from the balances the reservation holds, by name; a held
-    balance not named is taken at what it holds. Up to the hold is always taken; beyond
-    it, only what is available.
-    """
 
 
 class EndpointWithSecret(WebhookEndpoint):
@@ -1030,7 +995,7 @@ class Limit(BaseModel):
     name: str
     meter_id: str = Field(..., alias="meterId")
     limit_value: float = Field(..., alias="limitValue")
-    period: Literal["minute", "hour", "day", "week", "month", "annual", "all_time", "concurrent"]
+    period: Literal["minute", "hour", "day", "week", "month", "annual", "all_time"]
     """
     How long a limit counts usage before it starts again from zero.
     """
@@ -1061,7 +1026,7 @@ class LimitRequest(BaseModel):
     name: Optional[str] = None
     meter_id: Optional[str] = Field(None, alias="meterId")
     limit_value: Optional[float] = Field(None, alias="limitValue")
-    period: Optional[Literal["minute", "hour", "day", "week", "month", "annual", "all_time", "concurrent"]] = (
+    period: Optional[Literal["minute", "hour", "day", "week", "month", "annual", "all_time"]] = (
         None
     )
     customer_id: Optional[str] = Field(None, alias="customerId")
@@ -1078,47 +1043,6 @@ class LimitRequest(BaseModel):
     fail_mode: Optional[Literal["open", "closed"]] = Field(None, alias="failMode")
 
 
-class LimitReservation(BaseModel):
-    """
-    A reservation's state, with its holds and audit trail.
-    """
-
-    model_config = ConfigDict(
-        extra="allow",
-        populate_by_name=True,
-    )
-    id: str
-    """
-    `lres_…`
-    """
-    customer_id: str = Field(..., alias="customerId")
-    requested: float
-    """
-    What each limit holds, in its meter's units.
-    """
-    dimensions: dict[str, str]
-    status: Literal["held", "committed", "released", "expired"]
-    limit_ids: list[str] = Field(..., alias="limitIds")
-    """
-    The limits it holds capacity on while `held`.
-    """
-    balance_reservation_ids: list[str] = Field(..., alias="balanceReservationIds")
-    """
-    The balance holds (`res_…`) it settles with it.
-    """
-    event_id: Optional[str] = Field(None, alias="eventId")
-    """
-    The event a commit recorded.
-    """
-    expires_at: AwareDatetime = Field(..., alias="expiresAt")
-    created_at: AwareDatetime = Field(..., alias="createdAt")
-    settled_at: Optional[AwareDatetime] = Field(None, alias="settledAt")
-    entries: list[ReservationEntry]
-    """
-    Every change, oldest first.
-    """
-
-
 class LimitStatus(BaseModel):
     """
     One limit's state in a check answer.
@@ -1131,19 +1055,12 @@ class LimitStatus(BaseModel):
     id: str
     name: str
     meter_id: str = Field(..., alias="meterId")
-    period: Literal["minute", "hour", "day", "week", "month", "annual", "all_time", "concurrent"]
+    period: Literal["minute", "hour", "day", "week", "month", "annual", "all_time"]
     """
     How long a limit counts usage before it starts again from zero.
     """
     limit: float
     used: float
-    """
-    Recorded usage plus what reservations hold (see `held`).
-    """
-    held: Optional[float] = None
-    """
-    Of `used`, what reservations in flight hold on this limit; left out when nothing is held.
-    """
     remaining: float
     exceeded: bool
     reset: Optional[int] = None
@@ -1167,7 +1084,7 @@ class LimitUsageResponse(BaseModel):
     )
     limit_id: str = Field(..., alias="limitId")
     limit: float
-    period: Literal["minute", "hour", "day", "week", "month", "annual", "all_time", "concurrent"]
+    period: Literal["minute", "hour", "day", "week", "month", "annual", "all_time"]
     """
     How long a limit counts usage before it starts again from zero.
     """
@@ -1233,7 +1150,7 @@ class MeterUsage(BaseModel):
     meter_id: str = Field(..., alias="meterId")
     meter_name: str = Field(..., alias="meterName")
     aggregation: Literal["sum", "count", "max", "latest"]
-    period: Literal["minute", "hour", "day", "week", "month", "annual", "all_time", "concurrent"]
+    period: Literal["minute", "hour", "day", "week", "month", "annual", "all_time"]
     """
     How long a limit counts usage before it starts again from zero.
     """
@@ -1299,7 +1216,7 @@ class Datum4(BaseModel):
     name: str
     meter_id: str = Field(..., alias="meterId")
     limit_value: float = Field(..., alias="limitValue")
-    period: Literal["minute", "hour", "day", "week", "month", "annual", "all_time", "concurrent"]
+    period: Literal["minute", "hour", "day", "week", "month", "annual", "all_time"]
     """
     How long a limit counts usage before it starts again from zero.
     """
@@ -1362,6 +1279,13 @@ class Datum6(BaseModel):
     """
     created_at: AwareDatetime = Field(..., alias="createdAt")
     updated_at: AwareDatetime = Field(..., alias="updatedAt")
+    previous_secret_expires_at: Optional[AwareDatetime] = Field(
+        None, alias="previousSecretExpiresAt"
+    )
+    """
+    After a rotation: until when the secret it replaced signs deliveries too (each delivery
+    then carries two `v1,` signatures). Null when no rotation left one.
+    """
 
 
 class PageWebhookEndpoint(BaseModel):
@@ -1455,15 +1379,6 @@ class CheckResponse(BaseModel):
     """
     With `mode: consume`, when the event was recorded: whether its idempotency key was
     seen before (then it counted once, the first time).
-    """
-    reservation_id: Optional[str] = Field(None, alias="reservationId")
-    """
-    With `mode: reserve`, when allowed: the `lres_…` reservation holding `requested` on
-    every limit listed (and each balance's amount), to commit, release or extend.
-    """
-    expires_at: Optional[AwareDatetime] = Field(None, alias="expiresAt")
-    """
-    With `mode: reserve`, when allowed: when the holds lapse unless extended.
     """
 
 

@@ -694,6 +694,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /**
+         * A new signing secret; the old one keeps signing beside it for the grace period, so every
+         *     delivery meanwhile carries a signature for each.
+         */
         post: operations["rotateWebhookSecret"];
         delete?: never;
         options?: never;
@@ -1619,6 +1623,12 @@ export interface components {
                 createdAt: string;
                 /** Format: date-time */
                 updatedAt: string;
+                /**
+                 * Format: date-time
+                 * @description After a rotation: until when the secret it replaced signs deliveries too (each delivery
+                 *     then carries two `v1,` signatures). Null when no rotation left one.
+                 */
+                previousSecretExpiresAt?: string | null;
             }[];
             nextCursor?: string | null;
             hasMore: boolean;
@@ -1680,6 +1690,14 @@ export interface components {
         };
         /** @enum {string} */
         ReservationStatus: "held" | "committed" | "released" | "expired";
+        RotateSecretRequest: {
+            /**
+             * Format: int64
+             * @description Hours the replaced secret keeps signing beside the new one, 0 to 720; the service's
+             *     `--webhook-secret-grace-hours` (24 by default) when omitted, 0 to stop it at once.
+             */
+            graceHours?: number | null;
+        };
         SeriesPoint: {
             /** Format: date-time */
             start: string;
@@ -1740,6 +1758,12 @@ export interface components {
             createdAt: string;
             /** Format: date-time */
             updatedAt: string;
+            /**
+             * Format: date-time
+             * @description After a rotation: until when the secret it replaced signs deliveries too (each delivery
+             *     then carries two `v1,` signatures). Null when no rotation left one.
+             */
+            previousSecretExpiresAt?: string | null;
         };
         /**
          * @description Bucket size of a series.
@@ -3872,7 +3896,12 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        /** @description optional: the grace period of the old secret */
+        requestBody?: {
+            content: {
+                "application/json": null | components["schemas"]["RotateSecretRequest"];
+            };
+        };
         responses: {
             200: {
                 headers: {
@@ -3882,7 +3911,14 @@ export interface operations {
                     "application/json": components["schemas"]["EndpointWithSecret"];
                 };
             };
-            400: components["responses"]["BadRequest"];
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: {
@@ -3893,6 +3929,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["TooManyRequests"];
         };
     };
