@@ -373,11 +373,13 @@ class CustomerLimitUsageEntry(BaseModel):
     exceeded: bool
     window_start: AwareDatetime = Field(..., alias="windowStart")
     """
-    The start of the customer's current window (their timezone and billing anchor).
+    The start of the customer's current window (their timezone and billing anchor); for a
+    rolling limit, the start of the window's oldest bucket.
     """
     reset: Optional[int] = None
     """
-    Window end in Unix seconds; null for `all_time`.
+    Window end in Unix seconds; null for `all_time`. For a rolling limit, when the oldest
+    usage leaves the window, or while the limit is reached, when enough has left to pass.
     """
 
 
@@ -536,6 +538,17 @@ class EventInput(BaseModel):
     RFC 3339; defaults to now.
     """
     idempotency_key: Optional[str] = Field(None, alias="idempotencyKey")
+
+
+class ExtendReservationRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    ttl_seconds: Optional[int] = Field(None, alias="ttlSeconds", ge=1, le=3600)
+    """
+    Seconds from now until the holds lapse (default 300, at most 3600).
+    """
 
 
 class AlertThreshold(RootModel[int]):
@@ -777,6 +790,30 @@ class RecordResponse(BaseModel):
     """
 
 
+class ReservationEntry(BaseModel):
+    """
+    One line of a reservation's audit trail.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    kind: str
+    """
+    reserved, extended, committed, released or expired.
+    """
+    expires_at: Optional[AwareDatetime] = Field(None, alias="expiresAt")
+    """
+    For reserved and extended: until when it holds from then on.
+    """
+    event_id: Optional[str] = Field(None, alias="eventId")
+    """
+    For committed: the event recorded.
+    """
+    created_at: AwareDatetime = Field(..., alias="createdAt")
+
+
 class RotateSecretRequest(BaseModel):
     model_config = ConfigDict(
         extra="allow",
@@ -915,8 +952,27 @@ class CheckRequest(BaseModel):
     """
     Balances the work will draw on (at most 20): each must cover its amount for `allowed`.
     """
-    mode: Optional[Literal["preview", "consume"]] = None
+    mode: Optional[Literal["preview", "consume", "reserve"]] = None
     event: Optional[ConsumeEvent] = None
+    ttl_seconds: Optional[int] = Field(None, alias="ttlSeconds", ge=1, le=3600)
+    """
+    With `mode: reserve`: seconds until the holds lapse unless committed, released or
+    extended (default 300, at most 3600).
+    """
+
+
+class CommitReservationRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    event: Optional[ConsumeEvent] = None
+    balances: Optional[list[BalanceAmount]] = Field(None, max_length=20)
+    """
+    The actual amounts to take from the balances the reservation holds, by name; a held
+    balance not named is taken at what it holds. Up to the hold is always taken; beyond
+    it, only what is available.
+    """
 
 
 class EndpointWithSecret(WebhookEndpoint):
@@ -995,9 +1051,14 @@ class Limit(BaseModel):
     name: str
     meter_id: str = Field(..., alias="meterId")
     limit_value: float = Field(..., alias="limitValue")
-    period: Literal["minute", "hour", "day", "week", "month", "annual", "all_time"]
+    period: Literal["minute", "hour", "day", "week", "month", "annual", "all_time", "concurrent"]
     """
     How long a limit counts usage before it starts again from zero.
+    """
+    rolling: bool
+    """
+    A sliding window over the last `period` (see `Period::rolling` for its resolution)
+    rather than calendar windows.
     """
     customer_id: Optional[str] = Field(None, alias="customerId")
     """
@@ -1026,9 +1087,16 @@ class LimitRequest(BaseModel):
     name: Optional[str] = None
     meter_id: Optional[str] = Field(None, alias="meterId")
     limit_value: Optional[float] = Field(None, alias="limitValue")
-    period: Optional[Literal["minute", "hour", "day", "week", "month", "annual", "all_time"]] = (
+    period: Optional[Literal["minute", "hour", "day", "week", "month", "annual", "all_time", "concurrent"]] = (
         None
     )
+    rolling: Optional[bool] = None
+    """
+    A sliding window over the last `period` instead of calendar windows (default false):
+    a minute in one-second buckets, an hour in one-minute buckets, 24 hours, 7 days or
+    30 days (`month`) in one-hour buckets. Not for `annual` or `all_time`, nor for `max`
+    or `latest` meters.
+    """
     customer_id: Optional[str] = Field(None, alias="customerId")
     """
     The customer (id or externalId) this limit is for; omit for the project default.
@@ -1043,6 +1111,47 @@ class LimitRequest(BaseModel):
     fail_mode: Optional[Literal["open", "closed"]] = Field(None, alias="failMode")
 
 
+class LimitReservation(BaseModel):
+    """
+    A reservation's state, with its holds and audit trail.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    id: str
+    """
+    `lres_…`
+    """
+    customer_id: str = Field(..., alias="customerId")
+    requested: float
+    """
+    What each limit holds, in its meter's units.
+    """
+    dimensions: dict[str, str]
+    status: Literal["held", "committed", "released", "expired"]
+    limit_ids: list[str] = Field(..., alias="limitIds")
+    """
+    The limits it holds capacity on while `held`.
+    """
+    balance_reservation_ids: list[str] = Field(..., alias="balanceReservationIds")
+    """
+    The balance holds (`res_…`) it settles with it.
+    """
+    event_id: Optional[str] = Field(None, alias="eventId")
+    """
+    The event a commit recorded.
+    """
+    expires_at: AwareDatetime = Field(..., alias="expiresAt")
+    created_at: AwareDatetime = Field(..., alias="createdAt")
+    settled_at: Optional[AwareDatetime] = Field(None, alias="settledAt")
+    entries: list[ReservationEntry]
+    """
+    Every change, oldest first.
+    """
+
+
 class LimitStatus(BaseModel):
     """
     One limit's state in a check answer.
@@ -1055,17 +1164,26 @@ class LimitStatus(BaseModel):
     id: str
     name: str
     meter_id: str = Field(..., alias="meterId")
-    period: Literal["minute", "hour", "day", "week", "month", "annual", "all_time"]
+    period: Literal["minute", "hour", "day", "week", "month", "annual", "all_time", "concurrent"]
     """
     How long a limit counts usage before it starts again from zero.
     """
     limit: float
     used: float
+    """
+    Recorded usage plus what reservations hold (see `held`).
+    """
+    held: Optional[float] = None
+    """
+    Of `used`, what reservations in flight hold on this limit; left out when nothing is held.
+    """
     remaining: float
     exceeded: bool
     reset: Optional[int] = None
     """
-    Window end in Unix seconds; null for `all_time`.
+    Window end in Unix seconds; null for `all_time`. For a rolling limit, when enough usage
+    will have left the window for the next request (`requested`, or any while the limit is
+    reached) to pass; when it passes now, when the oldest usage leaves.
     """
     fail_mode: Literal["open", "closed"] = Field(..., alias="failMode")
     """
@@ -1084,7 +1202,7 @@ class LimitUsageResponse(BaseModel):
     )
     limit_id: str = Field(..., alias="limitId")
     limit: float
-    period: Literal["minute", "hour", "day", "week", "month", "annual", "all_time"]
+    period: Literal["minute", "hour", "day", "week", "month", "annual", "all_time", "concurrent"]
     """
     How long a limit counts usage before it starts again from zero.
     """
@@ -1150,7 +1268,7 @@ class MeterUsage(BaseModel):
     meter_id: str = Field(..., alias="meterId")
     meter_name: str = Field(..., alias="meterName")
     aggregation: Literal["sum", "count", "max", "latest"]
-    period: Literal["minute", "hour", "day", "week", "month", "annual", "all_time"]
+    period: Literal["minute", "hour", "day", "week", "month", "annual", "all_time", "concurrent"]
     """
     How long a limit counts usage before it starts again from zero.
     """
@@ -1216,9 +1334,14 @@ class Datum4(BaseModel):
     name: str
     meter_id: str = Field(..., alias="meterId")
     limit_value: float = Field(..., alias="limitValue")
-    period: Literal["minute", "hour", "day", "week", "month", "annual", "all_time"]
+    period: Literal["minute", "hour", "day", "week", "month", "annual", "all_time", "concurrent"]
     """
     How long a limit counts usage before it starts again from zero.
+    """
+    rolling: bool
+    """
+    A sliding window over the last `period` (see `Period::rolling` for its resolution)
+    rather than calendar windows.
     """
     customer_id: Optional[str] = Field(None, alias="customerId")
     """
@@ -1379,6 +1502,15 @@ class CheckResponse(BaseModel):
     """
     With `mode: consume`, when the event was recorded: whether its idempotency key was
     seen before (then it counted once, the first time).
+    """
+    reservation_id: Optional[str] = Field(None, alias="reservationId")
+    """
+    With `mode: reserve`, when allowed: the `lres_…` reservation holding `requested` on
+    every limit listed (and each balance's amount), to commit, release or extend.
+    """
+    expires_at: Optional[AwareDatetime] = Field(None, alias="expiresAt")
+    """
+    With `mode: reserve`, when allowed: when the holds lapse unless extended.
     """
 
 

@@ -1078,12 +1078,14 @@ export interface components {
             exceeded: boolean;
             /**
              * Format: date-time
-             * @description The start of the customer's current window (their timezone and billing anchor).
+             * @description The start of the customer's current window (their timezone and billing anchor); for a
+             *     rolling limit, the start of the window's oldest bucket.
              */
             windowStart: string;
             /**
              * Format: int64
-             * @description Window end in Unix seconds; null for `all_time`.
+             * @description Window end in Unix seconds; null for `all_time`. For a rolling limit, when the oldest
+             *     usage leaves the window, or while the limit is reached, when enough has left to pass.
              */
             reset?: number | null;
         };
@@ -1257,6 +1259,11 @@ export interface components {
             /** Format: double */
             limitValue: number;
             period: components["schemas"]["Period"];
+            /**
+             * @description A sliding window over the last `period` (see `Period::rolling` for its resolution)
+             *     rather than calendar windows.
+             */
+            rolling: boolean;
             /** @description `None`: the project-wide default for every customer. */
             customerId?: string | null;
             dimensionFilters: {
@@ -1276,6 +1283,13 @@ export interface components {
             /** Format: double */
             limitValue?: number | null;
             period?: null | components["schemas"]["Period"];
+            /**
+             * @description A sliding window over the last `period` instead of calendar windows (default false):
+             *     a minute in one-second buckets, an hour in one-minute buckets, 24 hours, 7 days or
+             *     30 days (`month`) in one-hour buckets. Not for `annual` or `all_time`, nor for `max`
+             *     or `latest` meters.
+             */
+            rolling?: boolean | null;
             /** @description The customer (id or externalId) this limit is for; omit for the project default. */
             customerId?: string | null;
             dimensionFilters?: {
@@ -1337,7 +1351,9 @@ export interface components {
             exceeded: boolean;
             /**
              * Format: int64
-             * @description Window end in Unix seconds; null for `all_time`.
+             * @description Window end in Unix seconds; null for `all_time`. For a rolling limit, when enough usage
+             *     will have left the window for the next request (`requested`, or any while the limit is
+             *     reached) to pass; when it passes now, when the oldest usage leaves.
              */
             reset?: number | null;
             failMode: components["schemas"]["FailMode"];
@@ -1567,6 +1583,11 @@ export interface components {
                 /** Format: double */
                 limitValue: number;
                 period: components["schemas"]["Period"];
+                /**
+                 * @description A sliding window over the last `period` (see `Period::rolling` for its resolution)
+                 *     rather than calendar windows.
+                 */
+                rolling: boolean;
                 /** @description `None`: the project-wide default for every customer. */
                 customerId?: string | null;
                 dimensionFilters: {
