@@ -132,7 +132,7 @@ test('configure a meter and a limit through the forms', async ({ page, server })
   await limit.locator('summary').click();
   await expect(limit.getByRole('link', { name: 'Delete Daily tokens' })).toBeVisible();
   await expect(limit.getByLabel('Alert thresholds (%)')).toHaveValue('50, 100');
-  await expect(limit.getByLabel('Period')).toHaveValue('day');
+  await expect(limit.getByLabel('Period', { exact: true })).toHaveValue('day');
   await expect(limit.getByRole('button', { name: 'Save' })).toBeVisible();
 
   // The overview counts them.
