@@ -8,7 +8,7 @@ use limitry::db::projects::DEFAULT_PROJECT_ID;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, at, postgres_admin_url, spawn_app, TestApp};
+use crate::helpers::{assert_error, at, postgres_admin_url, spawn_app, Other, TestApp};
 
 fn consume(customer: &str, tokens: i64) -> Value {
     json!({
@@ -121,25 +121,16 @@ async fn reset_is_when_enough_usage_leaves_the_window_for_the_next_request() {
     assert_eq!(usage["data"][0]["reset"], at("2026-03-11T15:00:00Z").timestamp(), "{usage}");
 }
 
-/// Races `count` consumes of 10 tokens for acme and returns how many were allowed.
-async fn race_consumes(app: &Arc<TestApp>, count: usize, send_through: Option<String>) -> usize {
+/// Races `count` consumes of 10 tokens for acme, every other one through `other` when given, and
+/// returns how many were allowed.
+async fn race_consumes(app: &Arc<TestApp>, count: usize, other: Option<&Arc<Other>>) -> usize {
     let tasks: Vec<_> = (0..count)
         .map(|i| {
-            let (app, other) = (app.clone(), send_through.clone());
+            let (app, other) = (app.clone(), other.cloned());
             tokio::spawn(async move {
                 let (status, answer) = match other.filter(|_| i % 2 == 1) {
                     None => app.post("/v1/limits/check", consume("acme", 10)).await,
-                    Some(base) => {
-                        let response = app
-                            .client
-                            .post(format!("{base}/v1/limits/check"))
-                            .bearer_auth(&app.key)
-                            .json(&consume("acme", 10))
-                            .send()
-                            .await
-                            .unwrap();
-                        (response.status(), response.json().await.unwrap())
-                    }
+                    Some(other) => other.post(&app, "/v1/limits/check", consume("acme", 10)).await,
                 };
                 assert_eq!(status, StatusCode::OK, "{answer}");
                 assert!(answer["limits"][0]["used"].as_f64().unwrap() <= 100.0, "{answer}");
@@ -156,19 +147,19 @@ async fn race_consumes(app: &Arc<TestApp>, count: usize, send_through: Option<St
 
 /// Usage recorded at 12:00, then consumes raced at 12:30 (judged with the 12:00 bucket) and at
 /// 13:00, when that bucket has left: exact both times.
-async fn consumes_judge_the_whole_rolling_window(app: Arc<TestApp>, other: Option<String>) {
+async fn consumes_judge_the_whole_rolling_window(app: &Arc<TestApp>, other: Option<&Arc<Other>>) {
     let meter = app.token_meter().await;
     let limit = app
         .create_limit(json!({"name": "r", "meterId": meter, "limitValue": 100, "period": "hour", "rolling": true}))
         .await;
     app.record_tokens("acme", 50).await; // 12:00
     app.clock.set(at("2026-03-10T12:30:00Z"));
-    assert_eq!(race_consumes(&app, 20, other.clone()).await, 5);
+    assert_eq!(race_consumes(app, 20, other).await, 5);
     assert_eq!(app.check(consume("acme", 1)).await["allowed"], false);
     app.clock.set(at("2026-03-10T12:59:59Z"));
     assert_eq!(app.check(consume("acme", 1)).await["allowed"], false);
     app.clock.set(at("2026-03-10T13:00:00Z"));
-    assert_eq!(race_consumes(&app, 20, other).await, 5, "the 50 of 12:00 left: room for 50");
+    assert_eq!(race_consumes(app, 20, other).await, 5, "the 50 of 12:00 left: room for 50");
     assert_eq!(app.check(consume("acme", 1)).await["allowed"], false);
     assert_eq!(app.event_count().await, 11);
     // What this instance holds in memory hears the other's records a moment later.
@@ -186,7 +177,7 @@ async fn consumes_judge_the_whole_rolling_window(app: Arc<TestApp>, other: Optio
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn consumes_against_a_rolling_limit_stay_exact_as_usage_leaves_the_window() {
     let app = Arc::new(spawn_app().await);
-    consumes_judge_the_whole_rolling_window(app, None).await;
+    consumes_judge_the_whole_rolling_window(&app, None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -195,10 +186,9 @@ async fn consumes_against_a_rolling_limit_through_two_instances_stay_exact() {
         return;
     }
     let app = Arc::new(spawn_app().await);
-    let config = limitry::config::Config::new("127.0.0.1:0".parse().unwrap(), &app.database_url);
-    let other = limitry::server::spawn(&config, Arc::new(app.clock.clone())).await.unwrap();
-    consumes_judge_the_whole_rolling_window(app, Some(format!("http://{}", other.addr))).await;
-    other.shutdown().await;
+    let other = Arc::new(Other::start(&app).await);
+    consumes_judge_the_whole_rolling_window(&app, Some(&other)).await;
+    Arc::into_inner(other).unwrap().server.shutdown().await;
 }
 
 #[tokio::test]
