@@ -372,24 +372,32 @@ async fn downloads_stream_csv_with_escaped_cells() {
     assert_eq!(rows[1][5], "-4", "negative amounts stay numbers");
     assert_eq!(rows[1][9], "a, \"quoted\"\nline");
 
-    let usage = browser.get("/exports/usage.csv?start=2026-03-01&end=2026-04-01&period=month").await;
-    let rows = csv_rows(&usage.body);
-    assert_eq!(
-        rows[0],
-        [
-            "customer_external_id",
-            "customer_name",
-            "meter_id",
-            "meter_name",
-            "aggregation",
-            "timezone",
-            "period_start",
-            "period_end",
-            "value"
-        ]
-    );
-    assert_eq!(rows[1][0], "'=HYPERLINK(\"x\")");
-    assert_eq!(rows[1][8], "5");
+    let (rows, _) = usage_export(&mut browser, "start=2026-03-01&end=2026-04-01&period=month").await;
+    assert_eq!(rows[0][0], "'=HYPERLINK(\"x\")");
+    assert_eq!(rows[0][8], "5");
+}
+
+/// The columns of the usage export, in order.
+const USAGE_CSV_HEADER: [&str; 9] = [
+    "customer_external_id",
+    "customer_name",
+    "meter_id",
+    "meter_name",
+    "aggregation",
+    "timezone",
+    "period_start",
+    "period_end",
+    "value",
+];
+
+/// The usage export's rows after its header (checked), and its file name.
+pub(crate) async fn usage_export(browser: &mut Browser, query: &str) -> (Vec<Vec<String>>, String) {
+    let page = browser.get(&format!("/exports/usage.csv?{query}")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let disposition = page.headers["content-disposition"].to_str().unwrap().to_string();
+    let mut rows = csv_rows(&page.body);
+    assert_eq!(rows.remove(0), USAGE_CSV_HEADER, "{}", page.body);
+    (rows, disposition)
 }
 
 /// Parses CSV the way a spreadsheet would: quoted fields may hold commas, quotes and newlines.
@@ -949,17 +957,14 @@ async fn usage_exports_carry_their_range_in_the_file_name_and_a_bad_date_comes_b
     assert!(form.body.contains(r#"action="/exports/usage.csv""#), "{}", form.body);
     assert!(form.body.contains("/exports/usage.csv?start=2026-03-01&amp;end=2026-04-01&amp;period=total"));
 
-    let csv = browser.get("/exports/usage.csv?_form=usage-export&start=2026-03-01&end=2026-04-01&period=month").await;
-    assert_eq!(csv.status, StatusCode::OK);
-    let disposition = csv.headers["content-disposition"].to_str().unwrap();
+    let (rows, disposition) =
+        usage_export(&mut browser, "_form=usage-export&start=2026-03-01&end=2026-04-01&period=month").await;
     assert!(
         disposition.contains("usage_2026-03-01_2026-03-31_month.csv"),
         "the last day, not the exclusive end: {disposition}"
     );
-    let rows = csv_rows(&csv.body);
-    assert_eq!(rows[0][..2], ["customer_external_id", "customer_name"]);
-    assert_eq!(rows[1][..2], ["acme", "Acme, Inc."]);
-    assert_eq!(rows[1][8], "600");
+    assert_eq!(rows[0][..2], ["acme", "Acme, Inc."]);
+    assert_eq!(rows[0][8], "600");
 
     let refused =
         browser.get("/exports/usage.csv?_form=usage-export&start=2026-02-30&end=2026-04-01&period=month").await;

@@ -7,7 +7,7 @@ use limitry::auth::keys::create_key;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::dashboard::{csv_rows, Browser, PASSWORD};
+use crate::dashboard::{csv_rows, usage_export, Browser, PASSWORD};
 use crate::helpers::{spawn_app, TestApp};
 
 /// The options of the header's project switcher, and the one selected.
@@ -196,29 +196,6 @@ async fn record_model(app: &TestApp, customer: &str, tokens: i64, model: &str, t
                       "dimensions": {"model": model}, "timestamp": timestamp});
     let (status, answer) = app.post("/v1/events/record", body).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
-}
-
-/// The usage export's rows as (customer, period start, period end, value), and its file name.
-async fn usage_export(browser: &mut Browser, query: &str) -> (Vec<Vec<String>>, String) {
-    let page = browser.get(&format!("/exports/usage.csv?{query}")).await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    let disposition = page.headers["content-disposition"].to_str().unwrap().to_string();
-    let mut rows = csv_rows(&page.body);
-    assert_eq!(
-        rows.remove(0),
-        [
-            "customer_external_id",
-            "customer_name",
-            "meter_id",
-            "meter_name",
-            "aggregation",
-            "timezone",
-            "period_start",
-            "period_end",
-            "value"
-        ]
-    );
-    (rows, disposition)
 }
 
 fn row(rows: &[Vec<String>], customer: &str, period_start: &str) -> Vec<String> {
