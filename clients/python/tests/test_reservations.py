@@ -4,6 +4,8 @@ real service."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import sys
 import uuid
 
 import pytest
@@ -22,7 +24,7 @@ def _tokens_limit(client: Limitry, customer: str, limit_value: int, period: str 
 
 def _status(client: Limitry, customer: str):
     [status] = client.limits.check(customer).limits
-    return status  # ``held`` is absent (None) while nothing is held
+    return status
 
 
 def test_reserve_holds_then_commit_records_the_actual_usage(client: Limitry, customer: str) -> None:
@@ -37,7 +39,7 @@ def test_reserve_holds_then_commit_records_the_actual_usage(client: Limitry, cus
         reserved.reservation_id, event={"eventType": event_type, "values": {"tokens": 1234}})
     assert committed.status == "committed" and committed.event_id
     after = _status(client, customer)
-    assert (after.used, (after.held or 0), after.remaining) == (1234, 0, 10_000 - 1234)
+    assert (after.used, after.held, after.remaining) == (1234, 0, 10_000 - 1234)
     assert [e.id for e in client.events.list(customer_id=customer)] == [committed.event_id]
 
     fetched = client.limits.get_reservation(reserved.reservation_id)
@@ -61,7 +63,7 @@ def test_release_frees_the_capacity_a_reserve_held(client: Limitry, customer: st
     released = client.limits.release_reservation(reserved.reservation_id)
     assert released.status == "released" and released.event_id is None
     assert client.limits.check(customer, requested=300).allowed
-    assert (_status(client, customer).used, (_status(client, customer).held or 0)) == (0, 0)
+    assert (_status(client, customer).used, _status(client, customer).held) == (0, 0)
     assert list(client.events.list(customer_id=customer)) == []
 
 
@@ -71,18 +73,18 @@ def test_a_retried_reserve_with_one_idempotency_key_holds_once(client: Limitry, 
     first = client.limits.reserve(customer, requested=400, idempotency_key=key)
     again = client.limits.reserve(customer, requested=400, idempotency_key=key)
     assert again.reservation_id == first.reservation_id
-    assert (_status(client, customer).held or 0) == 400
+    assert _status(client, customer).held == 400
 
 
 def test_context_manager_commits_the_actual_usage(client: Limitry, customer: str) -> None:
     event_type, _ = _tokens_limit(client, customer, 10_000)
     with client.limits.reservation(customer, requested=2000) as held:
         assert held.id.startswith("lres_") and held.check.allowed
-        assert (_status(client, customer).held or 0) == 2000
+        assert _status(client, customer).held == 2000
         held.commit(event_type=event_type, values={"tokens": 1500})
     assert held.reservation.status == "committed"
     status = _status(client, customer)
-    assert (status.used, (status.held or 0)) == (1500, 0)
+    assert (status.used, status.held) == (1500, 0)
 
 
 def test_context_manager_releases_when_left_without_commit(client: Limitry, customer: str) -> None:
@@ -98,11 +100,11 @@ def test_context_manager_releases_on_exception_and_reraises(client: Limitry, cus
     _tokens_limit(client, customer, 1000)
     with pytest.raises(RuntimeError, match="model call failed"):
         with client.limits.reservation(customer, requested=700) as held:
-            assert (_status(client, customer).held or 0) == 700
+            assert _status(client, customer).held == 700
             raise RuntimeError("model call failed")
     assert client.limits.get_reservation(held.id).status == "released"
     status = _status(client, customer)
-    assert (status.used, (status.held or 0), status.remaining) == (0, 0, 1000)
+    assert (status.used, status.held, status.remaining) == (0, 0, 1000)
     assert list(client.events.list(customer_id=customer)) == []
 
 
@@ -115,7 +117,7 @@ def test_a_refused_reservation_raises_limit_exceeded_and_runs_nothing(client: Li
     assert ran == []
     assert raised.value.reason == "limit_exceeded"
     assert raised.value.check.reservation_id is None
-    assert (_status(client, customer).held or 0) == 0
+    assert _status(client, customer).held == 0
 
 
 def test_a_concurrency_limit_of_two_lets_two_context_managers_in_at_once(client: Limitry, customer: str) -> None:
@@ -131,9 +133,9 @@ def test_a_concurrency_limit_of_two_lets_two_context_managers_in_at_once(client:
                     pass
         # one left: a slot is free again
         with client.limits.reservation(customer, ttl_seconds=60) as third:
-            assert (_status(client, customer).held or 0) == 2
+            assert _status(client, customer).held == 2
             assert third.id not in (first.id, second.id)
-    assert (_status(client, customer).held or 0) == 0
+    assert _status(client, customer).held == 0
 
 
 async def test_async_context_managers_admit_only_two_of_five_at_once(aclient: AsyncLimitry, customer: str) -> None:
@@ -168,7 +170,7 @@ async def test_async_context_managers_admit_only_two_of_five_at_once(aclient: As
     assert sorted(admitted) == [False, False, False, True, True]
     assert most_in_flight == 2
     [status] = (await aclient.limits.check(customer)).limits
-    assert (status.held or 0) == 0  # every admitted agent released its slot on leaving
+    assert status.held == 0  # every admitted agent released its slot on leaving
 
 
 async def test_async_context_manager_commits_and_releases_on_exception(aclient: AsyncLimitry, customer: str) -> None:
@@ -185,7 +187,7 @@ async def test_async_context_manager_commits_and_releases_on_exception(aclient: 
     async with aclient.limits.reservation(customer, requested=900) as held:
         await held.commit(event_type=event_type, values={"tokens": 950})
     [status] = (await aclient.limits.check(customer)).limits
-    assert (status.used, (status.held or 0)) == (950, 0)
+    assert (status.used, status.held) == (950, 0)
 
 
 def test_a_reserve_retried_after_a_lost_answer_holds_once(server, proxy, client: Limitry, customer: str) -> None:
@@ -214,4 +216,53 @@ def test_a_reservation_decided_by_the_fail_mode_holds_nothing_and_commits_as_an_
             assert held.check.fallback and held.id is None
             held.commit(event_type=event_type, values={"tokens": 12})
     status = _status(client, customer)
-    assert (status.used, status.held or 0) == (12, 0)
+    assert (status.used, status.held) == (12, 0)
+
+
+def _release_failure_warnings(caplog: pytest.LogCaptureFixture, reservation_id: str):
+    return [r for r in caplog.records
+            if r.name == "limitry_selfhosted.reservations" and r.levelno == logging.WARNING
+            and reservation_id in r.getMessage()]
+
+
+def test_a_failed_release_on_an_exception_is_logged_and_the_exception_goes_on(
+        server, proxy, client: Limitry, customer: str, caplog: pytest.LogCaptureFixture) -> None:
+    _tokens_limit(client, customer, 1000)
+    with Limitry(server.api_key, base_url=proxy.url, max_retries=0) as c:
+        with pytest.raises(RuntimeError, match="model call failed") as raised:
+            with c.limits.reservation(customer, requested=700) as held:
+                proxy.actions = ["503"]  # the release, on the way out
+                raise RuntimeError("model call failed")
+    [warning] = _release_failure_warnings(caplog, held.id)
+    assert "lapses at its expiry" in warning.getMessage()
+    if sys.version_info >= (3, 11):
+        assert any(held.id in note for note in raised.value.__notes__)
+    assert client.limits.get_reservation(held.id).status == "held"
+    assert _status(client, customer).held == 700
+
+
+def test_a_failed_release_on_leaving_quietly_is_logged(
+        server, proxy, client: Limitry, customer: str, caplog: pytest.LogCaptureFixture) -> None:
+    _tokens_limit(client, customer, 1000)
+    with Limitry(server.api_key, base_url=proxy.url, max_retries=0) as c:
+        with c.limits.reservation(customer, requested=300) as held:
+            proxy.actions = ["503"]
+    assert len(_release_failure_warnings(caplog, held.id)) == 1
+    assert client.limits.get_reservation(held.id).status == "held"
+
+
+async def test_an_async_failed_release_on_an_exception_is_logged_and_the_exception_goes_on(
+        server, proxy, aclient: AsyncLimitry, customer: str, caplog: pytest.LogCaptureFixture) -> None:
+    meter = await aclient.meters.create(name="Tokens", aggregation="sum", field="values.tokens",
+                                        event_filter={"eventType": f"reserve.{uuid.uuid4().hex[:8]}"})
+    await aclient.limits.create(name="Tokens", meter_id=meter.id, limit_value=1000, period="day",
+                                customer_id=customer)
+    async with AsyncLimitry(server.api_key, base_url=proxy.url, max_retries=0) as c:
+        with pytest.raises(ValueError, match="tool crashed") as raised:
+            async with c.limits.reservation(customer, requested=900) as held:
+                proxy.actions = ["503"]
+                raise ValueError("tool crashed")
+    assert len(_release_failure_warnings(caplog, held.id)) == 1
+    if sys.version_info >= (3, 11):
+        assert any(held.id in note for note in raised.value.__notes__)
+    assert (await aclient.limits.get_reservation(held.id)).status == "held"

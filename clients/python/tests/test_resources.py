@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from limitry_selfhosted import Limitry, models
+from limitry_selfhosted import Limitry, ValidationError, models
 
 
 def test_project_is_the_keys_project(client: Limitry) -> None:
@@ -176,6 +176,24 @@ def test_client_tokens_create_retrieve_and_revoke(client: Limitry, server, custo
     assert client.client_tokens.retrieve(created.id).status == "revoked"
     refused = httpx.get(f"{server.url}/v1/client/token", headers={"authorization": f"Bearer {created.token}"})
     assert refused.status_code == 401
+
+
+def test_rotating_a_webhook_secret_keeps_the_old_one_signing_for_the_grace_hours_asked(client: Limitry) -> None:
+    hook = client.webhooks.create(url="http://127.0.0.1:9/hook", enabled=False)
+    try:
+        before = datetime.now(timezone.utc)
+        two_hours = client.webhooks.rotate_secret(hook.id, grace_hours=2)
+        assert two_hours.secret != hook.secret
+        expires = two_hours.previous_secret_expires_at
+        assert expires is not None and timedelta(hours=2, seconds=-1) <= expires - before < timedelta(hours=2, minutes=1)
+        default = client.webhooks.rotate_secret(hook.id).previous_secret_expires_at
+        assert default is not None and timedelta(hours=24, seconds=-1) <= default - before < timedelta(hours=24, minutes=1)
+        assert client.webhooks.rotate_secret(hook.id, grace_hours=0).previous_secret_expires_at is None
+        with pytest.raises(ValidationError) as refused:
+            client.webhooks.rotate_secret(hook.id, grace_hours=721)
+        assert refused.value.field == "graceHours"
+    finally:
+        client.webhooks.delete(hook.id)
 
 
 def test_webhooks_crud_test_deliveries_and_redeliver(client: Limitry) -> None:

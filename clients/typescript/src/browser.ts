@@ -4,7 +4,7 @@
 // never be shipped to a browser; a client token can do nothing beyond its customer, and expires.
 
 import { Transport } from "./http.js";
-import { withIdempotencyKey } from "./resources.js";
+import { withHeld, withIdempotencyKey } from "./resources.js";
 import type * as T from "./types.js";
 
 export interface BrowserClientOptions {
@@ -50,8 +50,9 @@ export class LimitryBrowserClient {
   }
 
   /** Whether the token's customer is within its limits (with `requested`: would it stay so). */
-  check(params: ClientCheckParams = {}): Promise<T.CheckResponse> {
-    return this.transport.json({ method: "POST", path: "/v1/client/limits/check", body: params });
+  async check(params: ClientCheckParams = {}): Promise<Omit<T.CheckResponse, "limits"> & { limits: T.LimitStatus[] }> {
+    const answer = await this.transport.json<T.CheckResponse>({ method: "POST", path: "/v1/client/limits/check", body: params });
+    return { ...answer, limits: answer.limits.map(withHeld) };
   }
 
   /** Records one event for the token's customer. Without `idempotencyKey` one is generated,

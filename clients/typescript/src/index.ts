@@ -19,5 +19,5 @@ export {
 export { BufferedRecorder, type RecorderOptions, type RecorderStats } from "./recorder.js";
 export { Pager, type Page } from "./pagination.js";
 export { HeldReservation } from "./resources.js";
-export type { CheckResult, CheckParams, CommitParams, ConsumeParams, PageQuery, ReserveParams, SummaryQuery } from "./resources.js";
+export type { CheckResult, CheckParams, CommitParams, ConsumeParams, PageQuery, ReserveParams, SummaryQuery, WithReservationOptions } from "./resources.js";
 export type * from "./types.js";

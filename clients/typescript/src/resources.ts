@@ -120,7 +120,12 @@ export class MetersResource extends Resource {
 
 /** A check's answer. `fallback` is true when the fail mode decided it because the service
  * could not be reached or failed; `failMode` then says which mode and `error` what went wrong. */
-export type CheckResult = T.CheckResponse & { fallback: boolean; failMode?: T.FailMode; error?: string };
+export type CheckResult = Omit<T.CheckResponse, "limits"> & {
+  limits: T.LimitStatus[];
+  fallback: boolean;
+  failMode?: T.FailMode;
+  error?: string;
+};
 
 export interface CheckParams extends T.CheckRequest {
   customerId: string;
@@ -135,6 +140,21 @@ export interface ConsumeParams extends T.ConsumeEvent {
   eventType: string;
   failMode?: T.FailMode;
   timeoutMs?: number;
+}
+
+/** The service leaves `held` out when nothing is held. */
+export function withHeld(status: T.CheckResponse["limits"][number]): T.LimitStatus {
+  return { ...status, held: status.held ?? 0 };
+}
+
+/** What `withReservation` does beyond a reserve. */
+export interface WithReservationOptions {
+  /**
+   * Called when the release that ends an uncommitted reservation fails (the service
+   * unreachable): the hold then lapses at its expiry, and an error thrown by the callback is
+   * still the one rethrown. By default the failure is written with `console.warn`.
+   */
+  onReleaseError?: (error: unknown, held: HeldReservation) => void;
 }
 
 /** A reserve: what to hold for one customer, and for how long. */
@@ -319,8 +339,9 @@ export class LimitsResource extends Resource {
   /**
    * Reserves, runs `fn` with the held reservation, and settles it: `held.commit({ eventType,
    * values })` records the actual usage; when `fn` returns without committing, or throws, the
-   * holds are released (and the error rethrown; a failed release is not thrown over it, the
-   * hold lapses at its expiry). A refused reserve throws `LimitExceededError` and `fn` never runs.
+   * holds are released (and the error rethrown). A failed release is not thrown over the
+   * callback's outcome: it goes to `onReleaseError` (by default `console.warn`) and the hold
+   * lapses at its expiry. A refused reserve throws `LimitExceededError` and `fn` never runs.
    *
    *     const reply = await limitry.limits.withReservation({ customerId: "acme", requested: 2000 }, async (held) => {
    *       const reply = await callModel();
@@ -328,23 +349,30 @@ export class LimitsResource extends Resource {
    *       return reply;
    *     });
    */
-  async withReservation<R>(params: ReserveParams, fn: (held: HeldReservation) => R | Promise<R>): Promise<R> {
-    const check = await this.reserve(params);
+  async withReservation<R>(params: ReserveParams & WithReservationOptions, fn: (held: HeldReservation) => R | Promise<R>): Promise<R> {
+    const { onReleaseError = warnReleaseFailed, ...reserveParams } = params;
+    const check = await this.reserve(reserveParams);
     if (!check.allowed) throw new LimitExceededError(check);
     const recordEvent = (event: T.EventInput) => this.call({ method: "POST", path: "/v1/events/record", body: withIdempotencyKey(event) });
     const held = new HeldReservation(this, recordEvent, params.customerId, check, params.dimensions);
+    const release = async (afterThrow: boolean) => {
+      if (held.settled) return;
+      try {
+        await held.release();
+      } catch (error) {
+        // After a throw, the callback's error is the one to see; otherwise only our own errors are reported.
+        if (!afterThrow && !(error instanceof LimitryError)) throw error;
+        onReleaseError(error, held);
+      }
+    };
     let result: R;
     try {
       result = await fn(held);
     } catch (error) {
-      if (!held.settled) await held.release().catch(() => undefined);
+      await release(true);
       throw error;
     }
-    if (!held.settled) {
-      await held.release().catch((error: unknown) => {
-        if (!(error instanceof LimitryError)) throw error;
-      });
-    }
+    await release(false);
     return result;
   }
   private settle(reservationId: string, action: "commit" | "release" | "extend", body: object | undefined, idempotencyKey?: string): Promise<T.LimitReservation> {
@@ -369,8 +397,12 @@ export class LimitsResource extends Resource {
       } as unknown as CheckResult;
     }
     this.failModes.remember(customerId, answer.limits);
-    return { ...answer, fallback: false };
+    return { ...answer, limits: answer.limits.map(withHeld), fallback: false };
   }
+}
+
+function warnReleaseFailed(error: unknown, held: HeldReservation): void {
+  console.warn(`limitry: releasing reservation ${held.id} failed, its hold lapses at its expiry:`, error);
 }
 
 type BalanceTarget = { balanceId: string } | { customerId: string; name?: string };
@@ -446,8 +478,13 @@ export class WebhooksResource extends Resource {
   async delete(webhookId: string): Promise<void> {
     await this.transport.send({ method: "DELETE", path: `/v1/webhooks/${q(webhookId)}` });
   }
-  rotateSecret(webhookId: string): Promise<T.EndpointWithSecret> {
-    return this.call({ method: "POST", path: `/v1/webhooks/${q(webhookId)}/rotate-secret`, retry: "unsent" });
+  /**
+   * A new signing `secret` (shown this once); the old one keeps signing beside it for
+   * `graceHours` (the service's default when not given, 0 to stop it at once), until
+   * `previousSecretExpiresAt`.
+   */
+  rotateSecret(webhookId: string, body: T.RotateSecretRequest = {}): Promise<T.EndpointWithSecret> {
+    return this.call({ method: "POST", path: `/v1/webhooks/${q(webhookId)}/rotate-secret`, body, retry: "unsent" });
   }
   deliveries(webhookId: string, query: PageQuery = {}): Pager<T.Delivery> {
     return this.pager(`/v1/webhooks/${q(webhookId)}/deliveries`, { ...query });

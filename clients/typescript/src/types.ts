@@ -44,7 +44,8 @@ export type LimitReservation = S["LimitReservation"];
 export type LimitUsageResponse = S["LimitUsageResponse"];
 export type CustomerLimitUsageEntry = S["CustomerLimitUsageEntry"];
 export type LimitRequest = S["LimitRequest"];
-export type LimitStatus = S["LimitStatus"];
+/** One limit as a check answered it; `held` is 0 when nothing is held (the service leaves it out). */
+export type LimitStatus = Omit<S["LimitStatus"], "held"> & { held: number };
 export type Meter = S["Meter"];
 export type MeterQueryRequest = S["MeterQueryRequest"];
 export type MeterQueryResult = S["MeterQueryResult"];
@@ -56,6 +57,7 @@ export type Project = S["Project"];
 export type Queued = S["Queued"];
 export type RecordResponse = S["RecordResponse"];
 export type Reservation = S["Reservation"];
+export type RotateSecretRequest = S["RotateSecretRequest"];
 export type ReservationEntry = S["ReservationEntry"];
 export type ReservationStatus = S["ReservationStatus"];
 export type UsageResponse = S["UsageResponse"];

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 
-import { ConflictError, LimitExceededError, Limitry, type HeldReservation } from "../src/index.js";
+import { ConflictError, InternalServerError, LimitExceededError, Limitry, type HeldReservation } from "../src/index.js";
 import { FaultProxy, LimitryServer, newCustomer, rejects } from "./harness.js";
 
 let server: LimitryServer;
@@ -29,10 +29,10 @@ async function concurrencyLimit(customerId: string, limitValue: number): Promise
   await client.limits.create({ name: "Agents at once", meterId: meter.id, limitValue, period: "concurrent", customerId });
 }
 
-/** The customer's one limit as a check sees it; `held` is absent while nothing is held. */
+/** The customer's one limit as a check sees it. */
 async function status(customerId: string) {
   const [only] = (await client.limits.check({ customerId })).limits;
-  return { ...only, held: only.held ?? 0 };
+  return only;
 }
 
 describe("reservations", () => {
@@ -230,5 +230,53 @@ describe("reservations", () => {
     // Every slot is free again.
     const again = await Promise.all([1, 2].map(() => client.limits.withReservation({ customerId }, (held) => held.id)));
     assert.equal(new Set(again).size, 2);
+  });
+  test("a failed release after the callback throws goes to onReleaseError, and the callback's error is rethrown", async () => {
+    const customerId = newCustomer();
+    await tokensLimit(customerId, 1000);
+    const proxy = await FaultProxy.start(server.port);
+    try {
+      const c = new Limitry({ apiKey: server.apiKey, baseUrl: proxy.url, maxRetries: 0 });
+      const failures: [unknown, string | undefined][] = [];
+      let id: string | undefined;
+      const thrown = await rejects(
+        c.limits.withReservation(
+          { customerId, requested: 700, onReleaseError: (error, held) => failures.push([error, held.id]) },
+          (held) => {
+            id = held.id;
+            proxy.actions = ["503"]; // the release, on the way out
+            throw new RangeError("model call failed");
+          },
+        ),
+        RangeError,
+      );
+      assert.equal(thrown.message, "model call failed");
+      assert.equal(failures.length, 1);
+      assert.ok(failures[0][0] instanceof InternalServerError, String(failures[0][0]));
+      assert.equal(failures[0][1], id);
+      assert.equal((await client.limits.getReservation(id!)).status, "held");
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test("a failed release after the callback returns is written with console.warn by default", async (t) => {
+    const customerId = newCustomer();
+    await tokensLimit(customerId, 1000);
+    const warn = t.mock.method(console, "warn", () => undefined);
+    const proxy = await FaultProxy.start(server.port);
+    try {
+      const c = new Limitry({ apiKey: server.apiKey, baseUrl: proxy.url, maxRetries: 0 });
+      const id = await c.limits.withReservation({ customerId, requested: 300 }, (held) => {
+        proxy.actions = ["503"];
+        return held.id;
+      });
+      assert.equal(warn.mock.callCount(), 1);
+      assert.ok(String(warn.mock.calls[0].arguments[0]).includes(id!), String(warn.mock.calls[0].arguments[0]));
+      assert.ok(warn.mock.calls[0].arguments[1] instanceof InternalServerError);
+      assert.equal((await client.limits.getReservation(id!)).status, "held");
+    } finally {
+      await proxy.close();
+    }
   });
 });

@@ -147,6 +147,27 @@ describe("resources", () => {
     assert.ok((await client.usage.summaryCsv({ startDate: today, endDate: tomorrow })).includes(meter.id));
   });
 
+  test("rotating a webhook secret keeps the old one signing for the grace hours asked", async () => {
+    const hook = await client.webhooks.create({ url: "http://127.0.0.1:9/hook", enabled: false });
+    try {
+      const before = Date.now();
+      const expiresIn = async (body?: { graceHours?: number }) => {
+        const rotated = await client.webhooks.rotateSecret(hook.id, body);
+        assert.notEqual(rotated.secret, hook.secret);
+        return rotated.previousSecretExpiresAt ? Date.parse(rotated.previousSecretExpiresAt) - before : null;
+      };
+      const twoHours = await expiresIn({ graceHours: 2 });
+      assert.ok(twoHours !== null && twoHours >= 2 * hour - 1000 && twoHours < 2 * hour + 60_000, String(twoHours));
+      const byDefault = await expiresIn();
+      assert.ok(byDefault !== null && byDefault >= 24 * hour - 1000 && byDefault < 24 * hour + 60_000, String(byDefault));
+      assert.equal(await expiresIn({ graceHours: 0 }), null);
+      const refused = await rejects(client.webhooks.rotateSecret(hook.id, { graceHours: 721 }), ValidationError);
+      assert.equal(refused.field, "graceHours");
+    } finally {
+      await client.webhooks.delete(hook.id);
+    }
+  });
+
   test("webhooks: CRUD, rotate, test, deliveries, redeliver", async () => {
     const receiver = await WebhookReceiver.start();
     try {

@@ -7,6 +7,7 @@ given, so pass them as on the wire (camelCase keys) or as the generated models.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence, Union
 
@@ -19,6 +20,8 @@ from ._types import CheckResult
 
 if TYPE_CHECKING:
     from ._client import AsyncLimitry
+
+log = logging.getLogger("limitry_selfhosted.reservations")
 
 Date = Union[str, datetime]
 Number = Union[int, float]
@@ -338,7 +341,9 @@ class AsyncHeldReservation:
     Inside the block, ``check`` is the reserve's answer and ``id`` the ``lres_…`` reservation.
     ``commit`` records the actual usage and ends the holds; leaving the block without a commit
     releases them, and so does an exception, which then propagates. A release that fails (the
-    service unreachable) is not raised: the hold lapses at its expiry. When the service could
+    service unreachable) is never raised over the block's outcome: it is logged as a warning on
+    the ``limitry_selfhosted.reservations`` logger (and, on Python 3.11+, added as a note to the
+    exception leaving the block), and the hold lapses at its expiry. When the service could
     not be asked and the fail mode allowed the work, nothing is held (``check.fallback`` is
     True): ``commit`` records the usage as a plain event and leaving releases nothing.
     """
@@ -363,13 +368,16 @@ class AsyncHeldReservation:
             raise LimitExceededError(self.check)
         return self
 
-    async def __aexit__(self, *exc_info: Any) -> None:
+    async def __aexit__(self, exc_type: Any, exc: Optional[BaseException], traceback: Any) -> None:
         if self.settled:
             return
         try:
             await self.release()
-        except LimitryError:
-            pass  # the hold lapses at its expiry; an exception from the block goes on unmasked
+        except LimitryError as failure:
+            # Raising here would mask the block's own exception; the hold lapses at its expiry.
+            log.warning("releasing reservation %s failed, its hold lapses at its expiry: %s", self.id, failure)
+            if exc is not None and hasattr(exc, "add_note"):
+                exc.add_note(f"releasing reservation {self.id} failed too: {failure!r}")
 
     async def commit(self, *, event_type: str, values: Optional[Mapping[str, Number]] = None,
                      dimensions: Optional[Mapping[str, str]] = None, properties: Any = None,
@@ -517,9 +525,13 @@ class AsyncWebhooksResource(AsyncResource):
     async def delete(self, webhook_id: str) -> None:
         await self._call(Request("DELETE", f"/v1/webhooks/{_quote(webhook_id)}"), None)
 
-    async def rotate_secret(self, webhook_id: str) -> m.EndpointWithSecret:
-        return await self._call(Request("POST", f"/v1/webhooks/{_quote(webhook_id)}/rotate-secret", retry="unsent"),
-                                m.EndpointWithSecret)
+    async def rotate_secret(self, webhook_id: str, *, grace_hours: Optional[int] = None) -> m.EndpointWithSecret:
+        """A new signing ``secret`` (shown this once); the old one keeps signing beside it for
+        ``grace_hours`` (the service's default when not given, 0 to stop it at once), until
+        ``previous_secret_expires_at``."""
+        request = Request("POST", f"/v1/webhooks/{_quote(webhook_id)}/rotate-secret",
+                          body=body(graceHours=grace_hours), retry="unsent")
+        return await self._call(request, m.EndpointWithSecret)
 
     def deliveries(self, webhook_id: str, *, limit: Optional[int] = None,
                    cursor: Optional[str] = None) -> AsyncPager[m.Delivery]:
