@@ -82,6 +82,19 @@ pub fn rolling_phrase(period: Period) -> &'static str {
     }
 }
 
+/// How far back a rolling window reaches, as a phrase after the usage in it: "in the last 24
+/// hours".
+pub fn last_period_phrase(period: Period) -> &'static str {
+    match period {
+        Period::Minute => "in the last 60 seconds",
+        Period::Hour => "in the last 60 minutes",
+        Period::Day => "in the last 24 hours",
+        Period::Week => "in the last 7 days",
+        Period::Month => "in the last 30 days",
+        Period::Annual | Period::AllTime | Period::Concurrent => period_phrase(period),
+    }
+}
+
 /// A period's name in a form's choices.
 pub fn period_name(period: Period) -> &'static str {
     match period {
@@ -154,6 +167,23 @@ pub fn reset_phrase(reset_unix_seconds: Option<i64>, zone: Tz, now: DateTime<Utc
     match reset_unix_seconds.and_then(|s| DateTime::from_timestamp(s, 0)) {
         Some(at) => format!("resets {} ({})", local_time(at, zone), time_until(now, at)),
         None => "never resets".into(),
+    }
+}
+
+/// What a rolling limit's `reset` means, in the customer's time: a rolling window never
+/// resets, its usage leaves a bucket at a time. While the limit is reached, `reset` is when
+/// enough has left for any request; otherwise when the oldest recorded usage leaves.
+pub fn rolling_reset_phrase(status: &LimitStatus, zone: Tz, now: DateTime<Utc>) -> String {
+    let Some(at) = status.reset.and_then(|s| DateTime::from_timestamp(s, 0)) else {
+        return "never resets".into();
+    };
+    let when = format!("{} ({})", local_time(at, zone), time_until(now, at));
+    if status.exceeded {
+        format!("room again {when}")
+    } else if status.used == status.held {
+        "nothing recorded in the window yet".into()
+    } else {
+        format!("oldest usage leaves the window {when}")
     }
 }
 

@@ -16,7 +16,8 @@ use crate::domain::limits::{Limit, LimitStatus};
 use crate::domain::meters::Meter;
 use crate::engine::{CheckQuery, Engine};
 use crate::ui::format::{
-    grouped, limit_standing, meter_unit, percent_of, period_phrase, quantity, reset_phrase, with_unit,
+    grouped, last_period_phrase, limit_standing, meter_unit, percent_of, period_phrase, quantity, reset_phrase,
+    rolling_reset_phrase, with_unit,
 };
 
 /// Customers whose standing a page computes at most; beyond it, lists say so.
@@ -61,6 +62,8 @@ pub struct LimitView {
     /// The usage percentage from which the limit counts as near.
     pub near_percent: i64,
     pub standing: Standing,
+    /// Whether the limit counts a sliding window rather than calendar ones.
+    pub rolling: bool,
 }
 
 impl LimitView {
@@ -76,17 +79,28 @@ impl LimitView {
         } else {
             Standing::Within
         };
-        LimitView { unit: meter.map(meter_unit).unwrap_or_default(), percent, near_percent, standing, status }
+        let rolling = limit.is_some_and(|l| l.rolling_window().is_some());
+        LimitView { unit: meter.map(meter_unit).unwrap_or_default(), percent, near_percent, standing, rolling, status }
     }
 
-    /// "458,377 of 60,000 tokens per day".
+    /// "458,377 of 60,000 tokens per day", or for a rolling limit "… in the last 24 hours".
     pub fn usage_text(&self) -> String {
+        let period = self.status.period;
         format!(
             "{} of {} {}",
             quantity(self.status.used),
             with_unit(self.status.limit, &self.unit),
-            period_phrase(self.status.period)
+            if self.rolling { last_period_phrase(period) } else { period_phrase(period) }
         )
+    }
+
+    /// When the limit resets, or for a rolling limit when usage leaves its window.
+    pub fn reset_text(&self, zone: Tz, now: DateTime<Utc>) -> String {
+        if self.rolling {
+            rolling_reset_phrase(&self.status, zone, now)
+        } else {
+            reset_phrase(self.status.reset, zone, now)
+        }
     }
 
     /// "Over by 398,377 tokens (763 % of the limit)" or "1,200 tokens left (60 % used)".
@@ -208,7 +222,7 @@ pub fn limit_status_block(view: &LimitView, zone: Tz, now: DateTime<Utc>) -> imp
             <progress max="100" value=view.percent.min(100).to_string() aria-label=bar_label></progress>
             <p data-testid="limit-usage">{view.usage_text()}</p>
             <p data-testid="limit-standing">{view.standing_text()}</p>
-            <p class="hint" data-testid="limit-reset">{reset_phrase(status.reset, zone, now)}</p>
+            <p class="hint" data-testid="limit-reset">{view.reset_text(zone, now)}</p>
         </div>
     }
 }

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::dashboard::{csv_rows, usage_export, Browser, PASSWORD};
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{at, spawn_app, TestApp};
 
 /// The options of the header's project switcher, and the one selected.
 fn switcher(page: &str) -> (Vec<String>, Option<String>) {
@@ -383,4 +383,56 @@ async fn customer_charts_follow_the_chosen_range_granularity_and_breakdown_and_d
     );
     // Bucketed in UTC days, the event would miss the one day drawn.
     assert!(!tokyo_page.body.contains("No data"), "{}", tokyo_page.body);
+}
+
+/// The text of the customer page's block of the limit named `name`.
+fn limit_block(page: &str, name: &str) -> String {
+    page.split(r#"data-testid="limit-status""#)
+        .skip(1)
+        .find(|block| block.contains(&format!("<strong>{name}</strong>")))
+        .unwrap_or_else(|| panic!("no limit {name} in {page}"))
+        .split("</div>")
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_rolling_limit_on_the_customer_page_counts_the_last_24_hours_and_says_when_usage_leaves() {
+    let app = spawn_app().await; // 2026-03-10 12:00 UTC
+    let meter = app.token_meter().await;
+    app.create_limit(
+        json!({"name": "Rolling day", "meterId": meter, "limitValue": 100, "period": "day", "rolling": true}),
+    )
+    .await;
+    app.create_limit(json!({"name": "Calendar day", "meterId": meter, "limitValue": 100, "period": "day"})).await;
+    app.record_tokens("acme", 60).await; // leaves the rolling window at 12:00 the next day
+    app.clock.set(at("2026-03-11T09:00:00Z"));
+    app.record_tokens("acme", 30).await;
+    customer(&app, "idle", "Idle Ltd", None).await;
+    let acme = app.get("/v1/customers/acme").await.1["id"].as_str().unwrap().to_string();
+    let idle = app.get("/v1/customers/idle").await.1["id"].as_str().unwrap().to_string();
+    let mut browser = Browser::new(&app);
+    browser.set_up().await;
+
+    let page = browser.get(&format!("/customers/{acme}")).await;
+    let rolling = limit_block(&page.body, "Rolling day");
+    assert!(rolling.contains("90 of 100 tokens in the last 24 hours"), "{rolling}");
+    assert!(rolling.contains("oldest usage leaves the window 2026-03-11 12:00 UTC (in 3 h)"), "{rolling}");
+    assert!(!rolling.contains("per day") && !rolling.contains("resets"), "{rolling}");
+    let calendar = limit_block(&page.body, "Calendar day");
+    assert!(calendar.contains("30 of 100 tokens per day"), "{calendar}");
+    assert!(calendar.contains("resets 2026-03-12 00:00 UTC (in 15 h)"), "{calendar}");
+    assert!(page.body.contains("Rolling day: 100 tokens in any 24 hours"), "the chart names it: {}", page.body);
+
+    app.record_tokens("acme", 10).await;
+    let page = browser.get(&format!("/customers/{acme}")).await;
+    let rolling = limit_block(&page.body, "Rolling day");
+    assert!(rolling.contains("100 of 100 tokens in the last 24 hours"), "{rolling}");
+    assert!(rolling.contains("room again 2026-03-11 12:00 UTC (in 3 h)"), "{rolling}");
+
+    let page = browser.get(&format!("/customers/{idle}")).await;
+    let rolling = limit_block(&page.body, "Rolling day");
+    assert!(rolling.contains("0 of 100 tokens in the last 24 hours"), "{rolling}");
+    assert!(rolling.contains("nothing recorded in the window yet"), "{rolling}");
 }

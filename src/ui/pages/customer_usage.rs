@@ -25,7 +25,7 @@ use crate::domain::windows::{window_containing, Period};
 use crate::engine::query::{query_meter_in_zone, GroupValue, MeterQuery, WindowSize};
 use crate::engine::summary::RangeBound;
 use crate::ui::components::PageContext;
-use crate::ui::format::{meter_unit, period_phrase, with_unit};
+use crate::ui::format::{meter_unit, period_phrase, rolling_phrase, with_unit};
 use crate::ui::standing::LimitView;
 
 /// Days shown when the operator chose none: the last 30 days per day, the last 2 per hour.
@@ -161,7 +161,8 @@ fn limit_label(view: &LimitView, limit: Option<&Limit>) -> String {
         .map(|l| l.dimension_filters.iter().map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>())
         .unwrap_or_default();
     let only = if filters.is_empty() { String::new() } else { format!(", only {}", filters.join(", ")) };
-    format!("{}: {} {}{only}", status.name, with_unit(status.limit, &view.unit), period_phrase(status.period))
+    let period = if view.rolling { rolling_phrase(status.period) } else { period_phrase(status.period) };
+    format!("{}: {} {period}{only}", status.name, with_unit(status.limit, &view.unit))
 }
 
 /// The lines of one meter's chart: the whole usage, or one line per group of a breakdown
