@@ -43,8 +43,21 @@ use crate::engine::Engine;
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::telemetry::{request_span, ObserveLayer, RandomRequestId};
 
+/// What every handler shares. Every layer and extractor that takes the state clones it for
+/// each request, so it is one `Arc`: a clone costs one reference count, not one per field (the
+/// Leptos options alone hold several).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+pub struct SharedState {
     pub engine: Arc<Engine>,
     pub keys: Arc<KeyAuthenticator>,
     pub ui: Arc<UiSettings>,
@@ -80,7 +93,7 @@ pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Resu
     };
     let leptos = LeptosOptions::builder().output_name("limitry").site_addr(config.bind).build();
     let rate_limits = Arc::new(RateLimiter::new(config.rate_limits, db.clone(), clock.clone()));
-    Ok(AppState {
+    Ok(AppState(Arc::new(SharedState {
         rate_limits,
         cors_allowed_origins: Arc::new(config.cors_allowed_origins.clone()),
         engine: Arc::new(Engine::new(db, clock, config.max_backdate_days)),
@@ -89,7 +102,7 @@ pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Resu
         leptos,
         webhook_policy: config.webhooks.target_policy,
         webhook_secret_grace: config.webhooks.secret_grace,
-    })
+    })))
 }
 
 pub fn router(state: AppState) -> Router {

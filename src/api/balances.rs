@@ -4,7 +4,7 @@
 //! answer back and moves no money again.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -258,8 +258,11 @@ fn respond(result: OperationResult, requested: Option<i64>) -> OperationResponse
 }
 
 /// Reads and checks the `Idempotency-Key` header.
+/// Named once: looking a header up by text parses the name on every request.
+static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+
 pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, AppError> {
-    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    let Some(value) = headers.get(&IDEMPOTENCY_KEY) else { return Ok(None) };
     match value.to_str() {
         Ok(key) if !key.is_empty() && key.len() <= 256 && !key.chars().any(char::is_control) => {
             Ok(Some(key.to_string()))

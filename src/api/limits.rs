@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
+use super::check_answer::CheckAnswer;
 use super::reservations::{self, ttl_seconds, IdempotencyKey};
 use super::{Page, PageParams};
 use crate::auth::actor::ApiActor;
@@ -535,7 +536,7 @@ pub async fn check(
         // The answer lists the limits the event is subject to, unless the check names others.
         let dimensions = if dimensions.is_empty() { event.dimensions.clone() } else { dimensions };
         let query = CheckQuery { customer_ref: &customer_ref, dimensions: &dimensions, requested: None, balances: &[] };
-        return Ok(ApiJson(state.engine.consume(&project, &query, event).await?).into_response());
+        return Ok(CheckAnswer(state.engine.consume(&project, &query, event).await?).into_response());
     }
     if request.event.is_some() {
         return Err(FieldError::invalid("event", "is recorded only with mode consume").into());
@@ -563,7 +564,7 @@ pub async fn check(
     if key.is_some() {
         return Err(FieldError::invalid("Idempotency-Key", "is taken only with mode reserve").into());
     }
-    Ok(ApiJson(state.engine.check(&project, &query).await?).into_response())
+    Ok(CheckAnswer(state.engine.check(&project, &query).await?).into_response())
 }
 
 /// The balances a check names, validated (at most 20, each with a positive whole amount).

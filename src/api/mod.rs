@@ -2,6 +2,7 @@
 //! shape the answer. One file per resource.
 
 pub mod balances;
+pub mod check_answer;
 pub mod client;
 pub mod customers;
 pub mod events;

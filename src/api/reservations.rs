@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::balances::{idempotency_key, replayed};
+use super::check_answer::CheckAnswer;
 use super::limits::{check_balances, BalanceAmount, ConsumeEvent};
 use crate::auth::keys::ApiProject;
 use crate::db::balances::IdempotencyClaim;
@@ -22,8 +23,7 @@ use crate::domain::limit_reservations::LimitReservation;
 use crate::domain::{FieldError, WholeNumber};
 use crate::engine::balances::Idempotent;
 use crate::engine::reservations::{ReserveQuery, Settlement};
-use crate::engine::CheckResponse;
-use crate::error::{parse_json, ApiBody, ApiJson, ApiPath, AppError, ErrorBody};
+use crate::error::{parse_json, ApiBody, ApiPath, AppError, ErrorBody};
 use crate::server::AppState;
 
 /// The `Idempotency-Key` header, read alone: the check path does not copy the headers.
@@ -61,7 +61,7 @@ pub async fn reserve(
         .reserve(project, query, claim.as_ref(), |answer| (200, serde_json::to_string(answer).unwrap_or_default()))
         .await?;
     Ok(match outcome {
-        Idempotent::Fresh(answer) => ApiJson::<CheckResponse>(answer).into_response(),
+        Idempotent::Fresh(answer) => CheckAnswer(answer).into_response(),
         Idempotent::Replayed { status, body } => replayed(status, body),
     })
 }

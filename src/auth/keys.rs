@@ -11,6 +11,7 @@ use rand::distributions::Alphanumeric;
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
+use crate::clock::Clock;
 use crate::db::keys::NewApiKey;
 use crate::db::projects::Project;
 use crate::db::rate_limits::KeyRateLimits;
@@ -60,7 +61,7 @@ const MAX_CACHED_KEYS: usize = 10_000;
 
 /// What an existing key resolved to, shared by every request that presents it.
 struct Cached {
-    key_id: String,
+    key_id: Arc<str>,
     /// `None` if the key's project is gone.
     project: Option<Arc<Project>>,
     /// The key may no longer be used.
@@ -87,25 +88,32 @@ impl Default for KeyAuthenticator {
 /// Who an API key request comes from: the key, its project and its own rate limits.
 #[derive(Debug, Clone)]
 pub struct AuthenticatedKey {
-    pub key_id: String,
+    pub key_id: Arc<str>,
     pub project: Arc<Project>,
     pub rate_limits: KeyRateLimits,
 }
 
 impl KeyAuthenticator {
-    pub async fn authenticate(&self, db: &Db, secret: &str, now_ms: i64) -> Result<Arc<Project>, AppError> {
-        self.authenticate_key(db, secret, now_ms).await.map(|key| key.project)
+    pub async fn authenticate(&self, db: &Db, secret: &str, clock: &dyn Clock) -> Result<Arc<Project>, AppError> {
+        self.authenticate_key(db, secret, clock).await.map(|key| key.project)
     }
 
-    pub async fn authenticate_key(&self, db: &Db, secret: &str, now_ms: i64) -> Result<AuthenticatedKey, AppError> {
+    /// `clock` is read only to record when a key was used, about once a minute per key.
+    pub async fn authenticate_key(
+        &self,
+        db: &Db,
+        secret: &str,
+        clock: &dyn Clock,
+    ) -> Result<AuthenticatedKey, AppError> {
         if !secret.starts_with(KEY_PREFIX) {
             return Err(AppError::InvalidApiKey);
         }
         // Remembered by the secret itself: hashing it would cost more than all the rest of
         // authentication, and the secret is in this process's memory with every request anyway.
         let cached = self.cache.read().ok().and_then(|c| c.get(secret).cloned());
+        let started = Instant::now();
         let entry = match cached {
-            Some(entry) if entry.fetched.elapsed() < CACHE_TTL => entry,
+            Some(entry) if started.saturating_duration_since(entry.fetched) < CACHE_TTL => entry,
             _ => {
                 // A secret that matches no key is not remembered: anyone can send endless
                 // random ones, and memory must not grow with them.
@@ -115,11 +123,11 @@ impl KeyAuthenticator {
                 };
                 let project = db.project(&key.project_id).await?.map(Arc::new);
                 let rate_limits = db.key_rate_limits(&key.id).await?;
-                let never = self.elapsed_ms() - TOUCH_INTERVAL.as_millis() as i64;
+                let never = self.elapsed_ms(started) - TOUCH_INTERVAL.as_millis() as i64;
                 let entry = Arc::new(Cached {
                     revoked: key.revoked_at.is_some(),
                     rate_limits,
-                    key_id: key.id,
+                    key_id: key.id.into(),
                     project,
                     fetched: Instant::now(),
                     touched_ms: AtomicI64::new(never),
@@ -143,13 +151,13 @@ impl KeyAuthenticator {
             tracing::info!(key_id = %key_id, "revoked API key used");
             return Err(AppError::ExpiredApiKey);
         }
-        let now = self.elapsed_ms();
+        let now = self.elapsed_ms(started);
         let touched = entry.touched_ms.load(Ordering::Relaxed);
         // Only the request that moves the mark writes, so a burst writes once.
         if now - touched >= TOUCH_INTERVAL.as_millis() as i64
             && entry.touched_ms.compare_exchange(touched, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
         {
-            let (db, id) = (db.clone(), key_id.clone());
+            let (db, id, now_ms) = (db.clone(), key_id.clone(), clock.now().timestamp_millis());
             tokio::spawn(async move {
                 if let Err(err) = db.touch_key(&id, now_ms).await {
                     tracing::warn!(error = %err, "could not record API key use");
@@ -164,8 +172,9 @@ impl KeyAuthenticator {
         self.cache.read().map_or(0, |cache| cache.len())
     }
 
-    fn elapsed_ms(&self) -> i64 {
-        self.started.elapsed().as_millis() as i64
+    /// Milliseconds from this authenticator's start to `at`.
+    fn elapsed_ms(&self, at: Instant) -> i64 {
+        at.saturating_duration_since(self.started).as_millis() as i64
     }
 
     /// Forgets cached answers, after a revocation in this process.
@@ -216,14 +225,13 @@ impl FromRequestParts<AppState> for ApiProject {
                 "a client token reaches only the /v1/client/… routes: use an API key".into(),
             ));
         }
-        let now_ms = state.engine.now().timestamp_millis();
         if secret.starts_with(crate::auth::personal_tokens::TOKEN_PREFIX) {
-            let db = state.engine.db();
+            let (db, now_ms) = (state.engine.db(), state.engine.now().timestamp_millis());
             return crate::auth::personal_tokens::authenticate_personal_token(db, secret, &parts.headers, now_ms)
                 .await
                 .map(ApiProject);
         }
-        state.keys.authenticate(state.engine.db(), secret, now_ms).await.map(ApiProject)
+        state.keys.authenticate(state.engine.db(), secret, state.engine.clock()).await.map(ApiProject)
     }
 }
 

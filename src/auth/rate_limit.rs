@@ -463,8 +463,7 @@ pub async fn limit_api_keys(State(state): State<AppState>, mut request: Request,
         Ok(secret) if secret.starts_with(KEY_PREFIX) => secret,
         _ => return next.run(request).await,
     };
-    let now_ms = state.engine.now().timestamp_millis();
-    let Ok(key) = state.keys.authenticate_key(state.engine.db(), secret, now_ms).await else {
+    let Ok(key) = state.keys.authenticate_key(state.engine.db(), secret, state.engine.clock()).await else {
         return next.run(request).await;
     };
     let admission = state.rate_limits.admit(&key.key_id, key.rate_limits).await;

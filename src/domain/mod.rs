@@ -116,6 +116,10 @@ fn checked_text(
     if trimmed.chars().any(|c| c.is_control() && !allowed(c)) {
         return Err(FieldError::invalid(field, refusal));
     }
+    // Most texts arrive without surrounding blanks: keep them as they came.
+    if trimmed.len() == value.len() {
+        return Ok(Some(value));
+    }
     Ok(Some(trimmed.to_string()))
 }
 

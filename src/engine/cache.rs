@@ -47,11 +47,11 @@ struct State {
     epoch: u64,
     /// False while changes made elsewhere could be missed (a lost listener): nothing is kept.
     accepting: bool,
-    /// Keyed by (project id, id or externalId as the client sent it).
-    customers: HashMap<(String, String), Arc<Customer>>,
+    /// By project id, then id or externalId as the client sent it.
+    customers: ByProject<Arc<Customer>>,
     /// References known to name no customer yet (only kept by the database's only writer,
     /// whose records forget them when they create the customer).
-    absent: HashSet<(String, String)>,
+    absent: ByProject<()>,
     limits: HashMap<String, Arc<Vec<Limit>>>,
     /// `None`: known to have no usage yet.
     counters: HashMap<CounterKey, Option<StoredCounter>>,
@@ -144,6 +144,56 @@ impl State {
     }
 }
 
+/// Entries by project id, then by a reference within the project: looked up by borrowed
+/// text, so that a check allocates no key.
+struct ByProject<V> {
+    projects: HashMap<String, HashMap<String, V>>,
+    len: usize,
+}
+
+impl<V> Default for ByProject<V> {
+    fn default() -> Self {
+        ByProject { projects: HashMap::new(), len: 0 }
+    }
+}
+
+impl<V> ByProject<V> {
+    fn get(&self, project_id: &str, reference: &str) -> Option<&V> {
+        self.projects.get(project_id)?.get(reference)
+    }
+
+    fn insert(&mut self, project_id: &str, reference: &str, value: V) {
+        let project = match self.projects.get_mut(project_id) {
+            Some(project) => project,
+            None => self.projects.entry(project_id.to_string()).or_default(),
+        };
+        if project.insert(reference.to_string(), value).is_none() {
+            self.len += 1;
+        }
+    }
+
+    fn remove(&mut self, project_id: &str, reference: &str) {
+        if let Some(project) = self.projects.get_mut(project_id) {
+            if project.remove(reference).is_some() {
+                self.len -= 1;
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn clear(&mut self) {
+        self.projects.clear();
+        self.len = 0;
+    }
+}
+
 pub struct Cache {
     state: Mutex<State>,
 }
@@ -176,8 +226,14 @@ impl Cache {
         })
     }
 
-    pub fn customer(&self, project_id: &str, reference: &str) -> Option<Arc<Customer>> {
-        self.lock().customers.get(&(project_id.to_string(), reference.to_string())).cloned()
+    /// What is known of the customer a reference names: `Some(None)` when it is known to
+    /// name none yet, `None` when nothing is known.
+    pub fn customer(&self, project_id: &str, reference: &str) -> Option<Option<Arc<Customer>>> {
+        let state = self.lock();
+        if let Some(customer) = state.customers.get(project_id, reference) {
+            return Some(Some(customer.clone()));
+        }
+        state.absent.get(project_id, reference).map(|()| None)
     }
 
     pub fn limits(&self, project_id: &str) -> Option<Arc<Vec<Limit>>> {
@@ -293,13 +349,8 @@ impl Cache {
             if state.customers.len() >= MAX_CUSTOMERS {
                 state.customers.clear();
             }
-            state.customers.insert((project_id.to_string(), reference.to_string()), customer);
+            state.customers.insert(project_id, reference, customer);
         });
-    }
-
-    /// Whether the reference is known to name no customer yet.
-    pub fn is_absent(&self, project_id: &str, reference: &str) -> bool {
-        self.lock().absent.contains(&(project_id.to_string(), reference.to_string()))
     }
 
     /// Remembers, while holding the writer slot, that a reference names no customer. Bounded
@@ -309,7 +360,7 @@ impl Cache {
             if state.absent.len() >= MAX_CUSTOMERS {
                 state.absent.clear();
             }
-            state.absent.insert((project_id.to_string(), reference.to_string()));
+            state.absent.insert(project_id, reference, ());
         });
     }
 
@@ -330,7 +381,7 @@ impl Cache {
             return;
         }
         for reference in references {
-            state.absent.remove(&(project_id.to_string(), reference.to_string()));
+            state.absent.remove(project_id, reference);
         }
     }
 

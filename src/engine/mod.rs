@@ -9,6 +9,7 @@ mod group_commit;
 pub mod limit_usage;
 pub mod listener;
 pub mod query;
+mod recent_windows;
 pub mod reservations;
 mod rolling;
 pub mod rules;
@@ -32,7 +33,6 @@ use crate::domain::limits::{governing_limits, Limit, LimitStatus};
 use crate::domain::meters::Counter;
 use crate::domain::quantity::Quantity;
 use crate::domain::usage::CounterKey;
-use crate::domain::windows::window_containing;
 use crate::telemetry::Metrics;
 use cache::{Cache, WriteGuard};
 use group_commit::GroupCommitter;
@@ -140,6 +140,11 @@ impl Engine {
         self.clock.now()
     }
 
+    /// The clock itself, for work that reads it only now and then.
+    pub fn clock(&self) -> &dyn Clock {
+        &*self.clock
+    }
+
     /// How many customers and counters the check path holds in memory.
     pub fn cache_sizes(&self) -> (usize, usize) {
         self.cache.sizes()
@@ -209,13 +214,11 @@ impl Engine {
         read_database |= customer_read;
         let limits = self.limits(project, &mut read_database).await?;
         let zone = customer.window_zone(project.timezone);
-        let applicable: Vec<&Limit> = governing_limits(&limits, &customer.id)
-            .into_iter()
-            .filter(|limit| limit.applies_to_check(query.dimensions))
-            .collect();
+        let mut applicable: Vec<&Limit> = governing_limits(&limits, &customer.id);
+        applicable.retain(|limit| limit.applies_to_check(query.dimensions));
         let windows: Vec<_> = applicable
             .iter()
-            .map(|limit| window_containing(limit.period, now, zone, customer.billing_cycle_start))
+            .map(|limit| recent_windows::window_at(limit.period, now, zone, customer.billing_cycle_start))
             .collect();
         // Rolling limits are judged from their buckets (`rolling_buckets`), not one counter.
         let keys: Vec<CounterKey> = applicable
@@ -311,11 +314,8 @@ impl Engine {
         reference: &str,
         read_database: &mut bool,
     ) -> DbResult<Option<Arc<Customer>>> {
-        if let Some(customer) = self.cache.customer(&project.id, reference) {
-            return Ok(Some(customer));
-        }
-        if self.cache.is_absent(&project.id, reference) {
-            return Ok(None);
+        if let Some(known) = self.cache.customer(&project.id, reference) {
+            return Ok(known);
         }
         *read_database = true;
         let permit = self.cache.permit();
