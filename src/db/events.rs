@@ -273,8 +273,8 @@ impl PgStore {
         rows: &[EventInsert<'_>],
         now_ms: i64,
     ) -> DbResult<u64> {
-        // Idempotency keys in one order in every transaction: groups under way at once that
-        // insert the same keys then wait for each other instead of deadlocking.
+        // Idempotency keys in one order in every transaction: instances recording the same
+        // keys at once then wait for each other instead of deadlocking.
         let mut rows: Vec<&EventInsert<'_>> = rows.iter().collect();
         rows.sort_by_key(|row| row.idempotency_key);
         fn column<'a>(rows: &[&'a EventInsert<'_>], value: fn(&'a EventInsert<'_>) -> &'a str) -> Vec<&'a str> {

@@ -4,14 +4,12 @@
 //! queued (up to `MAX_GROUP_EVENTS`), commits it per project in one transaction, and only then
 //! answers each request with its own results, so a 200 still means committed. While a group
 //! commits the next one gathers, so no timer is needed: the busier the service, the larger the
-//! groups, and one sync covers them all. On PostgreSQL a few groups may be under way at once
-//! (`GROUPS_IN_FLIGHT_POSTGRES`), so the next one writes while one waits for its commit to be
-//! flushed; SQLite writes one at a time. The writer is a task of its own, so a client that hangs
+//! groups, and one sync covers them all. The writer is a task of its own, so a client that hangs
 //! up cannot cut a commit short: its events are committed or not as a whole, like everyone's.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
 use super::cache::Cache;
@@ -28,10 +26,6 @@ use crate::domain::usage::AlertKey;
 const MAX_GROUP_EVENTS: usize = 2_000;
 /// Requests that may wait for the writer before new ones wait to be queued.
 const QUEUE_DEPTH: usize = 4_096;
-/// Groups whose transactions may be under way at once on PostgreSQL. Their commits wait for
-/// the log flush side by side, and PostgreSQL flushes them together; their row locks are
-/// taken in key order, as with several instances on one database.
-const GROUPS_IN_FLIGHT_POSTGRES: usize = 4;
 
 /// One request's events and where its answer goes.
 struct Submission {
@@ -104,17 +98,7 @@ struct Writer {
 }
 
 async fn write_groups(writer: Arc<Writer>, mut queue: mpsc::Receiver<Submission>, closing: Arc<Notify>) {
-    // SQLite commits one transaction at a time anyway. PostgreSQL lets the next groups gather
-    // and write while one waits for its commit to be flushed: each commit holds a permit.
-    let in_flight = match writer.db.is_exclusive() {
-        true => 1,
-        false => GROUPS_IN_FLIGHT_POSTGRES,
-    };
-    let permits = Arc::new(Semaphore::new(in_flight));
     loop {
-        // Taken before gathering, so the group holds everything queued while the previous
-        // commits were under way.
-        let Ok(mut permit) = permits.clone().acquire_owned().await else { break };
         let first = tokio::select! {
             first = queue.recv() => match first {
                 Some(first) => first,
@@ -135,28 +119,18 @@ async fn write_groups(writer: Arc<Writer>, mut queue: mpsc::Receiver<Submission>
             group.push(next);
         }
         // One transaction per project: a project's limits decide its counters.
-        loop {
+        while !group.is_empty() {
             let project_id = group[0].project.id.clone();
             let (same, rest): (Vec<_>, Vec<_>) = group.into_iter().partition(|s| s.project.id == project_id);
             group = rest;
+            // A task of its own, so that a panic (the release build checks overflow) fails
+            // this group's requests, whose answers are dropped, and never stops the writer.
             let writer = writer.clone();
-            tokio::spawn(async move {
-                // A task of its own, so that a panic (the release build checks overflow) fails
-                // this group's requests, whose answers are dropped, and never stops the writer.
-                if let Err(err) = tokio::spawn(async move { writer.commit(same).await }).await {
-                    tracing::error!(error = %err, "a group commit failed unexpectedly; its requests were answered with an error");
-                }
-                drop(permit);
-            });
-            if group.is_empty() {
-                break;
+            if let Err(err) = tokio::spawn(async move { writer.commit(same).await }).await {
+                tracing::error!(error = %err, "a group commit failed unexpectedly; its requests were answered with an error");
             }
-            let Ok(next) = permits.clone().acquire_owned().await else { return };
-            permit = next;
         }
     }
-    // Closed: wait for the commits still under way.
-    let _ = permits.acquire_many(in_flight as u32).await;
 }
 
 impl Writer {
