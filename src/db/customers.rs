@@ -341,8 +341,8 @@ impl Db {
         with_store!(self, s => {
             let mut tx = s.begin_write().await?;
             // Waits for the project's recorders to finish, so none inserts an event for this
-            // customer between the deletes (a foreign-key failure) or locks rows in the
-            // opposite order (a deadlock); later recorders see it gone.
+            // customer between the deletes (an event left without its customer) or locks rows
+            // in the opposite order (a deadlock); later recorders see it gone.
             s.lock_project(&mut tx, project_id, true).await?;
             let balances: i64 = sqlx::query_scalar(COUNT_CUSTOMER_BALANCES).bind(customer_id).fetch_one(&mut *tx).await?;
             if balances > 0 {
