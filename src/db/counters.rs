@@ -9,7 +9,9 @@ use sqlx::{Postgres, Sqlite};
 use super::customers::CustomerRow;
 use super::events::UsageRow;
 use super::projects::Project;
-use super::{placeholder_rows, with_store, Db, DbError, DbResult, PgStore, SqliteStore, Store, WriteTx};
+use super::{
+    placeholder_rows, statement_chunks, with_store, Db, DbError, DbResult, PgStore, SqliteStore, Store, WriteTx,
+};
 use crate::domain::customers::Customer;
 use crate::domain::limits::Limit;
 use crate::domain::meters::{Aggregation, Counter, Meter};
@@ -39,11 +41,12 @@ const SELECT_LIMIT_COUNTERS_SINCE: &str = concat!(
 const SELECT_CUSTOMER_USAGE_SINCE: &str = "select event_type, metric_values, dimensions, occurred_at from events \
      where customer_id = $1 and occurred_at >= $2 and occurred_at < $3";
 
-// Multi-row upserts: `INSERT_COUNTERS` and `($1, …, $5), …` rows, then the aggregation's
-// conflict clause. Rows come merged (one per key) and in key order, so concurrent writers on
-// PostgreSQL take counter rows in the same order.
-const INSERT_COUNTERS: &str =
-    "insert into usage_counters (limit_id, customer_id, window_start, value, latest_at) values";
+// Multi-row upserts: `INSERT_COUNTERS` and the rows (`values (?, …), …` on SQLite,
+// `COUNTER_ARRAYS` on PostgreSQL), then the aggregation's conflict clause. Rows come merged
+// (one per key) and in key order, so concurrent writers on PostgreSQL take counter rows in the
+// same order.
+const INSERT_COUNTERS: &str = "insert into usage_counters (limit_id, customer_id, window_start, value, latest_at)";
+const COUNTER_ARRAYS: &str = "select * from unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[])";
 // Every change moves the version: instances holding counters in memory keep the newest.
 const LATER_LATEST_AT: &str = "latest_at = case when excluded.latest_at > usage_counters.latest_at \
      then excluded.latest_at else usage_counters.latest_at end, version = usage_counters.version + 1 \
@@ -56,7 +59,7 @@ const ON_CONFLICT_MAX: &str = "on conflict (limit_id, customer_id, window_start)
 const ON_CONFLICT_LATEST: &str = "on conflict (limit_id, customer_id, window_start) do update set \
      value = case when excluded.latest_at >= usage_counters.latest_at then excluded.value \
      else usage_counters.value end,";
-/// Counter rows per statement: 5 parameters each, far under both databases' limits.
+/// Counter rows per statement on SQLite: 5 parameters each, far under its limit.
 const COUNTERS_PER_STATEMENT: usize = 200;
 
 // Rolling windows' buckets: followed by ` or `-joined
@@ -212,27 +215,14 @@ macro_rules! counter_transaction_helpers {
                 let mut stored: HashMap<(String, String, i64), StoredCounter> = HashMap::with_capacity(updates.len());
                 for aggregation in [Aggregation::Sum, Aggregation::Count, Aggregation::Max, Aggregation::Latest] {
                     let same: Vec<&CounterUpdate> = updates.iter().filter(|u| u.aggregation == aggregation).collect();
-                    for chunk in same.chunks(COUNTERS_PER_STATEMENT) {
-                        let sql = format!(
-                            "{INSERT_COUNTERS} {} {} {LATER_LATEST_AT}",
-                            placeholder_rows(<$store as Store>::POSTGRES, chunk.len(), 5, 1),
-                            on_conflict(aggregation)
-                        );
-                        let mut query = sqlx::query_as::<_, (String, String, i64, i64, i64, i64)>(&sql);
-                        for update in chunk {
-                            query = query
-                                .bind(&update.key.limit_id)
-                                .bind(&update.key.customer_id)
-                                .bind(update.key.window_start)
-                                .bind(update.counter.value.0)
-                                .bind(update.counter.latest_at);
-                        }
-                        for (limit_id, customer_id, window_start, value, latest_at, version) in
-                            query.fetch_all(&mut **tx).await?
-                        {
-                            let counter = Counter { value: Quantity(value), latest_at };
-                            stored.insert((limit_id, customer_id, window_start), StoredCounter { counter, version });
-                        }
+                    if same.is_empty() {
+                        continue;
+                    }
+                    for (limit_id, customer_id, window_start, value, latest_at, version) in
+                        self.upsert_counters_tx(tx, aggregation, &same).await?
+                    {
+                        let counter = Counter { value: Quantity(value), latest_at };
+                        stored.insert((limit_id, customer_id, window_start), StoredCounter { counter, version });
                     }
                 }
                 updates
@@ -431,6 +421,62 @@ macro_rules! counter_transaction_helpers {
 }
 counter_transaction_helpers!(SqliteStore, Sqlite);
 counter_transaction_helpers!(PgStore, Postgres);
+
+/// A counter row as an upsert returns it.
+type CounterRow = (String, String, i64, i64, i64, i64);
+
+impl SqliteStore {
+    /// Folds one aggregation's updates into their counters, a few hundred per statement.
+    async fn upsert_counters_tx(
+        &self,
+        tx: &mut WriteTx<Sqlite>,
+        aggregation: Aggregation,
+        updates: &[&CounterUpdate],
+    ) -> DbResult<Vec<CounterRow>> {
+        let mut rows = Vec::with_capacity(updates.len());
+        for chunk in statement_chunks(updates, COUNTERS_PER_STATEMENT) {
+            let sql = format!(
+                "{INSERT_COUNTERS} values {} {} {LATER_LATEST_AT}",
+                placeholder_rows(false, chunk.len(), 5, 1),
+                on_conflict(aggregation)
+            );
+            let mut query = sqlx::query_as::<_, CounterRow>(&sql);
+            for update in chunk {
+                query = query
+                    .bind(&update.key.limit_id)
+                    .bind(&update.key.customer_id)
+                    .bind(update.key.window_start)
+                    .bind(update.counter.value.0)
+                    .bind(update.counter.latest_at);
+            }
+            rows.extend(query.fetch_all(&mut **tx).await?);
+        }
+        Ok(rows)
+    }
+}
+
+impl PgStore {
+    /// Folds one aggregation's updates into their counters in one statement, the rows as one
+    /// array per column: the text depends on the aggregation only, so it is prepared once per
+    /// connection. `unnest` yields the rows in the arrays' order, which is key order.
+    async fn upsert_counters_tx(
+        &self,
+        tx: &mut WriteTx<Postgres>,
+        aggregation: Aggregation,
+        updates: &[&CounterUpdate],
+    ) -> DbResult<Vec<CounterRow>> {
+        let sql = format!("{INSERT_COUNTERS} {COUNTER_ARRAYS} {} {LATER_LATEST_AT}", on_conflict(aggregation));
+        let rows = sqlx::query_as::<_, CounterRow>(&sql)
+            .bind(updates.iter().map(|u| u.key.limit_id.as_str()).collect::<Vec<_>>())
+            .bind(updates.iter().map(|u| u.key.customer_id.as_str()).collect::<Vec<_>>())
+            .bind(updates.iter().map(|u| u.key.window_start).collect::<Vec<_>>())
+            .bind(updates.iter().map(|u| u.counter.value.0).collect::<Vec<_>>())
+            .bind(updates.iter().map(|u| u.counter.latest_at).collect::<Vec<_>>())
+            .fetch_all(&mut **tx)
+            .await?;
+        Ok(rows)
+    }
+}
 
 impl SqliteStore {
     /// Nothing to announce: this process is the file's only writer.

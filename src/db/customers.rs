@@ -6,8 +6,8 @@ use sqlx::{Postgres, Sqlite};
 use std::collections::HashMap;
 
 use super::{
-    conflict_on_unique, ms_to_time, numbered_list, placeholder_rows, with_store, Db, DbError, DbResult, PgStore,
-    SqliteStore, Store, WriteTx, ROWS_PER_STATEMENT,
+    conflict_on_unique, ms_to_time, numbered_list, placeholder_rows, statement_chunks, with_store, Db, DbError,
+    DbResult, PgStore, SqliteStore, Store, WriteTx, ROWS_PER_STATEMENT,
 };
 use crate::domain::customers::{parse_billing_anchor, Customer, CUSTOMER_ID_PREFIX};
 use crate::domain::ids::new_id;
@@ -160,7 +160,7 @@ macro_rules! customer_transaction_helpers {
                     let customer = self.ensure_customer_tx(tx, project_id, reference, now_ms).await?;
                     found.insert(reference.to_string(), customer);
                 }
-                for chunk in external.chunks(ROWS_PER_STATEMENT) {
+                for chunk in statement_chunks(&external, ROWS_PER_STATEMENT) {
                     let select = format!("{SELECT_CUSTOMERS_BY_EXTERNAL_IDS} ({})", numbered_list(2, chunk.len()));
                     let mut missing: Vec<&str> = chunk.to_vec();
                     for attempt in 0..2 {
@@ -341,8 +341,8 @@ impl Db {
         with_store!(self, s => {
             let mut tx = s.begin_write().await?;
             // Waits for the project's recorders to finish, so none inserts an event for this
-            // customer between the deletes (a foreign-key failure) or locks rows in the
-            // opposite order (a deadlock); later recorders see it gone.
+            // customer between the deletes (an event left without its customer) or locks rows
+            // in the opposite order (a deadlock); later recorders see it gone.
             s.lock_project(&mut tx, project_id, true).await?;
             let balances: i64 = sqlx::query_scalar(COUNT_CUSTOMER_BALANCES).bind(customer_id).fetch_one(&mut *tx).await?;
             if balances > 0 {

@@ -5,12 +5,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
+use sqlx::{Postgres, Sqlite};
 
 use super::counters::{counter_range_message, RollingWindows};
 use super::projects::Project;
 use super::{
-    ms_to_time, numbered_list, placeholder_rows, with_store, Db, DbError, DbResult, Store, WriterSlot,
-    ROWS_PER_STATEMENT,
+    ms_to_time, numbered_list, placeholder_rows, statement_chunks, with_store, Db, DbError, DbResult, PgStore,
+    SqliteStore, Store, WriteTx, WriterSlot, ROWS_PER_STATEMENT,
 };
 use crate::domain::customers::Customer;
 use crate::domain::events::{Event, NewEvent};
@@ -23,9 +24,28 @@ use crate::domain::usage::{
     Usage,
 };
 
+// The idempotency index is partial (events without a key are not in it): both databases need
+// its predicate to take it as the conflict target.
+macro_rules! on_duplicate_key_do_nothing {
+    () => {
+        "on conflict (project_id, idempotency_key) where idempotency_key is not null do nothing"
+    };
+}
+const ON_DUPLICATE_KEY_DO_NOTHING: &str = on_duplicate_key_do_nothing!();
+// Followed by `values (…), …` on SQLite.
 const INSERT_EVENTS: &str = "insert into events \
      (id, project_id, customer_id, event_type, occurred_at, metric_values, dimensions, properties, \
-      idempotency_key, created_at) values";
+      idempotency_key, created_at)";
+// PostgreSQL: the rows as one array per column.
+const INSERT_EVENT_ARRAYS: &str = concat!(
+    "insert into events (id, project_id, customer_id, event_type, occurred_at, metric_values, dimensions, ",
+    "properties, idempotency_key, created_at) ",
+    "select id, $2, customer_id, event_type, occurred_at, metric_values, dimensions, properties, ",
+    "idempotency_key, $10 from unnest($1::text[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::text[], ",
+    "$8::text[], $9::text[]) as r(id, customer_id, event_type, occurred_at, metric_values, dimensions, ",
+    "properties, idempotency_key) ",
+    on_duplicate_key_do_nothing!()
+);
 // Followed by `($2, …)`: the keys.
 const SELECT_EVENT_IDS_BY_KEY: &str =
     "select idempotency_key, id from events where project_id = $1 and idempotency_key in";
@@ -193,6 +213,91 @@ impl PendingRecord<'_> {
 /// Decides, inside the transaction, whether it may commit; an error rolls everything back.
 pub type RecordJudge<'a> = &'a (dyn Fn(&PendingRecord<'_>) -> DbResult<()> + Sync);
 
+/// One event row as the record transaction inserts it.
+pub(crate) struct EventInsert<'a> {
+    id: &'a str,
+    customer_id: &'a str,
+    event_type: &'a str,
+    occurred_at: i64,
+    metric_values: String,
+    dimensions: String,
+    properties: String,
+    idempotency_key: Option<&'a str>,
+}
+
+impl SqliteStore {
+    /// Inserts the rows, skipping those whose idempotency key is already stored; returns how
+    /// many were written. Rows come back from no statement: copying them out costs more than
+    /// inserting.
+    async fn insert_events_tx(
+        &self,
+        tx: &mut WriteTx<Sqlite>,
+        project_id: &str,
+        rows: &[EventInsert<'_>],
+        now_ms: i64,
+    ) -> DbResult<u64> {
+        let mut written = 0;
+        for chunk in statement_chunks(rows, ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "{INSERT_EVENTS} values {} {ON_DUPLICATE_KEY_DO_NOTHING}",
+                placeholder_rows(false, chunk.len(), 10, 1)
+            );
+            let mut query = sqlx::query(&sql);
+            for row in chunk {
+                query = query
+                    .bind(row.id)
+                    .bind(project_id)
+                    .bind(row.customer_id)
+                    .bind(row.event_type)
+                    .bind(row.occurred_at)
+                    .bind(row.metric_values.as_str())
+                    .bind(row.dimensions.as_str())
+                    .bind(row.properties.as_str())
+                    .bind(row.idempotency_key)
+                    .bind(now_ms);
+            }
+            written += query.execute(&mut **tx).await?.rows_affected();
+        }
+        Ok(written)
+    }
+}
+
+impl PgStore {
+    /// Inserts the rows, skipping those whose idempotency key is already stored; returns how
+    /// many were written. One statement of fixed text whatever the number of rows, so it is
+    /// prepared once per connection.
+    async fn insert_events_tx(
+        &self,
+        tx: &mut WriteTx<Postgres>,
+        project_id: &str,
+        rows: &[EventInsert<'_>],
+        now_ms: i64,
+    ) -> DbResult<u64> {
+        // Idempotency keys in one order in every transaction: instances recording the same
+        // keys at once then wait for each other instead of deadlocking.
+        let mut rows: Vec<&EventInsert<'_>> = rows.iter().collect();
+        rows.sort_by_key(|row| row.idempotency_key);
+        fn column<'a>(rows: &[&'a EventInsert<'_>], value: fn(&'a EventInsert<'_>) -> &'a str) -> Vec<&'a str> {
+            rows.iter().map(|row| value(row)).collect()
+        }
+        let written = sqlx::query(INSERT_EVENT_ARRAYS)
+            .bind(column(&rows, |row| row.id))
+            .bind(project_id)
+            .bind(column(&rows, |row| row.customer_id))
+            .bind(column(&rows, |row| row.event_type))
+            .bind(rows.iter().map(|row| row.occurred_at).collect::<Vec<i64>>())
+            .bind(column(&rows, |row| &row.metric_values))
+            .bind(column(&rows, |row| &row.dimensions))
+            .bind(column(&rows, |row| &row.properties))
+            .bind(rows.iter().map(|row| row.idempotency_key).collect::<Vec<Option<&str>>>())
+            .bind(now_ms)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+        Ok(written)
+    }
+}
+
 impl Db {
     /// Records events in one transaction: customers created on first use, duplicates of an
     /// idempotency key acknowledged with the original id, and every affected window counter
@@ -243,34 +348,26 @@ impl Db {
             references.dedup();
             let (customers, created_customers) = s.ensure_customers_tx(&mut tx, &project.id, &references, now_ms).await?;
             let ids: Vec<String> = events.iter().map(|_| new_id("evt", now_ms)).collect();
-            // Rows come back from no statement: copying them out costs more than inserting.
+            let mut rows = Vec::with_capacity(events.len());
+            for (event, id) in events.iter().zip(&ids) {
+                let customer = customers
+                    .get(event.customer_ref.as_str())
+                    .ok_or_else(|| DbError::Corrupt(format!("customer {} not ensured", event.customer_ref)))?;
+                rows.push(EventInsert {
+                    id,
+                    customer_id: &customer.id,
+                    event_type: &event.event_type,
+                    occurred_at: event.occurred_at.timestamp_millis(),
+                    metric_values: serde_json::to_string(&event.values)?,
+                    dimensions: serde_json::to_string(&event.dimensions)?,
+                    properties: serde_json::to_string(&event.properties)?,
+                    idempotency_key: event.idempotency_key.as_deref(),
+                });
+            }
             // Only an idempotency key can make a row be skipped, so the count of rows written
             // says whether anything was.
-            let mut written = 0;
-            for (chunk, chunk_ids) in events.chunks(ROWS_PER_STATEMENT).zip(ids.chunks(ROWS_PER_STATEMENT)) {
-                let sql = format!(
-                    "{INSERT_EVENTS} {} on conflict (project_id, idempotency_key) do nothing",
-                    placeholder_rows(s.is_postgres(), chunk.len(), 10, 1)
-                );
-                let mut query = sqlx::query(&sql);
-                for (event, id) in chunk.iter().zip(chunk_ids) {
-                    let customer = customers
-                        .get(event.customer_ref.as_str())
-                        .ok_or_else(|| DbError::Corrupt(format!("customer {} not ensured", event.customer_ref)))?;
-                    query = query
-                        .bind(id)
-                        .bind(&project.id)
-                        .bind(&customer.id)
-                        .bind(&event.event_type)
-                        .bind(event.occurred_at.timestamp_millis())
-                        .bind(serde_json::to_string(&event.values)?)
-                        .bind(serde_json::to_string(&event.dimensions)?)
-                        .bind(serde_json::to_string(&event.properties)?)
-                        .bind(&event.idempotency_key)
-                        .bind(now_ms);
-                }
-                written += query.execute(&mut *tx).await?.rows_affected();
-            }
+            let written = s.insert_events_tx(&mut tx, &project.id, &rows, now_ms).await?;
+            drop(rows);
             // When rows were skipped, the ids stored under the group's keys tell which: an event
             // whose key holds another id (recorded before, or earlier in this group) is a
             // duplicate of that one. One query per hundred keys.
@@ -279,7 +376,7 @@ impl Db {
                 let mut keys: Vec<&str> = events.iter().filter_map(|e| e.idempotency_key.as_deref()).collect();
                 keys.sort_unstable();
                 keys.dedup();
-                for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+                for chunk in statement_chunks(&keys, ROWS_PER_STATEMENT) {
                     let sql = format!("{SELECT_EVENT_IDS_BY_KEY} ({})", numbered_list(2, chunk.len()));
                     let mut query = sqlx::query_as::<_, (String, String)>(&sql).bind(&project.id);
                     for key in chunk {

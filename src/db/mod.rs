@@ -79,7 +79,10 @@ pub enum Db {
 
 #[derive(Clone)]
 pub struct SqliteStore {
+    /// Readers, and the few writes outside `begin_write`.
     pool: SqlitePool,
+    /// The one connection every write transaction runs on (see `WRITER_CACHE_KIB`).
+    writer: SqlitePool,
     /// The database file; `None` in memory.
     path: Option<std::path::PathBuf>,
     /// The lock that makes this process the file's only writer, once claimed.
@@ -168,7 +171,7 @@ impl Store for SqliteStore {
         // in a `Transaction` (a client hanging up) would otherwise leave the connection inside
         // a transaction that holds SQLite's write lock forever. The task always finishes, and a
         // `Transaction` nobody awaits rolls back when dropped.
-        let pool = self.pool.clone();
+        let pool = self.writer.clone();
         let tx = tokio::spawn(async move { pool.begin_with("begin immediate").await })
             .await
             .map_err(|e| DbError::Corrupt(format!("transaction start was interrupted: {e}")))??;
@@ -266,6 +269,16 @@ announce_helpers!(PgStore, Postgres);
 transaction_helpers!(SqliteStore, Sqlite);
 transaction_helpers!(PgStore, Postgres);
 
+/// The page cache of the SQLite connection that runs every write transaction. SQLite's default
+/// (2 MiB) holds little more than the top of the events' indexes, so every recorded event read
+/// its index pages back from the operating system. Only this connection writes, so its cache
+/// stays valid from one transaction to the next and is worth making large.
+const WRITER_CACHE_KIB: u32 = 64 * 1024;
+/// Pages the write-ahead log may grow to before a commit copies it into the database file
+/// (SQLite's default is 1,000, about 4 MiB): fewer, larger checkpoints, each one a sync, while
+/// readers still find recent pages in the log's index.
+const WRITER_AUTOCHECKPOINT_PAGES: u32 = 10_000;
+
 /// Takes our own parameter off a SQLite URL before sqlx reads the rest: `synchronous=full`, the
 /// default, syncs every commit, so an answered record survives power loss; `synchronous=normal`
 /// syncs only at checkpoints, so the database stays consistent but the last acknowledged
@@ -317,10 +330,21 @@ impl Db {
             let path = options.get_filename();
             let path =
                 (!path.as_os_str().is_empty() && path != std::path::Path::new(":memory:")).then(|| path.to_path_buf());
-            let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+            let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options.clone()).await?;
             sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+            let writer_options = options
+                .pragma("cache_size", format!("-{WRITER_CACHE_KIB}"))
+                .pragma("wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES.to_string());
+            // Never closed for idleness or age: its page cache is what it is for.
+            let writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(writer_options)
+                .await?;
             Ok(Db::Sqlite(SqliteStore {
                 pool,
+                writer,
                 path,
                 sole_writer: Arc::default(),
                 write_lock: Arc::new(Mutex::new(())),
@@ -419,6 +443,7 @@ impl Db {
     pub async fn close(&self) {
         with_store!(self, s => s.pool().close().await);
         if let Db::Sqlite(store) = self {
+            store.writer.close().await;
             // Dropping the file releases the claim, so a restart in this process can take it.
             store.sole_writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
         }
@@ -488,6 +513,22 @@ pub(crate) fn numbered_list(first: usize, count: usize) -> String {
 /// Rows per multi-row statement: well under both databases' parameter limits.
 pub(crate) const ROWS_PER_STATEMENT: usize = 100;
 
+/// Splits rows for multi-row statements into chunks of `max` and a remainder in powers of two
+/// (73 rows: 64, 8, 1), so that a statement takes a handful of shapes and each stays in the
+/// connection's statement cache: a remainder of any size would make a new text nearly every
+/// group, and preparing a statement of many rows costs more than running it.
+pub(crate) fn statement_chunks<T>(mut rows: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        if rows.is_empty() {
+            return None;
+        }
+        let size = if rows.len() >= max { max } else { 1 << rows.len().ilog2() };
+        let (chunk, rest) = rows.split_at(size);
+        rows = rest;
+        Some(chunk)
+    })
+}
+
 pub(crate) fn ms_to_time(ms: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
@@ -499,6 +540,16 @@ mod tests {
     async fn synchronous_of(url: &str) -> i64 {
         let Db::Sqlite(store) = Db::connect(url).await.unwrap() else { unreachable!("a SQLite URL") };
         sqlx::query_scalar("pragma synchronous").fetch_one(&store.pool).await.unwrap()
+    }
+
+    #[test]
+    fn statement_chunks_take_few_shapes_and_keep_every_row_in_order() {
+        let rows: Vec<usize> = (0..273).collect();
+        let chunks: Vec<&[usize]> = statement_chunks(&rows, 100).collect();
+        let sizes: Vec<usize> = chunks.iter().map(|chunk| chunk.len()).collect();
+        assert_eq!(sizes, [100, 100, 64, 8, 1]);
+        assert_eq!(chunks.concat(), rows);
+        assert_eq!(statement_chunks(&rows[..0], 100).count(), 0);
     }
 
     #[tokio::test]
