@@ -43,23 +43,11 @@ pub fn write_check_response(answer: &CheckResponse, out: &mut Vec<u8>) {
     }
     out.extend_from_slice(b",\"customerId\":");
     write_str(out, &answer.customer_id);
-    out.extend_from_slice(b",\"limits\":[");
-    for (i, limit) in answer.limits.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write_limit(out, limit);
-    }
-    out.push(b']');
+    out.extend_from_slice(b",\"limits\":");
+    write_array(out, &answer.limits, write_limit);
     if !answer.balances.is_empty() {
-        out.extend_from_slice(b",\"balances\":[");
-        for (i, balance) in answer.balances.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            write_balance(out, balance);
-        }
-        out.push(b']');
+        out.extend_from_slice(b",\"balances\":");
+        write_array(out, &answer.balances, write_balance);
     }
     out.extend_from_slice(b",\"asOf\":");
     write_instant(out, answer.as_of);
@@ -129,6 +117,17 @@ fn write_balance(out: &mut Vec<u8>, balance: &BalanceStatus) {
     out.extend_from_slice(b",\"sufficient\":");
     write_bool(out, balance.sufficient);
     out.push(b'}');
+}
+
+fn write_array<T>(out: &mut Vec<u8>, items: &[T], write_item: fn(&mut Vec<u8>, &T)) {
+    out.push(b'[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_item(out, item);
+    }
+    out.push(b']');
 }
 
 fn write_bool(out: &mut Vec<u8>, value: bool) {
