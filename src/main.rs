@@ -6,6 +6,12 @@ use clap::Parser;
 use limitry::clock::SystemClock;
 use limitry::config::{Cli, Command, Config};
 
+// mimalloc serves the allocations of the service and, overriding `malloc`, of SQLite too: the
+// request and record paths allocate many small, short-lived blocks, which it serves from
+// per-thread pages several times cheaper than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
