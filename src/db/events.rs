@@ -2,6 +2,7 @@
 //! listing, and scans for meter queries.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
@@ -160,8 +161,36 @@ pub struct RecordOutcome {
     pub alerts: Vec<AlertKey>,
     /// Whether it created customers.
     pub created_customers: bool,
+    /// The rules it read, when they were not remembered.
+    pub rules_read: Option<Rules>,
+    /// The customers it read (or created), by the reference the events named.
+    pub customers_read: HashMap<String, Arc<Customer>>,
     /// Still held: bring in-memory counters up to date before dropping it.
     pub writer: WriterSlot,
+}
+
+/// A project's limits and the meters they count, as recording applies them.
+#[derive(Clone)]
+pub struct Rules {
+    pub limits: Arc<Vec<Limit>>,
+    pub meters: Arc<Vec<Meter>>,
+}
+
+/// What the engine holds in memory that a recording transaction need not read again.
+#[derive(Default)]
+pub struct Remembered {
+    pub rules: Option<Rules>,
+    /// Those of the events' customers it knows, by the reference the events name.
+    pub customers: HashMap<String, Arc<Customer>>,
+}
+
+/// What a recording transaction asks the engine's memory.
+pub struct RecordMemory<'a> {
+    /// Alerts known to have fired: they are not written again.
+    pub already_fired: &'a (dyn Fn(&AlertKey) -> bool + Sync),
+    /// Asked once the transaction holds the writer slot, with the references the events name:
+    /// what is remembered then cannot change before the transaction ends.
+    pub remembered: &'a (dyn Fn(&WriterSlot, &[&str]) -> Remembered + Sync),
 }
 
 /// Filters for listing and scanning events; empty strings mean "any".
@@ -190,7 +219,7 @@ pub struct PendingRecord<'a> {
     /// Per event: recorded now (`false`: a duplicate of an earlier idempotency key).
     pub recorded: &'a [RecordedEvent],
     /// By the reference each event names.
-    pub customers: &'a HashMap<String, Customer>,
+    pub customers: &'a HashMap<String, Arc<Customer>>,
     /// Every counter the transaction changed, and beside each (same order) how it would be stored.
     pub updates: &'a [CounterUpdate],
     pub stored: &'a [StoredCounter],
@@ -301,16 +330,16 @@ impl PgStore {
 impl Db {
     /// Records events in one transaction: customers created on first use, duplicates of an
     /// idempotency key acknowledged with the original id, and every affected window counter
-    /// updated. Nothing is written unless everything is. Alerts `already_fired` knows of are
-    /// not written again.
+    /// updated. Nothing is written unless everything is. What `memory` remembers is not read
+    /// or written again.
     pub async fn record_events(
         &self,
         project: &Project,
         events: &[NewEvent],
         now: DateTime<Utc>,
-        already_fired: &(dyn Fn(&AlertKey) -> bool + Sync),
+        memory: &RecordMemory<'_>,
     ) -> DbResult<RecordOutcome> {
-        self.record_events_with(project, events, now, already_fired, None).await
+        self.record_events_with(project, events, now, memory, None).await
     }
 
     /// `record_events`, with `judge` shown the counters as they stand inside the transaction
@@ -322,10 +351,10 @@ impl Db {
         project: &Project,
         events: &[NewEvent],
         now: DateTime<Utc>,
-        already_fired: &(dyn Fn(&AlertKey) -> bool + Sync),
+        memory: &RecordMemory<'_>,
         judge: RecordJudge<'_>,
     ) -> DbResult<RecordOutcome> {
-        self.record_events_with(project, events, now, already_fired, Some(judge)).await
+        self.record_events_with(project, events, now, memory, Some(judge)).await
     }
 
     async fn record_events_with(
@@ -333,20 +362,37 @@ impl Db {
         project: &Project,
         events: &[NewEvent],
         now: DateTime<Utc>,
-        already_fired: &(dyn Fn(&AlertKey) -> bool + Sync),
+        memory: &RecordMemory<'_>,
         judge: Option<RecordJudge<'_>>,
     ) -> DbResult<RecordOutcome> {
+        let already_fired = memory.already_fired;
         let now_ms = now.timestamp_millis();
         with_store!(self, s => {
             let mut tx = s.begin_write().await?;
             s.lock_project(&mut tx, &project.id, false).await?;
-            let (limits, meters) = s.limits_and_meters_tx(&mut tx, &project.id).await?;
-            let meters: HashMap<&str, _> = meters.iter().map(|m| (m.id.as_str(), m)).collect();
             // Sorted, so concurrent batches take customer rows in the same order.
             let mut references: Vec<&str> = events.iter().map(|e| e.customer_ref.as_str()).collect();
             references.sort_unstable();
             references.dedup();
-            let (customers, created_customers) = s.ensure_customers_tx(&mut tx, &project.id, &references, now_ms).await?;
+            let Remembered { rules, mut customers } = (memory.remembered)(tx.slot(), &references);
+            let (Rules { limits, meters }, rules_read) = match rules {
+                Some(rules) => (rules, None),
+                None => {
+                    let (limits, meters) = s.limits_and_meters_tx(&mut tx, &project.id).await?;
+                    let rules = Rules { limits: Arc::new(limits), meters: Arc::new(meters) };
+                    (rules.clone(), Some(rules))
+                }
+            };
+            let meters: HashMap<&str, _> = meters.iter().map(|m| (m.id.as_str(), m)).collect();
+            references.retain(|reference| !customers.contains_key(*reference));
+            let mut created_customers = false;
+            let mut customers_read = HashMap::new();
+            if !references.is_empty() {
+                let (read, created) = s.ensure_customers_tx(&mut tx, &project.id, &references, now_ms).await?;
+                created_customers = created;
+                customers_read = read.into_iter().map(|(reference, customer)| (reference, Arc::new(customer))).collect();
+                customers.extend(customers_read.iter().map(|(reference, customer)| (reference.clone(), customer.clone())));
+            }
             let ids: Vec<String> = events.iter().map(|_| new_id("evt", now_ms)).collect();
             let mut rows = Vec::with_capacity(events.len());
             for (event, id) in events.iter().zip(&ids) {
@@ -440,7 +486,7 @@ impl Db {
                     rolling: &rolling,
                 })?;
             }
-            let by_id: HashMap<&str, &Customer> = customers.values().map(|c| (c.id.as_str(), c)).collect();
+            let by_id: HashMap<&str, &Customer> = customers.values().map(|c| (c.id.as_str(), &**c)).collect();
             let mut alerts = Vec::new();
             for (update, stored) in updates.iter().zip(&stored) {
                 let used = stored.counter.value;
@@ -497,7 +543,7 @@ impl Db {
                 updates.into_iter().map(|update| update.key).zip(stored).collect();
             s.announce_counters_tx(&mut tx, &counters).await?;
             let writer = tx.commit_holding_slot().await?;
-            Ok(RecordOutcome { events: recorded, counters, alerts, created_customers, writer })
+            Ok(RecordOutcome { events: recorded, counters, alerts, created_customers, rules_read, customers_read, writer })
         })
     }
 

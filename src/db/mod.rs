@@ -100,7 +100,7 @@ pub struct PgStore {
 /// A write transaction; on SQLite it also holds the process's writer slot until it ends.
 pub struct WriteTx<DB: Database> {
     tx: Transaction<'static, DB>,
-    _writer: Option<OwnedMutexGuard<()>>,
+    writer: WriterSlot,
 }
 
 impl<DB: Database> WriteTx<DB> {
@@ -113,7 +113,12 @@ impl<DB: Database> WriteTx<DB> {
     /// before any other writer, or any reader filling those copies, runs.
     pub async fn commit_holding_slot(self) -> DbResult<WriterSlot> {
         self.tx.commit().await?;
-        Ok(WriterSlot(self._writer))
+        Ok(self.writer)
+    }
+
+    /// The writer slot this transaction holds (empty on PostgreSQL).
+    pub fn slot(&self) -> &WriterSlot {
+        &self.writer
     }
 }
 
@@ -175,7 +180,7 @@ impl Store for SqliteStore {
         let tx = tokio::spawn(async move { pool.begin_with("begin immediate").await })
             .await
             .map_err(|e| DbError::Corrupt(format!("transaction start was interrupted: {e}")))??;
-        Ok(WriteTx { tx, _writer: Some(writer) })
+        Ok(WriteTx { tx, writer: WriterSlot(Some(writer)) })
     }
 }
 
@@ -188,7 +193,7 @@ impl Store for PgStore {
     }
 
     async fn begin_write(&self) -> DbResult<WriteTx<Postgres>> {
-        Ok(WriteTx { tx: self.pool.begin().await?, _writer: None })
+        Ok(WriteTx { tx: self.pool.begin().await?, writer: WriterSlot(None) })
     }
 }
 

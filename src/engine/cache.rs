@@ -9,7 +9,9 @@
 //!
 //! Changes to configuration (limits, meters, customers) clear the copies once committed, and
 //! every clear moves the epoch: a reader keeps what it loaded only if the epoch it saw before
-//! reading is still current.
+//! reading is still current. The record path also takes rules and customers from the copies
+//! instead of reading them, but only while no configuration change is under way: one that
+//! committed has then cleared what it changed.
 //!
 //! On PostgreSQL, shared by several instances, every recording transaction announces the
 //! counters it changed, as stored and with their versions, and configuration changes announce
@@ -29,10 +31,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 
+use crate::db::events::{Remembered, Rules};
 use crate::db::WriterSlot;
 use crate::domain::customers::Customer;
 use crate::domain::limit_reservations::Hold;
 use crate::domain::limits::Limit;
+use crate::domain::meters::Meter;
 use crate::domain::quantity::Quantity;
 use crate::domain::usage::{AlertKey, CounterKey, StoredCounter};
 
@@ -53,6 +57,10 @@ struct State {
     /// whose records forget them when they create the customer).
     absent: ByProject<()>,
     limits: HashMap<String, Arc<Vec<Limit>>>,
+    /// By project id: the meters its limits count (only the record path reads them).
+    meters: HashMap<String, Arc<Vec<Meter>>>,
+    /// Configuration changes begun and not yet cleared (see `invalidate_after`).
+    changing: usize,
     /// `None`: known to have no usage yet.
     counters: HashMap<CounterKey, Option<StoredCounter>>,
     /// Alerts known to have fired: their rows exist, and are removed only with their limit or
@@ -111,6 +119,7 @@ impl State {
         self.customers.clear();
         self.absent.clear();
         self.limits.clear();
+        self.meters.clear();
         self.counters.clear();
         self.fired.clear();
         self.holds.clear();
@@ -398,6 +407,33 @@ impl Cache {
         });
     }
 
+    /// Stores the rules a record read while holding the writer slot.
+    pub fn fill_rules(&self, _held: &WriterSlot, permit: Option<FillPermit>, project_id: &str, rules: Rules) {
+        self.fill(permit, |state| {
+            state.limits.insert(project_id.to_string(), rules.limits);
+            state.meters.insert(project_id.to_string(), rules.meters);
+        });
+    }
+
+    /// What a record transaction, holding the writer slot, may take from memory instead of
+    /// reading it: nothing while a configuration change is under way, since one that committed
+    /// may not have cleared the copies yet, nor when changes made elsewhere could be missed.
+    pub fn remembered(&self, _held: &WriterSlot, project_id: &str, references: &[&str]) -> Remembered {
+        let state = self.lock();
+        if state.changing > 0 || !state.accepting {
+            return Remembered::default();
+        }
+        let rules = match (state.limits.get(project_id), state.meters.get(project_id)) {
+            (Some(limits), Some(meters)) => Some(Rules { limits: limits.clone(), meters: meters.clone() }),
+            _ => None,
+        };
+        let customers = references
+            .iter()
+            .filter_map(|reference| Some((reference.to_string(), state.customers.get(project_id, reference)?.clone())))
+            .collect();
+        Remembered { rules, customers }
+    }
+
     /// Stores a counter read while holding the writer slot.
     pub fn fill_counter(
         &self,
@@ -518,8 +554,10 @@ impl Cache {
     }
 
     /// A guard for a configuration change: it clears the copies when dropped, which must be
-    /// after the change committed (or failed).
+    /// after the change committed (or failed). Take it before the change's transaction begins:
+    /// until it is dropped, records read what they need instead of remembering it.
     pub fn invalidate_after(self: &Arc<Self>) -> WriteGuard {
+        self.lock().changing += 1;
         WriteGuard { cache: self.clone() }
     }
 }
@@ -531,7 +569,9 @@ pub struct WriteGuard {
 
 impl Drop for WriteGuard {
     fn drop(&mut self) {
-        self.cache.clear();
+        let mut state = self.cache.lock();
+        state.clear();
+        state.changing -= 1;
     }
 }
 
@@ -652,6 +692,43 @@ mod tests {
         assert_eq!(held(&cache), Some(None));
         drop(guard);
         assert_eq!(held(&cache), None);
+    }
+
+    fn customer(id: &str) -> Arc<Customer> {
+        Arc::new(Customer::not_yet_created("proj", id, DateTime::UNIX_EPOCH))
+    }
+
+    fn rules() -> Rules {
+        Rules { limits: Arc::new(Vec::new()), meters: Arc::new(Vec::new()) }
+    }
+
+    #[test]
+    fn records_remember_rules_and_customers_only_while_no_configuration_change_is_under_way() {
+        let cache = Arc::new(Cache::new(true));
+        let remembered = |cache: &Cache| {
+            let known = cache.remembered(&slot(), "proj", &["alice", "bob"]);
+            let mut customers: Vec<String> = known.customers.into_keys().collect();
+            customers.sort();
+            (known.rules.is_some(), customers)
+        };
+        assert_eq!(remembered(&cache), (false, vec![]));
+        cache.fill_rules(&slot(), cache.permit(), "proj", rules());
+        cache.fill_customer(&slot(), cache.permit(), "proj", "alice", customer("alice"));
+        assert_eq!(remembered(&cache), (true, vec!["alice".to_string()]));
+        assert!(cache.remembered(&slot(), "other", &["alice"]).rules.is_none(), "another project's rules");
+
+        // A change has begun: what is held may be about to go stale, so nothing is offered
+        // until it has committed and cleared the copies.
+        let change = cache.invalidate_after();
+        assert_eq!(remembered(&cache), (false, vec![]));
+        let second = cache.invalidate_after();
+        drop(change);
+        assert_eq!(remembered(&cache), (false, vec![]));
+        drop(second);
+        assert_eq!(remembered(&cache), (false, vec![]), "cleared by the change");
+        cache.fill_rules(&slot(), cache.permit(), "proj", rules());
+        assert_eq!(remembered(&cache), (true, vec![]));
+        assert!(Cache::new(false).remembered(&slot(), "proj", &[]).rules.is_none());
     }
 
     #[test]

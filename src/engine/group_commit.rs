@@ -15,9 +15,9 @@ use tokio::task::JoinHandle;
 use super::cache::Cache;
 use super::consume::judge_consumes;
 use crate::clock::Clock;
-use crate::db::events::{PendingRecord, RecordedEvent};
+use crate::db::events::{PendingRecord, RecordMemory, RecordedEvent, Remembered};
 use crate::db::projects::Project;
-use crate::db::{Db, DbError, DbResult};
+use crate::db::{Db, DbError, DbResult, WriterSlot};
 use crate::domain::events::NewEvent;
 use crate::domain::usage::AlertKey;
 
@@ -177,16 +177,32 @@ impl Writer {
         // rewrite the counters this one stores.
         let permit = self.cache.permit();
         let already_fired = |alert: &AlertKey| self.cache.has_fired(alert);
+        // Only the database's only writer may trust its memory of rules and customers inside a
+        // transaction: on a shared database another instance may have changed them.
+        let exclusive = self.db.is_exclusive();
+        let remembered = |held: &WriterSlot, references: &[&str]| match exclusive {
+            true => self.cache.remembered(held, &project.id, references),
+            false => Remembered::default(),
+        };
+        let memory = RecordMemory { already_fired: &already_fired, remembered: &remembered };
         let now = self.clock.now();
         let outcome = match consumed.contains(&true) {
-            false => self.db.record_events(project, events, now, &already_fired).await?,
+            false => self.db.record_events(project, events, now, &memory).await?,
             true => {
                 let judge = |pending: &PendingRecord<'_>| judge_consumes(pending, consumed);
-                self.db.record_events_judged(project, events, now, &already_fired, &judge).await?
+                self.db.record_events_judged(project, events, now, &memory, &judge).await?
             }
         };
         self.cache.store_counters(&outcome.writer, permit, &outcome.counters);
         self.cache.store_fired(&outcome.writer, permit, outcome.alerts);
+        if exclusive {
+            if let Some(rules) = outcome.rules_read {
+                self.cache.fill_rules(&outcome.writer, permit, &project.id, rules);
+            }
+            for (reference, customer) in outcome.customers_read {
+                self.cache.fill_customer(&outcome.writer, permit, &project.id, &reference, customer);
+            }
+        }
         if self.db.is_exclusive() {
             // The writer slot is still held: no reader can remember an absence meanwhile.
             self.cache.forget_absent(&outcome.writer, &project.id, events.iter().map(|e| e.customer_ref.as_str()));
