@@ -570,4 +570,38 @@ mod tests {
         let refused = Db::connect(&url("off.db", "?synchronous=off")).await.err().unwrap();
         assert!(refused.to_string().contains("synchronous must be full or normal"), "{refused}");
     }
+
+    #[tokio::test]
+    async fn upgrading_sqlite_keeps_every_counter_in_the_rebuilt_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("upgrade.db").display());
+        // A database as the release before 0014 left it, holding a counter.
+        let mut before = sqlx::migrate!("migrations/sqlite");
+        before.migrations = before.migrations.iter().filter(|m| m.version < 14).cloned().collect();
+        let pool = SqlitePool::connect(&url).await.unwrap();
+        before.run(&pool).await.unwrap();
+        for sql in [
+            "insert into projects (id, name, timezone, created_at) values ('proj', 'P', 'UTC', 0)",
+            "insert into meters (id, project_id, name, aggregation, field, event_filter, created_at, updated_at) \
+             values ('mtr', 'proj', 'M', 'sum', 'values.tokens', '{}', 0, 0)",
+            "insert into limits (id, project_id, name, meter_id, limit_value, period, dimension_filters, \
+             alert_thresholds, fail_mode, created_at, updated_at) \
+             values ('lmt', 'proj', 'L', 'mtr', 100, 'day', '{}', '[]', 'open', 0, 0)",
+            "insert into usage_counters (limit_id, customer_id, window_start, value, latest_at, version) \
+             values ('lmt', 'cust', 86400000, 42, 90000000, 7)",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+
+        let Db::Sqlite(store) = Db::connect(&url).await.unwrap() else { unreachable!("a SQLite URL") };
+        let kept: (String, String, i64, i64, i64, i64) =
+            sqlx::query_as("select limit_id, customer_id, window_start, value, latest_at, version from usage_counters")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+        assert_eq!(kept, ("lmt".into(), "cust".into(), 86_400_000, 42, 90_000_000, 7));
+        let without_rowid = sqlx::query("select rowid from usage_counters").fetch_all(&store.pool).await;
+        assert!(without_rowid.is_err(), "the counters live in their key's B-tree");
+    }
 }
