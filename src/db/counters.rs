@@ -61,6 +61,12 @@ const ON_CONFLICT_LATEST: &str = "on conflict (limit_id, customer_id, window_sta
      else usage_counters.value end,";
 /// Counter rows per statement on SQLite: 5 parameters each, far under its limit.
 const COUNTERS_PER_STATEMENT: usize = 200;
+// Followed by the rows, `(limit_id, customer_id, window_start, value, latest_at, version)`, and
+// `ON_CONFLICT_STORE`: counters whose new state is known already.
+const STORE_COUNTERS: &str =
+    "insert into usage_counters (limit_id, customer_id, window_start, value, latest_at, version) values";
+const ON_CONFLICT_STORE: &str = "on conflict (limit_id, customer_id, window_start) do update set \
+     value = excluded.value, latest_at = excluded.latest_at, version = excluded.version";
 
 // Rolling windows' buckets: followed by ` or `-joined
 // `(limit_id = $n and customer_id = $n+1 and window_start >= $n+2)`, one per window.
@@ -241,6 +247,44 @@ macro_rules! counter_transaction_helpers {
                         Ok(stored)
                     })
                     .collect()
+            }
+
+            /// `apply_counter_updates_tx` for counters whose stored state is known (`current`, in
+            /// the same order; `None`: no row yet): their new states are worked out here and
+            /// written as they are, so no row has to come back.
+            pub(crate) async fn store_counter_updates_tx(
+                &self,
+                tx: &mut WriteTx<$database>,
+                updates: &[CounterUpdate],
+                current: &[Option<StoredCounter>],
+            ) -> DbResult<Vec<StoredCounter>> {
+                let mut stored = Vec::with_capacity(updates.len());
+                for (update, current) in updates.iter().zip(current) {
+                    let next = update.apply_to(*current);
+                    if !next.counter.value.in_counter_range() {
+                        return Err(DbError::CounterOutOfRange { limit_id: update.key.limit_id.clone() });
+                    }
+                    stored.push(next);
+                }
+                let rows: Vec<(&CounterUpdate, &StoredCounter)> = updates.iter().zip(&stored).collect();
+                for chunk in statement_chunks(&rows, COUNTERS_PER_STATEMENT) {
+                    let sql = format!(
+                        "{STORE_COUNTERS} {} {ON_CONFLICT_STORE}",
+                        placeholder_rows(<$store as Store>::POSTGRES, chunk.len(), 6, 1)
+                    );
+                    let mut query = sqlx::query(&sql);
+                    for (update, next) in chunk {
+                        query = query
+                            .bind(&update.key.limit_id)
+                            .bind(&update.key.customer_id)
+                            .bind(update.key.window_start)
+                            .bind(next.counter.value.0)
+                            .bind(next.counter.latest_at)
+                            .bind(next.version);
+                    }
+                    query.execute(&mut **tx).await?;
+                }
+                Ok(stored)
             }
 
             /// Reads buckets of rolling windows, each from its first bucket on.

@@ -191,7 +191,13 @@ pub struct RecordMemory<'a> {
     /// Asked once the transaction holds the writer slot, with the references the events name:
     /// what is remembered then cannot change before the transaction ends.
     pub remembered: &'a (dyn Fn(&WriterSlot, &[&str]) -> Remembered + Sync),
+    /// The stored state of every counter the updates change (`None`: no row yet), if all are
+    /// remembered; asked while the transaction holds the writer slot.
+    pub counters: &'a (dyn Fn(&WriterSlot, &[CounterUpdate]) -> Option<KnownCounters> + Sync),
 }
+
+/// Stored states of counters, in the order asked (`None`: no row yet).
+pub type KnownCounters = Vec<Option<StoredCounter>>;
 
 /// Filters for listing and scanning events; empty strings mean "any".
 #[derive(Debug, Clone, Default)]
@@ -460,7 +466,18 @@ impl Db {
             // Rolling windows are read whole for a judge, and for alerts.
             let read_window = |limit: &Limit| judge.is_some() || !limit.alert_thresholds.is_empty();
             let mut rolling = s.begin_rolling_tx(&mut tx, &limits, &updates, now, read_window).await?;
-            let stored = s.apply_counter_updates_tx(&mut tx, &updates).await.map_err(|err| match err {
+            // Counters of calendar windows whose state is remembered are written as they will
+            // be, with nothing read back; rolling windows' buckets are pruned as they go, so
+            // their rows are always upserted.
+            let calendar_only = updates
+                .iter()
+                .all(|u| limits.iter().find(|l| l.id == u.key.limit_id).is_none_or(|l| l.rolling_window().is_none()));
+            let remembered_counters = if calendar_only { (memory.counters)(tx.slot(), &updates) } else { None };
+            let stored = match remembered_counters {
+                Some(current) => s.store_counter_updates_tx(&mut tx, &updates, &current).await,
+                None => s.apply_counter_updates_tx(&mut tx, &updates).await,
+            };
+            let stored = stored.map_err(|err| match err {
                 // Name the value the limit's meter sums: the number the client must shrink.
                 DbError::CounterOutOfRange { limit_id } => {
                     let meter = limits.iter().find(|l| l.id == limit_id).and_then(|l| meters.get(l.meter_id.as_str()));

@@ -29,6 +29,17 @@ pub struct CounterUpdate {
     pub counter: Counter,
 }
 
+impl CounterUpdate {
+    /// The counter once this update is folded into its stored state (`None`: no row yet),
+    /// exactly as the database's upsert stores it.
+    pub fn apply_to(&self, current: Option<StoredCounter>) -> StoredCounter {
+        StoredCounter {
+            counter: self.aggregation.merge(current.map(|stored| stored.counter), self.counter),
+            version: current.map_or(1, |stored| stored.version + 1),
+        }
+    }
+}
+
 /// A counter as stored, with the version its latest change gave it: of two states of one
 /// counter, the higher version is the newer, whichever was heard of first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,6 +219,26 @@ fn alerts_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_update_folds_into_the_stored_state_as_the_upsert_does() {
+        let update = |aggregation, value, latest_at| CounterUpdate {
+            key: CounterKey { limit_id: "lmt".into(), customer_id: "cust".into(), window_start: 0 },
+            aggregation,
+            counter: Counter { value: Quantity(value), latest_at },
+        };
+        let stored = |value, latest_at, version| StoredCounter {
+            counter: Counter { value: Quantity(value), latest_at },
+            version,
+        };
+        // A first contribution is stored as it is, at version 1.
+        assert_eq!(update(Aggregation::Sum, 5, 10).apply_to(None), stored(5, 10, 1));
+        // Later ones fold in by the meter's aggregation and move the version on.
+        assert_eq!(update(Aggregation::Sum, 5, 10).apply_to(Some(stored(7, 20, 3))), stored(12, 20, 4));
+        assert_eq!(update(Aggregation::Max, 5, 30).apply_to(Some(stored(7, 20, 3))), stored(7, 30, 4));
+        assert_eq!(update(Aggregation::Latest, 5, 20).apply_to(Some(stored(7, 20, 3))), stored(5, 20, 4));
+        assert_eq!(update(Aggregation::Latest, 5, 19).apply_to(Some(stored(7, 20, 3))), stored(7, 20, 4));
+    }
 
     #[test]
     fn the_percentage_rounds_down_so_it_never_claims_a_threshold_not_reached() {

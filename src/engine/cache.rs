@@ -38,7 +38,7 @@ use crate::domain::limit_reservations::Hold;
 use crate::domain::limits::Limit;
 use crate::domain::meters::Meter;
 use crate::domain::quantity::Quantity;
-use crate::domain::usage::{AlertKey, CounterKey, StoredCounter};
+use crate::domain::usage::{AlertKey, CounterKey, CounterUpdate, StoredCounter};
 
 /// Counters and customers (and absences) are dropped wholesale past this many entries; they
 /// are reloaded on demand, so strangers' random references cannot grow memory without bound.
@@ -432,6 +432,20 @@ impl Cache {
             .filter_map(|reference| Some((reference.to_string(), state.customers.get(project_id, reference)?.clone())))
             .collect();
         Remembered { rules, customers }
+    }
+
+    /// The stored state of the counters the updates change, if every one is held and no
+    /// configuration change is under way; asked by a record transaction holding the writer slot.
+    pub fn remembered_counters(
+        &self,
+        _held: &WriterSlot,
+        updates: &[CounterUpdate],
+    ) -> Option<Vec<Option<StoredCounter>>> {
+        let state = self.lock();
+        if state.changing > 0 || !state.accepting {
+            return None;
+        }
+        updates.iter().map(|update| state.counters.get(&update.key).copied()).collect()
     }
 
     /// Stores a counter read while holding the writer slot.

@@ -19,7 +19,7 @@ use crate::db::events::{PendingRecord, RecordMemory, RecordedEvent, Remembered};
 use crate::db::projects::Project;
 use crate::db::{Db, DbError, DbResult, WriterSlot};
 use crate::domain::events::NewEvent;
-use crate::domain::usage::AlertKey;
+use crate::domain::usage::{AlertKey, CounterUpdate};
 
 /// Most events one group commits; a request is never split, so a group may exceed it by one
 /// request's batch.
@@ -184,7 +184,11 @@ impl Writer {
             true => self.cache.remembered(held, &project.id, references),
             false => Remembered::default(),
         };
-        let memory = RecordMemory { already_fired: &already_fired, remembered: &remembered };
+        let counters = |held: &WriterSlot, updates: &[CounterUpdate]| match exclusive {
+            true => self.cache.remembered_counters(held, updates),
+            false => None,
+        };
+        let memory = RecordMemory { already_fired: &already_fired, remembered: &remembered, counters: &counters };
         let now = self.clock.now();
         let outcome = match consumed.contains(&true) {
             false => self.db.record_events(project, events, now, &memory).await?,

@@ -109,6 +109,38 @@ async fn events_are_listed_newest_first_with_filters_and_cursor_pagination() {
     assert_eq!(stamps, vec![json!("2026-03-03T10:00:00Z"), json!("2026-03-02T10:00:00Z")]);
 }
 
+/// Once a counter is held in memory, records write its next state without reading it back:
+/// what they wrote must be what the database would have computed, for every aggregation.
+#[tokio::test]
+async fn counters_written_from_memory_match_the_database_after_a_restart() {
+    let mut app = spawn_app().await; // 2026-03-10 12:00
+    let mut limits = Vec::new();
+    for (aggregation, field) in
+        [("sum", "values.tokens"), ("count", "*"), ("max", "values.tokens"), ("latest", "values.tokens")]
+    {
+        let meter = app.create_meter(json!({"name": aggregation, "aggregation": aggregation, "field": field})).await;
+        let limit = json!({"name": aggregation, "meterId": meter, "limitValue": 1_000_000, "period": "day"});
+        limits.push((aggregation, app.create_limit(limit).await));
+    }
+    // The first record reads the counters; the rest fold into the ones it left in memory, out
+    // of time order for `latest`.
+    for (tokens, timestamp) in
+        [(40, "2026-03-10T11:00:00Z"), (70, "2026-03-10T11:30:00Z"), (10, "2026-03-10T10:00:00Z")]
+    {
+        let event = json!({"customerId": "acme", "eventType": "llm.completion", "values": {"tokens": tokens}, "timestamp": timestamp});
+        let (status, body) = app.post("/v1/events/record", event).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let expected = [("sum", 120.0), ("count", 3.0), ("max", 70.0), ("latest", 70.0)];
+    for ((aggregation, limit), (_, used)) in limits.iter().zip(expected) {
+        assert_eq!(app.used("acme", limit).await, used, "{aggregation} from memory");
+    }
+    app.restart().await;
+    for ((aggregation, limit), (_, used)) in limits.iter().zip(expected) {
+        assert_eq!(app.used("acme", limit).await, used, "{aggregation} as stored");
+    }
+}
+
 #[tokio::test]
 async fn usage_survives_a_restart() {
     let mut app = spawn_app().await;
