@@ -340,11 +340,14 @@ impl Db {
             let writer_options = options
                 .pragma("cache_size", format!("-{WRITER_CACHE_KIB}"))
                 .pragma("wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES.to_string());
-            // Never closed for idleness or age: its page cache is what it is for.
+            // Never closed for idleness or age: its page cache is what it is for. Nor pinged
+            // before each transaction: a local file does not drop a connection, and the ping
+            // was a round trip to SQLite's thread before every group commit.
             let writer = SqlitePoolOptions::new()
                 .max_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None)
+                .test_before_acquire(false)
                 .connect_with(writer_options)
                 .await?;
             Ok(Db::Sqlite(SqliteStore {
