@@ -163,6 +163,8 @@ pub struct RecordOutcome {
     pub created_customers: bool,
     /// The rules it read, when they were not remembered.
     pub rules_read: Option<Rules>,
+    /// The project's rules version it read them, or its customers, at (PostgreSQL).
+    pub rules_version: Option<i64>,
     /// The customers it read (or created), by the reference the events named.
     pub customers_read: HashMap<String, Arc<Customer>>,
     /// Still held: bring in-memory counters up to date before dropping it.
@@ -174,6 +176,8 @@ pub struct RecordOutcome {
 pub struct Rules {
     pub limits: Arc<Vec<Limit>>,
     pub meters: Arc<Vec<Meter>>,
+    /// The project's rules version they were read at (PostgreSQL; `None` on SQLite).
+    pub version: Option<i64>,
 }
 
 /// What the engine holds in memory that a recording transaction need not read again.
@@ -188,13 +192,18 @@ pub struct Remembered {
 pub struct RecordMemory<'a> {
     /// Alerts known to have fired: they are not written again.
     pub already_fired: &'a (dyn Fn(&AlertKey) -> bool + Sync),
-    /// Asked once the transaction holds the writer slot, with the references the events name:
+    /// Asked once the transaction holds the writer slot (SQLite) or the shared project lock
+    /// (PostgreSQL), with the references the events name and the project's rules version:
     /// what is remembered then cannot change before the transaction ends.
-    pub remembered: &'a (dyn Fn(&WriterSlot, &[&str]) -> Remembered + Sync),
+    pub remembered: &'a RememberRules<'a>,
     /// The stored state of every counter the updates change (`None`: no row yet), if all are
     /// remembered; asked while the transaction holds the writer slot.
     pub counters: &'a (dyn Fn(&WriterSlot, &[CounterUpdate]) -> Option<KnownCounters> + Sync),
 }
+
+/// The engine's answer to what a recording transaction need not read: given the references
+/// the events name and the project's rules version.
+pub type RememberRules<'a> = dyn Fn(&WriterSlot, &[&str], Option<i64>) -> Remembered + Sync + 'a;
 
 /// Stored states of counters, in the order asked (`None`: no row yet).
 pub type KnownCounters = Vec<Option<StoredCounter>>;
@@ -380,12 +389,13 @@ impl Db {
             let mut references: Vec<&str> = events.iter().map(|e| e.customer_ref.as_str()).collect();
             references.sort_unstable();
             references.dedup();
-            let Remembered { rules, mut customers } = (memory.remembered)(tx.slot(), &references);
-            let (Rules { limits, meters }, rules_read) = match rules {
+            let version = s.rules_version_tx(&mut tx, &project.id).await?;
+            let Remembered { rules, mut customers } = (memory.remembered)(tx.slot(), &references, version);
+            let (Rules { limits, meters, .. }, rules_read) = match rules {
                 Some(rules) => (rules, None),
                 None => {
                     let (limits, meters) = s.limits_and_meters_tx(&mut tx, &project.id).await?;
-                    let rules = Rules { limits: Arc::new(limits), meters: Arc::new(meters) };
+                    let rules = Rules { limits: Arc::new(limits), meters: Arc::new(meters), version };
                     (rules.clone(), Some(rules))
                 }
             };
@@ -560,7 +570,16 @@ impl Db {
                 updates.into_iter().map(|update| update.key).zip(stored).collect();
             s.announce_counters_tx(&mut tx, &counters).await?;
             let writer = tx.commit_holding_slot().await?;
-            Ok(RecordOutcome { events: recorded, counters, alerts, created_customers, rules_read, customers_read, writer })
+            Ok(RecordOutcome {
+                events: recorded,
+                counters,
+                alerts,
+                created_customers,
+                rules_read,
+                rules_version: version,
+                customers_read,
+                writer,
+            })
         })
     }
 

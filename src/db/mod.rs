@@ -216,6 +216,8 @@ pub(crate) const LOCK_PROJECT_FOR_LIMIT_CHANGE: &str = "select pg_advisory_xact_
 /// and customers; the payload is the project id.
 pub const RULES_CHANNEL: &str = "limitry_rules";
 const NOTIFY: &str = "select pg_notify($1, $2)";
+const BUMP_RULES_VERSION: &str = "update projects set rules_version = rules_version + 1 where id = $1";
+const SELECT_RULES_VERSION: &str = "select rules_version from projects where id = $1";
 /// The PostgreSQL channel on which the creation of customers is announced (the payload is the
 /// project id), so instances forget that a reference named no customer yet.
 pub const CUSTOMERS_CHANNEL: &str = "limitry_customers";
@@ -231,8 +233,9 @@ macro_rules! transaction_helpers {
         impl $store {
             /// Takes the project lock (PostgreSQL only): shared for recording, exclusive for
             /// changes to what checks read (limits, meters, customers). An exclusive lock also
-            /// announces the change to every instance on `RULES_CHANNEL`; PostgreSQL delivers
-            /// it when, and only if, the transaction commits.
+            /// announces the change to every instance on `RULES_CHANNEL`, which PostgreSQL
+            /// delivers when, and only if, the transaction commits, and moves the project's
+            /// rules version (see `rules_version_tx`).
             pub(crate) async fn lock_project(
                 &self,
                 tx: &mut WriteTx<$database>,
@@ -244,9 +247,25 @@ macro_rules! transaction_helpers {
                     sqlx::query(sql).bind(project_id).execute(&mut **tx).await?;
                     if exclusive {
                         sqlx::query(NOTIFY).bind(RULES_CHANNEL).bind(project_id).execute(&mut **tx).await?;
+                        sqlx::query(BUMP_RULES_VERSION).bind(project_id).execute(&mut **tx).await?;
                     }
                 }
                 Ok(())
+            }
+
+            /// The project's rules version, read after `lock_project` took the shared lock, so
+            /// no change to its limits, meters or customers commits before the transaction
+            /// ends (PostgreSQL; `None` on SQLite, whose only writer is this process).
+            pub(crate) async fn rules_version_tx(
+                &self,
+                tx: &mut WriteTx<$database>,
+                project_id: &str,
+            ) -> DbResult<Option<i64>> {
+                if !<$store as Store>::POSTGRES {
+                    return Ok(None);
+                }
+                let version = sqlx::query_scalar(SELECT_RULES_VERSION).bind(project_id).fetch_one(&mut **tx).await?;
+                Ok(Some(version))
             }
         }
     };

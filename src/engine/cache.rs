@@ -36,7 +36,6 @@ use crate::db::WriterSlot;
 use crate::domain::customers::Customer;
 use crate::domain::limit_reservations::Hold;
 use crate::domain::limits::Limit;
-use crate::domain::meters::Meter;
 use crate::domain::quantity::Quantity;
 use crate::domain::usage::{AlertKey, CounterKey, CounterUpdate, StoredCounter};
 
@@ -57,8 +56,9 @@ struct State {
     /// whose records forget them when they create the customer).
     absent: ByProject<()>,
     limits: HashMap<String, Arc<Vec<Limit>>>,
-    /// By project id: the meters its limits count (only the record path reads them).
-    meters: HashMap<String, Arc<Vec<Meter>>>,
+    /// By project id: what recording applies, as of one rules version (only the record path
+    /// reads these; checks read `limits` and `customers`).
+    recording: HashMap<String, RecordingCopy>,
     /// Configuration changes begun and not yet cleared (see `invalidate_after`).
     changing: usize,
     /// `None`: known to have no usage yet.
@@ -79,6 +79,12 @@ struct State {
     /// Numbers the series opened, so that a read filled in after its series was dropped (and
     /// opened again) is not taken for the new one's.
     series_opened: u64,
+}
+
+/// A project's rules and the customers recording has read, all as of `rules.version`.
+struct RecordingCopy {
+    rules: Rules,
+    customers: HashMap<String, Arc<Customer>>,
 }
 
 /// One customer's buckets of one rolling limit.
@@ -119,7 +125,7 @@ impl State {
         self.customers.clear();
         self.absent.clear();
         self.limits.clear();
-        self.meters.clear();
+        self.recording.clear();
         self.counters.clear();
         self.fired.clear();
         self.holds.clear();
@@ -407,31 +413,58 @@ impl Cache {
         });
     }
 
-    /// Stores the rules a record read while holding the writer slot.
-    pub fn fill_rules(&self, _held: &WriterSlot, permit: Option<FillPermit>, project_id: &str, rules: Rules) {
+    /// Stores the rules and customers a record transaction read (`customers`, by reference),
+    /// all as of `rules.version`. Rules of an older version than those held are not kept.
+    pub fn fill_recording(
+        &self,
+        _held: &WriterSlot,
+        permit: Option<FillPermit>,
+        project_id: &str,
+        rules: Option<Rules>,
+        version: Option<i64>,
+        customers: HashMap<String, Arc<Customer>>,
+    ) {
         self.fill(permit, |state| {
-            state.limits.insert(project_id.to_string(), rules.limits);
-            state.meters.insert(project_id.to_string(), rules.meters);
+            let held = state.recording.get(project_id).map(|copy| copy.rules.version);
+            if let Some(rules) = rules.filter(|rules| held.is_none_or(|held| held <= rules.version)) {
+                let copy = RecordingCopy { rules, customers: HashMap::new() };
+                state.recording.insert(project_id.to_string(), copy);
+            }
+            let Some(copy) = state.recording.get_mut(project_id).filter(|copy| copy.rules.version == version) else {
+                return;
+            };
+            if copy.customers.len() + customers.len() > MAX_CUSTOMERS {
+                copy.customers.clear();
+            }
+            copy.customers.extend(customers);
         });
     }
 
-    /// What a record transaction, holding the writer slot, may take from memory instead of
-    /// reading it: nothing while a configuration change is under way, since one that committed
-    /// may not have cleared the copies yet, nor when changes made elsewhere could be missed.
-    pub fn remembered(&self, _held: &WriterSlot, project_id: &str, references: &[&str]) -> Remembered {
+    /// What a record transaction may take from memory instead of reading it, asked once it
+    /// holds the writer slot (SQLite) or the shared project lock (PostgreSQL) with the
+    /// project's rules `version` as it then reads: the rules and customers held as of that
+    /// version. Nothing while a configuration change of this instance is under way, since one
+    /// that committed may not have cleared the copies yet, nor when changes made elsewhere could
+    /// be missed.
+    pub fn remembered(
+        &self,
+        _held: &WriterSlot,
+        project_id: &str,
+        references: &[&str],
+        version: Option<i64>,
+    ) -> Remembered {
         let state = self.lock();
         if state.changing > 0 || !state.accepting {
             return Remembered::default();
         }
-        let rules = match (state.limits.get(project_id), state.meters.get(project_id)) {
-            (Some(limits), Some(meters)) => Some(Rules { limits: limits.clone(), meters: meters.clone() }),
-            _ => None,
+        let Some(copy) = state.recording.get(project_id).filter(|copy| copy.rules.version == version) else {
+            return Remembered::default();
         };
         let customers = references
             .iter()
-            .filter_map(|reference| Some((reference.to_string(), state.customers.get(project_id, reference)?.clone())))
+            .filter_map(|reference| Some((reference.to_string(), copy.customers.get(*reference)?.clone())))
             .collect();
-        Remembered { rules, customers }
+        Remembered { rules: Some(copy.rules.clone()), customers }
     }
 
     /// The stored state of the counters the updates change, if every one is held and no
@@ -712,37 +745,61 @@ mod tests {
         Arc::new(Customer::not_yet_created("proj", id, DateTime::UNIX_EPOCH))
     }
 
-    fn rules() -> Rules {
-        Rules { limits: Arc::new(Vec::new()), meters: Arc::new(Vec::new()) }
+    fn rules(version: Option<i64>) -> Option<Rules> {
+        Some(Rules { limits: Arc::new(Vec::new()), meters: Arc::new(Vec::new()), version })
+    }
+
+    fn read(references: &[&str]) -> HashMap<String, Arc<Customer>> {
+        references.iter().map(|reference| (reference.to_string(), customer(reference))).collect()
+    }
+
+    /// Whether rules are remembered, and which of alice and bob.
+    fn remembered(cache: &Cache, version: Option<i64>) -> (bool, Vec<String>) {
+        let known = cache.remembered(&slot(), "proj", &["alice", "bob"], version);
+        let mut customers: Vec<String> = known.customers.into_keys().collect();
+        customers.sort();
+        (known.rules.is_some(), customers)
     }
 
     #[test]
     fn records_remember_rules_and_customers_only_while_no_configuration_change_is_under_way() {
         let cache = Arc::new(Cache::new(true));
-        let remembered = |cache: &Cache| {
-            let known = cache.remembered(&slot(), "proj", &["alice", "bob"]);
-            let mut customers: Vec<String> = known.customers.into_keys().collect();
-            customers.sort();
-            (known.rules.is_some(), customers)
-        };
-        assert_eq!(remembered(&cache), (false, vec![]));
-        cache.fill_rules(&slot(), cache.permit(), "proj", rules());
-        cache.fill_customer(&slot(), cache.permit(), "proj", "alice", customer("alice"));
-        assert_eq!(remembered(&cache), (true, vec!["alice".to_string()]));
-        assert!(cache.remembered(&slot(), "other", &["alice"]).rules.is_none(), "another project's rules");
+        assert_eq!(remembered(&cache, None), (false, vec![]));
+        cache.fill_recording(&slot(), cache.permit(), "proj", rules(None), None, read(&["alice"]));
+        assert_eq!(remembered(&cache, None), (true, vec!["alice".to_string()]));
+        assert!(cache.remembered(&slot(), "other", &["alice"], None).rules.is_none(), "another project's rules");
 
         // A change has begun: what is held may be about to go stale, so nothing is offered
         // until it has committed and cleared the copies.
         let change = cache.invalidate_after();
-        assert_eq!(remembered(&cache), (false, vec![]));
+        assert_eq!(remembered(&cache, None), (false, vec![]));
         let second = cache.invalidate_after();
         drop(change);
-        assert_eq!(remembered(&cache), (false, vec![]));
+        assert_eq!(remembered(&cache, None), (false, vec![]));
         drop(second);
-        assert_eq!(remembered(&cache), (false, vec![]), "cleared by the change");
-        cache.fill_rules(&slot(), cache.permit(), "proj", rules());
-        assert_eq!(remembered(&cache), (true, vec![]));
-        assert!(Cache::new(false).remembered(&slot(), "proj", &[]).rules.is_none());
+        assert_eq!(remembered(&cache, None), (false, vec![]), "cleared by the change");
+        cache.fill_recording(&slot(), cache.permit(), "proj", rules(None), None, HashMap::new());
+        assert_eq!(remembered(&cache, None), (true, vec![]));
+        assert!(Cache::new(false).remembered(&slot(), "proj", &[], None).rules.is_none());
+    }
+
+    #[test]
+    fn records_remember_rules_and_customers_only_for_the_rules_version_they_were_read_at() {
+        let cache = Cache::new(true);
+        cache.fill_recording(&slot(), cache.permit(), "proj", rules(Some(3)), Some(3), read(&["alice"]));
+        assert_eq!(remembered(&cache, Some(3)), (true, vec!["alice".to_string()]));
+        // Another instance changed the project's rules: nothing held is offered.
+        assert_eq!(remembered(&cache, Some(4)), (false, vec![]));
+        // A transaction that read an older version fills in late: the newer copy stays, and
+        // customers read at the older version are not added to it.
+        cache.fill_recording(&slot(), cache.permit(), "proj", rules(Some(2)), Some(2), read(&["bob"]));
+        assert_eq!(remembered(&cache, Some(3)), (true, vec!["alice".to_string()]));
+        // Customers read at the held version join it; rules read at a newer one replace it.
+        cache.fill_recording(&slot(), cache.permit(), "proj", None, Some(3), read(&["bob"]));
+        assert_eq!(remembered(&cache, Some(3)), (true, vec!["alice".to_string(), "bob".to_string()]));
+        cache.fill_recording(&slot(), cache.permit(), "proj", rules(Some(4)), Some(4), HashMap::new());
+        assert_eq!(remembered(&cache, Some(4)), (true, vec![]));
+        assert_eq!(remembered(&cache, Some(3)), (false, vec![]));
     }
 
     #[test]

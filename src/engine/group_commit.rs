@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use super::cache::Cache;
 use super::consume::judge_consumes;
 use crate::clock::Clock;
-use crate::db::events::{PendingRecord, RecordMemory, RecordedEvent, Remembered};
+use crate::db::events::{PendingRecord, RecordMemory, RecordedEvent};
 use crate::db::projects::Project;
 use crate::db::{Db, DbError, DbResult, WriterSlot};
 use crate::domain::events::NewEvent;
@@ -177,12 +177,11 @@ impl Writer {
         // rewrite the counters this one stores.
         let permit = self.cache.permit();
         let already_fired = |alert: &AlertKey| self.cache.has_fired(alert);
-        // Only the database's only writer may trust its memory of rules and customers inside a
-        // transaction: on a shared database another instance may have changed them.
+        // Rules and customers are remembered as of a rules version, which tells whether another
+        // instance changed them since; counters only by the database's only writer.
         let exclusive = self.db.is_exclusive();
-        let remembered = |held: &WriterSlot, references: &[&str]| match exclusive {
-            true => self.cache.remembered(held, &project.id, references),
-            false => Remembered::default(),
+        let remembered = |held: &WriterSlot, references: &[&str], version: Option<i64>| {
+            self.cache.remembered(held, &project.id, references, version)
         };
         let counters = |held: &WriterSlot, updates: &[CounterUpdate]| match exclusive {
             true => self.cache.remembered_counters(held, updates),
@@ -200,13 +199,13 @@ impl Writer {
         self.cache.store_counters(&outcome.writer, permit, &outcome.counters);
         self.cache.store_fired(&outcome.writer, permit, outcome.alerts);
         if exclusive {
-            if let Some(rules) = outcome.rules_read {
-                self.cache.fill_rules(&outcome.writer, permit, &project.id, rules);
-            }
-            for (reference, customer) in outcome.customers_read {
-                self.cache.fill_customer(&outcome.writer, permit, &project.id, &reference, customer);
+            // Read under the writer slot: exact for checks too.
+            for (reference, customer) in &outcome.customers_read {
+                self.cache.fill_customer(&outcome.writer, permit, &project.id, reference, customer.clone());
             }
         }
+        let (rules, version) = (outcome.rules_read, outcome.rules_version);
+        self.cache.fill_recording(&outcome.writer, permit, &project.id, rules, version, outcome.customers_read);
         if self.db.is_exclusive() {
             // The writer slot is still held: no reader can remember an absence meanwhile.
             self.cache.forget_absent(&outcome.writer, &project.id, events.iter().map(|e| e.customer_ref.as_str()));

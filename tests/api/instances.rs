@@ -61,6 +61,39 @@ async fn two_instances_agree_after_limit_and_customer_changes_made_through_the_o
     other.server.shutdown().await;
 }
 
+/// A recording transaction reads the project's rules version: rules and customers this
+/// instance remembers from an older version are not used, however late its listener hears of
+/// the change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn records_count_by_the_current_rules_even_before_the_change_is_heard() {
+    let Some((app, other, _meter, limit)) = two_instances_with_a_daily_limit(1000).await else { return };
+    let requests = app.create_meter(json!({"name": "Requests", "aggregation": "count"})).await;
+    // Recording leaves the limit's rules and the customer in this instance's memory (the
+    // first record creates the customer, whose announcement may drop what it left).
+    app.record_tokens("acme", 10).await;
+    app.record_tokens("acme", 10).await;
+    // The limit now counts requests instead of tokens: changed as another instance's change
+    // commits (the version moved), but with its announcement still to come (no NOTIFY).
+    let change = format!(
+        "with changed as (update limits set meter_id = '{requests}' where id = '{limit}' returning project_id) \
+         update projects set rules_version = rules_version + 1 where id in (select project_id from changed)"
+    );
+    sqlx_execute(&app.database_url, &change).await;
+    // Recorded through this instance: counted as one request, not as 5 tokens.
+    app.record_tokens("acme", 5).await;
+    let stored: i64 = {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
+        sqlx::query_scalar("select cast(sum(value) as bigint) from usage_counters where limit_id = $1")
+            .bind(&limit)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    };
+    assert_eq!(stored, 21_000, "20 tokens before the change, then one request (in thousandths)");
+    other.server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_instance_that_lost_its_listener_reads_the_database_until_it_hears_again() {
     let Some((app, other, _, limit)) = two_instances_with_a_daily_limit(100).await else { return };
