@@ -163,7 +163,8 @@ pub struct RecordOutcome {
     pub created_customers: bool,
     /// The rules it read, when they were not remembered.
     pub rules_read: Option<Rules>,
-    /// The project's rules version it read them, or its customers, at (PostgreSQL).
+    /// The project's rules version it read its rules or customers at (PostgreSQL; `None` on
+    /// SQLite).
     pub rules_version: Option<i64>,
     /// The customers it read (or created), by the reference the events named.
     pub customers_read: HashMap<String, Arc<Customer>>,
@@ -176,8 +177,6 @@ pub struct RecordOutcome {
 pub struct Rules {
     pub limits: Arc<Vec<Limit>>,
     pub meters: Arc<Vec<Meter>>,
-    /// The project's rules version they were read at (PostgreSQL; `None` on SQLite).
-    pub version: Option<i64>,
 }
 
 /// What the engine holds in memory that a recording transaction need not read again.
@@ -395,7 +394,7 @@ impl Db {
                 Some(rules) => (rules, None),
                 None => {
                     let (limits, meters) = s.limits_and_meters_tx(&mut tx, &project.id).await?;
-                    let rules = Rules { limits: Arc::new(limits), meters: Arc::new(meters), version };
+                    let rules = Rules { limits: Arc::new(limits), meters: Arc::new(meters) };
                     (rules.clone(), Some(rules))
                 }
             };

@@ -9,9 +9,11 @@
 //!
 //! Changes to configuration (limits, meters, customers) clear the copies once committed, and
 //! every clear moves the epoch: a reader keeps what it loaded only if the epoch it saw before
-//! reading is still current. The record path also takes rules and customers from the copies
-//! instead of reading them, but only while no configuration change is under way: one that
-//! committed has then cleared what it changed.
+//! reading is still current. The record path also takes rules, customers and (on SQLite)
+//! counters from the copies instead of reading them, but only while no configuration change of
+//! this instance is under way (one that committed has then cleared what it changed), and rules
+//! and customers only as of the project's rules version the transaction reads, which tells it
+//! whether another instance changed them since.
 //!
 //! On PostgreSQL, shared by several instances, every recording transaction announces the
 //! counters it changed, as stored and with their versions, and configuration changes announce
@@ -56,9 +58,11 @@ struct State {
     /// whose records forget them when they create the customer).
     absent: ByProject<()>,
     limits: HashMap<String, Arc<Vec<Limit>>>,
-    /// By project id: what recording applies, as of one rules version (only the record path
-    /// reads these; checks read `limits` and `customers`).
+    /// By project id: the rules recording applies, as of one rules version, and the customers
+    /// recording read as of that version (only the record path reads these; checks read
+    /// `limits` and `customers`).
     recording: HashMap<String, RecordingCopy>,
+    recorded_customers: ByProject<Arc<Customer>>,
     /// Configuration changes begun and not yet cleared (see `invalidate_after`).
     changing: usize,
     /// `None`: known to have no usage yet.
@@ -81,10 +85,11 @@ struct State {
     series_opened: u64,
 }
 
-/// A project's rules and the customers recording has read, all as of `rules.version`.
+/// A project's rules as recording applies them, and the rules version they were read at
+/// (`None` on SQLite).
 struct RecordingCopy {
     rules: Rules,
-    customers: HashMap<String, Arc<Customer>>,
+    version: Option<i64>,
 }
 
 /// One customer's buckets of one rolling limit.
@@ -126,6 +131,7 @@ impl State {
         self.absent.clear();
         self.limits.clear();
         self.recording.clear();
+        self.recorded_customers.clear();
         self.counters.clear();
         self.fired.clear();
         self.holds.clear();
@@ -134,6 +140,13 @@ impl State {
     }
 
     /// Keeps the newer of the held and the given state of a counter.
+    /// Whether a record transaction may take anything from memory: not while a configuration
+    /// change of this instance is under way, since one that committed may not have cleared the
+    /// copies yet, nor when changes made elsewhere could be missed.
+    fn offers_to_records(&self) -> bool {
+        self.changing == 0 && self.accepting
+    }
+
     fn store_counter(&mut self, key: CounterKey, stored: Option<StoredCounter>) {
         if let Some(series) = self.series.get_mut(&key.customer_id).and_then(|held| held.get_mut(&key.limit_id)) {
             if stored.is_some_and(|stored| series.store(key.window_start, stored)) {
@@ -184,6 +197,12 @@ impl<V> ByProject<V> {
         };
         if project.insert(reference.to_string(), value).is_none() {
             self.len += 1;
+        }
+    }
+
+    fn remove_project(&mut self, project_id: &str) {
+        if let Some(project) = self.projects.remove(project_id) {
+            self.len -= project.len();
         }
     }
 
@@ -414,7 +433,9 @@ impl Cache {
     }
 
     /// Stores the rules and customers a record transaction read (`customers`, by reference),
-    /// all as of `rules.version`. Rules of an older version than those held are not kept.
+    /// all as of the rules `version`. Rules read at a newer version replace the held ones and
+    /// their customers; rules of an older version, and customers read at another version than
+    /// the held rules', are not kept.
     pub fn fill_recording(
         &self,
         _held: &WriterSlot,
@@ -422,30 +443,30 @@ impl Cache {
         project_id: &str,
         rules: Option<Rules>,
         version: Option<i64>,
-        customers: HashMap<String, Arc<Customer>>,
+        customers: &HashMap<String, Arc<Customer>>,
     ) {
         self.fill(permit, |state| {
-            let held = state.recording.get(project_id).map(|copy| copy.rules.version);
-            if let Some(rules) = rules.filter(|rules| held.is_none_or(|held| held <= rules.version)) {
-                let copy = RecordingCopy { rules, customers: HashMap::new() };
-                state.recording.insert(project_id.to_string(), copy);
+            let held = state.recording.get(project_id).map(|copy| copy.version);
+            if let Some(rules) = rules.filter(|_| held.is_none_or(|held| held <= version)) {
+                state.recording.insert(project_id.to_string(), RecordingCopy { rules, version });
+                state.recorded_customers.remove_project(project_id);
             }
-            let Some(copy) = state.recording.get_mut(project_id).filter(|copy| copy.rules.version == version) else {
+            if state.recording.get(project_id).is_none_or(|copy| copy.version != version) {
                 return;
-            };
-            if copy.customers.len() + customers.len() > MAX_CUSTOMERS {
-                copy.customers.clear();
             }
-            copy.customers.extend(customers);
+            if state.recorded_customers.len() + customers.len() > MAX_CUSTOMERS {
+                state.recorded_customers.clear();
+            }
+            for (reference, customer) in customers {
+                state.recorded_customers.insert(project_id, reference, customer.clone());
+            }
         });
     }
 
     /// What a record transaction may take from memory instead of reading it, asked once it
     /// holds the writer slot (SQLite) or the shared project lock (PostgreSQL) with the
     /// project's rules `version` as it then reads: the rules and customers held as of that
-    /// version. Nothing while a configuration change of this instance is under way, since one
-    /// that committed may not have cleared the copies yet, nor when changes made elsewhere could
-    /// be missed.
+    /// version (see `State::offers_to_records`).
     pub fn remembered(
         &self,
         _held: &WriterSlot,
@@ -454,28 +475,30 @@ impl Cache {
         version: Option<i64>,
     ) -> Remembered {
         let state = self.lock();
-        if state.changing > 0 || !state.accepting {
-            return Remembered::default();
-        }
-        let Some(copy) = state.recording.get(project_id).filter(|copy| copy.rules.version == version) else {
+        let Some(copy) = state.recording.get(project_id).filter(|copy| copy.version == version) else {
             return Remembered::default();
         };
+        if !state.offers_to_records() {
+            return Remembered::default();
+        }
         let customers = references
             .iter()
-            .filter_map(|reference| Some((reference.to_string(), copy.customers.get(*reference)?.clone())))
+            .filter_map(|reference| {
+                Some((reference.to_string(), state.recorded_customers.get(project_id, reference)?.clone()))
+            })
             .collect();
         Remembered { rules: Some(copy.rules.clone()), customers }
     }
 
-    /// The stored state of the counters the updates change, if every one is held and no
-    /// configuration change is under way; asked by a record transaction holding the writer slot.
+    /// The stored state of the counters the updates change, if every one is held (see
+    /// `State::offers_to_records`); asked by a record transaction holding the writer slot.
     pub fn remembered_counters(
         &self,
         _held: &WriterSlot,
         updates: &[CounterUpdate],
     ) -> Option<Vec<Option<StoredCounter>>> {
         let state = self.lock();
-        if state.changing > 0 || !state.accepting {
+        if !state.offers_to_records() {
             return None;
         }
         updates.iter().map(|update| state.counters.get(&update.key).copied()).collect()
@@ -745,8 +768,8 @@ mod tests {
         Arc::new(Customer::not_yet_created("proj", id, DateTime::UNIX_EPOCH))
     }
 
-    fn rules(version: Option<i64>) -> Option<Rules> {
-        Some(Rules { limits: Arc::new(Vec::new()), meters: Arc::new(Vec::new()), version })
+    fn rules() -> Option<Rules> {
+        Some(Rules { limits: Arc::new(Vec::new()), meters: Arc::new(Vec::new()) })
     }
 
     fn read(references: &[&str]) -> HashMap<String, Arc<Customer>> {
@@ -765,7 +788,7 @@ mod tests {
     fn records_remember_rules_and_customers_only_while_no_configuration_change_is_under_way() {
         let cache = Arc::new(Cache::new(true));
         assert_eq!(remembered(&cache, None), (false, vec![]));
-        cache.fill_recording(&slot(), cache.permit(), "proj", rules(None), None, read(&["alice"]));
+        cache.fill_recording(&slot(), cache.permit(), "proj", rules(), None, &read(&["alice"]));
         assert_eq!(remembered(&cache, None), (true, vec!["alice".to_string()]));
         assert!(cache.remembered(&slot(), "other", &["alice"], None).rules.is_none(), "another project's rules");
 
@@ -778,7 +801,7 @@ mod tests {
         assert_eq!(remembered(&cache, None), (false, vec![]));
         drop(second);
         assert_eq!(remembered(&cache, None), (false, vec![]), "cleared by the change");
-        cache.fill_recording(&slot(), cache.permit(), "proj", rules(None), None, HashMap::new());
+        cache.fill_recording(&slot(), cache.permit(), "proj", rules(), None, &HashMap::new());
         assert_eq!(remembered(&cache, None), (true, vec![]));
         assert!(Cache::new(false).remembered(&slot(), "proj", &[], None).rules.is_none());
     }
@@ -786,18 +809,18 @@ mod tests {
     #[test]
     fn records_remember_rules_and_customers_only_for_the_rules_version_they_were_read_at() {
         let cache = Cache::new(true);
-        cache.fill_recording(&slot(), cache.permit(), "proj", rules(Some(3)), Some(3), read(&["alice"]));
+        cache.fill_recording(&slot(), cache.permit(), "proj", rules(), Some(3), &read(&["alice"]));
         assert_eq!(remembered(&cache, Some(3)), (true, vec!["alice".to_string()]));
         // Another instance changed the project's rules: nothing held is offered.
         assert_eq!(remembered(&cache, Some(4)), (false, vec![]));
         // A transaction that read an older version fills in late: the newer copy stays, and
         // customers read at the older version are not added to it.
-        cache.fill_recording(&slot(), cache.permit(), "proj", rules(Some(2)), Some(2), read(&["bob"]));
+        cache.fill_recording(&slot(), cache.permit(), "proj", rules(), Some(2), &read(&["bob"]));
         assert_eq!(remembered(&cache, Some(3)), (true, vec!["alice".to_string()]));
         // Customers read at the held version join it; rules read at a newer one replace it.
-        cache.fill_recording(&slot(), cache.permit(), "proj", None, Some(3), read(&["bob"]));
+        cache.fill_recording(&slot(), cache.permit(), "proj", None, Some(3), &read(&["bob"]));
         assert_eq!(remembered(&cache, Some(3)), (true, vec!["alice".to_string(), "bob".to_string()]));
-        cache.fill_recording(&slot(), cache.permit(), "proj", rules(Some(4)), Some(4), HashMap::new());
+        cache.fill_recording(&slot(), cache.permit(), "proj", rules(), Some(4), &HashMap::new());
         assert_eq!(remembered(&cache, Some(4)), (true, vec![]));
         assert_eq!(remembered(&cache, Some(3)), (false, vec![]));
     }

@@ -198,15 +198,13 @@ impl Writer {
         };
         self.cache.store_counters(&outcome.writer, permit, &outcome.counters);
         self.cache.store_fired(&outcome.writer, permit, outcome.alerts);
+        let (rules, version) = (outcome.rules_read, outcome.rules_version);
+        self.cache.fill_recording(&outcome.writer, permit, &project.id, rules, version, &outcome.customers_read);
         if exclusive {
             // Read under the writer slot: exact for checks too.
             for (reference, customer) in &outcome.customers_read {
                 self.cache.fill_customer(&outcome.writer, permit, &project.id, reference, customer.clone());
             }
-        }
-        let (rules, version) = (outcome.rules_read, outcome.rules_version);
-        self.cache.fill_recording(&outcome.writer, permit, &project.id, rules, version, outcome.customers_read);
-        if self.db.is_exclusive() {
             // The writer slot is still held: no reader can remember an absence meanwhile.
             self.cache.forget_absent(&outcome.writer, &project.id, events.iter().map(|e| e.customer_ref.as_str()));
         } else if outcome.created_customers {
