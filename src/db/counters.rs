@@ -9,9 +9,7 @@ use sqlx::{Postgres, Sqlite};
 use super::customers::CustomerRow;
 use super::events::UsageRow;
 use super::projects::Project;
-use super::{
-    placeholder_rows, statement_chunks, with_store, Db, DbError, DbResult, PgStore, SqliteStore, Store, WriteTx,
-};
+use super::{with_store, Db, DbError, DbResult, PgStore, SqliteStore, Store, WriteTx};
 use crate::domain::customers::Customer;
 use crate::domain::limits::Limit;
 use crate::domain::meters::{Aggregation, Counter, Meter};
@@ -59,14 +57,28 @@ const ON_CONFLICT_MAX: &str = "on conflict (limit_id, customer_id, window_start)
 const ON_CONFLICT_LATEST: &str = "on conflict (limit_id, customer_id, window_start) do update set \
      value = case when excluded.latest_at >= usage_counters.latest_at then excluded.value \
      else usage_counters.value end,";
-/// Counter rows per statement on SQLite: 5 parameters each, far under its limit.
-const COUNTERS_PER_STATEMENT: usize = 200;
-// Followed by the rows, `(limit_id, customer_id, window_start, value, latest_at, version)`, and
-// `ON_CONFLICT_STORE`: counters whose new state is known already.
-const STORE_COUNTERS: &str =
-    "insert into usage_counters (limit_id, customer_id, window_start, value, latest_at, version) values";
-const ON_CONFLICT_STORE: &str = "on conflict (limit_id, customer_id, window_start) do update set \
-     value = excluded.value, latest_at = excluded.latest_at, version = excluded.version";
+// SQLite: the rows as one JSON array bound to a parameter, so that the text is the same for any
+// number of rows. (`where true` lets SQLite read the upsert clause that follows as one.)
+// `[limit_id, customer_id, window_start, value, latest_at]` rows, then the aggregation's
+// conflict clause.
+const UPSERT_COUNTER_JSON_ROWS: &str = "select r.value ->> 0, r.value ->> 1, r.value ->> 2, r.value ->> 3, \
+     r.value ->> 4 from json_each($1) as r where true";
+// Counters whose next state is known already, as `[limit_id, customer_id, window_start, value,
+// latest_at, version]` rows (see `counter_json_rows`) in the named parameter.
+macro_rules! store_counter_json_rows {
+    ($rows:literal) => {
+        concat!(
+            "insert into usage_counters (limit_id, customer_id, window_start, value, latest_at, version) ",
+            "select r.value ->> 0, r.value ->> 1, r.value ->> 2, r.value ->> 3, r.value ->> 4, r.value ->> 5 ",
+            "from json_each(",
+            $rows,
+            ") as r where true ",
+            "on conflict (limit_id, customer_id, window_start) do update set ",
+            "value = excluded.value, latest_at = excluded.latest_at, version = excluded.version"
+        )
+    };
+}
+pub(crate) use store_counter_json_rows;
 
 // Rolling windows' buckets: followed by ` or `-joined
 // `(limit_id = $n and customer_id = $n+1 and window_start >= $n+2)`, one per window.
@@ -247,44 +259,6 @@ macro_rules! counter_transaction_helpers {
                         Ok(stored)
                     })
                     .collect()
-            }
-
-            /// `apply_counter_updates_tx` for counters whose stored state is known (`current`, in
-            /// the same order; `None`: no row yet): their new states are worked out here and
-            /// written as they are, so no row has to come back.
-            pub(crate) async fn store_counter_updates_tx(
-                &self,
-                tx: &mut WriteTx<$database>,
-                updates: &[CounterUpdate],
-                current: &[Option<StoredCounter>],
-            ) -> DbResult<Vec<StoredCounter>> {
-                let mut stored = Vec::with_capacity(updates.len());
-                for (update, current) in updates.iter().zip(current) {
-                    let next = update.apply_to(*current);
-                    if !next.counter.value.in_counter_range() {
-                        return Err(DbError::CounterOutOfRange { limit_id: update.key.limit_id.clone() });
-                    }
-                    stored.push(next);
-                }
-                let rows: Vec<(&CounterUpdate, &StoredCounter)> = updates.iter().zip(&stored).collect();
-                for chunk in statement_chunks(&rows, COUNTERS_PER_STATEMENT) {
-                    let sql = format!(
-                        "{STORE_COUNTERS} {} {ON_CONFLICT_STORE}",
-                        placeholder_rows(<$store as Store>::POSTGRES, chunk.len(), 6, 1)
-                    );
-                    let mut query = sqlx::query(&sql);
-                    for (update, next) in chunk {
-                        query = query
-                            .bind(&update.key.limit_id)
-                            .bind(&update.key.customer_id)
-                            .bind(update.key.window_start)
-                            .bind(next.counter.value.0)
-                            .bind(next.counter.latest_at)
-                            .bind(next.version);
-                    }
-                    query.execute(&mut **tx).await?;
-                }
-                Ok(stored)
             }
 
             /// Reads buckets of rolling windows, each from its first bucket on.
@@ -470,33 +444,85 @@ counter_transaction_helpers!(PgStore, Postgres);
 type CounterRow = (String, String, i64, i64, i64, i64);
 
 impl SqliteStore {
-    /// Folds one aggregation's updates into their counters, a few hundred per statement.
+    /// Folds one aggregation's updates into their counters in one statement of fixed text.
     async fn upsert_counters_tx(
         &self,
         tx: &mut WriteTx<Sqlite>,
         aggregation: Aggregation,
         updates: &[&CounterUpdate],
     ) -> DbResult<Vec<CounterRow>> {
-        let mut rows = Vec::with_capacity(updates.len());
-        for chunk in statement_chunks(updates, COUNTERS_PER_STATEMENT) {
-            let sql = format!(
-                "{INSERT_COUNTERS} values {} {} {LATER_LATEST_AT}",
-                placeholder_rows(false, chunk.len(), 5, 1),
-                on_conflict(aggregation)
-            );
-            let mut query = sqlx::query_as::<_, CounterRow>(&sql);
-            for update in chunk {
-                query = query
-                    .bind(&update.key.limit_id)
-                    .bind(&update.key.customer_id)
-                    .bind(update.key.window_start)
-                    .bind(update.counter.value.0)
-                    .bind(update.counter.latest_at);
-            }
-            rows.extend(query.fetch_all(&mut **tx).await?);
-        }
+        let sql =
+            format!("{INSERT_COUNTERS} {UPSERT_COUNTER_JSON_ROWS} {} {LATER_LATEST_AT}", on_conflict(aggregation));
+        let rows: Vec<(&str, &str, i64, i64, i64)> = updates
+            .iter()
+            .map(|u| {
+                (
+                    u.key.limit_id.as_str(),
+                    u.key.customer_id.as_str(),
+                    u.key.window_start,
+                    u.counter.value.0,
+                    u.counter.latest_at,
+                )
+            })
+            .collect();
+        let rows =
+            sqlx::query_as::<_, CounterRow>(&sql).bind(serde_json::to_string(&rows)?).fetch_all(&mut **tx).await?;
         Ok(rows)
     }
+
+    /// `apply_counter_updates_tx` for counters whose stored state is known (`current`, in the
+    /// same order; `None`: no row yet): their new states are worked out here and written as
+    /// they are, so no row has to come back.
+    pub(crate) async fn store_counter_updates_tx(
+        &self,
+        tx: &mut WriteTx<Sqlite>,
+        updates: &[CounterUpdate],
+        current: &[Option<StoredCounter>],
+    ) -> DbResult<Vec<StoredCounter>> {
+        const STORE_COUNTERS: &str = store_counter_json_rows!("$1");
+        let stored = next_counter_states(updates, current)?;
+        sqlx::query(STORE_COUNTERS).bind(counter_json_rows(updates, &stored)?).execute(&mut **tx).await?;
+        Ok(stored)
+    }
+}
+
+/// The states counters take once `updates` are folded into their stored states (`current`, in
+/// the same order; `None`: no row yet), exactly as the database's upserts would store them.
+pub(crate) fn next_counter_states(
+    updates: &[CounterUpdate],
+    current: &[Option<StoredCounter>],
+) -> DbResult<Vec<StoredCounter>> {
+    updates
+        .iter()
+        .zip(current)
+        .map(|(update, current)| {
+            let next = update.apply_to(*current);
+            match next.counter.value.in_counter_range() {
+                true => Ok(next),
+                false => Err(DbError::CounterOutOfRange { limit_id: update.key.limit_id.clone() }),
+            }
+        })
+        .collect()
+}
+
+/// The rows `store_counter_json_rows!` reads: each update's key beside its next state.
+pub(crate) fn counter_json_rows(updates: &[CounterUpdate], stored: &[StoredCounter]) -> DbResult<String> {
+    let rows: Vec<(&str, &str, i64, i64, i64, i64)> = updates
+        .iter()
+        .zip(stored)
+        .map(|(u, next)| {
+            let key = &u.key;
+            (
+                key.limit_id.as_str(),
+                key.customer_id.as_str(),
+                key.window_start,
+                next.counter.value.0,
+                next.counter.latest_at,
+                next.version,
+            )
+        })
+        .collect();
+    Ok(serde_json::to_string(&rows)?)
 }
 
 impl PgStore {
@@ -545,6 +571,17 @@ impl SqliteStore {
 }
 
 impl PgStore {
+    /// Other instances write the same counters, so what this one remembers of them is never
+    /// written as it stands: they are upserted and read back.
+    pub(crate) async fn store_counter_updates_tx(
+        &self,
+        tx: &mut WriteTx<Postgres>,
+        updates: &[CounterUpdate],
+        _current: &[Option<StoredCounter>],
+    ) -> DbResult<Vec<StoredCounter>> {
+        self.apply_counter_updates_tx(tx, updates).await
+    }
+
     /// Takes the lock of each rolling window (limit and customer), in the order given, until
     /// the transaction ends.
     async fn lock_rolling_windows_tx(

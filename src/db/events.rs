@@ -8,11 +8,13 @@ use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use sqlx::{Postgres, Sqlite};
 
-use super::counters::{counter_range_message, RollingWindows};
+use super::counters::{
+    counter_json_rows, counter_range_message, next_counter_states, store_counter_json_rows, RollingWindows,
+};
 use super::projects::Project;
 use super::{
-    ms_to_time, numbered_list, placeholder_rows, statement_chunks, with_store, Db, DbError, DbResult, PgStore,
-    SqliteStore, Store, WriteTx, WriterSlot, ROWS_PER_STATEMENT,
+    ms_to_time, numbered_list, statement_chunks, with_store, Db, DbError, DbResult, PgStore, SqliteStore, Store,
+    WriteTx, WriterSlot, ROWS_PER_STATEMENT,
 };
 use crate::domain::customers::Customer;
 use crate::domain::events::{Event, NewEvent};
@@ -21,8 +23,8 @@ use crate::domain::limits::Limit;
 use crate::domain::meters::Meter;
 use crate::domain::quantity::Quantity;
 use crate::domain::usage::{
-    counter_updates, due_alerts, merge_updates, rolling_due_alerts, AlertKey, CounterKey, CounterUpdate, StoredCounter,
-    Usage,
+    counter_updates, due_alerts, merge_updates, rolling_due_alerts, AlertKey, CounterKey, CounterUpdate, DueAlert,
+    StoredCounter, Usage,
 };
 
 // The idempotency index is partial (events without a key are not in it): both databases need
@@ -32,11 +34,24 @@ macro_rules! on_duplicate_key_do_nothing {
         "on conflict (project_id, idempotency_key) where idempotency_key is not null do nothing"
     };
 }
-const ON_DUPLICATE_KEY_DO_NOTHING: &str = on_duplicate_key_do_nothing!();
-// Followed by `values (…), …` on SQLite.
-const INSERT_EVENTS: &str = "insert into events \
-     (id, project_id, customer_id, event_type, occurred_at, metric_values, dimensions, properties, \
-      idempotency_key, created_at)";
+// SQLite: the rows as one JSON array (`$1`, see `event_json_rows`), so that the text is the
+// same for any number of rows; `where true` lets SQLite read an upsert clause after it.
+macro_rules! insert_event_json_rows {
+    () => {
+        concat!(
+            "insert into events (id, project_id, customer_id, event_type, occurred_at, metric_values, ",
+            "dimensions, properties, idempotency_key, created_at) ",
+            "select r.value ->> 0, $2, r.value ->> 1, r.value ->> 2, r.value ->> 3, r.value ->> 4, r.value ->> 5, ",
+            "r.value ->> 6, r.value ->> 7, $3 from json_each($1) as r where true"
+        )
+    };
+}
+const INSERT_EVENT_JSON_ROWS: &str = concat!(insert_event_json_rows!(), " ", on_duplicate_key_do_nothing!());
+// SQLite: a whole group whose every read is remembered, in one round trip to SQLite's thread.
+// A stored idempotency key fails the insert, and so the whole, before `commit`; the counters
+// (`$4`) are their next states.
+const RECORD_AT_ONCE: &str =
+    concat!("begin immediate; ", insert_event_json_rows!(), "; ", store_counter_json_rows!("$4"), "; commit");
 // PostgreSQL: the rows as one array per column.
 const INSERT_EVENT_ARRAYS: &str = concat!(
     "insert into events (id, project_id, customer_id, event_type, occurred_at, metric_values, dimensions, ",
@@ -279,30 +294,213 @@ impl SqliteStore {
         rows: &[EventInsert<'_>],
         now_ms: i64,
     ) -> DbResult<u64> {
-        let mut written = 0;
-        for chunk in statement_chunks(rows, ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "{INSERT_EVENTS} values {} {ON_DUPLICATE_KEY_DO_NOTHING}",
-                placeholder_rows(false, chunk.len(), 10, 1)
-            );
-            let mut query = sqlx::query(&sql);
-            for row in chunk {
-                query = query
-                    .bind(row.id)
-                    .bind(project_id)
-                    .bind(row.customer_id)
-                    .bind(row.event_type)
-                    .bind(row.occurred_at)
-                    .bind(row.metric_values.as_str())
-                    .bind(row.dimensions.as_str())
-                    .bind(row.properties.as_str())
-                    .bind(row.idempotency_key)
-                    .bind(now_ms);
-            }
-            written += query.execute(&mut **tx).await?.rows_affected();
-        }
+        let written = sqlx::query(INSERT_EVENT_JSON_ROWS)
+            .bind(event_json_rows(rows)?)
+            .bind(project_id)
+            .bind(now_ms)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
         Ok(written)
     }
+
+    /// Records a group in one round trip to SQLite when nothing has to be read first: the
+    /// project's rules, the events' customers and the counters they change are all remembered,
+    /// no limit is rolling, nobody judges the group and no alert fires. Otherwise, or when an
+    /// event's idempotency key is already stored, gives the writer slot back untouched, and the
+    /// group goes the whole way (`record_events_with`).
+    async fn record_at_once(
+        &self,
+        project: &Project,
+        events: &[NewEvent],
+        now: DateTime<Utc>,
+        memory: &RecordMemory<'_>,
+    ) -> DbResult<Result<RecordOutcome, WriterSlot>> {
+        let writer = self.claim_writer().await;
+        let references = referenced_customers(events);
+        let Remembered { rules: Some(Rules { limits, meters }), customers } =
+            (memory.remembered)(&writer, &references, None)
+        else {
+            return Ok(Err(writer));
+        };
+        if customers.len() < references.len() || limits.iter().any(|l| l.rolling_window().is_some()) {
+            return Ok(Err(writer));
+        }
+        let meters: HashMap<&str, &Meter> = meters.iter().map(|m| (m.id.as_str(), m)).collect();
+        let now_ms = now.timestamp_millis();
+        let ids: Vec<String> = events.iter().map(|_| new_id("evt", now_ms)).collect();
+        let rows = event_json_rows(&event_rows(events, &ids, &customers)?)?;
+        let updates = usage_updates(project, &limits, &meters, &customers, events);
+        let Some(current) = (memory.counters)(&writer, &updates) else { return Ok(Err(writer)) };
+        let stored = next_counter_states(&updates, &current).map_err(|e| name_counter_value(e, &limits, &meters))?;
+        let due = due_alerts_of(project, &limits, &customers, &updates, &stored, now);
+        if due.iter().any(|(key, _)| !(memory.already_fired)(key)) {
+            return Ok(Err(writer));
+        }
+        let counters = counter_json_rows(&updates, &stored)?;
+        // A task of its own, so that the transaction ends (committed, or rolled back after an
+        // error) even if this caller is dropped meanwhile.
+        let pool = self.writer.clone();
+        let project_id = project.id.clone();
+        let committed = tokio::spawn(async move {
+            let mut connection = pool.acquire().await?;
+            let result = sqlx::query(RECORD_AT_ONCE)
+                .bind(rows)
+                .bind(project_id)
+                .bind(now_ms)
+                .bind(counters)
+                .execute(&mut *connection)
+                .await;
+            if result.is_err() {
+                // It failed before `commit`; if `begin` failed too, there is nothing to roll back.
+                let _ = sqlx::query("rollback").execute(&mut *connection).await;
+            }
+            result
+        })
+        .await
+        .map_err(|e| DbError::Corrupt(format!("a group commit was interrupted: {e}")))?;
+        match committed {
+            Ok(_) => {}
+            // A stored idempotency key: the group goes the whole way, which tells duplicates
+            // apart.
+            Err(sqlx::Error::Database(err)) if err.is_unique_violation() => return Ok(Err(writer)),
+            Err(err) => return Err(err.into()),
+        }
+        Ok(Ok(RecordOutcome {
+            events: ids.into_iter().map(|id| RecordedEvent { id, duplicate: false }).collect(),
+            counters: updates.into_iter().map(|update| update.key).zip(stored).collect(),
+            alerts: Vec::new(),
+            created_customers: false,
+            rules_read: None,
+            rules_version: None,
+            customers_read: HashMap::new(),
+            writer,
+        }))
+    }
+}
+
+/// The rows `insert_event_json_rows!` reads: `[id, customer_id, event_type, occurred_at,
+/// metric_values, dimensions, properties, idempotency_key]`.
+fn event_json_rows(rows: &[EventInsert<'_>]) -> DbResult<String> {
+    let rows: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            let json = (&r.metric_values, &r.dimensions, &r.properties);
+            (r.id, r.customer_id, r.event_type, r.occurred_at, json.0, json.1, json.2, r.idempotency_key)
+        })
+        .collect();
+    Ok(serde_json::to_string(&rows)?)
+}
+
+/// The customers the events name, sorted, so concurrent batches take customer rows in the
+/// same order.
+fn referenced_customers(events: &[NewEvent]) -> Vec<&str> {
+    let mut references: Vec<&str> = events.iter().map(|e| e.customer_ref.as_str()).collect();
+    references.sort_unstable();
+    references.dedup();
+    references
+}
+
+/// The rows to insert: each event under its new id, with its customer's id.
+fn event_rows<'a>(
+    events: &'a [NewEvent],
+    ids: &'a [String],
+    customers: &'a HashMap<String, Arc<Customer>>,
+) -> DbResult<Vec<EventInsert<'a>>> {
+    events
+        .iter()
+        .zip(ids)
+        .map(|(event, id)| {
+            let customer = customers
+                .get(event.customer_ref.as_str())
+                .ok_or_else(|| DbError::Corrupt(format!("customer {} not ensured", event.customer_ref)))?;
+            Ok(EventInsert {
+                id,
+                customer_id: &customer.id,
+                event_type: &event.event_type,
+                occurred_at: event.occurred_at.timestamp_millis(),
+                metric_values: serde_json::to_string(&event.values)?,
+                dimensions: serde_json::to_string(&event.dimensions)?,
+                properties: serde_json::to_string(&event.properties)?,
+                idempotency_key: event.idempotency_key.as_deref(),
+            })
+        })
+        .collect()
+}
+
+/// What the events change in the limits' counters, one update per counter.
+fn usage_updates<'a>(
+    project: &Project,
+    limits: &[Limit],
+    meters: &HashMap<&str, &Meter>,
+    customers: &HashMap<String, Arc<Customer>>,
+    events: impl IntoIterator<Item = &'a NewEvent>,
+) -> Vec<CounterUpdate> {
+    if limits.is_empty() {
+        return Vec::new();
+    }
+    let updates = events.into_iter().filter_map(|event| {
+        let customer = customers.get(event.customer_ref.as_str())?;
+        Some(counter_updates(
+            limits,
+            meters,
+            customer,
+            project.timezone,
+            &Usage {
+                event_type: &event.event_type,
+                dimensions: &event.dimensions,
+                quantities: &event.quantities,
+                occurred_at: event.occurred_at,
+            },
+        ))
+    });
+    merge_updates(updates.flatten())
+}
+
+/// A counter out of range, named by the value its limit's meter sums: the number the client
+/// must shrink.
+fn name_counter_value(err: DbError, limits: &[Limit], meters: &HashMap<&str, &Meter>) -> DbError {
+    match err {
+        DbError::CounterOutOfRange { limit_id } => {
+            let meter = limits.iter().find(|l| l.id == limit_id).and_then(|l| meters.get(l.meter_id.as_str()));
+            let field = meter.map_or("values", |m| if m.field == "*" { "values" } else { &m.field });
+            DbError::OutOfRange { field: field.to_string(), message: counter_range_message(&limit_id) }
+        }
+        other => other,
+    }
+}
+
+/// The calendar windows' alerts that are due once the counters are stored as `stored`, each
+/// with its key, whether or not it fired before.
+fn due_alerts_of(
+    project: &Project,
+    limits: &[Limit],
+    customers: &HashMap<String, Arc<Customer>>,
+    updates: &[CounterUpdate],
+    stored: &[StoredCounter],
+    now: DateTime<Utc>,
+) -> Vec<(AlertKey, DueAlert)> {
+    let by_id: HashMap<&str, &Customer> = customers.values().map(|c| (c.id.as_str(), &**c)).collect();
+    let mut due = Vec::new();
+    for (update, stored) in updates.iter().zip(stored) {
+        let Some(limit) = limits.iter().find(|l| l.id == update.key.limit_id) else { continue };
+        if limit.alert_thresholds.is_empty() {
+            continue;
+        }
+        let Some(customer) = by_id.get(update.key.customer_id.as_str()) else { continue };
+        let window_start = update.key.window_start;
+        let used = stored.counter.value;
+        for alert in due_alerts(limits, limit, customer, project.timezone, window_start, used, now) {
+            let key = AlertKey {
+                limit_id: limit.id.clone(),
+                customer_id: customer.id.clone(),
+                window_start,
+                threshold: alert.threshold,
+            };
+            due.push((key, alert));
+        }
+    }
+    due
 }
 
 impl PgStore {
@@ -381,13 +579,21 @@ impl Db {
     ) -> DbResult<RecordOutcome> {
         let already_fired = memory.already_fired;
         let now_ms = now.timestamp_millis();
+        let claimed = match self {
+            Db::Sqlite(s) if judge.is_none() => match s.record_at_once(project, events, now, memory).await? {
+                Ok(outcome) => return Ok(outcome),
+                Err(writer) => Some(writer),
+            },
+            _ => None,
+        };
         with_store!(self, s => {
-            let mut tx = s.begin_write().await?;
+            let writer = match claimed {
+                Some(writer) => writer,
+                None => s.claim_writer().await,
+            };
+            let mut tx = s.begin_claimed(writer).await?;
             s.lock_project(&mut tx, &project.id, false).await?;
-            // Sorted, so concurrent batches take customer rows in the same order.
-            let mut references: Vec<&str> = events.iter().map(|e| e.customer_ref.as_str()).collect();
-            references.sort_unstable();
-            references.dedup();
+            let mut references = referenced_customers(events);
             let version = s.rules_version_tx(&mut tx, &project.id).await?;
             let Remembered { rules, mut customers } = (memory.remembered)(tx.slot(), &references, version);
             let (Rules { limits, meters, .. }, rules_read) = match rules {
@@ -409,22 +615,7 @@ impl Db {
                 customers.extend(customers_read.iter().map(|(reference, customer)| (reference.clone(), customer.clone())));
             }
             let ids: Vec<String> = events.iter().map(|_| new_id("evt", now_ms)).collect();
-            let mut rows = Vec::with_capacity(events.len());
-            for (event, id) in events.iter().zip(&ids) {
-                let customer = customers
-                    .get(event.customer_ref.as_str())
-                    .ok_or_else(|| DbError::Corrupt(format!("customer {} not ensured", event.customer_ref)))?;
-                rows.push(EventInsert {
-                    id,
-                    customer_id: &customer.id,
-                    event_type: &event.event_type,
-                    occurred_at: event.occurred_at.timestamp_millis(),
-                    metric_values: serde_json::to_string(&event.values)?,
-                    dimensions: serde_json::to_string(&event.dimensions)?,
-                    properties: serde_json::to_string(&event.properties)?,
-                    idempotency_key: event.idempotency_key.as_deref(),
-                });
-            }
+            let rows = event_rows(events, &ids, &customers)?;
             // Only an idempotency key can make a row be skipped, so the count of rows written
             // says whether anything was.
             let written = s.insert_events_tx(&mut tx, &project.id, &rows, now_ms).await?;
@@ -447,7 +638,6 @@ impl Db {
                 }
             }
             let mut recorded = Vec::with_capacity(events.len());
-            let mut updates = Vec::new();
             for (event, id) in events.iter().zip(ids) {
                 let earlier = match event.idempotency_key.as_deref() {
                     Some(key) if !stored_under_key.is_empty() => match stored_under_key.get(key) {
@@ -457,21 +647,13 @@ impl Db {
                     },
                     _ => None,
                 };
-                if let Some(id) = earlier {
-                    recorded.push(RecordedEvent { id, duplicate: true });
-                    continue;
-                }
-                recorded.push(RecordedEvent { id, duplicate: false });
-                if let (false, Some(customer)) = (limits.is_empty(), customers.get(event.customer_ref.as_str())) {
-                    updates.extend(counter_updates(&limits, &meters, customer, project.timezone, &Usage {
-                        event_type: &event.event_type,
-                        dimensions: &event.dimensions,
-                        quantities: &event.quantities,
-                        occurred_at: event.occurred_at,
-                    }));
-                }
+                recorded.push(match earlier {
+                    Some(id) => RecordedEvent { id, duplicate: true },
+                    None => RecordedEvent { id, duplicate: false },
+                });
             }
-            let updates = merge_updates(updates);
+            let counted = events.iter().zip(&recorded).filter(|(_, r)| !r.duplicate).map(|(event, _)| event);
+            let updates = usage_updates(project, &limits, &meters, &customers, counted);
             // Rolling windows are read whole for a judge, and for alerts.
             let read_window = |limit: &Limit| judge.is_some() || !limit.alert_thresholds.is_empty();
             let mut rolling = s.begin_rolling_tx(&mut tx, &limits, &updates, now, read_window).await?;
@@ -486,15 +668,7 @@ impl Db {
                 Some(current) => s.store_counter_updates_tx(&mut tx, &updates, &current).await,
                 None => s.apply_counter_updates_tx(&mut tx, &updates).await,
             };
-            let stored = stored.map_err(|err| match err {
-                // Name the value the limit's meter sums: the number the client must shrink.
-                DbError::CounterOutOfRange { limit_id } => {
-                    let meter = limits.iter().find(|l| l.id == limit_id).and_then(|l| meters.get(l.meter_id.as_str()));
-                    let field = meter.map_or("values", |m| if m.field == "*" { "values" } else { &m.field });
-                    DbError::OutOfRange { field: field.to_string(), message: counter_range_message(&limit_id) }
-                }
-                other => other,
-            })?;
+            let stored = stored.map_err(|err| name_counter_value(err, &limits, &meters))?;
             s.finish_rolling_tx(&mut tx, &limits, &mut rolling, &updates, &stored, now).await?;
             if let Some(judge) = judge {
                 let customer_ids: Vec<&str> = customers.values().map(|c| c.id.as_str()).collect();
@@ -512,36 +686,19 @@ impl Db {
                     rolling: &rolling,
                 })?;
             }
-            let by_id: HashMap<&str, &Customer> = customers.values().map(|c| (c.id.as_str(), &**c)).collect();
             let mut alerts = Vec::new();
-            for (update, stored) in updates.iter().zip(&stored) {
-                let used = stored.counter.value;
-                let Some(limit) = limits.iter().find(|l| l.id == update.key.limit_id) else { continue };
-                if limit.alert_thresholds.is_empty() {
+            for (key, alert) in due_alerts_of(project, &limits, &customers, &updates, &stored, now) {
+                // Alerts that fired are remembered: a threshold passed long ago costs no write
+                // on every record after it.
+                if already_fired(&key) {
                     continue;
                 }
-                let Some(customer) = by_id.get(update.key.customer_id.as_str()) else { continue };
-                for alert in due_alerts(&limits, limit, customer, project.timezone, update.key.window_start, used, now) {
-                    let key = AlertKey {
-                        limit_id: limit.id.clone(),
-                        customer_id: customer.id.clone(),
-                        window_start: update.key.window_start,
-                        threshold: alert.threshold,
-                    };
-                    // Alerts that fired are remembered: a threshold passed long ago costs no
-                    // write on every record after it.
-                    if already_fired(&key) {
-                        continue;
-                    }
-                    let fired = s
-                        .record_alert_tx(&mut tx, &limit.id, &customer.id, update.key.window_start, alert.threshold, now_ms)
-                        .await?;
-                    if fired {
-                        s.enqueue_tx(&mut tx, &project.id, alert.event_type, alert.data, None, now).await?;
-                    }
-                    alerts.push(key);
+                if s.record_alert_tx(&mut tx, &key.limit_id, &key.customer_id, key.window_start, alert.threshold, now_ms).await? {
+                    s.enqueue_tx(&mut tx, &project.id, alert.event_type, alert.data, None, now).await?;
                 }
+                alerts.push(key);
             }
+            let by_id: HashMap<&str, &Customer> = customers.values().map(|c| (c.id.as_str(), &**c)).collect();
             for ((limit_id, customer_id), window) in &rolling {
                 let (Some(limit), Some(customer)) =
                     (limits.iter().find(|l| l.id == *limit_id), by_id.get(customer_id.as_str()))

@@ -158,6 +158,10 @@ pub trait Store {
     fn is_postgres(&self) -> bool {
         Self::POSTGRES
     }
+    /// Waits for the process's writer slot (SQLite; on PostgreSQL there is none to wait for).
+    fn claim_writer(&self) -> impl Future<Output = WriterSlot> + Send;
+    /// Begins a write transaction that holds `writer`, claimed with `claim_writer`.
+    fn begin_claimed(&self, writer: WriterSlot) -> impl Future<Output = DbResult<WriteTx<Self::Database>>> + Send;
     fn begin_write(&self) -> impl Future<Output = DbResult<WriteTx<Self::Database>>> + Send;
 }
 
@@ -169,8 +173,16 @@ impl Store for SqliteStore {
         &self.pool
     }
 
+    async fn claim_writer(&self) -> WriterSlot {
+        WriterSlot(Some(self.write_lock.clone().lock_owned().await))
+    }
+
     async fn begin_write(&self) -> DbResult<WriteTx<Sqlite>> {
-        let writer = self.write_lock.clone().lock_owned().await;
+        let writer = self.claim_writer().await;
+        self.begin_claimed(writer).await
+    }
+
+    async fn begin_claimed(&self, writer: WriterSlot) -> DbResult<WriteTx<Sqlite>> {
         // IMMEDIATE takes the write lock up front, so read-then-write cannot fail to upgrade.
         // It runs in a task of its own: a caller dropped between the BEGIN and sqlx wrapping it
         // in a `Transaction` (a client hanging up) would otherwise leave the connection inside
@@ -180,7 +192,7 @@ impl Store for SqliteStore {
         let tx = tokio::spawn(async move { pool.begin_with("begin immediate").await })
             .await
             .map_err(|e| DbError::Corrupt(format!("transaction start was interrupted: {e}")))??;
-        Ok(WriteTx { tx, writer: WriterSlot(Some(writer)) })
+        Ok(WriteTx { tx, writer })
     }
 }
 
@@ -192,8 +204,16 @@ impl Store for PgStore {
         &self.pool
     }
 
+    async fn claim_writer(&self) -> WriterSlot {
+        WriterSlot(None)
+    }
+
     async fn begin_write(&self) -> DbResult<WriteTx<Postgres>> {
-        Ok(WriteTx { tx: self.pool.begin().await?, writer: WriterSlot(None) })
+        self.begin_claimed(WriterSlot(None)).await
+    }
+
+    async fn begin_claimed(&self, writer: WriterSlot) -> DbResult<WriteTx<Postgres>> {
+        Ok(WriteTx { tx: self.pool.begin().await?, writer })
     }
 }
 
@@ -358,7 +378,11 @@ impl Db {
             sqlx::migrate!("migrations/sqlite").run(&pool).await?;
             let writer_options = options
                 .pragma("cache_size", format!("-{WRITER_CACHE_KIB}"))
-                .pragma("wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES.to_string());
+                .pragma("wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES.to_string())
+                // A statement that changes many rows inside a transaction keeps the pages it
+                // changes in a statement journal, which spills to a temporary file past 64 KiB:
+                // a group's counters did, opening, writing and deleting a file every commit.
+                .pragma("temp_store", "memory");
             // Never closed for idleness or age: its page cache is what it is for. Nor pinged
             // before each transaction: a local file does not drop a connection, and the ping
             // was a round trip to SQLite's thread before every group commit.

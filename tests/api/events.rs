@@ -142,6 +142,42 @@ async fn counters_written_from_memory_match_the_database_after_a_restart() {
 }
 
 #[tokio::test]
+async fn a_stored_key_in_a_group_recorded_from_memory_counts_once_and_the_rest_is_stored_exactly() {
+    let mut app = spawn_app().await;
+    let meter = app.token_meter().await;
+    let limit =
+        app.create_limit(json!({"name": "d", "meterId": meter, "limitValue": 1_000_000, "period": "day"})).await;
+    // Leaves the rules, the customer and its counter in memory, so the batch is written at once
+    // until its stored key fails that, and then the whole way.
+    let first = json!({"customerId": "acme", "eventType": "llm.completion", "values": {"tokens": 1}, "idempotencyKey": "first"});
+    let (_, recorded) = app.post("/v1/events/record", first).await;
+    let odd = "quote \" backslash \\ émoji 🚀";
+    let properties = json!({"note": "tab \t newline \n", "nested": {"ratio": 1.5, "list": [1, null, odd]}});
+    let events = json!([
+        {"customerId": "acme", "eventType": "llm.completion", "values": {"tokens": 5, "cost": 0.000125},
+         "dimensions": {"model": odd}, "properties": properties, "idempotencyKey": "new-1"},
+        {"customerId": "acme", "eventType": "llm.completion", "values": {"tokens": 7}, "idempotencyKey": "first"},
+        {"customerId": "acme", "eventType": "llm.completion", "values": {"tokens": 3}},
+    ]);
+    let (status, body) = app.post("/v1/events/batch", json!({ "events": events })).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((body["count"].as_i64(), body["duplicates"].as_i64()), (Some(2), Some(1)), "{body}");
+    assert_eq!(body["results"][1]["duplicate"], true);
+    assert_eq!(body["results"][1]["id"], recorded["id"]);
+    assert_eq!(app.used("acme", &limit).await, 9.0);
+    app.restart().await;
+    assert_eq!(app.used("acme", &limit).await, 9.0, "as stored");
+    assert_eq!(app.event_count().await, 3);
+    let (_, page) = app.get("/v1/events?customerId=acme").await;
+    let stored = page["data"].as_array().unwrap();
+    let new = stored.iter().find(|e| e["idempotencyKey"] == "new-1").expect("the new event is stored");
+    assert_eq!(new["values"], json!({"tokens": 5, "cost": 0.000125}));
+    assert_eq!(new["dimensions"], json!({"model": odd}));
+    assert_eq!(new["properties"], properties);
+    assert_eq!(stored.iter().filter(|e| e["idempotencyKey"].is_null()).count(), 1);
+}
+
+#[tokio::test]
 async fn usage_survives_a_restart() {
     let mut app = spawn_app().await;
     let meter = app.token_meter().await;
