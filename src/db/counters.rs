@@ -4,10 +4,19 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
 use sqlx::{Postgres, Sqlite};
 
 use super::customers::CustomerRow;
 use super::events::UsageRow;
+
+/// An event's usage with its customer, as a rebuild reads it.
+#[derive(sqlx::FromRow)]
+struct CustomerUsageRow {
+    customer_id: String,
+    #[sqlx(flatten)]
+    usage: UsageRow,
+}
 use super::projects::Project;
 use super::{with_store, Db, DbError, DbResult, PgStore, SqliteStore, Store, WriteTx};
 use crate::domain::customers::Customer;
@@ -17,10 +26,10 @@ use crate::domain::quantity::Quantity;
 use crate::domain::usage::{counter_updates, merge_updates, CounterKey, CounterUpdate, StoredCounter, Usage};
 use crate::domain::windows::Rolling;
 
-// Followed by `((limit_id, window_start), …)` pairs.
+// Followed by ` or `-joined `(limit_id = $n and window_start = $n+1 and customer_id = $1)`:
+// whole keys, each found by the primary key.
 const SELECT_COUNTERS_OF_CUSTOMER: &str =
-    "select limit_id, window_start, value, latest_at, version from usage_counters \
-     where customer_id = $1 and (limit_id, window_start) in";
+    "select limit_id, window_start, value, latest_at, version from usage_counters where";
 const DELETE_COUNTERS_OF_LIMIT: &str = "delete from usage_counters where limit_id = $1";
 const DELETE_COUNTERS_OF_LIMIT_AND_CUSTOMER: &str =
     "delete from usage_counters where limit_id = $1 and customer_id = $2";
@@ -36,8 +45,15 @@ const SELECT_LIMIT_COUNTERS_SINCE: &str = concat!(
     "c.created_at, c.updated_at, u.window_start, u.value from usage_counters u join customers c on c.id = u.customer_id ",
     "where u.limit_id = $1 and u.window_start >= $2"
 );
-const SELECT_CUSTOMER_USAGE_SINCE: &str = "select event_type, metric_values, dimensions, occurred_at from events \
-     where customer_id = $1 and occurred_at >= $2 and occurred_at < $3";
+// The usage recorded in a project in a span of time, of every customer or of one (`$4`): SQLite
+// reads it by the primary key, PostgreSQL by that or by customer.
+const SELECT_USAGE_BETWEEN: &str = "select customer_id, event_type, metric_values, dimensions, occurred_at \
+     from events where project_id = $1 and occurred_at >= $2 and occurred_at < $3";
+const SELECT_CUSTOMER_USAGE_BETWEEN: &str = "select customer_id, event_type, metric_values, dimensions, \
+     occurred_at from events where project_id = $1 and occurred_at >= $2 and occurred_at < $3 and customer_id = $4";
+/// Counter updates gathered while events are read before they are merged, bounding what a
+/// rebuild holds to about the number of counters it writes.
+const UPDATES_BEFORE_MERGE: usize = 10_000;
 
 // Multi-row upserts: `INSERT_COUNTERS` and the rows (`values (?, …), …` on SQLite,
 // `COUNTER_ARRAYS` on PostgreSQL), then the aggregation's conflict clause. Rows come merged
@@ -83,7 +99,10 @@ pub(crate) use store_counter_json_rows;
 // Rolling windows' buckets: followed by ` or `-joined
 // `(limit_id = $n and customer_id = $n+1 and window_start >= $n+2)`, one per window.
 const SELECT_BUCKETS: &str =
-    "select limit_id, customer_id, window_start, value, latest_at, version from usage_counters where";
+    "select limit_id, customer_id, window_start, value, latest_at, version from usage_counters";
+// SQLite, knowing nothing of how many customers share a window, would otherwise walk a limit's
+// windows by the primary key, through every customer's buckets.
+const SQLITE_BUCKETS_BY_CUSTOMER: &str = "indexed by usage_counters_by_customer";
 /// Windows per bucket query: 3 parameters each.
 const WINDOWS_PER_STATEMENT: usize = 200;
 const PRUNE_BUCKETS: &str = "delete from usage_counters where limit_id = $1 and customer_id = $2 and window_start < $3";
@@ -100,13 +119,14 @@ const PRUNE_AFTER_WINDOWS: i64 = 2;
 type BucketRange<'a> = (&'a str, &'a str, i64);
 type BucketRow = (String, String, i64, i64, i64, i64);
 
-fn buckets_sql(windows: usize) -> String {
+fn buckets_sql(postgres: bool, windows: usize) -> String {
     let ranges: Vec<String> = (0..windows)
         .map(|i| {
             format!("(limit_id = ${} and customer_id = ${} and window_start >= ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)
         })
         .collect();
-    format!("{SELECT_BUCKETS} {}", ranges.join(" or "))
+    let by_customer = if postgres { "" } else { SQLITE_BUCKETS_BY_CUSTOMER };
+    format!("{SELECT_BUCKETS} {by_customer} where {}", ranges.join(" or "))
 }
 
 fn bucket_of(row: BucketRow) -> (CounterKey, StoredCounter) {
@@ -269,7 +289,7 @@ macro_rules! counter_transaction_helpers {
             ) -> DbResult<Vec<(CounterKey, StoredCounter)>> {
                 let mut buckets = Vec::new();
                 for chunk in ranges.chunks(WINDOWS_PER_STATEMENT) {
-                    let sql = buckets_sql(chunk.len());
+                    let sql = buckets_sql(<$store as Store>::POSTGRES, chunk.len());
                     let mut query = sqlx::query_as::<_, BucketRow>(&sql);
                     for (limit_id, customer_id, from_ms) in chunk {
                         query = query.bind(*limit_id).bind(*customer_id).bind(*from_ms);
@@ -404,34 +424,54 @@ macro_rules! counter_transaction_helpers {
                 };
                 let limits = std::slice::from_ref(limit);
                 let meters = HashMap::from([(meter.id.as_str(), meter)]);
-                for customer in customers.iter().filter(|c| limit.customer_id.as_ref().is_none_or(|id| *id == c.id)) {
-                    let window =
-                        limit.window_at(now, customer.window_zone(project.timezone), customer.billing_cycle_start);
-                    let rows = sqlx::query_as::<_, UsageRow>(SELECT_CUSTOMER_USAGE_SINCE)
-                        .bind(&customer.id)
-                        .bind(window.start_ms())
-                        .bind(window.end.map_or(i64::MAX, |end| end.timestamp_millis()))
-                        .fetch_all(&mut **tx)
-                        .await?;
-                    let mut updates = Vec::new();
-                    for row in rows {
-                        let usage = row.decode()?;
-                        let dimensions: &BTreeMap<String, String> = &usage.dimensions;
-                        updates.extend(counter_updates(
-                            limits,
-                            &meters,
-                            customer,
-                            project.timezone,
-                            &Usage {
-                                event_type: &usage.event_type,
-                                dimensions,
-                                quantities: &usage.quantities,
-                                occurred_at: usage.occurred_at,
-                            },
-                        ));
-                    }
-                    self.apply_counter_updates_tx(tx, &merge_updates(updates)).await?;
+                // Each governed customer's current window; the events are read once, across the
+                // span of them all (SQLite keeps no index of events by customer).
+                let windows: HashMap<&str, (&Customer, i64, i64)> = customers
+                    .iter()
+                    .filter(|c| limit.customer_id.as_ref().is_none_or(|id| *id == c.id))
+                    .map(|customer| {
+                        let zone = customer.window_zone(project.timezone);
+                        let window = limit.window_at(now, zone, customer.billing_cycle_start);
+                        let end = window.end.map_or(i64::MAX, |end| end.timestamp_millis());
+                        (customer.id.as_str(), (customer, window.start_ms(), end))
+                    })
+                    .collect();
+                let (Some(from), Some(to)) = (windows.values().map(|w| w.1).min(), windows.values().map(|w| w.2).max())
+                else {
+                    return Ok(());
+                };
+                let sql = if only_customer.is_some() { SELECT_CUSTOMER_USAGE_BETWEEN } else { SELECT_USAGE_BETWEEN };
+                let mut query = sqlx::query_as::<_, CustomerUsageRow>(sql).bind(&project.id).bind(from).bind(to);
+                if let Some(customer) = only_customer {
+                    query = query.bind(&customer.id);
                 }
+                let mut updates = Vec::new();
+                let mut rows = query.fetch(&mut **tx);
+                while let Some(row) = rows.try_next().await? {
+                    let Some(&(customer, start, end)) = windows.get(row.customer_id.as_str()) else { continue };
+                    let usage = row.usage.decode()?;
+                    let at = usage.occurred_at.timestamp_millis();
+                    if at < start || at >= end {
+                        continue;
+                    }
+                    updates.extend(counter_updates(
+                        limits,
+                        &meters,
+                        customer,
+                        project.timezone,
+                        &Usage {
+                            event_type: &usage.event_type,
+                            dimensions: &usage.dimensions,
+                            quantities: &usage.quantities,
+                            occurred_at: usage.occurred_at,
+                        },
+                    ));
+                    if updates.len() >= UPDATES_BEFORE_MERGE {
+                        updates = merge_updates(updates);
+                    }
+                }
+                drop(rows);
+                self.apply_counter_updates_tx(tx, &merge_updates(updates)).await?;
                 Ok(())
             }
         }
@@ -644,8 +684,8 @@ impl Db {
     ) -> DbResult<Vec<(CounterKey, StoredCounter)>> {
         let mut buckets = Vec::new();
         for chunk in windows.chunks(WINDOWS_PER_STATEMENT) {
-            let sql = buckets_sql(chunk.len());
             let rows: Vec<BucketRow> = with_store!(self, s => {
+                let sql = buckets_sql(s.is_postgres(), chunk.len());
                 let mut query = sqlx::query_as(&sql);
                 for (limit_id, from_ms) in chunk {
                     query = query.bind(*limit_id).bind(customer_id).bind(*from_ms);
@@ -660,8 +700,13 @@ impl Db {
     /// One customer's counters for the keys (which all name that customer), in one query;
     /// `None` where no event has fed one yet.
     pub async fn counters(&self, customer_id: &str, keys: &[CounterKey]) -> DbResult<Vec<Option<StoredCounter>>> {
-        let pairs: Vec<String> = (0..keys.len()).map(|i| format!("(${}, ${})", 2 * i + 2, 2 * i + 3)).collect();
-        let sql = format!("{SELECT_COUNTERS_OF_CUSTOMER} ({})", pairs.join(", "));
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys_sql: Vec<String> = (0..keys.len())
+            .map(|i| format!("(limit_id = ${} and window_start = ${} and customer_id = $1)", 2 * i + 2, 2 * i + 3))
+            .collect();
+        let sql = format!("{SELECT_COUNTERS_OF_CUSTOMER} {}", keys_sql.join(" or "));
         let rows: Vec<(String, i64, i64, i64, i64)> = with_store!(self, s => {
             let mut query = sqlx::query_as(&sql).bind(customer_id);
             for key in keys {

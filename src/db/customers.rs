@@ -83,7 +83,10 @@ const DELETE_CUSTOMER_COUNTERS: &str = "delete from usage_counters where custome
 const DELETE_CUSTOMER_LIMIT_COUNTERS: &str =
     "delete from usage_counters where limit_id in (select id from limits where customer_id = $1)";
 const DELETE_CUSTOMER_LIMITS: &str = "delete from limits where customer_id = $1";
-const DELETE_CUSTOMER_EVENTS: &str = "delete from events where customer_id = $1";
+// Within the customer's project, which SQLite finds by the events' primary key (it keeps no
+// index of events by customer).
+const DELETE_CUSTOMER_EVENTS: &str =
+    "delete from events where project_id = (select project_id from customers where id = $1) and customer_id = $1";
 const DELETE_CUSTOMER_RESERVATION_ENTRIES: &str = "delete from limit_reservation_entries \
      where reservation_id in (select id from limit_reservations where customer_id = $1)";
 const DELETE_CUSTOMER_HOLDS: &str = "delete from limit_holds where customer_id = $1";

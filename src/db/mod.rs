@@ -618,7 +618,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn upgrading_sqlite_keeps_every_counter_in_the_rebuilt_table() {
+    async fn upgrading_sqlite_keeps_every_counter_in_the_rebuilt_tables() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("upgrade.db").display());
         // A database as the release before 0014 left it, holding a counter.
@@ -649,5 +649,17 @@ mod tests {
         assert_eq!(kept, ("lmt".into(), "cust".into(), 86_400_000, 42, 90_000_000, 7));
         let without_rowid = sqlx::query("select rowid from usage_counters").fetch_all(&store.pool).await;
         assert!(without_rowid.is_err(), "the counters live in their key's B-tree");
+        let indexes: Vec<String> = sqlx::query_scalar(
+            "select name from sqlite_master where type = 'index' and tbl_name in ('usage_counters', 'events') \
+             and sql is not null order by name",
+        )
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            indexes,
+            ["events_by_idempotency_key", "usage_counters_by_customer"],
+            "0015 keys counters by window"
+        );
     }
 }

@@ -87,6 +87,28 @@ async fn monthly_windows_start_on_the_billing_anchor_clamped_to_short_months() {
 }
 
 #[tokio::test]
+async fn a_limit_created_after_usage_counts_each_customers_own_current_window() {
+    let app = spawn_app().await;
+    let (status, body) = app.post("/v1/customers", json!({"externalId": "ny", "timezone": "America/New_York"})).await;
+    assert_eq!(status, 201, "{body}");
+    let meter = app.token_meter().await;
+    app.clock.set(at("2026-03-10T02:00:00Z")); // the 10th in UTC, still the 9th in New York
+    app.record_tokens("ny", 5).await;
+    app.record_tokens("utc", 5).await;
+    app.clock.set(at("2026-03-09T23:00:00Z")); // the 9th in UTC, 18:00 on the 9th in New York
+    app.record_tokens("utc", 100).await;
+    app.clock.set(at("2026-03-10T12:00:00Z"));
+    app.record_tokens("ny", 3).await;
+    app.record_tokens("utc", 3).await;
+
+    // Read from the events once for both customers, each counted in its own day.
+    let limit = app.create_limit(json!({"name": "d", "meterId": meter, "limitValue": 100, "period": "day"})).await;
+    assert_eq!(app.used("ny", &limit).await, 3.0, "New York's day began at 05:00 UTC");
+    assert_eq!(app.used("utc", &limit).await, 8.0, "UTC's day began at midnight");
+    assert_eq!(app.used("idle", &limit).await, 0.0);
+}
+
+#[tokio::test]
 async fn changing_a_customers_timezone_rebuilds_their_current_windows() {
     let app = spawn_app().await;
     app.clock.set(at("2026-03-10T02:00:00Z"));
