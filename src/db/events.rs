@@ -213,7 +213,15 @@ pub struct RecordMemory<'a> {
     /// The stored state of every counter the updates change (`None`: no row yet), if all are
     /// remembered; asked while the transaction holds the writer slot.
     pub counters: &'a (dyn Fn(&WriterSlot, &[CounterUpdate]) -> Option<KnownCounters> + Sync),
+    /// What reservations' live holds add per (limit id, customer id) at the given instant for
+    /// the customers named (by id), if all are remembered; asked while the transaction holds
+    /// the writer slot.
+    pub held: &'a RememberHeld<'a>,
 }
+
+/// The engine's answer to what live holds add, given the customers' ids and the instant, as
+/// `(limit id, customer id, amount)`.
+pub type RememberHeld<'a> = dyn Fn(&WriterSlot, &[&str], i64) -> Option<Vec<(String, String, Quantity)>> + Sync + 'a;
 
 /// The engine's answer to what a recording transaction need not read: given the references
 /// the events name and the project's rules version.
@@ -305,16 +313,17 @@ impl SqliteStore {
     }
 
     /// Records a group in one round trip to SQLite when nothing has to be read first: the
-    /// project's rules, the events' customers and the counters they change are all remembered,
-    /// no limit is rolling, nobody judges the group and no alert fires. Otherwise, or when an
-    /// event's idempotency key is already stored, gives the writer slot back untouched, and the
-    /// group goes the whole way (`record_events_with`).
+    /// project's rules, the events' customers and the counters they change (and, for a judge,
+    /// the customers' holds) are all remembered, no limit is rolling and no alert fires.
+    /// Otherwise, or when an event's idempotency key is already stored, gives the writer slot
+    /// back untouched, and the group goes the whole way (`record_events_with`).
     async fn record_at_once(
         &self,
         project: &Project,
         events: &[NewEvent],
         now: DateTime<Utc>,
         memory: &RecordMemory<'_>,
+        judge: Option<RecordJudge<'_>>,
     ) -> DbResult<Result<RecordOutcome, WriterSlot>> {
         let writer = self.claim_writer().await;
         let references = referenced_customers(events);
@@ -337,28 +346,46 @@ impl SqliteStore {
         if due.iter().any(|(key, _)| !(memory.already_fired)(key)) {
             return Ok(Err(writer));
         }
-        let counters = counter_json_rows(&updates, &stored)?;
-        // A task of its own, so that the transaction ends (committed, or rolled back after an
-        // error) even if this caller is dropped meanwhile.
-        let pool = self.writer.clone();
-        let project_id = project.id.clone();
-        let committed = tokio::spawn(async move {
-            let mut connection = pool.acquire().await?;
-            let result = sqlx::query(RECORD_AT_ONCE)
-                .bind(rows)
-                .bind(project_id)
-                .bind(now_ms)
-                .bind(counters)
-                .execute(&mut *connection)
-                .await;
-            if result.is_err() {
-                // It failed before `commit`; if `begin` failed too, there is nothing to roll back.
-                let _ = sqlx::query("rollback").execute(&mut *connection).await;
+        let recorded: Vec<RecordedEvent> = ids.into_iter().map(|id| RecordedEvent { id, duplicate: false }).collect();
+        if let Some(judge) = judge {
+            let customer_ids: Vec<&str> = customers.values().map(|c| c.id.as_str()).collect();
+            let Some(held) = (memory.held)(&writer, &customer_ids, now_ms) else { return Ok(Err(writer)) };
+            let pending = PendingRecord {
+                project,
+                limits: &limits,
+                meters: &meters,
+                events,
+                recorded: &recorded,
+                customers: &customers,
+                updates: &updates,
+                stored: &stored,
+                held: &held,
+                rolling: &RollingWindows::new(),
+            };
+            if let Err(refused) = judge(&pending) {
+                // An event that repeats a stored idempotency key adds nothing and passes: only
+                // the whole way tells.
+                return match events.iter().any(|e| e.idempotency_key.is_some()) {
+                    true => Ok(Err(writer)),
+                    false => Err(refused),
+                };
             }
-            result
-        })
-        .await
-        .map_err(|e| DbError::Corrupt(format!("a group commit was interrupted: {e}")))?;
+        }
+        let counters = counter_json_rows(&updates, &stored)?;
+        // Run to its end by the group commit's writer (see `record_events`): nothing here can
+        // leave the transaction open.
+        let mut connection = self.writer.acquire().await?;
+        let committed = sqlx::query(RECORD_AT_ONCE)
+            .bind(rows)
+            .bind(&project.id)
+            .bind(now_ms)
+            .bind(counters)
+            .execute(&mut *connection)
+            .await;
+        if committed.is_err() {
+            // It failed before `commit`; if `begin` failed too, there is nothing to roll back.
+            let _ = sqlx::query("rollback").execute(&mut *connection).await;
+        }
         match committed {
             Ok(_) => {}
             // A stored idempotency key: the group goes the whole way, which tells duplicates
@@ -367,7 +394,7 @@ impl SqliteStore {
             Err(err) => return Err(err.into()),
         }
         Ok(Ok(RecordOutcome {
-            events: ids.into_iter().map(|id| RecordedEvent { id, duplicate: false }).collect(),
+            events: recorded,
             counters: updates.into_iter().map(|update| update.key).zip(stored).collect(),
             alerts: Vec::new(),
             created_customers: false,
@@ -543,7 +570,8 @@ impl Db {
     /// Records events in one transaction: customers created on first use, duplicates of an
     /// idempotency key acknowledged with the original id, and every affected window counter
     /// updated. Nothing is written unless everything is. What `memory` remembers is not read
-    /// or written again.
+    /// or written again. Its caller runs it to its end, whatever happens to the requests
+    /// (the group commit's writer does): the outcome is what brings memory up to date.
     pub async fn record_events(
         &self,
         project: &Project,
@@ -580,7 +608,7 @@ impl Db {
         let already_fired = memory.already_fired;
         let now_ms = now.timestamp_millis();
         let claimed = match self {
-            Db::Sqlite(s) if judge.is_none() => match s.record_at_once(project, events, now, memory).await? {
+            Db::Sqlite(s) => match s.record_at_once(project, events, now, memory, judge).await? {
                 Ok(outcome) => return Ok(outcome),
                 Err(writer) => Some(writer),
             },

@@ -36,7 +36,7 @@ use chrono::{DateTime, Utc};
 use crate::db::events::{Remembered, Rules};
 use crate::db::WriterSlot;
 use crate::domain::customers::Customer;
-use crate::domain::limit_reservations::Hold;
+use crate::domain::limit_reservations::{held_by_limit, Hold};
 use crate::domain::limits::Limit;
 use crate::domain::quantity::Quantity;
 use crate::domain::usage::{AlertKey, CounterKey, CounterUpdate, StoredCounter};
@@ -502,6 +502,29 @@ impl Cache {
             return None;
         }
         updates.iter().map(|update| state.counters.get(&update.key).copied()).collect()
+    }
+
+    /// What the customers' live holds add to each limit at `now_ms`, as `(limit id, customer
+    /// id, amount)`, if every customer's holds are held; asked by a record transaction holding
+    /// the writer slot.
+    pub fn remembered_held(
+        &self,
+        _held: &WriterSlot,
+        customer_ids: &[&str],
+        now_ms: i64,
+    ) -> Option<Vec<(String, String, Quantity)>> {
+        let state = self.lock();
+        if !state.offers_to_records() {
+            return None;
+        }
+        let mut amounts = Vec::new();
+        for customer_id in customer_ids {
+            let holds = state.holds.get(*customer_id)?;
+            let held = held_by_limit(holds, now_ms);
+            amounts
+                .extend(held.into_iter().map(|(limit, amount)| (limit.to_string(), customer_id.to_string(), amount)));
+        }
+        Some(amounts)
     }
 
     /// Stores a counter read while holding the writer slot.

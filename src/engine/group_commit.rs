@@ -7,7 +7,10 @@
 //! groups, and one sync covers them all. The writer is a task of its own, so a client that hangs
 //! up cannot cut a commit short: its events are committed or not as a whole, like everyone's.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, PoisonError};
+
+use futures_util::FutureExt;
 
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
@@ -123,11 +126,10 @@ async fn write_groups(writer: Arc<Writer>, mut queue: mpsc::Receiver<Submission>
             let project_id = group[0].project.id.clone();
             let (same, rest): (Vec<_>, Vec<_>) = group.into_iter().partition(|s| s.project.id == project_id);
             group = rest;
-            // A task of its own, so that a panic (the release build checks overflow) fails
-            // this group's requests, whose answers are dropped, and never stops the writer.
-            let writer = writer.clone();
-            if let Err(err) = tokio::spawn(async move { writer.commit(same).await }).await {
-                tracing::error!(error = %err, "a group commit failed unexpectedly; its requests were answered with an error");
+            // A panic (the release build checks overflow) fails this group's requests, whose
+            // answers are dropped, and never stops the writer.
+            if AssertUnwindSafe(writer.commit(same)).catch_unwind().await.is_err() {
+                tracing::error!("a group commit failed unexpectedly; its requests were answered with an error");
             }
         }
     }
@@ -187,7 +189,12 @@ impl Writer {
             true => self.cache.remembered_counters(held, updates),
             false => None,
         };
-        let memory = RecordMemory { already_fired: &already_fired, remembered: &remembered, counters: &counters };
+        let held = |held: &WriterSlot, customer_ids: &[&str], now_ms: i64| match exclusive {
+            true => self.cache.remembered_held(held, customer_ids, now_ms),
+            false => None,
+        };
+        let memory =
+            RecordMemory { already_fired: &already_fired, remembered: &remembered, counters: &counters, held: &held };
         let now = self.clock.now();
         let outcome = match consumed.contains(&true) {
             false => self.db.record_events(project, events, now, &memory).await?,

@@ -76,6 +76,30 @@ async fn a_retried_consume_with_the_same_idempotency_key_counts_once() {
 }
 
 #[tokio::test]
+async fn a_consume_judged_from_memory_counts_live_holds_and_lets_a_retry_of_a_stored_key_pass() {
+    let (app, limit) = app_with_a_daily_limit(100).await;
+    // Recorded consumes leave the rules, the customer and its counter in memory; a preview
+    // leaves the customer's holds there too, so the consumes below are judged from memory.
+    let mut first = consume("acme", 30);
+    first["event"]["idempotencyKey"] = json!("job-1");
+    assert_eq!(app.check(first.clone()).await["allowed"], true);
+    let hold = app.check(json!({"customerId": "acme", "mode": "reserve", "requested": 50})).await;
+    assert_eq!(hold["allowed"], true, "{hold}");
+    let preview = app.check(json!({"customerId": "acme"})).await;
+    assert_eq!((preview["limits"][0]["used"].as_i64(), preview["limits"][0]["held"].as_i64()), (Some(80), Some(50)));
+    assert_eq!(app.check(consume("acme", 10)).await["allowed"], true);
+    let over = app.check(consume("acme", 11)).await;
+    assert_eq!(over["allowed"], false, "30 and 10 used and 50 held leave 10: {over}");
+    assert_eq!(app.check(consume("acme", 10)).await["allowed"], true);
+
+    // The limit is full; a retry of the first consume is its duplicate, allowed, adding nothing.
+    let again = app.check(first).await;
+    assert_eq!((again["allowed"].as_bool(), again["duplicate"].as_bool()), (Some(true), Some(true)), "{again}");
+    assert_eq!(app.used("acme", &limit).await, 100.0, "50 recorded and 50 held");
+    assert_eq!(app.event_count().await, 3);
+}
+
+#[tokio::test]
 async fn only_limits_that_count_the_event_decide_and_preview_stays_the_default() {
     let app = spawn_app().await;
     let meter = app.token_meter().await;
