@@ -11,7 +11,6 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use futures_util::FutureExt;
-
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
@@ -189,12 +188,16 @@ impl Writer {
             true => self.cache.remembered_counters(held, updates),
             false => None,
         };
-        let held = |held: &WriterSlot, customer_ids: &[&str], now_ms: i64| match exclusive {
+        let live_holds = |held: &WriterSlot, customer_ids: &[&str], now_ms: i64| match exclusive {
             true => self.cache.remembered_held(held, customer_ids, now_ms),
             false => None,
         };
-        let memory =
-            RecordMemory { already_fired: &already_fired, remembered: &remembered, counters: &counters, held: &held };
+        let memory = RecordMemory {
+            already_fired: &already_fired,
+            remembered: &remembered,
+            counters: &counters,
+            held: &live_holds,
+        };
         let now = self.clock.now();
         let outcome = match consumed.contains(&true) {
             false => self.db.record_events(project, events, now, &memory).await?,
