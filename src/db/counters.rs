@@ -9,14 +9,6 @@ use sqlx::{Postgres, Sqlite};
 
 use super::customers::CustomerRow;
 use super::events::UsageRow;
-
-/// An event's usage with its customer, as a rebuild reads it.
-#[derive(sqlx::FromRow)]
-struct CustomerUsageRow {
-    customer_id: String,
-    #[sqlx(flatten)]
-    usage: UsageRow,
-}
 use super::projects::Project;
 use super::{with_store, Db, DbError, DbResult, PgStore, SqliteStore, Store, WriteTx};
 use crate::domain::customers::Customer;
@@ -47,15 +39,27 @@ const SELECT_LIMIT_COUNTERS_SINCE: &str = concat!(
 );
 // The usage recorded in a project in a span of time, of every customer or of one (`$4`): SQLite
 // reads it by the primary key, PostgreSQL by that or by customer.
-const SELECT_USAGE_BETWEEN: &str = "select customer_id, event_type, metric_values, dimensions, occurred_at \
-     from events where project_id = $1 and occurred_at >= $2 and occurred_at < $3";
-const SELECT_CUSTOMER_USAGE_BETWEEN: &str = "select customer_id, event_type, metric_values, dimensions, \
-     occurred_at from events where project_id = $1 and occurred_at >= $2 and occurred_at < $3 and customer_id = $4";
+macro_rules! select_usage_between {
+    () => {
+        "select customer_id, event_type, metric_values, dimensions, occurred_at from events \
+         where project_id = $1 and occurred_at >= $2 and occurred_at < $3"
+    };
+}
+const SELECT_USAGE_BETWEEN: &str = select_usage_between!();
+const SELECT_CUSTOMER_USAGE_BETWEEN: &str = concat!(select_usage_between!(), " and customer_id = $4");
 /// Counter updates gathered while events are read before they are merged, bounding what a
 /// rebuild holds to about the number of counters it writes.
 const UPDATES_BEFORE_MERGE: usize = 10_000;
 
-// Multi-row upserts: `INSERT_COUNTERS` and the rows (`values (?, …), …` on SQLite,
+/// An event's usage with its customer, as a rebuild reads it.
+#[derive(sqlx::FromRow)]
+struct CustomerUsageRow {
+    customer_id: String,
+    #[sqlx(flatten)]
+    usage: UsageRow,
+}
+
+// Multi-row upserts: `INSERT_COUNTERS` and the rows (`UPSERT_COUNTER_JSON_ROWS` on SQLite,
 // `COUNTER_ARRAYS` on PostgreSQL), then the aggregation's conflict clause. Rows come merged
 // (one per key) and in key order, so concurrent writers on PostgreSQL take counter rows in the
 // same order.
@@ -75,8 +79,7 @@ const ON_CONFLICT_LATEST: &str = "on conflict (limit_id, customer_id, window_sta
      else usage_counters.value end,";
 // SQLite: the rows as one JSON array bound to a parameter, so that the text is the same for any
 // number of rows. (`where true` lets SQLite read the upsert clause that follows as one.)
-// `[limit_id, customer_id, window_start, value, latest_at]` rows, then the aggregation's
-// conflict clause.
+// `[limit_id, customer_id, window_start, value, latest_at]` rows.
 const UPSERT_COUNTER_JSON_ROWS: &str = "select r.value ->> 0, r.value ->> 1, r.value ->> 2, r.value ->> 3, \
      r.value ->> 4 from json_each($1) as r where true";
 // Counters whose next state is known already, as `[limit_id, customer_id, window_start, value,

@@ -336,9 +336,6 @@ impl SqliteStore {
             return Ok(Err(writer));
         }
         let meters: HashMap<&str, &Meter> = meters.iter().map(|m| (m.id.as_str(), m)).collect();
-        let now_ms = now.timestamp_millis();
-        let ids: Vec<String> = events.iter().map(|_| new_id("evt", now_ms)).collect();
-        let rows = event_json_rows(&event_rows(events, &ids, &customers)?)?;
         let updates = usage_updates(project, &limits, &meters, &customers, events);
         let Some(current) = (memory.counters)(&writer, &updates) else { return Ok(Err(writer)) };
         let stored = next_counter_states(&updates, &current).map_err(|e| name_counter_value(e, &limits, &meters))?;
@@ -346,6 +343,9 @@ impl SqliteStore {
         if due.iter().any(|(key, _)| !(memory.already_fired)(key)) {
             return Ok(Err(writer));
         }
+        let now_ms = now.timestamp_millis();
+        let ids: Vec<String> = events.iter().map(|_| new_id("evt", now_ms)).collect();
+        let rows = event_json_rows(&event_rows(events, &ids, &customers)?)?;
         let recorded: Vec<RecordedEvent> = ids.into_iter().map(|id| RecordedEvent { id, duplicate: false }).collect();
         if let Some(judge) = judge {
             let customer_ids: Vec<&str> = customers.values().map(|c| c.id.as_str()).collect();
@@ -507,6 +507,9 @@ fn due_alerts_of(
     stored: &[StoredCounter],
     now: DateTime<Utc>,
 ) -> Vec<(AlertKey, DueAlert)> {
+    if limits.iter().all(|limit| limit.alert_thresholds.is_empty()) {
+        return Vec::new();
+    }
     let by_id: HashMap<&str, &Customer> = customers.values().map(|c| (c.id.as_str(), &**c)).collect();
     let mut due = Vec::new();
     for (update, stored) in updates.iter().zip(stored) {
@@ -624,7 +627,7 @@ impl Db {
             let mut references = referenced_customers(events);
             let version = s.rules_version_tx(&mut tx, &project.id).await?;
             let Remembered { rules, mut customers } = (memory.remembered)(tx.slot(), &references, version);
-            let (Rules { limits, meters, .. }, rules_read) = match rules {
+            let (Rules { limits, meters }, rules_read) = match rules {
                 Some(rules) => (rules, None),
                 None => {
                     let (limits, meters) = s.limits_and_meters_tx(&mut tx, &project.id).await?;

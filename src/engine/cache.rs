@@ -139,7 +139,6 @@ impl State {
         self.series_buckets = 0;
     }
 
-    /// Keeps the newer of the held and the given state of a counter.
     /// Whether a record transaction may take anything from memory: not while a configuration
     /// change of this instance is under way, since one that committed may not have cleared the
     /// copies yet, nor when changes made elsewhere could be missed.
@@ -147,6 +146,7 @@ impl State {
         self.changing == 0 && self.accepting
     }
 
+    /// Keeps the newer of the held and the given state of a counter.
     fn store_counter(&mut self, key: CounterKey, stored: Option<StoredCounter>) {
         if let Some(series) = self.series.get_mut(&key.customer_id).and_then(|held| held.get_mut(&key.limit_id)) {
             if stored.is_some_and(|stored| series.store(key.window_start, stored)) {
