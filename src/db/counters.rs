@@ -175,7 +175,7 @@ fn touched_windows<'a>(
 pub const COUNTERS_CHANNEL: &str = "limitry_counters";
 const ANNOUNCE_COUNTERS: &str = "select pg_notify($1, payload) from unnest($2::text[]) as payload";
 /// PostgreSQL refuses payloads of 8,000 bytes or more.
-const MAX_ANNOUNCEMENT_BYTES: usize = 7_000;
+pub(crate) const MAX_ANNOUNCEMENT_BYTES: usize = 7_000;
 
 /// Announcements: one line per counter, `limit customer window_start value latest_at version`,
 /// each payload under PostgreSQL's size limit.

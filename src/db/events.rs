@@ -10,6 +10,7 @@ use sqlx::{Postgres, Sqlite};
 
 use super::counters::{
     counter_json_rows, counter_range_message, next_counter_states, store_counter_json_rows, RollingWindows,
+    COUNTERS_CHANNEL, MAX_ANNOUNCEMENT_BYTES,
 };
 use super::projects::Project;
 use super::{
@@ -20,7 +21,7 @@ use crate::domain::customers::Customer;
 use crate::domain::events::{Event, NewEvent};
 use crate::domain::ids::new_id;
 use crate::domain::limits::Limit;
-use crate::domain::meters::Meter;
+use crate::domain::meters::{Aggregation, Counter, Meter};
 use crate::domain::quantity::Quantity;
 use crate::domain::usage::{
     counter_updates, due_alerts, merge_updates, rolling_due_alerts, AlertKey, CounterKey, CounterUpdate, DueAlert,
@@ -53,14 +54,45 @@ const INSERT_EVENT_JSON_ROWS: &str = concat!(insert_event_json_rows!(), " ", on_
 const RECORD_AT_ONCE: &str =
     concat!("begin immediate; ", insert_event_json_rows!(), "; ", store_counter_json_rows!("$4"), "; commit");
 // PostgreSQL: the rows as one array per column.
-const INSERT_EVENT_ARRAYS: &str = concat!(
-    "insert into events (id, project_id, customer_id, event_type, occurred_at, metric_values, dimensions, ",
-    "properties, idempotency_key, created_at) ",
-    "select id, $2, customer_id, event_type, occurred_at, metric_values, dimensions, properties, ",
-    "idempotency_key, $10 from unnest($1::text[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::text[], ",
-    "$8::text[], $9::text[]) as r(id, customer_id, event_type, occurred_at, metric_values, dimensions, ",
-    "properties, idempotency_key) ",
-    on_duplicate_key_do_nothing!()
+macro_rules! insert_event_arrays {
+    () => {
+        concat!(
+            "insert into events (id, project_id, customer_id, event_type, occurred_at, metric_values, dimensions, ",
+            "properties, idempotency_key, created_at) ",
+            "select id, $2, customer_id, event_type, occurred_at, metric_values, dimensions, properties, ",
+            "idempotency_key, $10 from unnest($1::text[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::text[], ",
+            "$8::text[], $9::text[]) as r(id, customer_id, event_type, occurred_at, metric_values, dimensions, ",
+            "properties, idempotency_key)"
+        )
+    };
+}
+const INSERT_EVENT_ARRAYS: &str = concat!(insert_event_arrays!(), " ", on_duplicate_key_do_nothing!());
+// PostgreSQL: a whole group whose rules and customers are remembered, as one statement, so one
+// round trip commits it. It share-locks the project's row and inserts only if the rules
+// version is still `$11` (see `share_rules_tx`); a stored idempotency key fails it, and so does
+// a counter leaving its range (`$18`, through a division by zero: plain SQL cannot raise), so
+// nothing of it is written. The counters (sums and counts: `$12`–`$16`) are announced from what
+// it stored, in payloads cut every `$19` bytes.
+const RECORD_IN_ONE_STATEMENT: &str = concat!(
+    "with rules as (select rules_version from projects where id = $2 for share), ",
+    "written as (",
+    insert_event_arrays!(),
+    " where (select rules_version from rules) = $11 returning 1), ",
+    "counted as (insert into usage_counters (limit_id, customer_id, window_start, value, latest_at) ",
+    "select * from unnest($12::text[], $13::text[], $14::int8[], $15::int8[], $16::int8[]) ",
+    "where exists (select from written) ",
+    "on conflict (limit_id, customer_id, window_start) do update set ",
+    "value = case when abs(usage_counters.value + excluded.value) <= $18 ",
+    "then usage_counters.value + excluded.value else excluded.value / 0 end, ",
+    "latest_at = greatest(usage_counters.latest_at, excluded.latest_at), version = usage_counters.version + 1 ",
+    "returning limit_id, customer_id, window_start, value, latest_at, version), ",
+    "lines as (select concat_ws(' ', limit_id, customer_id, window_start, value, latest_at, version) as line ",
+    "from counted), ",
+    "parts as (select line, sum(length(line) + 1) over (order by line) / $19 as part from lines), ",
+    "announced as (select pg_notify($17, string_agg(line, chr(10))) from parts group by part) ",
+    "select (select rules_version from rules) as rules_version, (select count(*) from announced) as announcements, ",
+    "c.limit_id, c.customer_id, c.window_start, c.value, c.latest_at, c.version ",
+    "from (select 1) as one left join counted as c on true"
 );
 // Followed by `($2, …)`: the keys.
 const SELECT_EVENT_IDS_BY_KEY: &str =
@@ -206,6 +238,9 @@ pub struct Remembered {
 pub struct RecordMemory<'a> {
     /// Alerts known to have fired: they are not written again.
     pub already_fired: &'a (dyn Fn(&AlertKey) -> bool + Sync),
+    /// The rules version the engine remembers the project's rules at, if it remembers them
+    /// (always `None` inside on SQLite).
+    pub rules_version: &'a (dyn Fn() -> Option<Option<i64>> + Sync),
     /// Asked once the transaction holds the writer slot (SQLite) or the shared project lock
     /// (PostgreSQL), with the references the events name and the project's rules version:
     /// what is remembered then cannot change before the transaction ends.
@@ -569,6 +604,130 @@ impl PgStore {
     }
 }
 
+/// What `RECORD_IN_ONE_STATEMENT` answers: the rules version it found, and one row per counter
+/// it stored (none: one row of nulls).
+#[derive(sqlx::FromRow)]
+struct RecordedInOneRow {
+    rules_version: i64,
+    limit_id: Option<String>,
+    customer_id: Option<String>,
+    window_start: Option<i64>,
+    value: Option<i64>,
+    latest_at: Option<i64>,
+    version: Option<i64>,
+}
+
+impl PgStore {
+    /// Records a group in one statement, so one round trip, when the project's rules and the
+    /// events' customers are remembered at the rules version the engine last saw, and the
+    /// counters the events change are sums or counts of calendar windows without alerts.
+    /// Returns `None`, with nothing written, when it cannot: then, or when the rules moved on,
+    /// an event's idempotency key is already stored or a counter would leave its range, the
+    /// group goes the whole way (`record_events_with`).
+    async fn record_in_one_statement(
+        &self,
+        project: &Project,
+        events: &[NewEvent],
+        now: DateTime<Utc>,
+        memory: &RecordMemory<'_>,
+    ) -> DbResult<Option<RecordOutcome>> {
+        let Some(version) = (memory.rules_version)() else { return Ok(None) };
+        let writer = self.claim_writer().await;
+        let references = referenced_customers(events);
+        let Remembered { rules: Some(Rules { limits, meters }), customers } =
+            (memory.remembered)(&writer, &references, version)
+        else {
+            return Ok(None);
+        };
+        if customers.len() < references.len() {
+            return Ok(None);
+        }
+        let meters: HashMap<&str, &Meter> = meters.iter().map(|m| (m.id.as_str(), m)).collect();
+        let updates = usage_updates(project, &limits, &meters, &customers, events);
+        let folds_in_one = |update: &CounterUpdate| {
+            matches!(update.aggregation, Aggregation::Sum | Aggregation::Count)
+                && limits
+                    .iter()
+                    .find(|l| l.id == update.key.limit_id)
+                    .is_some_and(|limit| limit.rolling_window().is_none() && limit.alert_thresholds.is_empty())
+        };
+        if !updates.iter().all(folds_in_one) {
+            return Ok(None);
+        }
+        let now_ms = now.timestamp_millis();
+        let ids: Vec<String> = events.iter().map(|_| new_id("evt", now_ms)).collect();
+        let mut rows = event_rows(events, &ids, &customers)?;
+        // Idempotency keys in one order in every transaction, as in `insert_events_tx`.
+        rows.sort_by_key(|row| row.idempotency_key);
+        fn column<'a>(rows: &'a [EventInsert<'_>], value: fn(&'a EventInsert<'_>) -> &'a str) -> Vec<&'a str> {
+            rows.iter().map(value).collect()
+        }
+        let mut connection = self.recording.acquire().await?;
+        let answered = sqlx::query_as::<_, RecordedInOneRow>(RECORD_IN_ONE_STATEMENT)
+            .bind(column(&rows, |row| row.id))
+            .bind(&project.id)
+            .bind(column(&rows, |row| row.customer_id))
+            .bind(column(&rows, |row| row.event_type))
+            .bind(rows.iter().map(|row| row.occurred_at).collect::<Vec<i64>>())
+            .bind(column(&rows, |row| &row.metric_values))
+            .bind(column(&rows, |row| &row.dimensions))
+            .bind(column(&rows, |row| &row.properties))
+            .bind(rows.iter().map(|row| row.idempotency_key).collect::<Vec<Option<&str>>>())
+            .bind(now_ms)
+            .bind(version)
+            .bind(updates.iter().map(|u| u.key.limit_id.as_str()).collect::<Vec<_>>())
+            .bind(updates.iter().map(|u| u.key.customer_id.as_str()).collect::<Vec<_>>())
+            .bind(updates.iter().map(|u| u.key.window_start).collect::<Vec<_>>())
+            .bind(updates.iter().map(|u| u.counter.value.0).collect::<Vec<_>>())
+            .bind(updates.iter().map(|u| u.counter.latest_at).collect::<Vec<_>>())
+            .bind(COUNTERS_CHANNEL)
+            .bind(Quantity::MAX_COUNTER.0)
+            .bind(MAX_ANNOUNCEMENT_BYTES as i64)
+            .fetch_all(&mut *connection)
+            .await;
+        let answered = match answered {
+            Ok(answered) => answered,
+            // The statement failed as a whole, before or at its commit: nothing was written.
+            Err(sqlx::Error::Database(_)) => return Ok(None),
+            Err(err) => return Err(err.into()),
+        };
+        if answered.first().is_none_or(|row| Some(row.rules_version) != version) {
+            return Ok(None);
+        }
+        let mut stored: HashMap<CounterKey, StoredCounter> = HashMap::with_capacity(updates.len());
+        for row in answered {
+            let (Some(limit_id), Some(customer_id), Some(window_start), Some(value), Some(latest_at), Some(version)) =
+                (row.limit_id, row.customer_id, row.window_start, row.value, row.latest_at, row.version)
+            else {
+                continue;
+            };
+            let counter = Counter { value: Quantity(value), latest_at };
+            stored.insert(CounterKey { limit_id, customer_id, window_start }, StoredCounter { counter, version });
+        }
+        let counters = updates
+            .into_iter()
+            .map(|update| {
+                let state = stored
+                    .get(&update.key)
+                    .copied()
+                    .ok_or_else(|| DbError::Corrupt(format!("counter of limit {} not stored", update.key.limit_id)))?;
+                Ok((update.key, state))
+            })
+            .collect::<DbResult<Vec<_>>>()?;
+        let recorded = ids.into_iter().map(|id| RecordedEvent { id, duplicate: false }).collect();
+        Ok(Some(RecordOutcome {
+            events: recorded,
+            counters,
+            alerts: Vec::new(),
+            created_customers: false,
+            rules_read: None,
+            rules_version: version,
+            customers_read: HashMap::new(),
+            writer,
+        }))
+    }
+}
+
 impl Db {
     /// Records events in one transaction: customers created on first use, duplicates of an
     /// idempotency key acknowledged with the original id, and every affected window counter
@@ -615,7 +774,13 @@ impl Db {
                 Ok(outcome) => return Ok(outcome),
                 Err(writer) => Some(writer),
             },
-            _ => None,
+            Db::Postgres(s) if judge.is_none() => {
+                match s.record_in_one_statement(project, events, now, memory).await? {
+                    Some(outcome) => return Ok(outcome),
+                    None => None,
+                }
+            }
+            Db::Postgres(_) => None,
         };
         with_store!(self, s => {
             let writer = match claimed {
@@ -623,9 +788,8 @@ impl Db {
                 None => s.claim_writer().await,
             };
             let mut tx = s.begin_claimed(writer).await?;
-            s.lock_project(&mut tx, &project.id, false).await?;
+            let version = s.share_rules_tx(&mut tx, &project.id).await?;
             let mut references = referenced_customers(events);
-            let version = s.rules_version_tx(&mut tx, &project.id).await?;
             let Remembered { rules, mut customers } = (memory.remembered)(tx.slot(), &references, version);
             let (Rules { limits, meters }, rules_read) = match rules {
                 Some(rules) => (rules, None),

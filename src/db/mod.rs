@@ -95,6 +95,8 @@ pub struct SqliteStore {
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// The connections record groups run on (see `RECORDING_CONNECTIONS`).
+    recording: PgPool,
 }
 
 /// A write transaction; on SQLite it also holds the process's writer slot until it ends.
@@ -209,11 +211,11 @@ impl Store for PgStore {
     }
 
     async fn begin_write(&self) -> DbResult<WriteTx<Postgres>> {
-        self.begin_claimed(WriterSlot(None)).await
+        Ok(WriteTx { tx: self.pool.begin().await?, writer: WriterSlot(None) })
     }
 
     async fn begin_claimed(&self, writer: WriterSlot) -> DbResult<WriteTx<Postgres>> {
-        Ok(WriteTx { tx: self.pool.begin().await?, writer })
+        Ok(WriteTx { tx: self.recording.begin().await?, writer })
     }
 }
 
@@ -228,8 +230,9 @@ macro_rules! with_store {
 }
 pub(crate) use with_store;
 
-/// Serializes changes to a project's limits against concurrent recording on PostgreSQL, so a
-/// backfill never misses an event committed beside it. (SQLite writers are already serial.)
+/// Serializes changes to a project's limits against concurrent reservations on PostgreSQL, and
+/// changes against each other. (SQLite writers are already serial; recording share-locks the
+/// project's row instead, see `share_rules_tx`.)
 pub(crate) const LOCK_PROJECT_FOR_RECORDING: &str = "select pg_advisory_xact_lock_shared(hashtext($1))";
 pub(crate) const LOCK_PROJECT_FOR_LIMIT_CHANGE: &str = "select pg_advisory_xact_lock(hashtext($1))";
 /// The PostgreSQL channel on which instances hear of each other's changes to limits, meters
@@ -237,7 +240,8 @@ pub(crate) const LOCK_PROJECT_FOR_LIMIT_CHANGE: &str = "select pg_advisory_xact_
 pub const RULES_CHANNEL: &str = "limitry_rules";
 const NOTIFY: &str = "select pg_notify($1, $2)";
 const BUMP_RULES_VERSION: &str = "update projects set rules_version = rules_version + 1 where id = $1";
-const SELECT_RULES_VERSION: &str = "select rules_version from projects where id = $1";
+// A locking read sees the latest committed version even when the statement began before it.
+const SHARE_RULES: &str = "select rules_version from projects where id = $1 for share";
 /// The PostgreSQL channel on which the creation of customers is announced (the payload is the
 /// project id), so instances forget that a reference named no customer yet.
 pub const CUSTOMERS_CHANNEL: &str = "limitry_customers";
@@ -273,10 +277,12 @@ macro_rules! transaction_helpers {
                 Ok(())
             }
 
-            /// The project's rules version, read after `lock_project` took the shared lock, so
-            /// no change to its limits, meters or customers commits before the transaction
-            /// ends (PostgreSQL; `None` on SQLite, whose only writer is this process).
-            pub(crate) async fn rules_version_tx(
+            /// Takes the project's rules for recording and returns their version (PostgreSQL;
+            /// `None` on SQLite, whose only writer is this process). The project's row is
+            /// share-locked: a change to its limits, meters or customers bumps the version
+            /// first (`lock_project`), so it waits for this transaction to end, or this one
+            /// waits for it and reads the version it committed.
+            pub(crate) async fn share_rules_tx(
                 &self,
                 tx: &mut WriteTx<$database>,
                 project_id: &str,
@@ -284,7 +290,7 @@ macro_rules! transaction_helpers {
                 if !<$store as Store>::POSTGRES {
                     return Ok(None);
                 }
-                let version = sqlx::query_scalar(SELECT_RULES_VERSION).bind(project_id).fetch_one(&mut **tx).await?;
+                let version = sqlx::query_scalar(SHARE_RULES).bind(project_id).fetch_one(&mut **tx).await?;
                 Ok(Some(version))
             }
         }
@@ -318,6 +324,13 @@ transaction_helpers!(PgStore, Postgres);
 /// its index pages back from the operating system. Only this connection writes, so its cache
 /// stays valid from one transaction to the next and is worth making large.
 const WRITER_CACHE_KIB: u32 = 64 * 1024;
+/// PostgreSQL connections for record groups: the group commit runs one group at a time, and a
+/// second connection lets the next group begin while the last one's is checked on its way back
+/// to the pool.
+const RECORDING_CONNECTIONS: u32 = 2;
+/// How long a recording connection may have been idle before it is pinged when taken: after a
+/// restart of the server, a group would otherwise fail on a dead connection.
+const RECORDING_IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 /// Pages the write-ahead log may grow to before a commit copies it into the database file
 /// (SQLite's default is 1,000, about 4 MiB): fewer, larger checkpoints, each one a sync, while
 /// readers still find recent pages in the log's index.
@@ -362,7 +375,22 @@ impl Db {
             let pool =
                 PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect(url).await?;
             sqlx::migrate!("migrations/postgres").run(&pool).await?;
-            Ok(Db::Postgres(PgStore { pool }))
+            // Pinged only after a pause: sqlx pings every connection it hands out, a round trip
+            // before every group commit, while a connection in use a moment ago is alive.
+            let recording = PgPoolOptions::new()
+                .max_connections(RECORDING_CONNECTIONS)
+                .test_before_acquire(false)
+                .before_acquire(|connection, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for > RECORDING_IDLE_BEFORE_PING {
+                            sqlx::Connection::ping(connection).await?;
+                        }
+                        Ok(true)
+                    })
+                })
+                .connect(url)
+                .await?;
+            Ok(Db::Postgres(PgStore { pool, recording }))
         } else if url.starts_with("sqlite:") {
             let (url, synchronous) = take_synchronous(url)?;
             let options = SqliteConnectOptions::from_str(&url)?

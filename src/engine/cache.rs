@@ -463,6 +463,13 @@ impl Cache {
         });
     }
 
+    /// The rules version the project's rules are remembered at for recording, if they are.
+    pub fn recording_version(&self, project_id: &str) -> Option<Option<i64>> {
+        let state = self.lock();
+        let copy = state.recording.get(project_id)?;
+        state.offers_to_records().then_some(copy.version)
+    }
+
     /// What a record transaction may take from memory instead of reading it, asked once it
     /// holds the writer slot (SQLite) or the shared project lock (PostgreSQL) with the
     /// project's rules `version` as it then reads: the rules and customers held as of that

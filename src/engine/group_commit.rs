@@ -192,7 +192,9 @@ impl Writer {
             true => self.cache.remembered_held(held, customer_ids, now_ms),
             false => None,
         };
+        let rules_version = || self.cache.recording_version(&project.id);
         let memory = RecordMemory {
+            rules_version: &rules_version,
             already_fired: &already_fired,
             remembered: &remembered,
             counters: &counters,

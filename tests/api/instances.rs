@@ -163,6 +163,47 @@ async fn usage_recorded_through_either_instance_is_in_the_others_memory_as_of_th
     assert!(checks_from_memory(&app).await > memory_before);
 }
 
+/// A group over many customers is announced in several payloads (PostgreSQL caps each under
+/// 8,000 bytes); the other instance hears every one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_group_over_many_customers_reaches_the_other_instances_memory_whole() {
+    let Some((app, other, _, _)) = two_instances_with_a_daily_limit(100_000).await else { return };
+    let customers: Vec<String> = (0..300).map(|i| format!("customer-{i:03}")).collect();
+    let batch = |tokens: i64| {
+        let events: Vec<_> = customers
+            .iter()
+            .map(|c| json!({"customerId": c, "eventType": "llm.completion", "values": {"tokens": tokens}}))
+            .collect();
+        json!({"events": events})
+    };
+    let (status, body) = app.post("/v1/events/batch", batch(1)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The other instance now holds every customer's counter at 1.
+    for customer in &customers {
+        let (_, answer) = other.post(&app, "/v1/limits/check", json!({"customerId": customer})).await;
+        assert_eq!(answer["limits"][0]["used"], 1, "{customer}: {answer}");
+    }
+    // Once the first instance has heard its own announcements, which clear what it remembers of
+    // the project, it remembers the rules and the customers again from the next group on: the
+    // first of the next two groups reads them, the second goes through memory. Each group's 300
+    // counters then reach the other instance.
+    eventually(&app, "customer-000", "an answer as of now", as_of_at_least(app.clock.now_for_tests())).await;
+    let (status, body) = app.post("/v1/events/batch", batch(1)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app.post("/v1/events/batch", batch(1)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (first, second) = (&app, &other);
+    for customer in &customers {
+        let answer = poll(
+            "the second batch",
+            || async move { second.post(first, "/v1/limits/check", json!({"customerId": customer})).await.1 },
+            |answer| answer["limits"][0]["used"] == 3,
+        )
+        .await;
+        assert_eq!(answer["limits"][0]["used"], 3, "{customer}: {answer}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_customer_created_through_one_instance_is_no_longer_unknown_to_the_other() {
     let Some((app, other, _, _)) = two_instances_with_a_daily_limit(100).await else { return };
