@@ -48,11 +48,11 @@ macro_rules! insert_event_json_rows {
     };
 }
 const INSERT_EVENT_JSON_ROWS: &str = concat!(insert_event_json_rows!(), " ", on_duplicate_key_do_nothing!());
-// SQLite: a whole group whose every read is remembered, in one round trip to SQLite's thread.
-// A stored idempotency key fails the insert, and so the whole, before `commit`; the counters
-// (`$4`) are their next states.
-const RECORD_AT_ONCE: &str =
-    concat!("begin immediate; ", insert_event_json_rows!(), "; ", store_counter_json_rows!("$4"), "; commit");
+// SQLite: a whole group whose every read is remembered (see `record_at_once`). A stored
+// idempotency key fails the insert, and so the whole, before `commit`; the counters are their
+// next states.
+const INSERT_EVENTS_AT_ONCE: &str = insert_event_json_rows!();
+const STORE_COUNTERS_AT_ONCE: &str = store_counter_json_rows!("$1");
 // PostgreSQL: the rows as one array per column.
 macro_rules! insert_event_arrays {
     () => {
@@ -407,26 +407,34 @@ impl SqliteStore {
             }
         }
         let counters = counter_json_rows(&updates, &stored)?;
-        // Run to its end by the group commit's writer (see `record_events`): nothing here can
-        // leave the transaction open.
-        let mut connection = self.writer.acquire().await?;
-        let committed = sqlx::query(RECORD_AT_ONCE)
-            .bind(rows)
-            .bind(&project.id)
-            .bind(now_ms)
-            .bind(counters)
-            .execute(&mut *connection)
-            .await;
-        if committed.is_err() {
-            // It failed before `commit`; if `begin` failed too, there is nothing to roll back.
-            let _ = sqlx::query("rollback").execute(&mut *connection).await;
-        }
-        match committed {
-            Ok(_) => {}
-            // A stored idempotency key: the group goes the whole way, which tells duplicates
-            // apart.
-            Err(sqlx::Error::Database(err)) if err.is_unique_violation() => return Ok(Err(writer)),
-            Err(err) => return Err(err.into()),
+        let commit = |connection: &rusqlite::Connection| -> rusqlite::Result<bool> {
+            connection.execute_batch("begin immediate")?;
+            let written = (|| {
+                connection.prepare_cached(INSERT_EVENTS_AT_ONCE)?.execute(rusqlite::named_params! {
+                    "$1": rows, "$2": project.id, "$3": now_ms,
+                })?;
+                connection.prepare_cached(STORE_COUNTERS_AT_ONCE)?.execute(rusqlite::named_params! {"$1": counters})?;
+                connection.execute_batch("commit")
+            })();
+            match written {
+                Ok(()) => Ok(true),
+                Err(err) => {
+                    // Failed before or at `commit`: whatever it began is rolled back.
+                    let _ = connection.execute_batch("rollback");
+                    match err.sqlite_error().map(|e| e.extended_code) {
+                        // A stored idempotency key: the group goes the whole way, which tells
+                        // duplicates apart.
+                        Some(rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY) => {
+                            Ok(false)
+                        }
+                        _ => Err(err),
+                    }
+                }
+            }
+        };
+        // Runs on the group commit's writer thread (see `GroupCommitter::start`), to its end.
+        if self.with_direct(&writer, commit)? != Some(true) {
+            return Ok(Err(writer));
         }
         Ok(Ok(RecordOutcome {
             events: recorded,

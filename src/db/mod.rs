@@ -51,6 +51,8 @@ pub enum DbError {
     #[error(transparent)]
     Sqlx(#[from] sqlx::Error),
     #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error(
         "another Limitry process is serving {0}: stop it first, or run several instances on PostgreSQL \
@@ -90,6 +92,12 @@ pub struct SqliteStore {
     /// SQLite has one writer at a time; queueing writers here is fairer and faster than
     /// letting them spin on the busy timeout.
     write_lock: Arc<Mutex<()>>,
+    /// The connection groups committed at once run on, without a hand-off to a thread of
+    /// SQLite's own: opened on first use by the group commit's writer thread, the only one
+    /// that uses it (see `SqliteStore::record_at_once`). Never opened for a database in memory.
+    direct: Arc<std::sync::Mutex<Option<rusqlite::Connection>>>,
+    /// `synchronous` as the URL asked, for `direct` too.
+    synchronous: SqliteSynchronous,
 }
 
 #[derive(Clone)]
@@ -195,6 +203,36 @@ impl Store for SqliteStore {
             .await
             .map_err(|e| DbError::Corrupt(format!("transaction start was interrupted: {e}")))??;
         Ok(WriteTx { tx, writer })
+    }
+}
+
+impl SqliteStore {
+    /// Runs `work` on the direct connection (see `direct`), opening it first if needed, with
+    /// the writer connection's settings; `None` for a database in memory. Blocks: only the
+    /// group commit's writer thread calls it, holding the writer slot.
+    pub(crate) fn with_direct<T>(
+        &self,
+        _held: &WriterSlot,
+        work: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+    ) -> DbResult<Option<T>> {
+        let Some(path) = &self.path else { return Ok(None) };
+        let mut direct = self.direct.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if direct.is_none() {
+            let connection = rusqlite::Connection::open(path)?;
+            connection.busy_timeout(Duration::from_secs(10))?;
+            let synchronous = match self.synchronous {
+                SqliteSynchronous::Normal => "normal",
+                _ => "full",
+            };
+            connection.execute_batch(&format!(
+                "pragma synchronous = {synchronous}; pragma foreign_keys = on; \
+                 pragma cache_size = -{WRITER_CACHE_KIB}; pragma wal_autocheckpoint = {WRITER_AUTOCHECKPOINT_PAGES}; \
+                 pragma temp_store = memory;"
+            ))?;
+            *direct = Some(connection);
+        }
+        let connection = direct.as_ref().expect("opened above");
+        Ok(Some(work(connection)?))
     }
 }
 
@@ -427,6 +465,8 @@ impl Db {
                 path,
                 sole_writer: Arc::default(),
                 write_lock: Arc::new(Mutex::new(())),
+                direct: Arc::default(),
+                synchronous,
             }))
         } else {
             Err(DbError::UnsupportedUrl(crate::config::redact_url(url)))
@@ -616,9 +656,17 @@ pub(crate) fn ms_to_time(ms: i64) -> chrono::DateTime<chrono::Utc> {
 mod tests {
     use super::*;
 
+    /// `synchronous` as the connections that commit writes have it: the writer connection and
+    /// the direct one groups committed at once use.
     async fn synchronous_of(url: &str) -> i64 {
         let Db::Sqlite(store) = Db::connect(url).await.unwrap() else { unreachable!("a SQLite URL") };
-        sqlx::query_scalar("pragma synchronous").fetch_one(&store.pool).await.unwrap()
+        let writer: i64 = sqlx::query_scalar("pragma synchronous").fetch_one(&store.writer).await.unwrap();
+        let direct = store
+            .with_direct(&WriterSlot(None), |c| c.query_row("pragma synchronous", [], |row| row.get::<_, i64>(0)))
+            .unwrap()
+            .expect("a file");
+        assert_eq!(writer, direct, "{url}");
+        writer
     }
 
     #[test]

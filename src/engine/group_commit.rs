@@ -4,8 +4,9 @@
 //! queued (up to `MAX_GROUP_EVENTS`), commits it per project in one transaction, and only then
 //! answers each request with its own results, so a 200 still means committed. While a group
 //! commits the next one gathers, so no timer is needed: the busier the service, the larger the
-//! groups, and one sync covers them all. The writer is a task of its own, so a client that hangs
-//! up cannot cut a commit short: its events are committed or not as a whole, like everyone's.
+//! groups, and one sync covers them all. The writer is a task of its own (on SQLite, on a thread
+//! of its own), so a client that hangs up cannot cut a commit short: its events are committed
+//! or not as a whole, like everyone's.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -51,7 +52,18 @@ impl GroupCommitter {
     pub(crate) fn start(db: Db, cache: Arc<Cache>, clock: Arc<dyn Clock>) -> GroupCommitter {
         let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
         let closing = Arc::new(Notify::new());
-        let writer = tokio::spawn(write_groups(Arc::new(Writer { db, cache, clock }), receiver, closing.clone()));
+        let exclusive = db.is_exclusive();
+        let groups = write_groups(Arc::new(Writer { db, cache, clock }), receiver, closing.clone());
+        let writer = match exclusive {
+            // SQLite: the writer has a thread of its own, on which a group committed at once runs
+            // its statements itself, instead of handing them to SQLite's thread and waiting to
+            // be woken (see `SqliteStore::record_at_once`).
+            true => {
+                let runtime = tokio::runtime::Handle::current();
+                tokio::task::spawn_blocking(move || runtime.block_on(groups))
+            }
+            false => tokio::spawn(groups),
+        };
         GroupCommitter { queue, closing, writer: Mutex::new(Some(writer)) }
     }
 
