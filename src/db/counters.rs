@@ -97,7 +97,6 @@ macro_rules! store_counter_json_rows {
         )
     };
 }
-pub(crate) use store_counter_json_rows;
 
 // Rolling windows' buckets: followed by ` or `-joined
 // `(limit_id = $n and customer_id = $n+1 and window_start >= $n+2)`, one per window.

@@ -9,8 +9,7 @@ use futures_util::TryStreamExt;
 use sqlx::{Postgres, Sqlite};
 
 use super::counters::{
-    counter_json_rows, counter_range_message, next_counter_states, store_counter_json_rows, RollingWindows,
-    COUNTERS_CHANNEL, MAX_ANNOUNCEMENT_BYTES,
+    counter_range_message, next_counter_states, RollingWindows, COUNTERS_CHANNEL, MAX_ANNOUNCEMENT_BYTES,
 };
 use super::projects::Project;
 use super::{
@@ -48,11 +47,14 @@ macro_rules! insert_event_json_rows {
     };
 }
 const INSERT_EVENT_JSON_ROWS: &str = concat!(insert_event_json_rows!(), " ", on_duplicate_key_do_nothing!());
-// SQLite: a whole group whose every read is remembered (see `record_at_once`). A stored
-// idempotency key fails the insert, and so the whole, before `commit`; the counters are their
-// next states.
-const INSERT_EVENTS_AT_ONCE: &str = insert_event_json_rows!();
-const STORE_COUNTERS_AT_ONCE: &str = store_counter_json_rows!("$1");
+// SQLite: a whole group whose every read is remembered (see `record_at_once`), one row per
+// execution. A stored idempotency key fails the insert, and so the whole, before `commit`; the
+// counters are stored in their next states.
+const INSERT_EVENT_AT_ONCE: &str = "insert into events (id, project_id, customer_id, event_type, occurred_at, \
+     metric_values, dimensions, properties, idempotency_key, created_at) values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+const STORE_COUNTER_AT_ONCE: &str = "insert into usage_counters (limit_id, customer_id, window_start, value, \
+     latest_at, version) values (?1, ?2, ?3, ?4, ?5, ?6) on conflict (limit_id, customer_id, window_start) \
+     do update set value = excluded.value, latest_at = excluded.latest_at, version = excluded.version";
 // PostgreSQL: the rows as one array per column.
 macro_rules! insert_event_arrays {
     () => {
@@ -380,8 +382,9 @@ impl SqliteStore {
         }
         let now_ms = now.timestamp_millis();
         let ids: Vec<String> = events.iter().map(|_| new_id("evt", now_ms)).collect();
-        let rows = event_json_rows(&event_rows(events, &ids, &customers)?)?;
-        let recorded: Vec<RecordedEvent> = ids.into_iter().map(|id| RecordedEvent { id, duplicate: false }).collect();
+        let rows = event_rows(events, &ids, &customers)?;
+        let recorded: Vec<RecordedEvent> =
+            ids.iter().map(|id| RecordedEvent { id: id.clone(), duplicate: false }).collect();
         if let Some(judge) = judge {
             let customer_ids: Vec<&str> = customers.values().map(|c| c.id.as_str()).collect();
             let Some(held) = (memory.held)(&writer, &customer_ids, now_ms) else { return Ok(Err(writer)) };
@@ -406,14 +409,39 @@ impl SqliteStore {
                 };
             }
         }
-        let counters = counter_json_rows(&updates, &stored)?;
+        // Statements run here, one row at a time, cost no hand-off: nothing is packed to be
+        // unpacked again.
         let commit = |connection: &rusqlite::Connection| -> rusqlite::Result<bool> {
             connection.execute_batch("begin immediate")?;
             let written = (|| {
-                connection.prepare_cached(INSERT_EVENTS_AT_ONCE)?.execute(rusqlite::named_params! {
-                    "$1": rows, "$2": project.id, "$3": now_ms,
-                })?;
-                connection.prepare_cached(STORE_COUNTERS_AT_ONCE)?.execute(rusqlite::named_params! {"$1": counters})?;
+                let mut insert = connection.prepare_cached(INSERT_EVENT_AT_ONCE)?;
+                for row in &rows {
+                    insert.execute(rusqlite::params![
+                        row.id,
+                        project.id,
+                        row.customer_id,
+                        row.event_type,
+                        row.occurred_at,
+                        row.metric_values,
+                        row.dimensions,
+                        row.properties,
+                        row.idempotency_key,
+                        now_ms,
+                    ])?;
+                }
+                let mut store = connection.prepare_cached(STORE_COUNTER_AT_ONCE)?;
+                for (update, next) in updates.iter().zip(&stored) {
+                    let key = &update.key;
+                    let (value, latest_at) = (next.counter.value.0, next.counter.latest_at);
+                    store.execute(rusqlite::params![
+                        key.limit_id,
+                        key.customer_id,
+                        key.window_start,
+                        value,
+                        latest_at,
+                        next.version
+                    ])?;
+                }
                 connection.execute_batch("commit")
             })();
             match written {

@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use futures_util::FutureExt;
 use tokio::sync::{mpsc, oneshot, Notify};
-use tokio::task::JoinHandle;
 
 use super::cache::Cache;
 use super::consume::judge_consumes;
@@ -44,7 +43,8 @@ struct Submission {
 pub(crate) struct GroupCommitter {
     queue: mpsc::Sender<Submission>,
     closing: Arc<Notify>,
-    writer: Mutex<Option<JoinHandle<()>>>,
+    /// Answers once the writer has stopped.
+    writer: Mutex<Option<oneshot::Receiver<()>>>,
 }
 
 impl GroupCommitter {
@@ -54,16 +54,24 @@ impl GroupCommitter {
         let closing = Arc::new(Notify::new());
         let exclusive = db.is_exclusive();
         let groups = write_groups(Arc::new(Writer { db, cache, clock }), receiver, closing.clone());
-        let writer = match exclusive {
+        let (stopped, writer) = oneshot::channel();
+        let run = async move {
+            groups.await;
+            let _ = stopped.send(());
+        };
+        if exclusive {
             // SQLite: the writer has a thread of its own, on which a group committed at once runs
             // its statements itself, instead of handing them to SQLite's thread and waiting to
-            // be woken (see `SqliteStore::record_at_once`).
-            true => {
-                let runtime = tokio::runtime::Handle::current();
-                tokio::task::spawn_blocking(move || runtime.block_on(groups))
-            }
-            false => tokio::spawn(groups),
-        };
+            // be woken (see `SqliteStore::record_at_once`); a runtime of its own keeps that
+            // thread's waits out of the service's runtime.
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            let started = runtime.and_then(|runtime| {
+                std::thread::Builder::new().name("limitry-writer".into()).spawn(move || runtime.block_on(run))
+            });
+            started.expect("the group commit's writer thread starts");
+        } else {
+            tokio::spawn(run);
+        }
         GroupCommitter { queue, closing, writer: Mutex::new(Some(writer)) }
     }
 
