@@ -15,7 +15,7 @@ use sqlx::Connection;
 use crate::helpers::{spawn_app, spawn_app_with, TestApp};
 
 /// Holds back every record of the default project until released: on SQLite by holding the
-/// writer slot, on PostgreSQL by holding the project's lock that recording shares.
+/// writer slot, on PostgreSQL by locking the project's row, which recording share-locks.
 enum WriteHold {
     Sqlite(#[allow(dead_code)] WriterSlot),
     Postgres(sqlx::PgConnection),
@@ -25,7 +25,8 @@ impl WriteHold {
     async fn take(app: &TestApp) -> WriteHold {
         if app.database_url.starts_with("postgres") {
             let mut connection = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
-            sqlx::query("select pg_advisory_lock(hashtext($1))")
+            sqlx::query("begin").execute(&mut connection).await.unwrap();
+            sqlx::query("select id from projects where id = $1 for update")
                 .bind(DEFAULT_PROJECT_ID)
                 .execute(&mut connection)
                 .await
