@@ -243,9 +243,11 @@ pub struct RecordMemory<'a> {
     /// The rules version the engine remembers the project's rules at, if it remembers them
     /// (always `None` inside on SQLite).
     pub rules_version: &'a (dyn Fn() -> Option<Option<i64>> + Sync),
-    /// Asked once the transaction holds the writer slot (SQLite) or the shared project lock
-    /// (PostgreSQL), with the references the events name and the project's rules version:
-    /// what is remembered then cannot change before the transaction ends.
+    /// Asked once the transaction holds the writer slot (SQLite) or has share-locked the
+    /// project's row (PostgreSQL), with the references the events name and the project's rules
+    /// version: what is remembered then cannot change before the transaction ends. (On
+    /// PostgreSQL a group recorded in one statement asks first, with the version
+    /// `rules_version` answers, and its statement checks that version under the lock.)
     pub remembered: &'a RememberRules<'a>,
     /// The stored state of every counter the updates change (`None`: no row yet), if all are
     /// remembered; asked while the transaction holds the writer slot.

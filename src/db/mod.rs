@@ -271,7 +271,7 @@ pub(crate) use with_store;
 /// Serializes changes to a project's limits against concurrent reservations on PostgreSQL, and
 /// changes against each other. (SQLite writers are already serial; recording share-locks the
 /// project's row instead, see `share_rules_tx`.)
-pub(crate) const LOCK_PROJECT_FOR_RECORDING: &str = "select pg_advisory_xact_lock_shared(hashtext($1))";
+pub(crate) const LOCK_PROJECT_SHARED: &str = "select pg_advisory_xact_lock_shared(hashtext($1))";
 pub(crate) const LOCK_PROJECT_FOR_LIMIT_CHANGE: &str = "select pg_advisory_xact_lock(hashtext($1))";
 /// The PostgreSQL channel on which instances hear of each other's changes to limits, meters
 /// and customers; the payload is the project id.
@@ -305,7 +305,7 @@ macro_rules! transaction_helpers {
                 exclusive: bool,
             ) -> DbResult<()> {
                 if <$store as Store>::POSTGRES {
-                    let sql = if exclusive { LOCK_PROJECT_FOR_LIMIT_CHANGE } else { LOCK_PROJECT_FOR_RECORDING };
+                    let sql = if exclusive { LOCK_PROJECT_FOR_LIMIT_CHANGE } else { LOCK_PROJECT_SHARED };
                     sqlx::query(sql).bind(project_id).execute(&mut **tx).await?;
                     if exclusive {
                         sqlx::query(NOTIFY).bind(RULES_CHANNEL).bind(project_id).execute(&mut **tx).await?;

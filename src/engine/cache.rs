@@ -471,9 +471,10 @@ impl Cache {
     }
 
     /// What a record transaction may take from memory instead of reading it, asked once it
-    /// holds the writer slot (SQLite) or the shared project lock (PostgreSQL) with the
-    /// project's rules `version` as it then reads: the rules and customers held as of that
-    /// version (see `State::offers_to_records`).
+    /// holds the writer slot (SQLite) or has share-locked the project's row (PostgreSQL) with
+    /// the project's rules `version` as it then reads (or, for a group recorded in one statement
+    /// on PostgreSQL, as `recording_version` answers, which the statement checks): the rules and
+    /// customers held as of that version (see `State::offers_to_records`).
     pub fn remembered(
         &self,
         _held: &WriterSlot,
