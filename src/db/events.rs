@@ -96,6 +96,28 @@ const RECORD_IN_ONE_STATEMENT: &str = concat!(
     "c.limit_id, c.customer_id, c.window_start, c.value, c.latest_at, c.version ",
     "from (select 1) as one left join counted as c on true"
 );
+// PostgreSQL: binds `&[&EventInsert]` as `insert_event_arrays!` reads them (`$1` to `$10`, the
+// project `$2`), to a query or a typed one.
+macro_rules! bind_event_arrays {
+    ($query:expr, $rows:expr, $project_id:expr, $now_ms:expr) => {{
+        let rows: &[&EventInsert<'_>] = $rows;
+        $query
+            .bind(event_column(rows, |row| row.id))
+            .bind($project_id)
+            .bind(event_column(rows, |row| row.customer_id))
+            .bind(event_column(rows, |row| row.event_type))
+            .bind(rows.iter().map(|row| row.occurred_at).collect::<Vec<i64>>())
+            .bind(event_column(rows, |row| &row.metric_values))
+            .bind(event_column(rows, |row| &row.dimensions))
+            .bind(event_column(rows, |row| &row.properties))
+            .bind(rows.iter().map(|row| row.idempotency_key).collect::<Vec<Option<&str>>>())
+            .bind($now_ms)
+    }};
+}
+/// One column of the rows, for `bind_event_arrays!`.
+fn event_column<'a>(rows: &[&'a EventInsert<'_>], value: fn(&'a EventInsert<'_>) -> &'a str) -> Vec<&'a str> {
+    rows.iter().map(|row| value(row)).collect()
+}
 // Followed by `($2, …)`: the keys.
 const SELECT_EVENT_IDS_BY_KEY: &str =
     "select idempotency_key, id from events where project_id = $1 and idempotency_key in";
@@ -621,20 +643,7 @@ impl PgStore {
         // keys at once then wait for each other instead of deadlocking.
         let mut rows: Vec<&EventInsert<'_>> = rows.iter().collect();
         rows.sort_by_key(|row| row.idempotency_key);
-        fn column<'a>(rows: &[&'a EventInsert<'_>], value: fn(&'a EventInsert<'_>) -> &'a str) -> Vec<&'a str> {
-            rows.iter().map(|row| value(row)).collect()
-        }
-        let written = sqlx::query(INSERT_EVENT_ARRAYS)
-            .bind(column(&rows, |row| row.id))
-            .bind(project_id)
-            .bind(column(&rows, |row| row.customer_id))
-            .bind(column(&rows, |row| row.event_type))
-            .bind(rows.iter().map(|row| row.occurred_at).collect::<Vec<i64>>())
-            .bind(column(&rows, |row| &row.metric_values))
-            .bind(column(&rows, |row| &row.dimensions))
-            .bind(column(&rows, |row| &row.properties))
-            .bind(rows.iter().map(|row| row.idempotency_key).collect::<Vec<Option<&str>>>())
-            .bind(now_ms)
+        let written = bind_event_arrays!(sqlx::query(INSERT_EVENT_ARRAYS), &rows, project_id, now_ms)
             .execute(&mut **tx)
             .await?
             .rows_affected();
@@ -697,21 +706,10 @@ impl PgStore {
         let mut rows = event_rows(events, &ids, &customers)?;
         // Idempotency keys in one order in every transaction, as in `insert_events_tx`.
         rows.sort_by_key(|row| row.idempotency_key);
-        fn column<'a>(rows: &'a [EventInsert<'_>], value: fn(&'a EventInsert<'_>) -> &'a str) -> Vec<&'a str> {
-            rows.iter().map(value).collect()
-        }
+        let rows: Vec<&EventInsert<'_>> = rows.iter().collect();
         let mut connection = self.recording.acquire().await?;
-        let answered = sqlx::query_as::<_, RecordedInOneRow>(RECORD_IN_ONE_STATEMENT)
-            .bind(column(&rows, |row| row.id))
-            .bind(&project.id)
-            .bind(column(&rows, |row| row.customer_id))
-            .bind(column(&rows, |row| row.event_type))
-            .bind(rows.iter().map(|row| row.occurred_at).collect::<Vec<i64>>())
-            .bind(column(&rows, |row| &row.metric_values))
-            .bind(column(&rows, |row| &row.dimensions))
-            .bind(column(&rows, |row| &row.properties))
-            .bind(rows.iter().map(|row| row.idempotency_key).collect::<Vec<Option<&str>>>())
-            .bind(now_ms)
+        let statement = sqlx::query_as::<_, RecordedInOneRow>(RECORD_IN_ONE_STATEMENT);
+        let answered = bind_event_arrays!(statement, &rows, &project.id, now_ms)
             .bind(version)
             .bind(updates.iter().map(|u| u.key.limit_id.as_str()).collect::<Vec<_>>())
             .bind(updates.iter().map(|u| u.key.customer_id.as_str()).collect::<Vec<_>>())
