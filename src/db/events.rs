@@ -263,7 +263,7 @@ pub struct RecordMemory<'a> {
     /// Alerts known to have fired: they are not written again.
     pub already_fired: &'a (dyn Fn(&AlertKey) -> bool + Sync),
     /// The rules version the engine remembers the project's rules at, if it remembers them
-    /// (always `None` inside on SQLite).
+    /// (on SQLite that version is always `None`).
     pub rules_version: &'a (dyn Fn() -> Option<Option<i64>> + Sync),
     /// Asked once the transaction holds the writer slot (SQLite) or has share-locked the
     /// project's row (PostgreSQL), with the references the events name and the project's rules

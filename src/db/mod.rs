@@ -561,8 +561,12 @@ impl Db {
 
     pub async fn close(&self) {
         with_store!(self, s => s.pool().close().await);
+        if let Db::Postgres(store) = self {
+            store.recording.close().await;
+        }
         if let Db::Sqlite(store) = self {
             store.writer.close().await;
+            store.direct.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
             // Dropping the file releases the claim, so a restart in this process can take it.
             store.sole_writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
         }
