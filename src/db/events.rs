@@ -96,11 +96,15 @@ const RECORD_IN_ONE_STATEMENT: &str = concat!(
     "c.limit_id, c.customer_id, c.window_start, c.value, c.latest_at, c.version ",
     "from (select 1) as one left join counted as c on true"
 );
-// PostgreSQL: binds `&[&EventInsert]` as `insert_event_arrays!` reads them (`$1` to `$10`, the
-// project `$2`), to a query or a typed one.
+// PostgreSQL: binds `&[EventInsert]` as `insert_event_arrays!` reads them (`$1` to `$10`, the
+// project `$2`), to a query or a typed one. Idempotency keys go in one order in every
+// transaction: instances recording the same keys at once then wait for each other instead of
+// deadlocking.
 macro_rules! bind_event_arrays {
     ($query:expr, $rows:expr, $project_id:expr, $now_ms:expr) => {{
-        let rows: &[&EventInsert<'_>] = $rows;
+        let mut rows: Vec<&EventInsert<'_>> = $rows.iter().collect();
+        rows.sort_by_key(|row| row.idempotency_key);
+        let rows = rows.as_slice();
         $query
             .bind(event_column(rows, |row| row.id))
             .bind($project_id)
@@ -243,6 +247,29 @@ pub struct RecordOutcome {
     pub writer: WriterSlot,
 }
 
+impl RecordOutcome {
+    /// A group recorded from memory: every event new, nothing read, no customer created and no
+    /// alert fired.
+    fn from_memory(
+        events: Vec<RecordedEvent>,
+        counters: Vec<(CounterKey, StoredCounter)>,
+        rules_version: Option<i64>,
+        writer: WriterSlot,
+    ) -> RecordOutcome {
+        let (alerts, rules_read, customers_read) = (Vec::new(), None, HashMap::new());
+        RecordOutcome {
+            events,
+            counters,
+            alerts,
+            created_customers: false,
+            rules_read,
+            rules_version,
+            customers_read,
+            writer,
+        }
+    }
+}
+
 /// A project's limits and the meters they count, as recording applies them.
 #[derive(Clone)]
 pub struct Rules {
@@ -373,9 +400,10 @@ impl SqliteStore {
         Ok(written)
     }
 
-    /// Records a group in one round trip to SQLite when nothing has to be read first: the
-    /// project's rules, the events' customers and the counters they change (and, for a judge,
-    /// the customers' holds) are all remembered, no limit is rolling and no alert fires.
+    /// Records a group on the direct connection, from this thread (the group commit's writer
+    /// thread), when nothing has to be read first: the project's rules, the events' customers
+    /// and the counters they change (and, for a judge, the customers' holds) are all
+    /// remembered, no rolling limit counts them and no alert fires.
     /// Otherwise, or when an event's idempotency key is already stored, gives the writer slot
     /// back untouched, and the group goes the whole way (`record_events_with`).
     async fn record_at_once(
@@ -393,11 +421,14 @@ impl SqliteStore {
         else {
             return Ok(Err(writer));
         };
-        if customers.len() < references.len() || limits.iter().any(|l| l.rolling_window().is_some()) {
+        if customers.len() < references.len() {
             return Ok(Err(writer));
         }
         let meters: HashMap<&str, &Meter> = meters.iter().map(|m| (m.id.as_str(), m)).collect();
         let updates = usage_updates(project, &limits, &meters, &customers, events);
+        if touches_rolling(&limits, &updates) {
+            return Ok(Err(writer));
+        }
         let Some(current) = (memory.counters)(&writer, &updates) else { return Ok(Err(writer)) };
         let stored = next_counter_states(&updates, &current).map_err(|e| name_counter_value(e, &limits, &meters))?;
         let due = due_alerts_of(project, &limits, &customers, &updates, &stored, now);
@@ -488,16 +519,8 @@ impl SqliteStore {
         if self.with_direct(&writer, commit)? != Some(true) {
             return Ok(Err(writer));
         }
-        Ok(Ok(RecordOutcome {
-            events: recorded,
-            counters: updates.into_iter().map(|update| update.key).zip(stored).collect(),
-            alerts: Vec::new(),
-            created_customers: false,
-            rules_read: None,
-            rules_version: None,
-            customers_read: HashMap::new(),
-            writer,
-        }))
+        let counters = updates.into_iter().map(|update| update.key).zip(stored).collect();
+        Ok(Ok(RecordOutcome::from_memory(recorded, counters, None, writer)))
     }
 }
 
@@ -579,6 +602,17 @@ fn usage_updates<'a>(
     merge_updates(updates.flatten())
 }
 
+/// The limit a counter update belongs to.
+fn limit_of<'a>(limits: &'a [Limit], update: &CounterUpdate) -> Option<&'a Limit> {
+    limits.iter().find(|limit| limit.id == update.key.limit_id)
+}
+
+/// Whether any update is a rolling limit's bucket: rolling windows are read whole and pruned
+/// as they are written, so their counters never come from memory.
+fn touches_rolling(limits: &[Limit], updates: &[CounterUpdate]) -> bool {
+    updates.iter().any(|update| limit_of(limits, update).is_some_and(|limit| limit.rolling_window().is_some()))
+}
+
 /// A counter out of range, named by the value its limit's meter sums: the number the client
 /// must shrink.
 fn name_counter_value(err: DbError, limits: &[Limit], meters: &HashMap<&str, &Meter>) -> DbError {
@@ -639,11 +673,7 @@ impl PgStore {
         rows: &[EventInsert<'_>],
         now_ms: i64,
     ) -> DbResult<u64> {
-        // Idempotency keys in one order in every transaction: instances recording the same
-        // keys at once then wait for each other instead of deadlocking.
-        let mut rows: Vec<&EventInsert<'_>> = rows.iter().collect();
-        rows.sort_by_key(|row| row.idempotency_key);
-        let written = bind_event_arrays!(sqlx::query(INSERT_EVENT_ARRAYS), &rows, project_id, now_ms)
+        let written = bind_event_arrays!(sqlx::query(INSERT_EVENT_ARRAYS), rows, project_id, now_ms)
             .execute(&mut **tx)
             .await?
             .rows_affected();
@@ -693,23 +723,17 @@ impl PgStore {
         let updates = usage_updates(project, &limits, &meters, &customers, events);
         let folds_in_one = |update: &CounterUpdate| {
             matches!(update.aggregation, Aggregation::Sum | Aggregation::Count)
-                && limits
-                    .iter()
-                    .find(|l| l.id == update.key.limit_id)
-                    .is_some_and(|limit| limit.rolling_window().is_none() && limit.alert_thresholds.is_empty())
+                && limit_of(&limits, update).is_some_and(|limit| limit.alert_thresholds.is_empty())
         };
-        if !updates.iter().all(folds_in_one) {
+        if touches_rolling(&limits, &updates) || !updates.iter().all(folds_in_one) {
             return Ok(None);
         }
         let now_ms = now.timestamp_millis();
         let ids: Vec<String> = events.iter().map(|_| new_id("evt", now_ms)).collect();
-        let mut rows = event_rows(events, &ids, &customers)?;
-        // Idempotency keys in one order in every transaction, as in `insert_events_tx`.
-        rows.sort_by_key(|row| row.idempotency_key);
-        let rows: Vec<&EventInsert<'_>> = rows.iter().collect();
+        let rows = event_rows(events, &ids, &customers)?;
         let mut connection = self.recording.acquire().await?;
         let statement = sqlx::query_as::<_, RecordedInOneRow>(RECORD_IN_ONE_STATEMENT);
-        let answered = bind_event_arrays!(statement, &rows, &project.id, now_ms)
+        let answered = bind_event_arrays!(statement, rows, &project.id, now_ms)
             .bind(version)
             .bind(updates.iter().map(|u| u.key.limit_id.as_str()).collect::<Vec<_>>())
             .bind(updates.iter().map(|u| u.key.customer_id.as_str()).collect::<Vec<_>>())
@@ -751,16 +775,7 @@ impl PgStore {
             })
             .collect::<DbResult<Vec<_>>>()?;
         let recorded = ids.into_iter().map(|id| RecordedEvent { id, duplicate: false }).collect();
-        Ok(Some(RecordOutcome {
-            events: recorded,
-            counters,
-            alerts: Vec::new(),
-            created_customers: false,
-            rules_read: None,
-            rules_version: version,
-            customers_read: HashMap::new(),
-            writer,
-        }))
+        Ok(Some(RecordOutcome::from_memory(recorded, counters, version, writer)))
     }
 }
 
@@ -891,9 +906,7 @@ impl Db {
             // Counters of calendar windows whose state is remembered are written as they will
             // be, with nothing read back; rolling windows' buckets are pruned as they go, so
             // their rows are always upserted.
-            let calendar_only = updates
-                .iter()
-                .all(|u| limits.iter().find(|l| l.id == u.key.limit_id).is_none_or(|l| l.rolling_window().is_none()));
+            let calendar_only = !touches_rolling(&limits, &updates);
             let remembered_counters = if calendar_only { (memory.counters)(tx.slot(), &updates) } else { None };
             let stored = match remembered_counters {
                 Some(current) => s.store_counter_updates_tx(&mut tx, &updates, &current).await,
