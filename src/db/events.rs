@@ -681,11 +681,11 @@ impl PgStore {
     }
 }
 
-/// What `RECORD_IN_ONE_STATEMENT` answers: the rules version it found, and one row per counter
-/// it stored (none: one row of nulls).
+/// What `RECORD_IN_ONE_STATEMENT` answers: the rules version it found (none if the project's
+/// row is gone), and one row per counter it stored (none: one row of nulls).
 #[derive(sqlx::FromRow)]
 struct RecordedInOneRow {
-    rules_version: i64,
+    rules_version: Option<i64>,
     limit_id: Option<String>,
     customer_id: Option<String>,
     window_start: Option<i64>,
@@ -751,7 +751,8 @@ impl PgStore {
             Err(sqlx::Error::Database(_)) => return Ok(None),
             Err(err) => return Err(err.into()),
         };
-        if answered.first().is_none_or(|row| Some(row.rules_version) != version) {
+        // Another version, or no project row: nothing was written, and the whole way tells why.
+        if answered.first().is_none_or(|row| row.rules_version.is_none() || row.rules_version != version) {
             return Ok(None);
         }
         let mut stored: HashMap<CounterKey, StoredCounter> = HashMap::with_capacity(updates.len());

@@ -187,6 +187,24 @@ impl LimitStatus {
         status
     }
 
+    /// The status at `at` of a limit whose window (`window`, for a calendar window) holds
+    /// `recorded` usage, or, for a rolling limit, `buckets` (see `rolling`), beside `held`:
+    /// what a check and a reservation both report.
+    pub fn at(
+        limit: &Limit,
+        at: DateTime<Utc>,
+        window: &Window,
+        recorded: Quantity,
+        buckets: &[(i64, Quantity)],
+        held: Quantity,
+        requested: Option<Quantity>,
+    ) -> Self {
+        match limit.rolling_window() {
+            Some(rolling) => LimitStatus::rolling(limit, rolling, at, buckets, held, requested),
+            None => LimitStatus::new(limit, recorded, held, window),
+        }
+    }
+
     /// Whether this limit lets the work through: under the limit, or with `requested`, room
     /// for all of it.
     pub fn passes(&self, requested: Option<Quantity>) -> bool {

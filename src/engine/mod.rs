@@ -257,16 +257,12 @@ impl Engine {
             .zip(&windows)
             .map(|(limit, window)| {
                 let held = held.get(limit.id.as_str()).copied().unwrap_or_default();
-                match limit.rolling_window() {
-                    Some(sliding) => {
-                        let buckets = rolling.next().unwrap_or_default();
-                        LimitStatus::rolling(limit, sliding, now, &buckets, held, query.requested)
-                    }
-                    None => {
-                        let recorded = counters.next().flatten().map_or(Quantity::ZERO, |c| c.value);
-                        LimitStatus::new(limit, recorded, held, window)
-                    }
-                }
+                // Counters and buckets come in the order of the limits that have them.
+                let (recorded, buckets) = match limit.rolling_window() {
+                    Some(_) => (Quantity::ZERO, rolling.next().unwrap_or_default()),
+                    None => (counters.next().flatten().map_or(Quantity::ZERO, |c| c.value), Vec::new()),
+                };
+                LimitStatus::at(limit, now, window, recorded, &buckets, held, query.requested)
             })
             .collect();
         let within_limits = statuses.iter().all(|status| status.passes(query.requested));

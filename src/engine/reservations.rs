@@ -152,16 +152,13 @@ impl Engine {
                     .find(|(limit_id, _, _)| *limit_id == limit.id)
                     .map_or(Quantity::ZERO, |(_, _, amount)| *amount)
                     .saturating_add(extra);
-                if let Some(sliding) = limit.rolling_window() {
-                    let window = rolling.get(&(limit.id.clone(), customer.id.clone()));
-                    let buckets = window.map(|w| w.buckets.as_slice()).unwrap_or_default();
-                    return LimitStatus::rolling(limit, sliding, now, buckets, held, Some(query.requested));
-                }
+                let buckets = rolling.get(&(limit.id.clone(), customer.id.clone()));
+                let buckets = buckets.map(|w| w.buckets.as_slice()).unwrap_or_default();
                 let recorded = counters
                     .iter()
                     .find(|(key, _)| key.limit_id == limit.id)
                     .map_or(Quantity::ZERO, |(_, stored)| stored.counter.value);
-                LimitStatus::new(limit, recorded, held, window)
+                LimitStatus::at(limit, now, window, recorded, buckets, held, Some(query.requested))
             };
             let before: Vec<LimitStatus> =
                 applicable.iter().zip(&windows).map(|(limit, window)| status_of(limit, window, Quantity::ZERO)).collect();
