@@ -81,6 +81,8 @@ impl FromRef<AppState> for LeptosOptions {
 pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
     let db = Db::connect(&config.database_url).await?;
     db.claim_sole_writer()?;
+    // Only the file's sole writer may: another process may be serving it meanwhile.
+    db.recount_unsaved_counters(clock.now()).await?;
     db.ensure_default_project(clock.now().timestamp_millis()).await?;
     let secret = match &config.session_secret {
         Some(secret) => secret.clone(),

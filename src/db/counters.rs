@@ -549,11 +549,18 @@ pub(crate) fn next_counter_states(
 
 /// The rows `store_counter_json_rows!` reads: each update's key beside its next state.
 pub(crate) fn counter_json_rows(updates: &[CounterUpdate], stored: &[StoredCounter]) -> DbResult<String> {
-    let rows: Vec<(&str, &str, i64, i64, i64, i64)> = updates
-        .iter()
+    counter_key_json_rows(updates.iter().map(|u| &u.key), stored)
+}
+
+/// The rows `store_counter_json_rows!` reads: each key beside its state.
+fn counter_key_json_rows<'a>(
+    keys: impl IntoIterator<Item = &'a CounterKey>,
+    stored: &[StoredCounter],
+) -> DbResult<String> {
+    let rows: Vec<(&str, &str, i64, i64, i64, i64)> = keys
+        .into_iter()
         .zip(stored)
-        .map(|(u, next)| {
-            let key = &u.key;
+        .map(|(key, next)| {
             (
                 key.limit_id.as_str(),
                 key.customer_id.as_str(),
@@ -653,6 +660,164 @@ impl PgStore {
     }
 }
 
+/// SQLite: counters that groups recorded from memory changed (`SqliteStore::record_at_once`)
+/// and that are not in the database yet. Such a group stores only its events, so it writes a
+/// few pages instead of one page per customer's counter; the counters are saved together a
+/// little later: by a later group once `SAVE_UNSAVED_AFTER` has passed, by the writer after as
+/// long without work, before any other write transaction begins (which may read or rewrite
+/// them), and on close. Until then readers of the database find them here. After a crash the
+/// events from `unsaved_counters_since` on are counted again (`Db::recount_unsaved_counters`):
+/// those are exactly the events whose counters were in memory only, and the rules that
+/// counted them have not changed since, because a change saves first.
+#[derive(Default)]
+pub(crate) struct UnsavedCounters {
+    states: HashMap<CounterKey, StoredCounter>,
+    /// When the oldest unsaved state was left here.
+    since: Option<std::time::Instant>,
+}
+
+/// How long counter states may stay unsaved while groups keep coming.
+pub(crate) const SAVE_UNSAVED_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+/// Unsaved counter states past which the next group saves them, whatever their age.
+const MOST_UNSAVED: usize = 50_000;
+pub(crate) const MARK_UNSAVED_SINCE: &str = "insert into unsaved_counters_since (events_rowid) values (?1)";
+const SELECT_UNSAVED_SINCE: &str = "select min(events_rowid) from unsaved_counters_since";
+pub(crate) const FORGET_UNSAVED_SINCE: &str = "delete from unsaved_counters_since";
+const SAVE_COUNTERS: &str = store_counter_json_rows!("$1");
+// The usage of every event from a rowid on, with its project and customer.
+const SELECT_USAGE_FROM_ROWID: &str = "select project_id, customer_id, event_type, metric_values, dimensions, \
+     occurred_at from events where rowid >= $1 order by rowid";
+
+/// An event's usage with its project and customer, as a recount reads it.
+#[derive(sqlx::FromRow)]
+struct ProjectUsageRow {
+    project_id: String,
+    customer_id: String,
+    #[sqlx(flatten)]
+    usage: UsageRow,
+}
+
+impl UnsavedCounters {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.states.is_empty()
+    }
+
+    fn get(&self, key: &CounterKey) -> Option<StoredCounter> {
+        self.states.get(key).copied()
+    }
+
+    /// Whether the next group should save every unsaved state with its own.
+    pub(crate) fn save_due(&self) -> bool {
+        self.since.is_some_and(|since| since.elapsed() >= SAVE_UNSAVED_AFTER) || self.states.len() >= MOST_UNSAVED
+    }
+
+    /// Every unsaved state, with `group`'s (newer) in place of theirs.
+    pub(crate) fn with(&self, group: &[(CounterKey, StoredCounter)]) -> Vec<(CounterKey, StoredCounter)> {
+        let mut all = self.states.clone();
+        all.extend(group.iter().cloned());
+        all.into_iter().collect()
+    }
+
+    pub(crate) fn keep(&mut self, group: Vec<(CounterKey, StoredCounter)>) {
+        self.since.get_or_insert_with(std::time::Instant::now);
+        self.states.extend(group);
+    }
+
+    pub(crate) fn saved(&mut self) {
+        self.states.clear();
+        self.since = None;
+    }
+}
+
+impl SqliteStore {
+    /// The unsaved counter states; held only briefly, never across an await.
+    pub(crate) fn unsaved(&self) -> std::sync::MutexGuard<'_, UnsavedCounters> {
+        self.unsaved.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Saves the unsaved counter states in a transaction of their own on the writer connection.
+    /// The caller holds the writer slot, so no group adds to them meanwhile.
+    pub(crate) async fn save_unsaved_counters(&self) -> DbResult<()> {
+        let states = self.unsaved().with(&[]);
+        if states.is_empty() {
+            return Ok(());
+        }
+        let (keys, stored): (Vec<CounterKey>, Vec<StoredCounter>) = states.into_iter().unzip();
+        let mut tx = self.writer.begin_with("begin immediate").await?;
+        sqlx::query(SAVE_COUNTERS).bind(counter_key_json_rows(&keys, &stored)?).execute(&mut *tx).await?;
+        sqlx::query(FORGET_UNSAVED_SINCE).execute(&mut *tx).await?;
+        tx.commit().await?;
+        self.unsaved().saved();
+        Ok(())
+    }
+}
+
+impl Db {
+    /// Whether counter states wait in memory to be saved (SQLite).
+    pub fn has_unsaved_counters(&self) -> bool {
+        matches!(self, Db::Sqlite(store) if !store.unsaved().is_empty())
+    }
+
+    /// Saves the counter states that wait in memory (SQLite; see `UnsavedCounters`), once the
+    /// write in flight, if any, has ended.
+    pub async fn save_counters(&self) -> DbResult<()> {
+        let Db::Sqlite(store) = self else { return Ok(()) };
+        if store.unsaved().is_empty() {
+            return Ok(());
+        }
+        let _writer = store.claim_writer().await;
+        store.save_unsaved_counters().await
+    }
+
+    /// Counts again, after a crash, the events whose counters were in memory only (SQLite; see
+    /// `UnsavedCounters`): by the file's sole writer (`claim_sole_writer`), before it serves.
+    pub async fn recount_unsaved_counters(&self, now: DateTime<Utc>) -> DbResult<()> {
+        let Db::Sqlite(store) = self else { return Ok(()) };
+        let since: Option<i64> = sqlx::query_scalar(SELECT_UNSAVED_SINCE).fetch_one(&store.pool).await?;
+        let Some(since) = since else { return Ok(()) };
+        let mut tx = store.begin_write().await?;
+        let rows: Vec<ProjectUsageRow> =
+            sqlx::query_as(SELECT_USAGE_FROM_ROWID).bind(since).fetch_all(&mut *tx).await?;
+        let mut by_project: BTreeMap<String, Vec<ProjectUsageRow>> = BTreeMap::new();
+        for row in rows {
+            by_project.entry(row.project_id.clone()).or_default().push(row);
+        }
+        let mut updates = Vec::new();
+        for (project_id, rows) in by_project {
+            let Some(project) = self.project(&project_id).await? else { continue };
+            let (limits, meters) = store.limits_and_meters_tx(&mut tx, &project_id).await?;
+            let meters: HashMap<&str, &Meter> = meters.iter().map(|m| (m.id.as_str(), m)).collect();
+            let mut references: Vec<&str> = rows.iter().map(|row| row.customer_id.as_str()).collect();
+            references.sort_unstable();
+            references.dedup();
+            let (customers, _) =
+                store.ensure_customers_tx(&mut tx, &project_id, &references, now.timestamp_millis()).await?;
+            for row in rows {
+                let Some(customer) = customers.get(&row.customer_id) else { continue };
+                let usage = row.usage.decode()?;
+                updates.extend(counter_updates(
+                    &limits,
+                    &meters,
+                    customer,
+                    project.timezone,
+                    &Usage {
+                        event_type: &usage.event_type,
+                        dimensions: &usage.dimensions,
+                        quantities: &usage.quantities,
+                        occurred_at: usage.occurred_at,
+                    },
+                ));
+            }
+        }
+        let counted = updates.len();
+        store.apply_counter_updates_tx(&mut tx, &merge_updates(updates)).await?;
+        sqlx::query(FORGET_UNSAVED_SINCE).execute(&mut *tx).await?;
+        tx.commit().await?;
+        tracing::info!(counted, "counted again the usage whose counters were not saved before the last stop");
+        Ok(())
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct LimitCounterRow {
     #[sqlx(flatten)]
@@ -669,6 +834,8 @@ impl Db {
         limit_id: &str,
         since_ms: i64,
     ) -> DbResult<Vec<(Customer, i64, Quantity)>> {
+        // Read from the database, where the counters left in memory must be first.
+        self.save_counters().await?;
         let rows: Vec<LimitCounterRow> = with_store!(self, s => {
             sqlx::query_as(SELECT_LIMIT_COUNTERS_SINCE).bind(limit_id).bind(since_ms).fetch_all(s.pool()).await
         })?;
@@ -716,9 +883,18 @@ impl Db {
             }
             query.fetch_all(s.pool()).await
         })?;
+        // Read under the writer slot when memory is filled from it, so no group changes the
+        // unsaved states meanwhile.
+        let unsaved = match self {
+            Db::Sqlite(store) => Some(store.unsaved()),
+            Db::Postgres(_) => None,
+        };
         Ok(keys
             .iter()
             .map(|key| {
+                if let Some(state) = unsaved.as_ref().and_then(|unsaved| unsaved.get(key)) {
+                    return Some(state);
+                }
                 rows.iter()
                     .find(|(limit_id, window_start, ..)| *limit_id == key.limit_id && *window_start == key.window_start)
                     .map(|&(_, _, value, latest_at, version)| StoredCounter {

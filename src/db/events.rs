@@ -9,7 +9,8 @@ use futures_util::TryStreamExt;
 use sqlx::{Postgres, Sqlite};
 
 use super::counters::{
-    counter_range_message, next_counter_states, RollingWindows, COUNTERS_CHANNEL, MAX_ANNOUNCEMENT_BYTES,
+    counter_range_message, next_counter_states, RollingWindows, COUNTERS_CHANNEL, FORGET_UNSAVED_SINCE,
+    MARK_UNSAVED_SINCE, MAX_ANNOUNCEMENT_BYTES,
 };
 use super::projects::Project;
 use super::{
@@ -464,12 +465,25 @@ impl SqliteStore {
                 };
             }
         }
+        let counters: Vec<(CounterKey, StoredCounter)> =
+            updates.into_iter().map(|update| update.key).zip(stored).collect();
+        // The group's counters stay in memory (see `UnsavedCounters`), unless the time to save
+        // them all has come.
+        let (to_save, first_unsaved) = {
+            let unsaved = self.unsaved();
+            match unsaved.save_due() {
+                true => (unsaved.with(&counters), false),
+                false => (Vec::new(), unsaved.is_empty()),
+            }
+        };
+        let save = !to_save.is_empty();
         // Statements run here, one row at a time, cost no hand-off: nothing is packed to be
         // unpacked again.
         let commit = |connection: &rusqlite::Connection| -> rusqlite::Result<bool> {
             connection.execute_batch("begin immediate")?;
             let written = (|| {
                 let mut insert = connection.prepare_cached(INSERT_EVENT_AT_ONCE)?;
+                let mut first_rowid = None;
                 for row in &rows {
                     insert.execute(rusqlite::params![
                         row.id,
@@ -483,19 +497,24 @@ impl SqliteStore {
                         row.idempotency_key,
                         now_ms,
                     ])?;
+                    first_rowid.get_or_insert_with(|| connection.last_insert_rowid());
                 }
-                let mut store = connection.prepare_cached(STORE_COUNTER_AT_ONCE)?;
-                for (update, next) in updates.iter().zip(&stored) {
-                    let key = &update.key;
-                    let (value, latest_at) = (next.counter.value.0, next.counter.latest_at);
-                    store.execute(rusqlite::params![
-                        key.limit_id,
-                        key.customer_id,
-                        key.window_start,
-                        value,
-                        latest_at,
-                        next.version
-                    ])?;
+                if save {
+                    let mut store = connection.prepare_cached(STORE_COUNTER_AT_ONCE)?;
+                    for (key, next) in &to_save {
+                        let (value, latest_at) = (next.counter.value.0, next.counter.latest_at);
+                        store.execute(rusqlite::params![
+                            key.limit_id,
+                            key.customer_id,
+                            key.window_start,
+                            value,
+                            latest_at,
+                            next.version
+                        ])?;
+                    }
+                    connection.execute(FORGET_UNSAVED_SINCE, [])?;
+                } else if first_unsaved {
+                    connection.execute(MARK_UNSAVED_SINCE, [first_rowid])?;
                 }
                 connection.execute_batch("commit")
             })();
@@ -519,7 +538,10 @@ impl SqliteStore {
         if self.with_direct(&writer, commit)? != Some(true) {
             return Ok(Err(writer));
         }
-        let counters = updates.into_iter().map(|update| update.key).zip(stored).collect();
+        match save {
+            true => self.unsaved().saved(),
+            false => self.unsaved().keep(counters.clone()),
+        }
         Ok(Ok(RecordOutcome::from_memory(recorded, counters, None, writer)))
     }
 }

@@ -98,6 +98,8 @@ pub struct SqliteStore {
     direct: Arc<std::sync::Mutex<Option<rusqlite::Connection>>>,
     /// `synchronous` as the URL asked, for `direct` too.
     synchronous: SqliteSynchronous,
+    /// Counter states committed groups left in memory, not saved yet.
+    unsaved: Arc<std::sync::Mutex<counters::UnsavedCounters>>,
 }
 
 #[derive(Clone)]
@@ -198,10 +200,14 @@ impl Store for SqliteStore {
         // in a `Transaction` (a client hanging up) would otherwise leave the connection inside
         // a transaction that holds SQLite's write lock forever. The task always finishes, and a
         // `Transaction` nobody awaits rolls back when dropped.
-        let pool = self.writer.clone();
-        let tx = tokio::spawn(async move { pool.begin_with("begin immediate").await })
-            .await
-            .map_err(|e| DbError::Corrupt(format!("transaction start was interrupted: {e}")))??;
+        // Counters left unsaved are saved first: this transaction may read or rewrite them.
+        let store = self.clone();
+        let tx = tokio::spawn(async move {
+            store.save_unsaved_counters().await?;
+            Ok::<_, DbError>(store.writer.begin_with("begin immediate").await?)
+        })
+        .await
+        .map_err(|e| DbError::Corrupt(format!("transaction start was interrupted: {e}")))??;
         Ok(WriteTx { tx, writer })
     }
 }
@@ -467,6 +473,7 @@ impl Db {
                 write_lock: Arc::new(Mutex::new(())),
                 direct: Arc::default(),
                 synchronous,
+                unsaved: Arc::default(),
             }))
         } else {
             Err(DbError::UnsupportedUrl(crate::config::redact_url(url)))
@@ -560,6 +567,9 @@ impl Db {
     }
 
     pub async fn close(&self) {
+        if let Err(err) = self.save_counters().await {
+            tracing::warn!(error = %err, "unsaved counters could not be saved; they are counted again at the next start");
+        }
         with_store!(self, s => s.pool().close().await);
         if let Db::Postgres(store) = self {
             store.recording.close().await;

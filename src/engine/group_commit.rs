@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use super::cache::Cache;
 use super::consume::judge_consumes;
 use crate::clock::Clock;
+use crate::db::counters::SAVE_UNSAVED_AFTER;
 use crate::db::events::{PendingRecord, RecordMemory, RecordedEvent};
 use crate::db::projects::Project;
 use crate::db::{Db, DbError, DbResult, WriterSlot};
@@ -132,6 +133,14 @@ async fn write_groups(writer: Arc<Writer>, mut queue: mpsc::Receiver<Submission>
                 queue.close();
                 continue;
             }
+            // Counters that groups left in memory are saved once the queue has been idle a
+            // while (see `UnsavedCounters`).
+            () = idle_with_unsaved_counters(&writer.db) => {
+                if let Err(err) = writer.db.save_counters().await {
+                    tracing::warn!(error = %err, "saving counters failed; the next write saves them");
+                }
+                continue;
+            }
         };
         let mut queued = first.events.len();
         let mut group = vec![first];
@@ -151,6 +160,14 @@ async fn write_groups(writer: Arc<Writer>, mut queue: mpsc::Receiver<Submission>
                 tracing::error!("a group commit failed unexpectedly; its requests were answered with an error");
             }
         }
+    }
+}
+
+/// Ends after `SAVE_UNSAVED_AFTER` if counter states wait to be saved; never otherwise.
+async fn idle_with_unsaved_counters(db: &Db) {
+    match db.has_unsaved_counters() {
+        true => tokio::time::sleep(SAVE_UNSAVED_AFTER).await,
+        false => std::future::pending().await,
     }
 }
 
