@@ -15,7 +15,7 @@ use crate::domain::customers::Customer;
 use crate::domain::limits::Limit;
 use crate::domain::meters::{Aggregation, Counter, Meter};
 use crate::domain::quantity::Quantity;
-use crate::domain::usage::{counter_updates, merge_updates, CounterKey, CounterUpdate, StoredCounter, Usage};
+use crate::domain::usage::{counter_updates, merge_updates, CounterKey, CounterUpdate, StoredCounter};
 use crate::domain::windows::Rolling;
 
 // Followed by ` or `-joined `(limit_id = $n and window_start = $n+1 and customer_id = $1)`:
@@ -456,18 +456,7 @@ macro_rules! counter_transaction_helpers {
                     if at < start || at >= end {
                         continue;
                     }
-                    updates.extend(counter_updates(
-                        limits,
-                        &meters,
-                        customer,
-                        project.timezone,
-                        &Usage {
-                            event_type: &usage.event_type,
-                            dimensions: &usage.dimensions,
-                            quantities: &usage.quantities,
-                            occurred_at: usage.occurred_at,
-                        },
-                    ));
+                    updates.extend(counter_updates(limits, &meters, customer, project.timezone, &usage.usage()));
                     if updates.len() >= UPDATES_BEFORE_MERGE {
                         updates = merge_updates(updates);
                     }
@@ -778,6 +767,7 @@ impl Db {
         let mut tx = store.begin_write().await?;
         let rows: Vec<ProjectUsageRow> =
             sqlx::query_as(SELECT_USAGE_FROM_ROWID).bind(since).fetch_all(&mut *tx).await?;
+        let events = rows.len();
         let mut by_project: BTreeMap<String, Vec<ProjectUsageRow>> = BTreeMap::new();
         for row in rows {
             by_project.entry(row.project_id.clone()).or_default().push(row);
@@ -795,25 +785,13 @@ impl Db {
             for row in rows {
                 let Some(customer) = customers.get(&row.customer_id) else { continue };
                 let usage = row.usage.decode()?;
-                updates.extend(counter_updates(
-                    &limits,
-                    &meters,
-                    customer,
-                    project.timezone,
-                    &Usage {
-                        event_type: &usage.event_type,
-                        dimensions: &usage.dimensions,
-                        quantities: &usage.quantities,
-                        occurred_at: usage.occurred_at,
-                    },
-                ));
+                updates.extend(counter_updates(&limits, &meters, customer, project.timezone, &usage.usage()));
             }
         }
-        let counted = updates.len();
         store.apply_counter_updates_tx(&mut tx, &merge_updates(updates)).await?;
         sqlx::query(FORGET_UNSAVED_SINCE).execute(&mut *tx).await?;
         tx.commit().await?;
-        tracing::info!(counted, "counted again the usage whose counters were not saved before the last stop");
+        tracing::info!(events, "counted again the events whose counters were not saved before the last stop");
         Ok(())
     }
 }

@@ -159,6 +159,18 @@ fn quantities(metric_values: &str) -> DbResult<BTreeMap<String, Quantity>> {
     Ok(values.into_iter().filter_map(|(k, v)| Some((k, v.as_f64().and_then(Quantity::from_f64)?))).collect())
 }
 
+impl DecodedUsage {
+    /// The usage as counters read it.
+    pub(crate) fn usage(&self) -> Usage<'_> {
+        Usage {
+            event_type: &self.event_type,
+            dimensions: &self.dimensions,
+            quantities: &self.quantities,
+            occurred_at: self.occurred_at,
+        }
+    }
+}
+
 impl UsageRow {
     pub(crate) fn decode(self) -> DbResult<DecodedUsage> {
         Ok(DecodedUsage {
