@@ -49,8 +49,8 @@ macro_rules! insert_event_json_rows {
 }
 const INSERT_EVENT_JSON_ROWS: &str = concat!(insert_event_json_rows!(), " ", on_duplicate_key_do_nothing!());
 // SQLite: a whole group whose every read is remembered (see `record_at_once`), one row per
-// execution. A stored idempotency key fails the insert, and so the whole, before `commit`; the
-// counters are stored in their next states.
+// execution. A stored idempotency key fails the insert, and so the whole, before `commit`. The
+// counters are stored in their next states when the unsaved ones are saved with a group.
 const INSERT_EVENT_AT_ONCE: &str = "insert into events (id, project_id, customer_id, event_type, occurred_at, \
      metric_values, dimensions, properties, idempotency_key, created_at) values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 const STORE_COUNTER_AT_ONCE: &str = "insert into usage_counters (limit_id, customer_id, window_start, value, \
