@@ -660,7 +660,8 @@ impl PgStore {
 /// counted them have not changed since, because a change saves first.
 #[derive(Default)]
 pub(crate) struct UnsavedCounters {
-    states: HashMap<CounterKey, StoredCounter>,
+    /// Touched by every group: hashed with foldhash, like the engine's copies.
+    states: HashMap<CounterKey, StoredCounter, foldhash::fast::RandomState>,
     /// When the oldest unsaved state was left here.
     since: Option<std::time::Instant>,
 }

@@ -31,6 +31,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use foldhash::fast::RandomState;
+
 use chrono::{DateTime, Utc};
 
 use crate::db::events::{Remembered, Rules};
@@ -46,6 +48,11 @@ use crate::domain::usage::{AlertKey, CounterKey, CounterUpdate, StoredCounter};
 const MAX_COUNTERS: usize = 1_000_000;
 const MAX_CUSTOMERS: usize = 100_000;
 
+/// Every check and every group looks up a few short ids here, under the one lock: foldhash
+/// hashes them in a fraction of SipHash's time, with a seed of its own per map.
+type FastMap<K, V> = HashMap<K, V, RandomState>;
+type FastSet<K> = HashSet<K, RandomState>;
+
 #[derive(Default)]
 struct State {
     /// Moves at every clear; a fill must have seen the current one before it read.
@@ -57,27 +64,27 @@ struct State {
     /// References known to name no customer yet (only kept by the database's only writer,
     /// whose records forget them when they create the customer).
     absent: ByProject<()>,
-    limits: HashMap<String, Arc<Vec<Limit>>>,
+    limits: FastMap<String, Arc<Vec<Limit>>>,
     /// By project id: the rules recording applies, as of one rules version, and the customers
     /// recording read as of that version (only the record path reads these; checks read
     /// `limits` and `customers`).
-    recording: HashMap<String, RecordingCopy>,
+    recording: FastMap<String, RecordingCopy>,
     recorded_customers: ByProject<Arc<Customer>>,
     /// Configuration changes begun and not yet cleared (see `invalidate_after`).
     changing: usize,
     /// `None`: known to have no usage yet.
-    counters: HashMap<CounterKey, Option<StoredCounter>>,
+    counters: FastMap<CounterKey, Option<StoredCounter>>,
     /// Alerts known to have fired: their rows exist, and are removed only with their limit or
     /// customer, whose removal clears this.
-    fired: HashSet<AlertKey>,
+    fired: FastSet<AlertKey>,
     /// Reservations' holds by customer id, expired ones included until swept (they count
     /// nothing past their expiry). Forgotten at every change to a customer's reservations.
-    holds: HashMap<String, Arc<Vec<Hold>>>,
+    holds: FastMap<String, Arc<Vec<Hold>>>,
     /// Every change committed before this instant is in the copies (PostgreSQL; `None` until
     /// the listener has heard itself).
     current_through: Option<DateTime<Utc>>,
     /// Rolling limits' buckets, by customer id, then limit id.
-    series: HashMap<String, HashMap<String, Series>>,
+    series: FastMap<String, FastMap<String, Series>>,
     /// How many buckets the series hold, bounded like the counters.
     series_buckets: usize,
     /// Numbers the series opened, so that a read filled in after its series was dropped (and
@@ -175,13 +182,13 @@ impl State {
 /// Entries by project id, then by a reference within the project: looked up by borrowed
 /// text, so that a check allocates no key.
 struct ByProject<V> {
-    projects: HashMap<String, HashMap<String, V>>,
+    projects: FastMap<String, FastMap<String, V>>,
     len: usize,
 }
 
 impl<V> Default for ByProject<V> {
     fn default() -> Self {
-        ByProject { projects: HashMap::new(), len: 0 }
+        ByProject { projects: FastMap::default(), len: 0 }
     }
 }
 
