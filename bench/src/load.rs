@@ -13,6 +13,7 @@ use hyper::{Method, Uri};
 use tokio::time::Instant;
 
 use crate::client::{Client, Headers};
+use crate::server::process_cpu;
 
 /// Error answers kept verbatim for the report; the rest are only counted.
 const MAX_ERROR_SAMPLES: usize = 5;
@@ -49,6 +50,8 @@ pub struct Outcome {
     /// 2xx answers per body index of the target, warmup included: what the service
     /// acknowledged, so a scenario can compare it with what was stored.
     pub acknowledged: Vec<u32>,
+    /// The CPU time the service used over the measured seconds, when it was measured.
+    pub service_cpu: Option<Duration>,
 }
 
 impl Outcome {
@@ -80,6 +83,7 @@ impl Outcome {
     /// Adds a later run of the same scenario: its requests, and its measured time.
     pub fn extend(&mut self, later: Outcome) {
         self.elapsed += later.elapsed;
+        self.service_cpu = self.service_cpu.zip(later.service_cpu).map(|(mine, theirs)| mine + theirs);
         self.merge(later);
     }
 
@@ -98,7 +102,8 @@ pub struct Lane {
     pub connections: usize,
 }
 
-/// Runs `concurrency` tasks for `warmup` (unmeasured) and then `duration`.
+/// Runs `concurrency` tasks for `warmup` (unmeasured) and then `duration`, and measures the
+/// CPU time of the service's process `service` (if given) over the measured seconds.
 pub async fn run(
     addr: SocketAddr,
     headers: Headers,
@@ -106,15 +111,22 @@ pub async fn run(
     concurrency: usize,
     warmup: Duration,
     duration: Duration,
+    service: Option<u32>,
 ) -> anyhow::Result<Outcome> {
     let lanes = [Lane { addr, headers, target, connections: concurrency }];
-    let mut outcomes = run_lanes(&lanes, warmup, duration).await?;
+    let mut outcomes = run_lanes(&lanes, warmup, duration, service).await?;
     outcomes.pop().context("one lane, one outcome")
 }
 
 /// Runs every lane at once, on one warmup and one deadline, and returns one outcome per lane
-/// (each lane's `elapsed` runs to its own last answer).
-pub async fn run_lanes(lanes: &[Lane], warmup: Duration, duration: Duration) -> anyhow::Result<Vec<Outcome>> {
+/// (each lane's `elapsed` runs to its own last answer). With `service`, each outcome carries
+/// that process's CPU time over the measured seconds, spent on every lane together.
+pub async fn run_lanes(
+    lanes: &[Lane],
+    warmup: Duration,
+    duration: Duration,
+    service: Option<u32>,
+) -> anyhow::Result<Vec<Outcome>> {
     // Connect first so that connection setup is not charged to the warmup or the measurement.
     let mut clients = Vec::with_capacity(lanes.len());
     for lane in lanes {
@@ -145,6 +157,13 @@ pub async fn run_lanes(lanes: &[Lane], warmup: Duration, duration: Duration) -> 
                 .collect()
         })
         .collect();
+    let cpu_before = match service {
+        Some(pid) => {
+            tokio::time::sleep_until(measure_from).await;
+            process_cpu(pid)
+        }
+        None => None,
+    };
     let mut outcomes = Vec::with_capacity(lanes.len());
     for tasks in lane_tasks {
         let mut total = Outcome::default();
@@ -156,6 +175,11 @@ pub async fn run_lanes(lanes: &[Lane], warmup: Duration, duration: Duration) -> 
         }
         total.elapsed = last_answer.saturating_duration_since(measure_from);
         outcomes.push(total);
+    }
+    let cpu_after = service.and_then(process_cpu);
+    let service_cpu = cpu_before.zip(cpu_after).map(|(before, after)| after.saturating_sub(before));
+    for outcome in &mut outcomes {
+        outcome.service_cpu = service_cpu;
     }
     Ok(outcomes)
 }

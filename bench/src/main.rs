@@ -107,7 +107,8 @@ async fn compare_checks(
             _ => ("check, key with a rate limit", limited_headers),
         };
         eprintln!("limitry-bench: {name} ({} of 2)", 1 + usize::from(round >= 2));
-        let outcome = load::run(server.addr, headers.clone(), target.clone(), concurrency, warmup / 2, slice).await?;
+        let (addr, pid) = (server.addr, server.pid());
+        let outcome = load::run(addr, headers.clone(), target.clone(), concurrency, warmup / 2, slice, pid).await?;
         match &mut outcomes[which] {
             Some(total) => total.extend(outcome),
             empty => *empty = Some(outcome),
@@ -230,8 +231,8 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
     for (name, events_per_request, scenario_headers, target) in scenarios.by_ref().take(1) {
         server.check_alive()?;
         eprintln!("limitry-bench: {name}");
-        let outcome =
-            load::run(server.addr, scenario_headers.clone(), Arc::new(target), concurrency, warmup, duration).await?;
+        let (addr, target, pid) = (server.addr, Arc::new(target), server.pid());
+        let outcome = load::run(addr, scenario_headers.clone(), target, concurrency, warmup, duration, pid).await?;
         results.push(ScenarioResult::new(name, events_per_request, outcome));
     }
     let (plain_check, rate_limited_check) = compare_checks(
@@ -252,8 +253,8 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
             _ => name.to_string(),
         };
         eprintln!("limitry-bench: {name}");
-        let outcome =
-            load::run(server.addr, scenario_headers.clone(), Arc::new(target), concurrency, warmup, duration).await?;
+        let (addr, target, pid) = (server.addr, Arc::new(target), server.pid());
+        let outcome = load::run(addr, scenario_headers.clone(), target, concurrency, warmup, duration, pid).await?;
         results.push(ScenarioResult::new(&name, events_per_request, outcome));
     }
 
@@ -286,7 +287,8 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         },
     ];
     let sources_before = metrics::check_sources(server.addr).await;
-    let mut mixed = load::run_lanes(&lanes, warmup, duration).await?.into_iter();
+    // Two lanes share one process: its CPU time is not one scenario's.
+    let mut mixed = load::run_lanes(&lanes, warmup, duration, None).await?.into_iter();
     let sources_after = metrics::check_sources(server.addr).await;
     let (mixed_checks_from_memory, mixed_checks_from_memory_unavailable) = match (sources_before, sources_after) {
         (Ok(before), Ok(after)) => (Some(metrics::MemoryShare::between(before, after)), None),

@@ -49,6 +49,10 @@ pub struct ScenarioResult {
     /// Requests per second over the bare baseline's of the same run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline_ratio: Option<f64>,
+    /// The service's CPU time (all its threads) over the measured seconds, per request: what
+    /// a request costs the service, steadier from run to run than a rate on a shared machine.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_cpu_us_per_request: Option<f64>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub error_samples: Vec<String>,
     /// The host's 1-minute load average when the scenario ended. The generator and the
@@ -81,6 +85,10 @@ impl ScenarioResult {
             }),
             latency: Latency::of(&mut outcome.latencies_us),
             baseline_ratio: None,
+            service_cpu_us_per_request: outcome
+                .service_cpu
+                .filter(|_| requests > 0)
+                .map(|cpu| cpu.as_secs_f64() * 1e6 / requests as f64),
             error_samples: outcome.error_samples,
             host_load_1m: host_load_1m(),
         }
@@ -169,9 +177,9 @@ impl Report {
             );
         }
         out.push_str(
-            "| scenario | requests | errors | req/s | × baseline | events/s | p50 ms | p90 ms | p99 ms | max ms |\n",
+            "| scenario | requests | errors | req/s | × baseline | events/s | p50 ms | p90 ms | p99 ms | max ms | service CPU µs/req |\n",
         );
-        out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for r in &self.scenarios {
             let events = r.events_per_second.map_or("–".to_string(), |e| format!("{e:.0}"));
             let errors = if r.warmup_errors > 0 {
@@ -180,9 +188,10 @@ impl Report {
                 r.errors.to_string()
             };
             let ratio = r.baseline_ratio.map_or("–".to_string(), |ratio| format!("{ratio:.2}"));
+            let cpu = r.service_cpu_us_per_request.map_or("–".to_string(), |us| format!("{us:.1}"));
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {:.0} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                "| {} | {} | {} | {:.0} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
                 r.name,
                 r.requests,
                 errors,
@@ -193,6 +202,7 @@ impl Report {
                 r.latency.p90_ms,
                 r.latency.p99_ms,
                 r.latency.max_ms,
+                cpu,
             );
         }
         out.push('\n');
@@ -291,5 +301,19 @@ mod tests {
         assert_eq!(latency.p99_ms, 99.0);
         assert_eq!(latency.max_ms, 100.0);
         assert_eq!(Latency::of(&mut []).max_ms, 0.0);
+    }
+
+    #[test]
+    fn service_cpu_is_reported_per_request_and_only_when_measured() {
+        let outcome = |service_cpu| Outcome {
+            latencies_us: vec![500; 4000],
+            elapsed: std::time::Duration::from_secs(2),
+            service_cpu,
+            ..Outcome::default()
+        };
+        let measured = ScenarioResult::new("check", None, outcome(Some(std::time::Duration::from_millis(70))));
+        assert_eq!(measured.service_cpu_us_per_request, Some(17.5));
+        assert_eq!(measured.requests_per_second, 2000.0);
+        assert_eq!(ScenarioResult::new("check", None, outcome(None)).service_cpu_us_per_request, None);
     }
 }

@@ -236,6 +236,11 @@ impl Server {
         self.log.lock().map(|log| log.tail()).unwrap_or_default()
     }
 
+    /// The service's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref()?.id()
+    }
+
     /// Whether the process is still running (it should be, between scenarios).
     pub fn check_alive(&mut self) -> anyhow::Result<()> {
         if let Some(child) = self.child.as_mut() {
@@ -308,6 +313,25 @@ async fn read_log(stderr: tokio::process::ChildStderr, log: Arc<Mutex<ServerLog>
 }
 
 /// The address in a `listening on http://127.0.0.1:PORT` line.
+/// The CPU time (user and system, all threads) a process has used so far, from
+/// `/proc/<pid>/stat`; `None` where there is no such file.
+pub fn process_cpu(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // SAFETY: sysconf only reads a system constant.
+    let ticks_per_second = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok()?;
+    cpu_of_stat(&stat, ticks_per_second)
+}
+
+/// `utime + stime` of a `/proc/<pid>/stat` line, in clock ticks. The command name in the
+/// second field may hold spaces and parentheses, so fields are counted after its last `)`.
+fn cpu_of_stat(stat: &str, ticks_per_second: u64) -> Option<Duration> {
+    let (_, after_name) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // Fields 14 and 15 of the line; the first after the name is field 3.
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    (ticks_per_second > 0).then(|| Duration::from_secs_f64(ticks as f64 / ticks_per_second as f64))
+}
+
 fn listening_addr(line: &str) -> Option<SocketAddr> {
     let (_, rest) = line.split_once("listening on http://")?;
     rest.split(|c: char| c.is_whitespace() || c == '"').next()?.parse().ok()
@@ -321,6 +345,15 @@ pub fn default_binary() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_the_cpu_time_after_a_command_name_with_spaces_and_parentheses() {
+        let stat = "4242 (limitry (x) y) S 1 4242 4242 0 -1 4194560 900 0 0 0 250 130 0 0 20 0 7 0 12345";
+        assert_eq!(cpu_of_stat(stat, 100), Some(Duration::from_millis(3800)));
+        assert_eq!(cpu_of_stat("4242 (limitry) S 1", 100), None);
+        let own = process_cpu(std::process::id()).expect("this process's own stat file");
+        assert!(own < Duration::from_secs(3600));
+    }
 
     #[test]
     fn finds_the_listening_address() {
