@@ -312,7 +312,6 @@ async fn read_log(stderr: tokio::process::ChildStderr, log: Arc<Mutex<ServerLog>
     // Dropping `ready` unanswered tells `start` that the process ended first.
 }
 
-/// The address in a `listening on http://127.0.0.1:PORT` line.
 /// The CPU time (user and system, all threads) a process has used so far, from
 /// `/proc/<pid>/stat`; `None` where there is no such file.
 pub fn process_cpu(pid: u32) -> Option<Duration> {
@@ -332,6 +331,7 @@ fn cpu_of_stat(stat: &str, ticks_per_second: u64) -> Option<Duration> {
     (ticks_per_second > 0).then(|| Duration::from_secs_f64(ticks as f64 / ticks_per_second as f64))
 }
 
+/// The address in a `listening on http://127.0.0.1:PORT` line.
 fn listening_addr(line: &str) -> Option<SocketAddr> {
     let (_, rest) = line.split_once("listening on http://")?;
     rest.split(|c: char| c.is_whitespace() || c == '"').next()?.parse().ok()
