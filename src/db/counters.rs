@@ -709,6 +709,11 @@ impl UnsavedCounters {
     }
 
     pub(crate) fn keep(&mut self, group: Vec<(CounterKey, StoredCounter)>) {
+        // Unsaved states and the mark in the database exist together: a group that changed
+        // no counter starts neither.
+        if group.is_empty() {
+            return;
+        }
         self.since.get_or_insert_with(std::time::Instant::now);
         self.states.extend(group);
     }

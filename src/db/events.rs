@@ -480,12 +480,13 @@ impl SqliteStore {
         let counters: Vec<(CounterKey, StoredCounter)> =
             updates.into_iter().map(|update| update.key).zip(stored).collect();
         // The group's counters stay in memory (see `UnsavedCounters`), unless the time to save
-        // them all has come.
+        // them all has come. The first group to leave any marks its events for a recount; one
+        // that changed no counter leaves nothing to count again.
         let (to_save, first_unsaved) = {
             let unsaved = self.unsaved();
             match unsaved.save_due() {
                 true => (unsaved.with(&counters), false),
-                false => (Vec::new(), unsaved.is_empty()),
+                false => (Vec::new(), unsaved.is_empty() && !counters.is_empty()),
             }
         };
         let save = !to_save.is_empty();

@@ -456,3 +456,45 @@ async fn counters_still_in_memory_at_a_kill_9_are_counted_again_at_the_next_star
         service.log_text()
     );
 }
+
+/// A group recorded from memory whose events feed no counter leaves nothing unsaved, so it
+/// must not mark its events for a recount either: a group that goes the whole way after it
+/// stores its counters itself, and a kill -9 must not count those a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn events_that_feed_no_counter_are_not_counted_again_after_a_kill_9() {
+    let database = Database::fresh().await;
+    let logs = tempfile::tempdir().unwrap();
+    let (mut service, key) = metered_service(&database, logs.path()).await;
+    let client = reqwest::Client::new();
+    let mut sent = Vec::new();
+    let record = |event: serde_json::Value, path: &'static str| {
+        let (client, base, key) = (client.clone(), service.base.clone(), key.clone());
+        async move {
+            let (status, answer) = post(&client, &base, &key, path, &event).await.unwrap();
+            assert_eq!(status, 200, "{answer}");
+        }
+    };
+    // Creates the customer, the whole way.
+    record(json!({"customerId": "c0", "eventType": "llm.completion", "values": {"tokens": 5}}), "/v1/events/record")
+        .await;
+    sent.push(("first".to_string(), "c0".to_string(), 5));
+    // From memory, and no meter counts it.
+    record(json!({"customerId": "c0", "eventType": "not.metered", "values": {"tokens": 1000}}), "/v1/events/record")
+        .await;
+    // A customer not seen yet sends the group the whole way, which stores c0's counter itself.
+    let batch = json!({"events": [
+        {"customerId": "c0", "eventType": "llm.completion", "values": {"tokens": 7}},
+        {"customerId": "newcomer", "eventType": "llm.completion", "values": {"tokens": 1}},
+    ]});
+    record(batch, "/v1/events/batch").await;
+    sent.push(("batch".to_string(), "c0".to_string(), 7));
+    service.kill_9();
+
+    let service = Service::start(database.url(), logs.path(), 2).await;
+    assert_eq!(
+        used_per_customer(&client, &service, &key).await,
+        sums_per_customer(sent.iter()),
+        "{}",
+        service.log_text()
+    );
+}
