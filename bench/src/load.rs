@@ -13,7 +13,7 @@ use hyper::{Method, Uri};
 use tokio::time::Instant;
 
 use crate::client::{Client, Headers};
-use crate::server::process_cpu;
+use crate::server::{process_cpu, Server};
 
 /// Error answers kept verbatim for the report; the rest are only counted.
 const MAX_ERROR_SAMPLES: usize = 5;
@@ -102,19 +102,18 @@ pub struct Lane {
     pub connections: usize,
 }
 
-/// Runs `concurrency` tasks for `warmup` (unmeasured) and then `duration`, and measures the
-/// CPU time of the service's process `service` (if given) over the measured seconds.
+/// Runs `concurrency` tasks against `server` for `warmup` (unmeasured) and then `duration`,
+/// and measures the service's CPU time over the measured seconds.
 pub async fn run(
-    addr: SocketAddr,
+    server: &Server,
     headers: Headers,
     target: Arc<Target>,
     concurrency: usize,
     warmup: Duration,
     duration: Duration,
-    service: Option<u32>,
 ) -> anyhow::Result<Outcome> {
-    let lanes = [Lane { addr, headers, target, connections: concurrency }];
-    let mut outcomes = run_lanes(&lanes, warmup, duration, service).await?;
+    let lanes = [Lane { addr: server.addr, headers, target, connections: concurrency }];
+    let mut outcomes = run_lanes(&lanes, warmup, duration, server.pid()).await?;
     outcomes.pop().context("one lane, one outcome")
 }
 

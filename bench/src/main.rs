@@ -107,8 +107,7 @@ async fn compare_checks(
             _ => ("check, key with a rate limit", limited_headers),
         };
         eprintln!("limitry-bench: {name} ({} of 2)", 1 + usize::from(round >= 2));
-        let (addr, pid) = (server.addr, server.pid());
-        let outcome = load::run(addr, headers.clone(), target.clone(), concurrency, warmup / 2, slice, pid).await?;
+        let outcome = load::run(server, headers.clone(), target.clone(), concurrency, warmup / 2, slice).await?;
         match &mut outcomes[which] {
             Some(total) => total.extend(outcome),
             empty => *empty = Some(outcome),
@@ -231,8 +230,8 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
     for (name, events_per_request, scenario_headers, target) in scenarios.by_ref().take(1) {
         server.check_alive()?;
         eprintln!("limitry-bench: {name}");
-        let (addr, target, pid) = (server.addr, Arc::new(target), server.pid());
-        let outcome = load::run(addr, scenario_headers.clone(), target, concurrency, warmup, duration, pid).await?;
+        let outcome =
+            load::run(&server, scenario_headers.clone(), Arc::new(target), concurrency, warmup, duration).await?;
         results.push(ScenarioResult::new(name, events_per_request, outcome));
     }
     let (plain_check, rate_limited_check) = compare_checks(
@@ -253,8 +252,8 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
             _ => name.to_string(),
         };
         eprintln!("limitry-bench: {name}");
-        let (addr, target, pid) = (server.addr, Arc::new(target), server.pid());
-        let outcome = load::run(addr, scenario_headers.clone(), target, concurrency, warmup, duration, pid).await?;
+        let outcome =
+            load::run(&server, scenario_headers.clone(), Arc::new(target), concurrency, warmup, duration).await?;
         results.push(ScenarioResult::new(&name, events_per_request, outcome));
     }
 
