@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::quantity::Quantity;
-use super::windows::{window_containing, Period, Rolling, Window};
+use super::recent_windows;
+use super::windows::{Period, Rolling, Window};
 
 /// What a client should do when the service cannot be reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
@@ -90,7 +91,7 @@ impl Limit {
     pub fn window_at(&self, at: DateTime<Utc>, zone: Tz, anchor: Option<NaiveDate>) -> Window {
         match self.rolling_window() {
             Some(rolling) => rolling.window_at(at),
-            None => window_containing(self.period, at, zone, anchor),
+            None => recent_windows::window_at(self.period, at, zone, anchor),
         }
     }
 
@@ -99,7 +100,7 @@ impl Limit {
     pub fn counter_start_ms(&self, at: DateTime<Utc>, zone: Tz, anchor: Option<NaiveDate>) -> i64 {
         match self.rolling_window() {
             Some(rolling) => rolling.bucket_start_ms(at),
-            None => window_containing(self.period, at, zone, anchor).start_ms(),
+            None => recent_windows::window_at(self.period, at, zone, anchor).start_ms(),
         }
     }
 

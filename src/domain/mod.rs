@@ -10,6 +10,7 @@ pub mod limits;
 pub mod meters;
 pub mod projects;
 pub mod quantity;
+pub mod recent_windows;
 pub mod usage;
 pub mod webhooks;
 pub mod windows;

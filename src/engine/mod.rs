@@ -9,7 +9,6 @@ mod group_commit;
 pub mod limit_usage;
 pub mod listener;
 pub mod query;
-mod recent_windows;
 pub mod reservations;
 mod rolling;
 pub mod rules;
@@ -218,7 +217,9 @@ impl Engine {
         applicable.retain(|limit| limit.applies_to_check(query.dimensions));
         let windows: Vec<_> = applicable
             .iter()
-            .map(|limit| recent_windows::window_at(limit.period, now, zone, customer.billing_cycle_start))
+            .map(|limit| {
+                crate::domain::recent_windows::window_at(limit.period, now, zone, customer.billing_cycle_start)
+            })
             .collect();
         // Rolling limits are judged from their buckets (`rolling_buckets`), not one counter.
         let keys: Vec<CounterKey> = applicable

@@ -1,6 +1,7 @@
-//! The calendar windows checks count in, remembered while they last: working out a day or a
-//! month in a customer's zone costs more than the rest of a check's judgement, and every check
-//! in the same zone with the same billing anchor asks for the same window until it ends.
+//! The calendar windows checks and records count in, remembered while they last: working out
+//! a day or a month in a customer's zone costs more than the rest of a check's judgement, and
+//! every check or event in the same zone with the same billing anchor asks for the same window
+//! until it ends.
 
 use std::cell::RefCell;
 
