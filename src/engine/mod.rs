@@ -31,6 +31,7 @@ use crate::domain::limit_reservations::held_by_limit;
 use crate::domain::limits::{governing_limits, Limit, LimitStatus};
 use crate::domain::meters::Counter;
 use crate::domain::quantity::Quantity;
+use crate::domain::recent_windows;
 use crate::domain::usage::CounterKey;
 use crate::telemetry::Metrics;
 use cache::{Cache, WriteGuard};
@@ -217,9 +218,7 @@ impl Engine {
         applicable.retain(|limit| limit.applies_to_check(query.dimensions));
         let windows: Vec<_> = applicable
             .iter()
-            .map(|limit| {
-                crate::domain::recent_windows::window_at(limit.period, now, zone, customer.billing_cycle_start)
-            })
+            .map(|limit| recent_windows::window_at(limit.period, now, zone, customer.billing_cycle_start))
             .collect();
         // Rolling limits are judged from their buckets (`rolling_buckets`), not one counter.
         let keys: Vec<CounterKey> = applicable
