@@ -292,6 +292,24 @@ fn sums_per_customer<'a>(events: impl Iterator<Item = &'a (String, String, i64)>
     sums
 }
 
+/// Starts the service again on `database` (after a kill -9) and asserts that each customer's
+/// usage is exactly the tokens `sent`.
+async fn assert_usage_after_restart(
+    database: &Database,
+    logs: &Path,
+    client: &reqwest::Client,
+    key: &str,
+    sent: &[(String, String, i64)],
+) {
+    let service = Service::start(database.url(), logs, 2).await;
+    assert_eq!(
+        used_per_customer(client, &service, key).await,
+        sums_per_customer(sent.iter()),
+        "{}",
+        service.log_text()
+    );
+}
+
 /// A service on a fresh database with the Tokens meter and an all-time limit on it (so that
 /// no comparison can straddle a window boundary), and an API key.
 async fn metered_service(database: &Database, logs: &Path) -> (Service, String) {
@@ -447,14 +465,7 @@ async fn counters_still_in_memory_at_a_kill_9_are_counted_again_at_the_next_star
     record(2).await;
     record(3).await;
     service.kill_9();
-
-    let service = Service::start(database.url(), logs.path(), 2).await;
-    assert_eq!(
-        used_per_customer(&client, &service, &key).await,
-        sums_per_customer(sent.iter()),
-        "{}",
-        service.log_text()
-    );
+    assert_usage_after_restart(&database, logs.path(), &client, &key, &sent).await;
 }
 
 /// A group recorded from memory whose events feed no counter leaves nothing unsaved, so it
@@ -489,12 +500,5 @@ async fn events_that_feed_no_counter_are_not_counted_again_after_a_kill_9() {
     record(batch, "/v1/events/batch").await;
     sent.push(("batch".to_string(), "c0".to_string(), 7));
     service.kill_9();
-
-    let service = Service::start(database.url(), logs.path(), 2).await;
-    assert_eq!(
-        used_per_customer(&client, &service, &key).await,
-        sums_per_customer(sent.iter()),
-        "{}",
-        service.log_text()
-    );
+    assert_usage_after_restart(&database, logs.path(), &client, &key, &sent).await;
 }
