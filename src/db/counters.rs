@@ -708,14 +708,21 @@ impl UnsavedCounters {
         all.into_iter().collect()
     }
 
-    pub(crate) fn keep(&mut self, group: Vec<(CounterKey, StoredCounter)>) {
+    pub(crate) fn keep(&mut self, group: &[(CounterKey, StoredCounter)]) {
         // Unsaved states and the mark in the database exist together: a group that changed
         // no counter starts neither.
         if group.is_empty() {
             return;
         }
         self.since.get_or_insert_with(std::time::Instant::now);
-        self.states.extend(group);
+        for (key, state) in group {
+            // A counter already unsaved keeps its key: cloning it for every group showed in
+            // the writer's profile.
+            match self.states.get_mut(key) {
+                Some(kept) => *kept = *state,
+                None => drop(self.states.insert(key.clone(), *state)),
+            }
+        }
     }
 
     pub(crate) fn saved(&mut self) {

@@ -358,7 +358,8 @@ pub struct PendingRecord<'a> {
     pub recorded: &'a [RecordedEvent],
     /// By the reference each event names.
     pub customers: &'a HashMap<String, Arc<Customer>>,
-    /// Every counter the transaction changed, and beside each (same order) how it would be stored.
+    /// Every counter the transaction changed, in key order (`merge_updates`), and beside each
+    /// (same order) how it would be stored.
     pub updates: &'a [CounterUpdate],
     pub stored: &'a [StoredCounter],
     /// What reservations' live holds add per (limit id, customer id), read with the
@@ -554,7 +555,7 @@ impl SqliteStore {
         }
         match save {
             true => self.unsaved().saved(),
-            false => self.unsaved().keep(counters.clone()),
+            false => self.unsaved().keep(&counters),
         }
         Ok(Ok(RecordOutcome::from_memory(recorded, counters, None, writer)))
     }

@@ -91,14 +91,21 @@ pub fn counter_updates(
 /// Folds many updates into one per counter, in key order: fewer writes, and a fixed lock
 /// order so concurrent transactions cannot deadlock.
 pub fn merge_updates(updates: impl IntoIterator<Item = CounterUpdate>) -> Vec<CounterUpdate> {
-    let mut merged: BTreeMap<CounterKey, (Aggregation, Counter)> = BTreeMap::new();
+    // Sorting a vector and folding neighbours allocates once, where a map allocated per key:
+    // it showed in the group commit's profile. The sort is stable, so updates of one counter
+    // fold in the order they came.
+    let mut updates: Vec<CounterUpdate> = updates.into_iter().collect();
+    updates.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut merged: Vec<CounterUpdate> = Vec::with_capacity(updates.len());
     for update in updates {
-        merged
-            .entry(update.key)
-            .and_modify(|(aggregation, counter)| *counter = aggregation.merge(Some(*counter), update.counter))
-            .or_insert((update.aggregation, update.counter));
+        match merged.last_mut() {
+            Some(last) if last.key == update.key => {
+                last.counter = last.aggregation.merge(Some(last.counter), update.counter);
+            }
+            _ => merged.push(update),
+        }
     }
-    merged.into_iter().map(|(key, (aggregation, counter))| CounterUpdate { key, aggregation, counter }).collect()
+    merged
 }
 
 /// One alert of a limit for one customer and window: it fires once.
@@ -238,6 +245,29 @@ mod tests {
         assert_eq!(update(Aggregation::Max, 5, 30).apply_to(Some(stored(7, 20, 3))), stored(7, 30, 4));
         assert_eq!(update(Aggregation::Latest, 5, 20).apply_to(Some(stored(7, 20, 3))), stored(5, 20, 4));
         assert_eq!(update(Aggregation::Latest, 5, 19).apply_to(Some(stored(7, 20, 3))), stored(7, 20, 4));
+    }
+
+    #[test]
+    fn updates_merge_into_one_per_counter_in_key_order_folded_in_arrival_order() {
+        let update = |limit_id: &str, customer_id: &str, aggregation, value, latest_at| CounterUpdate {
+            key: CounterKey { limit_id: limit_id.into(), customer_id: customer_id.into(), window_start: 0 },
+            aggregation,
+            counter: Counter { value: Quantity(value), latest_at },
+        };
+        let merged = merge_updates([
+            update("lmt_b", "cust_1", Aggregation::Sum, 5, 10),
+            update("lmt_a", "cust_2", Aggregation::Latest, 1, 30),
+            update("lmt_a", "cust_1", Aggregation::Max, 4, 10),
+            update("lmt_b", "cust_1", Aggregation::Sum, 7, 20),
+            update("lmt_a", "cust_2", Aggregation::Latest, 2, 30),
+            update("lmt_a", "cust_1", Aggregation::Max, 3, 15),
+        ]);
+        let folded: Vec<(&str, &str, i64, i64)> = merged
+            .iter()
+            .map(|u| (u.key.limit_id.as_str(), u.key.customer_id.as_str(), u.counter.value.0, u.counter.latest_at))
+            .collect();
+        // A tie of `latest` goes to the later arrival, as in the database.
+        assert_eq!(folded, [("lmt_a", "cust_1", 4, 15), ("lmt_a", "cust_2", 2, 30), ("lmt_b", "cust_1", 12, 20)]);
     }
 
     #[test]

@@ -154,7 +154,8 @@ impl State {
     }
 
     /// Keeps the newer of the held and the given state of a counter.
-    fn store_counter(&mut self, key: CounterKey, stored: Option<StoredCounter>) {
+    /// Keeps a counter's state unless a newer one is held; the key is cloned only when new.
+    fn store_counter(&mut self, key: &CounterKey, stored: Option<StoredCounter>) {
         if let Some(series) = self.series.get_mut(&key.customer_id).and_then(|held| held.get_mut(&key.limit_id)) {
             if stored.is_some_and(|stored| series.store(key.window_start, stored)) {
                 self.series_buckets += 1;
@@ -166,7 +167,7 @@ impl State {
             return;
         }
         let version = |state: &Option<StoredCounter>| state.map_or(0, |s| s.version);
-        if let Some(held) = self.counters.get_mut(&key) {
+        if let Some(held) = self.counters.get_mut(key) {
             if version(&stored) > version(held) {
                 *held = stored;
             }
@@ -175,7 +176,7 @@ impl State {
         if self.counters.len() >= MAX_COUNTERS {
             self.counters.clear();
         }
-        self.counters.insert(key, stored);
+        self.counters.insert(key.clone(), stored);
     }
 }
 
@@ -550,7 +551,7 @@ impl Cache {
         key: CounterKey,
         counter: Option<StoredCounter>,
     ) {
-        self.fill(permit, |state| state.store_counter(key, counter));
+        self.fill(permit, |state| state.store_counter(&key, counter));
     }
 
     /// Stores the counters a record committed, as stored, with a permit taken before its
@@ -563,7 +564,7 @@ impl Cache {
     ) {
         self.fill(permit, |state| {
             for (key, stored) in counters {
-                state.store_counter(key.clone(), Some(*stored));
+                state.store_counter(key, Some(*stored));
             }
         });
     }
@@ -622,7 +623,7 @@ impl Cache {
         let mut state = self.lock();
         if state.accepting {
             for (key, stored) in counters {
-                state.store_counter(key, Some(stored));
+                state.store_counter(&key, Some(stored));
             }
         }
     }

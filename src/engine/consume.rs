@@ -11,7 +11,6 @@
 //! only the consume that does not fit is refused. Holds of reservations count as used: a
 //! reserve takes the same locks (see `reservations`).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{CheckQuery, CheckResponse, Engine};
@@ -28,8 +27,11 @@ use crate::domain::usage::{counter_updates, CounterKey, StoredCounter, Usage};
 /// limit governing its customer and counting it would be past its value. Duplicates of an
 /// earlier idempotency key add nothing and pass.
 pub(crate) fn judge_consumes(pending: &PendingRecord<'_>, consumed: &[bool]) -> DbResult<()> {
-    let stored: HashMap<&CounterKey, StoredCounter> =
-        pending.updates.iter().map(|u| &u.key).zip(pending.stored.iter().copied()).collect();
+    // The group's updates are in key order (`merge_updates`), the stored states beside them.
+    let stored = |key: &CounterKey| -> Option<StoredCounter> {
+        let at = pending.updates.binary_search_by(|update| update.key.cmp(key)).ok()?;
+        pending.stored.get(at).copied()
+    };
     for ((event, recorded), consume) in pending.events.iter().zip(pending.recorded).zip(consumed) {
         if !consume || recorded.duplicate {
             continue;
@@ -51,8 +53,7 @@ pub(crate) fn judge_consumes(pending: &PendingRecord<'_>, consumed: &[bool]) -> 
                 .map_or(Quantity::ZERO, |(_, _, amount)| *amount);
             // A rolling limit counts its whole window, not the bucket; reservations' live
             // holds count as used.
-            let recorded =
-                pending.rolling_usage(&update.key).or_else(|| stored.get(&update.key).map(|s| s.counter.value));
+            let recorded = pending.rolling_usage(&update.key).or_else(|| stored(&update.key).map(|s| s.counter.value));
             let after = recorded.map(|recorded| recorded.saturating_add(held));
             // A group's counters hold every event of it: for `max` and `latest`, whose final
             // value need not include this event's, its own value must fit too.
