@@ -153,8 +153,8 @@ impl State {
         self.changing == 0 && self.accepting
     }
 
-    /// Keeps the newer of the held and the given state of a counter.
-    /// Keeps a counter's state unless a newer one is held; the key is cloned only when new.
+    /// Keeps the newer of the held and the given state of a counter; the key is cloned only
+    /// when the counter is new.
     fn store_counter(&mut self, key: &CounterKey, stored: Option<StoredCounter>) {
         if let Some(series) = self.series.get_mut(&key.customer_id).and_then(|held| held.get_mut(&key.limit_id)) {
             if stored.is_some_and(|stored| series.store(key.window_start, stored)) {
