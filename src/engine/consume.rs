@@ -28,6 +28,7 @@ use crate::domain::usage::{counter_updates, CounterKey, StoredCounter, Usage};
 /// earlier idempotency key add nothing and pass.
 pub(crate) fn judge_consumes(pending: &PendingRecord<'_>, consumed: &[bool]) -> DbResult<()> {
     // The group's updates are in key order (`merge_updates`), the stored states beside them.
+    debug_assert!(pending.updates.is_sorted_by(|a, b| a.key < b.key));
     let stored = |key: &CounterKey| -> Option<StoredCounter> {
         let at = pending.updates.binary_search_by(|update| update.key.cmp(key)).ok()?;
         pending.stored.get(at).copied()
