@@ -10,7 +10,7 @@ use super::limits::{counted_limits, governing_limits, Limit, LimitStatus};
 use super::meters::{Aggregation, Counter, Meter};
 use super::quantity::Quantity;
 use super::webhooks::{reached_thresholds, EventType};
-use super::windows::{window_containing, Period, Window};
+use super::windows::{Period, Window};
 
 /// Identifies one counter: a limit's usage by one customer in one window.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -152,7 +152,7 @@ pub fn due_alerts(
     {
         return Vec::new();
     }
-    let window = window_containing(limit.period, now, customer.window_zone(project_zone), customer.billing_cycle_start);
+    let window = limit.window_at(now, customer.window_zone(project_zone), customer.billing_cycle_start);
     if window.start_ms() != window_start {
         return Vec::new(); // a backdated event in a past window: nothing to warn about now
     }

@@ -10,7 +10,7 @@ use crate::db::DbResult;
 use crate::domain::customers::Customer;
 use crate::domain::limits::{governing_limits, Limit, LimitStatus};
 use crate::domain::quantity::Quantity;
-use crate::domain::windows::{window_containing, Period, Rolling};
+use crate::domain::windows::{Period, Rolling};
 
 /// One customer's state under a limit in their current window.
 pub struct CustomerLimitUsage {
@@ -62,7 +62,7 @@ impl Engine {
                     return None;
                 }
                 let zone = customer.window_zone(project.timezone);
-                let window = window_containing(limit.period, now, zone, customer.billing_cycle_start);
+                let window = limit.window_at(now, zone, customer.billing_cycle_start);
                 let held = held.get(&customer.id).copied().unwrap_or_default();
                 (window.start_ms() == window_start).then(|| CustomerLimitUsage {
                     status: LimitStatus::new(limit, used, held, &window),
