@@ -24,7 +24,7 @@ use crate::domain::limits::Limit;
 use crate::domain::meters::{Aggregation, Counter, Meter};
 use crate::domain::quantity::Quantity;
 use crate::domain::usage::{
-    counter_updates, due_alerts, merge_updates, rolling_due_alerts, AlertKey, CounterKey, CounterUpdate, DueAlert,
+    contributions, due_alerts, merge_contributions, rolling_due_alerts, AlertKey, CounterKey, CounterUpdate, DueAlert,
     StoredCounter, Usage,
 };
 
@@ -372,8 +372,11 @@ pub struct PendingRecord<'a> {
 impl PendingRecord<'_> {
     /// A rolling limit's usage in its window once this commits, when `key` is one of its
     /// buckets; `None` for other counters, whose stored value is the usage.
-    pub fn rolling_usage(&self, key: &CounterKey) -> Option<Quantity> {
-        let window = self.rolling.get(&(key.limit_id.clone(), key.customer_id.clone()))?;
+    pub fn rolling_usage(&self, limit_id: &str, customer_id: &str) -> Option<Quantity> {
+        if self.rolling.is_empty() {
+            return None;
+        }
+        let window = self.rolling.get(&(limit_id.to_string(), customer_id.to_string()))?;
         Some(window.buckets.iter().fold(Quantity::ZERO, |sum, (_, value)| sum.saturating_add(*value)))
     }
 }
@@ -621,22 +624,19 @@ fn usage_updates<'a>(
     if limits.is_empty() {
         return Vec::new();
     }
-    let updates = events.into_iter().filter_map(|event| {
-        let customer = customers.get(event.customer_ref.as_str())?;
-        Some(counter_updates(
-            limits,
-            meters,
-            customer,
-            project.timezone,
-            &Usage {
+    let of_events = events.into_iter().flat_map(|event| {
+        let customer = customers.get(event.customer_ref.as_str());
+        customer.into_iter().flat_map(|customer| {
+            let usage = Usage {
                 event_type: &event.event_type,
                 dimensions: &event.dimensions,
                 quantities: &event.quantities,
                 occurred_at: event.occurred_at,
-            },
-        ))
+            };
+            contributions(limits, meters, customer, project.timezone, usage)
+        })
     });
-    merge_updates(updates.flatten())
+    merge_contributions(of_events)
 }
 
 /// The limit a counter update belongs to.

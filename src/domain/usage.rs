@@ -1,5 +1,6 @@
 //! How one event feeds the window counters of the limits it counts toward.
 
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
@@ -49,6 +50,7 @@ pub struct StoredCounter {
 }
 
 /// What an event describes, as far as counters care.
+#[derive(Clone, Copy)]
 pub struct Usage<'a> {
     pub event_type: &'a str,
     pub dimensions: &'a BTreeMap<String, String>,
@@ -56,8 +58,83 @@ pub struct Usage<'a> {
     pub occurred_at: DateTime<Utc>,
 }
 
-/// The counter updates one event causes: one per limit it counts toward, in the window of
-/// the event's own timestamp (so backdated events land where they belong).
+/// One event's change to one counter, its key borrowed from the limit and the customer: a
+/// `CounterUpdate` before its key is owned. A group folds its events' contributions into one
+/// update per counter and so clones each key once, not once per event.
+#[derive(Debug, Clone, Copy)]
+pub struct Contribution<'a> {
+    pub limit_id: &'a str,
+    pub customer_id: &'a str,
+    pub window_start: i64,
+    pub aggregation: Aggregation,
+    pub counter: Counter,
+}
+
+impl Contribution<'_> {
+    pub fn to_update(&self) -> CounterUpdate {
+        CounterUpdate {
+            key: CounterKey {
+                limit_id: self.limit_id.to_string(),
+                customer_id: self.customer_id.to_string(),
+                window_start: self.window_start,
+            },
+            aggregation: self.aggregation,
+            counter: self.counter,
+        }
+    }
+
+    /// The order of `CounterKey`. Most keys a group compares borrow the same limit's or the same
+    /// customer's id, which are equal without reading them.
+    pub fn key_cmp(&self, other: &Contribution<'_>) -> Ordering {
+        let ids = |a: &str, b: &str| if std::ptr::eq(a, b) { Ordering::Equal } else { a.cmp(b) };
+        ids(self.limit_id, other.limit_id)
+            .then_with(|| ids(self.customer_id, other.customer_id))
+            .then(self.window_start.cmp(&other.window_start))
+    }
+}
+
+impl CounterUpdate {
+    pub fn contribution(&self) -> Contribution<'_> {
+        Contribution {
+            limit_id: &self.key.limit_id,
+            customer_id: &self.key.customer_id,
+            window_start: self.key.window_start,
+            aggregation: self.aggregation,
+            counter: self.counter,
+        }
+    }
+}
+
+/// What one event contributes to counters: one contribution per limit it counts toward, in
+/// the window of the event's own timestamp (so backdated events land where they belong).
+pub fn contributions<'a>(
+    limits: &'a [Limit],
+    meters: &'a HashMap<&str, &Meter>,
+    customer: &'a Customer,
+    project_zone: Tz,
+    usage: Usage<'a>,
+) -> impl Iterator<Item = Contribution<'a>> + 'a {
+    let zone = customer.window_zone(project_zone);
+    counted_limits(limits, &customer.id)
+        // Only reservations in flight count toward a concurrency limit.
+        .filter(move |limit| limit.period != Period::Concurrent && limit.counts(usage.dimensions))
+        .filter_map(move |limit| {
+            let meter = meters.get(limit.meter_id.as_str())?;
+            if !meter.matches(usage.event_type, usage.dimensions) {
+                return None;
+            }
+            let value = meter.contribution(usage.quantities)?;
+            Some(Contribution {
+                limit_id: &limit.id,
+                customer_id: &customer.id,
+                window_start: limit.counter_start_ms(usage.occurred_at, zone, customer.billing_cycle_start),
+                aggregation: meter.aggregation,
+                counter: Counter { value, latest_at: usage.occurred_at.timestamp_millis() },
+            })
+        })
+}
+
+/// The counter updates one event causes (see `contributions`).
 pub fn counter_updates(
     limits: &[Limit],
     meters: &HashMap<&str, &Meter>,
@@ -65,45 +142,31 @@ pub fn counter_updates(
     project_zone: Tz,
     usage: &Usage<'_>,
 ) -> Vec<CounterUpdate> {
-    let zone = customer.window_zone(project_zone);
-    counted_limits(limits, &customer.id)
-        // Only reservations in flight count toward a concurrency limit.
-        .filter(|limit| limit.period != Period::Concurrent && limit.counts(usage.dimensions))
-        .filter_map(|limit| {
-            let meter = meters.get(limit.meter_id.as_str())?;
-            if !meter.matches(usage.event_type, usage.dimensions) {
-                return None;
-            }
-            let value = meter.contribution(usage.quantities)?;
-            Some(CounterUpdate {
-                key: CounterKey {
-                    limit_id: limit.id.clone(),
-                    customer_id: customer.id.clone(),
-                    window_start: limit.counter_start_ms(usage.occurred_at, zone, customer.billing_cycle_start),
-                },
-                aggregation: meter.aggregation,
-                counter: Counter { value, latest_at: usage.occurred_at.timestamp_millis() },
-            })
-        })
-        .collect()
+    contributions(limits, meters, customer, project_zone, *usage).map(|c| c.to_update()).collect()
 }
 
 /// Folds many updates into one per counter, in key order: fewer writes, and a fixed lock
 /// order so concurrent transactions cannot deadlock.
 pub fn merge_updates(updates: impl IntoIterator<Item = CounterUpdate>) -> Vec<CounterUpdate> {
+    let updates: Vec<CounterUpdate> = updates.into_iter().collect();
+    merge_contributions(updates.iter().map(CounterUpdate::contribution))
+}
+
+/// `merge_updates` of borrowed contributions: each counter's key is cloned once.
+pub fn merge_contributions<'a>(contributions: impl IntoIterator<Item = Contribution<'a>>) -> Vec<CounterUpdate> {
     // Sorting a vector and folding neighbours in place allocates once, where a map allocated
-    // per key: it showed in the group commit's profile. The sort is stable, so updates of one
-    // counter fold in the order they came.
-    let mut updates: Vec<CounterUpdate> = updates.into_iter().collect();
-    updates.sort_by(|a, b| a.key.cmp(&b.key));
-    updates.dedup_by(|later, kept| {
-        let same = later.key == kept.key;
+    // per key: it showed in the group commit's profile. The sort is stable, so contributions to
+    // one counter fold in the order they came.
+    let mut contributions: Vec<Contribution<'a>> = contributions.into_iter().collect();
+    contributions.sort_by(Contribution::key_cmp);
+    contributions.dedup_by(|later, kept| {
+        let same = later.key_cmp(kept) == Ordering::Equal;
         if same {
             kept.counter = kept.aggregation.merge(Some(kept.counter), later.counter);
         }
         same
     });
-    updates
+    contributions.iter().map(Contribution::to_update).collect()
 }
 
 /// One alert of a limit for one customer and window: it fires once.

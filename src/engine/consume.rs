@@ -21,16 +21,16 @@ use crate::domain::events::NewEvent;
 use crate::domain::limits::governing_limits;
 use crate::domain::meters::Aggregation;
 use crate::domain::quantity::Quantity;
-use crate::domain::usage::{counter_updates, CounterKey, StoredCounter, Usage};
+use crate::domain::usage::{contributions, Contribution, StoredCounter, Usage};
 
 /// Refuses the pending record if, with a consumed event (`consumed[i]` for `events[i]`), any
 /// limit governing its customer and counting it would be past its value. Duplicates of an
 /// earlier idempotency key add nothing and pass.
 pub(crate) fn judge_consumes(pending: &PendingRecord<'_>, consumed: &[bool]) -> DbResult<()> {
-    // The group's updates are in key order (`merge_updates`), the stored states beside them.
+    // The group's updates are in key order (`merge_contributions`), the stored states beside them.
     debug_assert!(pending.updates.is_sorted_by(|a, b| a.key < b.key));
-    let stored = |key: &CounterKey| -> Option<StoredCounter> {
-        let at = pending.updates.binary_search_by(|update| update.key.cmp(key)).ok()?;
+    let stored = |contribution: &Contribution<'_>| -> Option<StoredCounter> {
+        let at = pending.updates.binary_search_by(|update| update.contribution().key_cmp(contribution)).ok()?;
         pending.stored.get(at).copied()
     };
     for ((event, recorded), consume) in pending.events.iter().zip(pending.recorded).zip(consumed) {
@@ -45,8 +45,8 @@ pub(crate) fn judge_consumes(pending: &PendingRecord<'_>, consumed: &[bool]) -> 
             quantities: &event.quantities,
             occurred_at: event.occurred_at,
         };
-        for update in counter_updates(pending.limits, pending.meters, customer, pending.project.timezone, &usage) {
-            let Some(limit) = governing.iter().find(|limit| limit.id == update.key.limit_id) else { continue };
+        for update in contributions(pending.limits, pending.meters, customer, pending.project.timezone, usage) {
+            let Some(limit) = governing.iter().find(|limit| limit.id == update.limit_id) else { continue };
             let held = pending
                 .held
                 .iter()
@@ -54,7 +54,9 @@ pub(crate) fn judge_consumes(pending: &PendingRecord<'_>, consumed: &[bool]) -> 
                 .map_or(Quantity::ZERO, |(_, _, amount)| *amount);
             // A rolling limit counts its whole window, not the bucket; reservations' live
             // holds count as used.
-            let recorded = pending.rolling_usage(&update.key).or_else(|| stored(&update.key).map(|s| s.counter.value));
+            let recorded = pending
+                .rolling_usage(update.limit_id, update.customer_id)
+                .or_else(|| stored(&update).map(|s| s.counter.value));
             let after = recorded.map(|recorded| recorded.saturating_add(held));
             // A group's counters hold every event of it: for `max` and `latest`, whose final
             // value need not include this event's, its own value must fit too.
