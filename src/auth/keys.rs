@@ -114,7 +114,7 @@ impl KeyAuthenticator {
         let started = Instant::now();
         let entry = match cached {
             Some(entry) if started.saturating_duration_since(entry.fetched) < CACHE_TTL => entry,
-            _ => {
+            stale => {
                 // A secret that matches no key is not remembered: anyone can send endless
                 // random ones, and memory must not grow with them.
                 let Some(key) = db.key_by_hash(&hash_key(secret)).await? else {
@@ -123,14 +123,17 @@ impl KeyAuthenticator {
                 };
                 let project = db.project(&key.project_id).await?.map(Arc::new);
                 let rate_limits = db.key_rate_limits(&key.id).await?;
+                // A key read again keeps its mark, so `last_used_at` is still written at most
+                // once an interval, not once per read.
                 let never = self.elapsed_ms(started) - TOUCH_INTERVAL.as_millis() as i64;
+                let touched = stale.map_or(never, |stale| stale.touched_ms.load(Ordering::Relaxed));
                 let entry = Arc::new(Cached {
                     revoked: key.revoked_at.is_some(),
                     rate_limits,
                     key_id: key.id.into(),
                     project,
                     fetched: Instant::now(),
-                    touched_ms: AtomicI64::new(never),
+                    touched_ms: AtomicI64::new(touched),
                 });
                 if let Ok(mut cache) = self.cache.write() {
                     if cache.len() >= MAX_CACHED_KEYS {
@@ -238,6 +241,37 @@ impl FromRequestParts<AppState> for ApiProject {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::SystemClock;
+    use crate::domain::projects::NewProject;
+
+    #[tokio::test]
+    async fn a_key_read_again_keeps_when_its_use_was_last_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}?mode=rwc", dir.path().join("keys.db").display())).await.unwrap();
+        let project = db.create_project(&NewProject::parse("keys", "").unwrap(), 0).await.unwrap();
+        let key = create_key(&db, &project.id, "app", 0).await.unwrap();
+        let authenticator = KeyAuthenticator::default();
+        let mark = || authenticator.cache.read().unwrap()[&key.secret].touched_ms.load(Ordering::Relaxed);
+        authenticator.authenticate(&db, &key.secret, &SystemClock).await.unwrap();
+        let first_use = mark();
+        // The remembered answer expires, as it does every few seconds under load.
+        let expired = Instant::now().checked_sub(CACHE_TTL * 2).unwrap();
+        let stale = {
+            let cache = authenticator.cache.read().unwrap();
+            let entry = &cache[&key.secret];
+            Cached {
+                key_id: entry.key_id.clone(),
+                project: entry.project.clone(),
+                revoked: entry.revoked,
+                rate_limits: entry.rate_limits,
+                fetched: expired,
+                touched_ms: AtomicI64::new(first_use),
+            }
+        };
+        authenticator.cache.write().unwrap().insert(key.secret.clone(), Arc::new(stale));
+        authenticator.authenticate(&db, &key.secret, &SystemClock).await.unwrap();
+        assert_eq!(mark(), first_use, "read again, the key is not written again before the interval is up");
+    }
 
     #[test]
     fn keys_are_stored_as_lower_case_hex_sha256() {
