@@ -37,8 +37,8 @@ const SELECT_LIMIT_COUNTERS_SINCE: &str = concat!(
     "c.created_at, c.updated_at, u.window_start, u.value from usage_counters u join customers c on c.id = u.customer_id ",
     "where u.limit_id = $1 and u.window_start >= $2"
 );
-// The usage recorded in a project in a span of time, of every customer or of one (`$4`): SQLite
-// reads it by the primary key, PostgreSQL by that or by customer.
+// The usage recorded in a project in a span of time, of every customer or of one (`$4`), read by
+// the primary key: events keep no index by customer.
 macro_rules! select_usage_between {
     () => {
         "select customer_id, event_type, metric_values, dimensions, occurred_at from events \
@@ -427,7 +427,7 @@ macro_rules! counter_transaction_helpers {
                 let limits = std::slice::from_ref(limit);
                 let meters = HashMap::from([(meter.id.as_str(), meter)]);
                 // Each governed customer's current window; the events are read once, across the
-                // span of them all (SQLite keeps no index of events by customer).
+                // span of them all (events keep no index by customer).
                 let windows: HashMap<&str, (&Customer, i64, i64)> = customers
                     .iter()
                     .filter(|c| limit.customer_id.as_ref().is_none_or(|id| *id == c.id))
