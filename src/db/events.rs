@@ -358,7 +358,7 @@ pub struct PendingRecord<'a> {
     pub recorded: &'a [RecordedEvent],
     /// By the reference each event names.
     pub customers: &'a HashMap<String, Arc<Customer>>,
-    /// Every counter the transaction changed, in key order (`merge_updates`), and beside each
+    /// Every counter the transaction changed, in key order (`merge_contributions`), and beside each
     /// (same order) how it would be stored.
     pub updates: &'a [CounterUpdate],
     pub stored: &'a [StoredCounter],

@@ -148,25 +148,37 @@ pub fn counter_updates(
 /// Folds many updates into one per counter, in key order: fewer writes, and a fixed lock
 /// order so concurrent transactions cannot deadlock.
 pub fn merge_updates(updates: impl IntoIterator<Item = CounterUpdate>) -> Vec<CounterUpdate> {
-    let updates: Vec<CounterUpdate> = updates.into_iter().collect();
-    merge_contributions(updates.iter().map(CounterUpdate::contribution))
+    let mut updates: Vec<CounterUpdate> = updates.into_iter().collect();
+    fold_by_counter(&mut updates, CounterUpdate::contribution, |update| &mut update.counter);
+    updates
 }
 
 /// `merge_updates` of borrowed contributions: each counter's key is cloned once.
 pub fn merge_contributions<'a>(contributions: impl IntoIterator<Item = Contribution<'a>>) -> Vec<CounterUpdate> {
-    // Sorting a vector and folding neighbours in place allocates once, where a map allocated
-    // per key: it showed in the group commit's profile. The sort is stable, so contributions to
-    // one counter fold in the order they came.
     let mut contributions: Vec<Contribution<'a>> = contributions.into_iter().collect();
-    contributions.sort_by(Contribution::key_cmp);
-    contributions.dedup_by(|later, kept| {
-        let same = later.key_cmp(kept) == Ordering::Equal;
+    fold_by_counter(&mut contributions, |contribution| *contribution, |contribution| &mut contribution.counter);
+    contributions.iter().map(Contribution::to_update).collect()
+}
+
+/// Sorts changes into key order and folds each counter's changes into its first, in place.
+/// Sorting a vector and folding neighbours allocates once, where a map allocated per key: it
+/// showed in the group commit's profile. The sort is stable, so changes to one counter fold in
+/// the order they came.
+fn fold_by_counter<T>(
+    changes: &mut Vec<T>,
+    key: for<'x> fn(&'x T) -> Contribution<'x>,
+    counter: fn(&mut T) -> &mut Counter,
+) {
+    changes.sort_by(|a, b| key(a).key_cmp(&key(b)));
+    changes.dedup_by(|later, kept| {
+        let (later, aggregation) = (key(later), key(kept).aggregation);
+        let same = later.key_cmp(&key(kept)) == Ordering::Equal;
         if same {
-            kept.counter = kept.aggregation.merge(Some(kept.counter), later.counter);
+            let kept = counter(kept);
+            *kept = aggregation.merge(Some(*kept), later.counter);
         }
         same
     });
-    contributions.iter().map(Contribution::to_update).collect()
 }
 
 /// One alert of a limit for one customer and window: it fires once.

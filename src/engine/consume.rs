@@ -45,8 +45,8 @@ pub(crate) fn judge_consumes(pending: &PendingRecord<'_>, consumed: &[bool]) -> 
             quantities: &event.quantities,
             occurred_at: event.occurred_at,
         };
-        for update in contributions(pending.limits, pending.meters, customer, pending.project.timezone, usage) {
-            let Some(limit) = governing.iter().find(|limit| limit.id == update.limit_id) else { continue };
+        for own in contributions(pending.limits, pending.meters, customer, pending.project.timezone, usage) {
+            let Some(limit) = governing.iter().find(|limit| limit.id == own.limit_id) else { continue };
             let held = pending
                 .held
                 .iter()
@@ -54,14 +54,13 @@ pub(crate) fn judge_consumes(pending: &PendingRecord<'_>, consumed: &[bool]) -> 
                 .map_or(Quantity::ZERO, |(_, _, amount)| *amount);
             // A rolling limit counts its whole window, not the bucket; reservations' live
             // holds count as used.
-            let recorded = pending
-                .rolling_usage(update.limit_id, update.customer_id)
-                .or_else(|| stored(&update).map(|s| s.counter.value));
+            let recorded =
+                pending.rolling_usage(own.limit_id, own.customer_id).or_else(|| stored(&own).map(|s| s.counter.value));
             let after = recorded.map(|recorded| recorded.saturating_add(held));
             // A group's counters hold every event of it: for `max` and `latest`, whose final
             // value need not include this event's, its own value must fit too.
-            let own_too_large = matches!(update.aggregation, Aggregation::Max | Aggregation::Latest)
-                && update.counter.value > limit.limit_value;
+            let own_too_large = matches!(own.aggregation, Aggregation::Max | Aggregation::Latest)
+                && own.counter.value > limit.limit_value;
             if own_too_large || after.is_none_or(|after| after > limit.limit_value) {
                 return Err(DbError::WouldExceedLimit { limit_id: limit.id.clone() });
             }
