@@ -24,7 +24,7 @@ use report::{Report, ScenarioResult, Settings};
 use server::{Database, Server};
 
 /// Load benchmark for the limitry service: preloads events, then measures a bare handler,
-/// limit checks (with a key without and one with a rate limit), consumes (checks that record), single records, batch records, checks and records at once (mixed) and, on
+/// limit checks (with a key without and one with a rate limit), consumes (checks that record, beside preview checks), single records, batch records, checks and records at once (mixed) and, on
 /// PostgreSQL, two service instances on one database.
 #[derive(Debug, Parser)]
 #[command(name = "limitry-bench", version)]
@@ -84,37 +84,44 @@ async fn main() -> ExitCode {
     }
 }
 
-/// The check with an unlimited key and with a rate-limited one, measured in four alternating
-/// slices of half the duration (unlimited, limited, limited, unlimited), so that whatever the
-/// database or the machine does in the background (a checkpoint or vacuum after the preload,
-/// another process) weighs on both alike, instead of on whichever ran second.
-async fn compare_checks(
+/// One of two scenarios measured side by side: its name, its key and what it sends.
+struct Side<'a> {
+    name: &'a str,
+    headers: &'a Headers,
+    target: Arc<Target>,
+}
+
+/// Two scenarios measured in four alternating slices of half the duration (first, second,
+/// second, first), so that whatever the database or the machine does in the background (a
+/// checkpoint or vacuum after the preload, another process) weighs on both alike, instead of
+/// on whichever ran second: their ratio is what is compared.
+async fn alternate(
     server: &mut Server,
-    [plain_headers, limited_headers]: [&Headers; 2],
-    bodies: &[bytes::Bytes],
+    sides: [Side<'_>; 2],
     concurrency: usize,
     warmup: Duration,
     duration: Duration,
-) -> anyhow::Result<(load::Outcome, load::Outcome)> {
+) -> anyhow::Result<[load::Outcome; 2]> {
     let slice = duration / 2;
-    let target =
-        Arc::new(Target { method: Method::POST, path: Uri::from_static("/v1/limits/check"), bodies: bodies.to_vec() });
     let mut outcomes: [Option<load::Outcome>; 2] = [None, None];
     for (round, which) in [0, 1, 1, 0].into_iter().enumerate() {
         server.check_alive()?;
-        let (name, headers) = match which {
-            0 => ("check POST /v1/limits/check", plain_headers),
-            _ => ("check, key with a rate limit", limited_headers),
-        };
-        eprintln!("limitry-bench: {name} ({} of 2)", 1 + usize::from(round >= 2));
-        let outcome = load::run(server, headers.clone(), target.clone(), concurrency, warmup / 2, slice).await?;
+        let side = &sides[which];
+        eprintln!("limitry-bench: {} ({} of 2)", side.name, 1 + usize::from(round >= 2));
+        let outcome =
+            load::run(server, side.headers.clone(), side.target.clone(), concurrency, warmup / 2, slice).await?;
         match &mut outcomes[which] {
             Some(total) => total.extend(outcome),
             empty => *empty = Some(outcome),
         }
     }
-    let [Some(plain), Some(limited)] = outcomes else { bail!("every check slice ran") };
-    Ok((plain, limited))
+    let [Some(first), Some(second)] = outcomes else { bail!("every slice ran") };
+    Ok([first, second])
+}
+
+/// The second result's requests per second over the first's.
+fn rate_ratio(first: &ScenarioResult, second: &ScenarioResult) -> Option<f64> {
+    (first.requests_per_second > 0.0).then(|| second.requests_per_second / first.requests_per_second)
 }
 
 async fn interrupted() -> &'static str {
@@ -194,16 +201,6 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
             Target { method: Method::GET, path: Uri::from_static("/healthz"), bodies: Vec::new() },
         ),
         (
-            "consume POST /v1/limits/check (mode consume)",
-            Some(1),
-            &headers,
-            Target {
-                method: Method::POST,
-                path: Uri::from_static("/v1/limits/check"),
-                bodies: workload::consume_bodies(customers),
-            },
-        ),
-        (
             "record POST /v1/events/record",
             Some(1),
             &headers,
@@ -234,17 +231,33 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
             load::run(&server, scenario_headers.clone(), Arc::new(target), concurrency, warmup, duration).await?;
         results.push(ScenarioResult::new(name, events_per_request, outcome));
     }
-    let (plain_check, rate_limited_check) = compare_checks(
-        &mut server,
-        [&headers, &rate_limited_headers],
-        &workload::check_bodies(customers),
-        concurrency,
-        warmup,
-        duration,
-    )
-    .await?;
-    results.push(ScenarioResult::new("check POST /v1/limits/check", None, plain_check));
-    results.push(ScenarioResult::new("check, key with a rate limit", None, rate_limited_check));
+    let checks = Arc::new(Target {
+        method: Method::POST,
+        path: Uri::from_static("/v1/limits/check"),
+        bodies: workload::check_bodies(customers),
+    });
+    let check = Side { name: "check POST /v1/limits/check", headers: &headers, target: checks.clone() };
+    let rate_limited_check =
+        Side { name: "check, key with a rate limit", headers: &rate_limited_headers, target: checks.clone() };
+    let [plain, rate_limited] =
+        alternate(&mut server, [check, rate_limited_check], concurrency, warmup, duration).await?;
+    let plain = ScenarioResult::new("check POST /v1/limits/check", None, plain);
+    let rate_limited = ScenarioResult::new("check, key with a rate limit", None, rate_limited);
+    let rate_limited_check_ratio = rate_ratio(&plain, &rate_limited);
+    results.extend([plain, rate_limited]);
+    // Consumes against preview checks measured beside them, for their ratio.
+    let preview = Side { name: "check, alternating with consume", headers: &headers, target: checks };
+    let consumes = Arc::new(Target {
+        method: Method::POST,
+        path: Uri::from_static("/v1/limits/check"),
+        bodies: workload::consume_bodies(customers),
+    });
+    let consume = Side { name: "consume POST /v1/limits/check (mode consume)", headers: &headers, target: consumes };
+    let [preview, consume] = alternate(&mut server, [preview, consume], concurrency, warmup, duration).await?;
+    let consume = ScenarioResult::new("consume POST /v1/limits/check (mode consume)", Some(1), consume);
+    let preview = ScenarioResult::new("check, alternating with consume", None, preview);
+    let consume_check_ratio = rate_ratio(&preview, &consume);
+    results.extend([consume, preview]);
     for (name, events_per_request, scenario_headers, target) in scenarios {
         server.check_alive()?;
         let name = match events_per_request {
@@ -348,18 +361,6 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         }
     }
     let ratio = results.get(1).and_then(|check| check.baseline_ratio);
-    let rate_limited_check_ratio = match (results.get(1), results.get(2)) {
-        (Some(check), Some(limited)) if check.requests_per_second > 0.0 => {
-            Some(limited.requests_per_second / check.requests_per_second)
-        }
-        _ => None,
-    };
-    let consume_check_ratio = match (results.get(1), results.get(3)) {
-        (Some(check), Some(consume)) if check.requests_per_second > 0.0 => {
-            Some(consume.requests_per_second / check.requests_per_second)
-        }
-        _ => None,
-    };
     let report = Report {
         settings: Settings {
             database: database.kind().to_string(),

@@ -124,7 +124,8 @@ pub struct Report {
     pub check_baseline_ratio: Option<f64>,
     /// Checks per second with a rate-limited key over checks per second with an unlimited one.
     pub rate_limited_check_ratio: Option<f64>,
-    /// Consumes (checks that also record) per second over preview checks per second.
+    /// Consumes (checks that also record) per second over preview checks per second, measured
+    /// in alternating slices.
     pub consume_check_ratio: Option<f64>,
     /// Checks answered from memory during the mixed scenario (warmup included), from the
     /// service's `GET /metrics`.
