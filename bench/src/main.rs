@@ -84,9 +84,11 @@ async fn main() -> ExitCode {
     }
 }
 
-/// One of two scenarios measured side by side: its name, its key and what it sends.
+/// One of two scenarios measured side by side: its name, events per request (if it records),
+/// its key and what it sends.
 struct Side<'a> {
     name: &'a str,
+    events_per_request: Option<usize>,
     headers: &'a Headers,
     target: Arc<Target>,
 }
@@ -101,7 +103,7 @@ async fn alternate(
     concurrency: usize,
     warmup: Duration,
     duration: Duration,
-) -> anyhow::Result<[load::Outcome; 2]> {
+) -> anyhow::Result<[ScenarioResult; 2]> {
     let slice = duration / 2;
     let mut outcomes: [Option<load::Outcome>; 2] = [None, None];
     for (round, which) in [0, 1, 1, 0].into_iter().enumerate() {
@@ -116,7 +118,11 @@ async fn alternate(
         }
     }
     let [Some(first), Some(second)] = outcomes else { bail!("every slice ran") };
-    Ok([first, second])
+    let [first_side, second_side] = &sides;
+    Ok([
+        ScenarioResult::new(first_side.name, first_side.events_per_request, first),
+        ScenarioResult::new(second_side.name, second_side.events_per_request, second),
+    ])
 }
 
 /// The second result's requests per second over the first's.
@@ -236,26 +242,36 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         path: Uri::from_static("/v1/limits/check"),
         bodies: workload::check_bodies(customers),
     });
-    let check = Side { name: "check POST /v1/limits/check", headers: &headers, target: checks.clone() };
-    let rate_limited_check =
-        Side { name: "check, key with a rate limit", headers: &rate_limited_headers, target: checks.clone() };
+    let check = Side {
+        name: "check POST /v1/limits/check",
+        events_per_request: None,
+        headers: &headers,
+        target: checks.clone(),
+    };
+    let rate_limited_check = Side {
+        name: "check, key with a rate limit",
+        events_per_request: None,
+        headers: &rate_limited_headers,
+        target: checks.clone(),
+    };
     let [plain, rate_limited] =
         alternate(&mut server, [check, rate_limited_check], concurrency, warmup, duration).await?;
-    let plain = ScenarioResult::new("check POST /v1/limits/check", None, plain);
-    let rate_limited = ScenarioResult::new("check, key with a rate limit", None, rate_limited);
     let rate_limited_check_ratio = rate_ratio(&plain, &rate_limited);
     results.extend([plain, rate_limited]);
     // Consumes against preview checks measured beside them, for their ratio.
-    let preview = Side { name: "check, alternating with consume", headers: &headers, target: checks };
-    let consumes = Arc::new(Target {
-        method: Method::POST,
-        path: Uri::from_static("/v1/limits/check"),
-        bodies: workload::consume_bodies(customers),
-    });
-    let consume = Side { name: "consume POST /v1/limits/check (mode consume)", headers: &headers, target: consumes };
+    let preview =
+        Side { name: "check, alternating with consume", events_per_request: None, headers: &headers, target: checks };
+    let consume = Side {
+        name: "consume POST /v1/limits/check (mode consume)",
+        events_per_request: Some(1),
+        headers: &headers,
+        target: Arc::new(Target {
+            method: Method::POST,
+            path: Uri::from_static("/v1/limits/check"),
+            bodies: workload::consume_bodies(customers),
+        }),
+    };
     let [preview, consume] = alternate(&mut server, [preview, consume], concurrency, warmup, duration).await?;
-    let consume = ScenarioResult::new("consume POST /v1/limits/check (mode consume)", Some(1), consume);
-    let preview = ScenarioResult::new("check, alternating with consume", None, preview);
     let consume_check_ratio = rate_ratio(&preview, &consume);
     results.extend([consume, preview]);
     for (name, events_per_request, scenario_headers, target) in scenarios {

@@ -171,13 +171,14 @@ fn fold_by_counter<T>(
 ) {
     changes.sort_by(|a, b| key(a).key_cmp(&key(b)));
     changes.dedup_by(|later, kept| {
-        let (later, aggregation) = (key(later), key(kept).aggregation);
-        let same = later.key_cmp(&key(kept)) == Ordering::Equal;
-        if same {
-            let kept = counter(kept);
-            *kept = aggregation.merge(Some(*kept), later.counter);
+        let (later, kept_key) = (key(later), key(kept));
+        if later.key_cmp(&kept_key) != Ordering::Equal {
+            return false;
         }
-        same
+        let aggregation = kept_key.aggregation;
+        let kept = counter(kept);
+        *kept = aggregation.merge(Some(*kept), later.counter);
+        true
     });
 }
 
