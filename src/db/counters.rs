@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
+use rand::Rng;
 use sqlx::{Postgres, Sqlite};
 
 use super::customers::CustomerRow;
@@ -654,29 +655,33 @@ impl PgStore {
 /// few pages instead of one page per customer's counter; the counters are saved together a
 /// little later: by a later group once `SAVE_UNSAVED_AFTER` has passed, by the writer after as
 /// long without work, before any other write transaction begins (which may read or rewrite
-/// them), and on close. Until then readers of the database find them here. After a crash the
-/// events from `unsaved_counters_since` on are counted again (`Db::recount_unsaved_counters`):
-/// those are exactly the events whose counters were in memory only, and the rules that
-/// counted them have not changed since, because a change saves first.
+/// them), and on close. Until then readers of the database find them here. The events of such
+/// groups carry the mark of this run of unsaved counters, which the table `unsaved_counters`
+/// holds until they are saved; after a crash the marked events are counted again
+/// (`Db::recount_unsaved_counters`): those are exactly the events whose counters were in memory
+/// only, and the rules that counted them have not changed since, because a change saves first.
 #[derive(Default)]
 pub(crate) struct UnsavedCounters {
     /// Touched by every group: hashed with foldhash, like the engine's copies.
     states: HashMap<CounterKey, StoredCounter, foldhash::fast::RandomState>,
     /// When the oldest unsaved state was left here.
     since: Option<std::time::Instant>,
+    /// The mark the events of these states carry, and the table `unsaved_counters` holds.
+    mark: Option<i64>,
 }
 
 /// How long counter states may stay unsaved while groups keep coming.
 pub(crate) const SAVE_UNSAVED_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 /// Unsaved counter states past which the next group saves them, whatever their age.
 const MOST_UNSAVED: usize = 50_000;
-pub(crate) const MARK_UNSAVED_SINCE: &str = "insert into unsaved_counters_since (events_rowid) values (?1)";
-const SELECT_UNSAVED_SINCE: &str = "select min(events_rowid) from unsaved_counters_since";
-pub(crate) const FORGET_UNSAVED_SINCE: &str = "delete from unsaved_counters_since";
+pub(crate) const MARK_UNSAVED: &str = "insert into unsaved_counters (mark) values (?1)";
+const ANY_UNSAVED: &str = "select exists (select 1 from unsaved_counters)";
+pub(crate) const FORGET_UNSAVED: &str = "delete from unsaved_counters";
 const SAVE_COUNTERS: &str = store_counter_json_rows!("$1");
-// The usage of every event from a rowid on, with its project and customer.
-const SELECT_USAGE_FROM_ROWID: &str = "select project_id, customer_id, event_type, metric_values, dimensions, \
-     occurred_at from events where rowid >= $1 order by rowid";
+// The usage of every event whose counters were unsaved, with its project and customer: a scan
+// of the whole table, made only at a start after a crash.
+const SELECT_UNSAVED_USAGE: &str = "select project_id, customer_id, event_type, metric_values, dimensions, \
+     occurred_at from events where unsaved_counters_mark in (select mark from unsaved_counters)";
 
 /// An event's usage with its project and customer, as a recount reads it.
 #[derive(sqlx::FromRow)]
@@ -708,13 +713,25 @@ impl UnsavedCounters {
         all.into_iter().collect()
     }
 
-    pub(crate) fn keep(&mut self, group: &[(CounterKey, StoredCounter)]) {
+    /// The mark for a group's events that leave counters unsaved, and whether the database
+    /// does not hold it yet. A new run of unsaved counters draws a new one, never 0 (which the
+    /// migration gave the counters unsaved at the time).
+    pub(crate) fn mark(&self) -> (i64, bool) {
+        match self.mark {
+            Some(mark) => (mark, false),
+            None => (rand::thread_rng().gen_range(1..=i64::MAX), true),
+        }
+    }
+
+    /// Keeps a group's counter states, whose events carry `mark` (see `mark`).
+    pub(crate) fn keep(&mut self, group: &[(CounterKey, StoredCounter)], mark: i64) {
         // Unsaved states and the mark in the database exist together: a group that changed
         // no counter starts neither.
         if group.is_empty() {
             return;
         }
         self.since.get_or_insert_with(std::time::Instant::now);
+        self.mark = Some(mark);
         for (key, state) in group {
             // A counter already unsaved keeps its key: cloning it for every group showed in
             // the writer's profile.
@@ -728,6 +745,7 @@ impl UnsavedCounters {
     pub(crate) fn saved(&mut self) {
         self.states.clear();
         self.since = None;
+        self.mark = None;
     }
 }
 
@@ -747,7 +765,7 @@ impl SqliteStore {
         let (keys, stored): (Vec<CounterKey>, Vec<StoredCounter>) = states.into_iter().unzip();
         let mut tx = self.writer.begin_with("begin immediate").await?;
         sqlx::query(SAVE_COUNTERS).bind(counter_key_json_rows(&keys, &stored)?).execute(&mut *tx).await?;
-        sqlx::query(FORGET_UNSAVED_SINCE).execute(&mut *tx).await?;
+        sqlx::query(FORGET_UNSAVED).execute(&mut *tx).await?;
         tx.commit().await?;
         self.unsaved().saved();
         Ok(())
@@ -775,11 +793,12 @@ impl Db {
     /// `UnsavedCounters`): by the file's sole writer (`claim_sole_writer`), before it serves.
     pub async fn recount_unsaved_counters(&self, now: DateTime<Utc>) -> DbResult<()> {
         let Db::Sqlite(store) = self else { return Ok(()) };
-        let since: Option<i64> = sqlx::query_scalar(SELECT_UNSAVED_SINCE).fetch_one(&store.pool).await?;
-        let Some(since) = since else { return Ok(()) };
+        let any: bool = sqlx::query_scalar(ANY_UNSAVED).fetch_one(&store.pool).await?;
+        if !any {
+            return Ok(());
+        }
         let mut tx = store.begin_write().await?;
-        let rows: Vec<ProjectUsageRow> =
-            sqlx::query_as(SELECT_USAGE_FROM_ROWID).bind(since).fetch_all(&mut *tx).await?;
+        let rows: Vec<ProjectUsageRow> = sqlx::query_as(SELECT_UNSAVED_USAGE).fetch_all(&mut *tx).await?;
         let events = rows.len();
         let mut by_project: BTreeMap<String, Vec<ProjectUsageRow>> = BTreeMap::new();
         for row in rows {
@@ -802,7 +821,7 @@ impl Db {
             }
         }
         store.apply_counter_updates_tx(&mut tx, &merge_updates(updates)).await?;
-        sqlx::query(FORGET_UNSAVED_SINCE).execute(&mut *tx).await?;
+        sqlx::query(FORGET_UNSAVED).execute(&mut *tx).await?;
         tx.commit().await?;
         tracing::info!(events, "counted again the events whose counters were not saved before the last stop");
         Ok(())

@@ -9,8 +9,8 @@ use futures_util::TryStreamExt;
 use sqlx::{Postgres, Sqlite};
 
 use super::counters::{
-    counter_range_message, next_counter_states, RollingWindows, COUNTERS_CHANNEL, FORGET_UNSAVED_SINCE,
-    MARK_UNSAVED_SINCE, MAX_ANNOUNCEMENT_BYTES,
+    counter_range_message, next_counter_states, RollingWindows, COUNTERS_CHANNEL, FORGET_UNSAVED, MARK_UNSAVED,
+    MAX_ANNOUNCEMENT_BYTES,
 };
 use super::projects::Project;
 use super::{
@@ -52,7 +52,8 @@ const INSERT_EVENT_JSON_ROWS: &str = concat!(insert_event_json_rows!(), " ", on_
 // execution. A stored idempotency key fails the insert, and so the whole, before `commit`. The
 // counters are stored in their next states when the unsaved ones are saved with a group.
 const INSERT_EVENT_AT_ONCE: &str = "insert into events (id, project_id, customer_id, event_type, occurred_at, \
-     metric_values, dimensions, properties, idempotency_key, created_at) values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+     metric_values, dimensions, properties, idempotency_key, created_at, unsaved_counters_mark) \
+     values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 const STORE_COUNTER_AT_ONCE: &str = "insert into usage_counters (limit_id, customer_id, window_start, value, \
      latest_at, version) values (?1, ?2, ?3, ?4, ?5, ?6) on conflict (limit_id, customer_id, window_start) \
      do update set value = excluded.value, latest_at = excluded.latest_at, version = excluded.version";
@@ -484,13 +485,15 @@ impl SqliteStore {
         let counters: Vec<(CounterKey, StoredCounter)> =
             updates.into_iter().map(|update| update.key).zip(stored).collect();
         // The group's counters stay in memory (see `UnsavedCounters`), unless the time to save
-        // them all has come. The first group to leave any marks its events for a recount; one
-        // that changed no counter leaves nothing to count again.
-        let (to_save, first_unsaved) = {
+        // them all has come. While they stay, its events carry the mark of this run of unsaved
+        // counters, which the run's first group stores; a group that changed no counter leaves
+        // nothing to count again, and its events no mark.
+        let (to_save, mark) = {
             let unsaved = self.unsaved();
             match unsaved.save_due() {
-                true => (unsaved.with(&counters), false),
-                false => (Vec::new(), unsaved.is_empty() && !counters.is_empty()),
+                true => (unsaved.with(&counters), None),
+                false if counters.is_empty() => (Vec::new(), None),
+                false => (Vec::new(), Some(unsaved.mark())),
             }
         };
         let save = !to_save.is_empty();
@@ -501,7 +504,7 @@ impl SqliteStore {
             connection.prepare_cached("begin immediate")?.execute([])?;
             let written = (|| {
                 let mut insert = connection.prepare_cached(INSERT_EVENT_AT_ONCE)?;
-                let mut first_rowid = None;
+                let event_mark = mark.map(|(mark, _)| mark);
                 for row in &rows {
                     insert.execute(rusqlite::params![
                         row.id,
@@ -514,8 +517,8 @@ impl SqliteStore {
                         row.properties,
                         row.idempotency_key,
                         now_ms,
+                        event_mark,
                     ])?;
-                    first_rowid.get_or_insert_with(|| connection.last_insert_rowid());
                 }
                 if save {
                     let mut store = connection.prepare_cached(STORE_COUNTER_AT_ONCE)?;
@@ -530,9 +533,9 @@ impl SqliteStore {
                             next.version
                         ])?;
                     }
-                    connection.execute(FORGET_UNSAVED_SINCE, [])?;
-                } else if first_unsaved {
-                    connection.execute(MARK_UNSAVED_SINCE, [first_rowid])?;
+                    connection.execute(FORGET_UNSAVED, [])?;
+                } else if let Some((mark, true)) = mark {
+                    connection.execute(MARK_UNSAVED, [mark])?;
                 }
                 connection.prepare_cached("commit")?.execute([]).map(drop)
             })();
@@ -556,9 +559,10 @@ impl SqliteStore {
         if self.with_direct(&writer, commit)? != Some(true) {
             return Ok(Err(writer));
         }
-        match save {
-            true => self.unsaved().saved(),
-            false => self.unsaved().keep(&counters),
+        match mark {
+            Some((mark, _)) => self.unsaved().keep(&counters, mark),
+            None if save => self.unsaved().saved(),
+            None => {}
         }
         Ok(Ok(RecordOutcome::from_memory(recorded, counters, None, writer)))
     }

@@ -752,4 +752,62 @@ mod tests {
             "0015 keys counters by window"
         );
     }
+
+    #[tokio::test]
+    async fn upgrading_sqlite_keeps_the_events_whose_counters_were_unsaved_to_be_counted_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("upgrade.db").display());
+        // A database as a crash before 0017 left it: the counters of the events from the
+        // second on were in memory only, so the table of counters holds none of them.
+        let mut before = sqlx::migrate!("migrations/sqlite");
+        before.migrations = before.migrations.iter().filter(|m| m.version < 17).cloned().collect();
+        let pool = SqlitePool::connect(&url).await.unwrap();
+        before.run(&pool).await.unwrap();
+        let day_ms = 86_400_000;
+        for sql in [
+            "insert into projects (id, name, timezone, created_at) values ('proj', 'P', 'UTC', 0)",
+            "insert into customers (id, project_id, external_id, created_at, updated_at) \
+             values ('cust_1', 'proj', 'c1', 0, 0)",
+            "insert into meters (id, project_id, name, aggregation, field, event_filter, created_at, updated_at) \
+             values ('mtr', 'proj', 'M', 'sum', 'values.tokens', '{}', 0, 0)",
+            "insert into limits (id, project_id, name, meter_id, limit_value, period, dimension_filters, \
+             alert_thresholds, fail_mode, created_at, updated_at) \
+             values ('lmt', 'proj', 'L', 'mtr', 1000, 'day', '{}', '[]', 'open', 0, 0)",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        for (id, tokens) in [("evt_1", 1), ("evt_2", 20), ("evt_3", 300)] {
+            sqlx::query(
+                "insert into events (id, project_id, customer_id, event_type, occurred_at, metric_values, \
+                 dimensions, properties, created_at) values (?, 'proj', 'cust_1', 'llm', ?, ?, '{}', '{}', 0)",
+            )
+            .bind(id)
+            .bind(day_ms + 1000)
+            .bind(format!(r#"{{"tokens": {tokens}}}"#))
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        sqlx::query("insert into unsaved_counters_since (events_rowid) select rowid from events where id = 'evt_2'")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+
+        let db = Db::connect(&url).await.unwrap();
+        let Db::Sqlite(store) = &db else { unreachable!("a SQLite URL") };
+        let without_rowid = sqlx::query("select rowid from events").fetch_all(&store.pool).await;
+        assert!(without_rowid.is_err(), "the events live in their key's B-tree");
+        db.recount_unsaved_counters(chrono::Utc::now()).await.unwrap();
+        let counted: Vec<(String, i64, i64)> =
+            sqlx::query_as("select limit_id, window_start, value from usage_counters")
+                .fetch_all(&store.pool)
+                .await
+                .unwrap();
+        // Quantities are stored in thousandths: 20 + 300 tokens.
+        assert_eq!(counted, [("lmt".to_string(), day_ms, 320_000)]);
+        let unsaved: i64 =
+            sqlx::query_scalar("select count(*) from unsaved_counters").fetch_one(&store.pool).await.unwrap();
+        assert_eq!(unsaved, 0, "counted once");
+    }
 }
