@@ -670,6 +670,14 @@ pub(crate) struct UnsavedCounters {
     mark: Option<i64>,
 }
 
+/// The mark the events of a run of unsaved counter states carry (see `UnsavedCounters`).
+#[derive(Clone, Copy)]
+pub(crate) struct UnsavedMark {
+    pub value: i64,
+    /// Whether the table `unsaved_counters` holds it already; the run's first group stores it.
+    pub stored: bool,
+}
+
 /// How long counter states may stay unsaved while groups keep coming.
 pub(crate) const SAVE_UNSAVED_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 /// Unsaved counter states past which the next group saves them, whatever their age.
@@ -713,17 +721,17 @@ impl UnsavedCounters {
         all.into_iter().collect()
     }
 
-    /// The mark for a group's events that leave counters unsaved, and whether the database
-    /// does not hold it yet. A new run of unsaved counters draws a new one, never 0 (which the
-    /// migration gave the counters unsaved at the time).
-    pub(crate) fn mark(&self) -> (i64, bool) {
+    /// The mark for a group's events that leave counters unsaved. A new run of unsaved
+    /// counters draws a new one, never 0 (which the migration gave the counters unsaved at the
+    /// time).
+    pub(crate) fn mark(&self) -> UnsavedMark {
         match self.mark {
-            Some(mark) => (mark, false),
-            None => (rand::thread_rng().gen_range(1..=i64::MAX), true),
+            Some(value) => UnsavedMark { value, stored: true },
+            None => UnsavedMark { value: rand::thread_rng().gen_range(1..=i64::MAX), stored: false },
         }
     }
 
-    /// Keeps a group's counter states, whose events carry `mark` (see `mark`).
+    /// Keeps a group's counter states, whose events carry `mark` (see `UnsavedCounters::mark`).
     pub(crate) fn keep(&mut self, group: &[(CounterKey, StoredCounter)], mark: i64) {
         // Unsaved states and the mark in the database exist together: a group that changed
         // no counter starts neither.

@@ -9,8 +9,8 @@ use futures_util::TryStreamExt;
 use sqlx::{Postgres, Sqlite};
 
 use super::counters::{
-    counter_range_message, next_counter_states, RollingWindows, COUNTERS_CHANNEL, FORGET_UNSAVED, MARK_UNSAVED,
-    MAX_ANNOUNCEMENT_BYTES,
+    counter_range_message, next_counter_states, RollingWindows, UnsavedMark, COUNTERS_CHANNEL, FORGET_UNSAVED,
+    MARK_UNSAVED, MAX_ANNOUNCEMENT_BYTES,
 };
 use super::projects::Project;
 use super::{
@@ -504,7 +504,7 @@ impl SqliteStore {
             connection.prepare_cached("begin immediate")?.execute([])?;
             let written = (|| {
                 let mut insert = connection.prepare_cached(INSERT_EVENT_AT_ONCE)?;
-                let event_mark = mark.map(|(mark, _)| mark);
+                let event_mark = mark.map(|mark| mark.value);
                 for row in &rows {
                     insert.execute(rusqlite::params![
                         row.id,
@@ -534,8 +534,8 @@ impl SqliteStore {
                         ])?;
                     }
                     connection.execute(FORGET_UNSAVED, [])?;
-                } else if let Some((mark, true)) = mark {
-                    connection.execute(MARK_UNSAVED, [mark])?;
+                } else if let Some(UnsavedMark { value, stored: false }) = mark {
+                    connection.execute(MARK_UNSAVED, [value])?;
                 }
                 connection.prepare_cached("commit")?.execute([]).map(drop)
             })();
@@ -560,7 +560,7 @@ impl SqliteStore {
             return Ok(Err(writer));
         }
         match mark {
-            Some((mark, _)) => self.unsaved().keep(&counters, mark),
+            Some(mark) => self.unsaved().keep(&counters, mark.value),
             None if save => self.unsaved().saved(),
             None => {}
         }

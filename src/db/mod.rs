@@ -707,13 +707,12 @@ mod tests {
         assert!(refused.to_string().contains("synchronous must be full or normal"), "{refused}");
     }
 
-    #[tokio::test]
-    async fn upgrading_sqlite_keeps_every_counter_in_the_rebuilt_tables() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("upgrade.db").display());
-        // A database as the release before 0014 left it, holding a counter.
+    /// A SQLite database as the release before migration `version` left it, with a project,
+    /// a meter and a daily limit on it (`proj`, `mtr`, `lmt`), and its URL.
+    async fn sqlite_before(dir: &std::path::Path, version: i64) -> (String, SqlitePool) {
+        let url = format!("sqlite://{}?mode=rwc", dir.join("upgrade.db").display());
         let mut before = sqlx::migrate!("migrations/sqlite");
-        before.migrations = before.migrations.iter().filter(|m| m.version < 14).cloned().collect();
+        before.migrations = before.migrations.iter().filter(|m| m.version < version).cloned().collect();
         let pool = SqlitePool::connect(&url).await.unwrap();
         before.run(&pool).await.unwrap();
         for sql in [
@@ -722,12 +721,25 @@ mod tests {
              values ('mtr', 'proj', 'M', 'sum', 'values.tokens', '{}', 0, 0)",
             "insert into limits (id, project_id, name, meter_id, limit_value, period, dimension_filters, \
              alert_thresholds, fail_mode, created_at, updated_at) \
-             values ('lmt', 'proj', 'L', 'mtr', 100, 'day', '{}', '[]', 'open', 0, 0)",
-            "insert into usage_counters (limit_id, customer_id, window_start, value, latest_at, version) \
-             values ('lmt', 'cust', 86400000, 42, 90000000, 7)",
+             values ('lmt', 'proj', 'L', 'mtr', 1000, 'day', '{}', '[]', 'open', 0, 0)",
         ] {
             sqlx::query(sql).execute(&pool).await.unwrap();
         }
+        (url, pool)
+    }
+
+    #[tokio::test]
+    async fn upgrading_sqlite_keeps_every_counter_in_the_rebuilt_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        // A database as the release before 0014 left it, holding a counter.
+        let (url, pool) = sqlite_before(dir.path(), 14).await;
+        sqlx::query(
+            "insert into usage_counters (limit_id, customer_id, window_start, value, latest_at, version) \
+             values ('lmt', 'cust', 86400000, 42, 90000000, 7)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
         pool.close().await;
 
         let Db::Sqlite(store) = Db::connect(&url).await.unwrap() else { unreachable!("a SQLite URL") };
@@ -756,26 +768,17 @@ mod tests {
     #[tokio::test]
     async fn upgrading_sqlite_keeps_the_events_whose_counters_were_unsaved_to_be_counted_again() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("upgrade.db").display());
         // A database as a crash before 0017 left it: the counters of the events from the
         // second on were in memory only, so the table of counters holds none of them.
-        let mut before = sqlx::migrate!("migrations/sqlite");
-        before.migrations = before.migrations.iter().filter(|m| m.version < 17).cloned().collect();
-        let pool = SqlitePool::connect(&url).await.unwrap();
-        before.run(&pool).await.unwrap();
+        let (url, pool) = sqlite_before(dir.path(), 17).await;
         let day_ms = 86_400_000;
-        for sql in [
-            "insert into projects (id, name, timezone, created_at) values ('proj', 'P', 'UTC', 0)",
+        sqlx::query(
             "insert into customers (id, project_id, external_id, created_at, updated_at) \
              values ('cust_1', 'proj', 'c1', 0, 0)",
-            "insert into meters (id, project_id, name, aggregation, field, event_filter, created_at, updated_at) \
-             values ('mtr', 'proj', 'M', 'sum', 'values.tokens', '{}', 0, 0)",
-            "insert into limits (id, project_id, name, meter_id, limit_value, period, dimension_filters, \
-             alert_thresholds, fail_mode, created_at, updated_at) \
-             values ('lmt', 'proj', 'L', 'mtr', 1000, 'day', '{}', '[]', 'open', 0, 0)",
-        ] {
-            sqlx::query(sql).execute(&pool).await.unwrap();
-        }
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
         for (id, tokens) in [("evt_1", 1), ("evt_2", 20), ("evt_3", 300)] {
             sqlx::query(
                 "insert into events (id, project_id, customer_id, event_type, occurred_at, metric_values, \
