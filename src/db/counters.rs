@@ -664,10 +664,17 @@ impl PgStore {
 pub(crate) struct UnsavedCounters {
     /// Touched by every group: hashed with foldhash, like the engine's copies.
     states: HashMap<CounterKey, StoredCounter, foldhash::fast::RandomState>,
-    /// When the oldest unsaved state was left here.
-    since: Option<std::time::Instant>,
-    /// The mark the events of these states carry, and the table `unsaved_counters` holds.
-    mark: Option<i64>,
+    /// Present exactly while some states are unsaved.
+    run: Option<UnsavedRun>,
+}
+
+/// A run of unsaved states: from the group that leaves the first until they are saved.
+#[derive(Clone, Copy)]
+struct UnsavedRun {
+    /// When its first state was left here.
+    since: std::time::Instant,
+    /// The mark its groups' events carry, and the table `unsaved_counters` holds.
+    mark: i64,
 }
 
 /// The mark the events of a run of unsaved counter states carry (see `UnsavedCounters`).
@@ -711,7 +718,7 @@ impl UnsavedCounters {
 
     /// Whether the next group should save every unsaved state with its own.
     pub(crate) fn save_due(&self) -> bool {
-        self.since.is_some_and(|since| since.elapsed() >= SAVE_UNSAVED_AFTER) || self.states.len() >= MOST_UNSAVED
+        self.run.is_some_and(|run| run.since.elapsed() >= SAVE_UNSAVED_AFTER) || self.states.len() >= MOST_UNSAVED
     }
 
     /// Every unsaved state, with `group`'s (newer) in place of theirs.
@@ -725,21 +732,17 @@ impl UnsavedCounters {
     /// counters draws a new one, never 0 (which the migration gave the counters unsaved at the
     /// time).
     pub(crate) fn mark(&self) -> UnsavedMark {
-        match self.mark {
-            Some(value) => UnsavedMark { value, stored: true },
+        match self.run {
+            Some(run) => UnsavedMark { value: run.mark, stored: true },
             None => UnsavedMark { value: rand::thread_rng().gen_range(1..=i64::MAX), stored: false },
         }
     }
 
-    /// Keeps a group's counter states, whose events carry `mark` (see `UnsavedCounters::mark`).
+    /// Keeps a group's counter states, at least one, whose events carry `mark` (see
+    /// `UnsavedCounters::mark`).
     pub(crate) fn keep(&mut self, group: &[(CounterKey, StoredCounter)], mark: i64) {
-        // Unsaved states and the mark in the database exist together: a group that changed
-        // no counter starts neither.
-        if group.is_empty() {
-            return;
-        }
-        self.since.get_or_insert_with(std::time::Instant::now);
-        self.mark = Some(mark);
+        debug_assert!(!group.is_empty(), "a group that changed no counter starts no run");
+        self.run.get_or_insert_with(|| UnsavedRun { since: std::time::Instant::now(), mark });
         for (key, state) in group {
             // A counter already unsaved keeps its key: cloning it for every group showed in
             // the writer's profile.
@@ -752,8 +755,7 @@ impl UnsavedCounters {
 
     pub(crate) fn saved(&mut self) {
         self.states.clear();
-        self.since = None;
-        self.mark = None;
+        self.run = None;
     }
 }
 

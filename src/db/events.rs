@@ -559,10 +559,11 @@ impl SqliteStore {
         if self.with_direct(&writer, commit)? != Some(true) {
             return Ok(Err(writer));
         }
-        match mark {
-            Some(mark) => self.unsaved().keep(&counters, mark.value),
-            None if save => self.unsaved().saved(),
-            None => {}
+        // Unsaved states and the mark in the database exist together.
+        match (save, mark) {
+            (true, _) => self.unsaved().saved(),
+            (false, Some(mark)) => self.unsaved().keep(&counters, mark.value),
+            (false, None) => {}
         }
         Ok(Ok(RecordOutcome::from_memory(recorded, counters, None, writer)))
     }
