@@ -48,10 +48,22 @@ pub struct Metrics {
     checks: [[Counter; 3]; 2],
     events_stored: Counter,
     events_duplicate: Counter,
+    record_groups: RecordGroups,
     requests_in_flight: Gauge,
     /// Request counters and latency histograms by route template, then method and status;
     /// registered on a route's first answer of each kind.
     http: RwLock<HashMap<Box<str>, Vec<HttpSeries>>>,
+}
+
+/// Record transactions (group commits) by source: memory (nothing read before writing) or
+/// database. Shared with the group commit's writer.
+#[derive(Clone)]
+pub struct RecordGroups([Counter; 2]);
+
+impl RecordGroups {
+    pub fn committed(&self, from_memory: bool) {
+        self.0[usize::from(!from_memory)].increment(1);
+    }
 }
 
 struct HttpSeries {
@@ -68,7 +80,7 @@ impl Default for Metrics {
             .unwrap_or_else(|_| PrometheusBuilder::new())
             .build_recorder();
         let handle = recorder.handle();
-        let (checks, events_stored, events_duplicate, requests_in_flight) =
+        let (checks, events_stored, events_duplicate, record_groups, requests_in_flight) =
             metrics::with_local_recorder(&recorder, || {
                 describe();
                 let checks = ["memory", "database"].map(|source| {
@@ -80,6 +92,10 @@ impl Default for Metrics {
                     checks,
                     metrics::counter!("limitry_events_recorded_total", "outcome" => "stored"),
                     metrics::counter!("limitry_events_recorded_total", "outcome" => "duplicate"),
+                    RecordGroups(
+                        ["memory", "database"]
+                            .map(|source| metrics::counter!("limitry_record_groups_total", "source" => source)),
+                    ),
                     metrics::gauge!("limitry_http_requests_in_flight"),
                 )
             });
@@ -89,6 +105,7 @@ impl Default for Metrics {
             checks,
             events_stored,
             events_duplicate,
+            record_groups,
             requests_in_flight,
             http: RwLock::default(),
         }
@@ -113,6 +130,11 @@ fn describe() {
     describe_counter!(
         "limitry_events_recorded_total",
         "Events acknowledged, by outcome (stored, or duplicate: an idempotency key seen before)"
+    );
+    describe_counter!(
+        "limitry_record_groups_total",
+        "Record transactions committed (each one a group of records, batches and consumes), by source \
+         (memory: nothing read from the database before writing)"
     );
     describe_counter!(
         "limitry_balance_operations_total",
@@ -155,6 +177,11 @@ impl Metrics {
     pub fn events_recorded(&self, duplicates: usize, stored: usize) {
         self.events_stored.increment(stored as u64);
         self.events_duplicate.increment(duplicates as u64);
+    }
+
+    /// The counters of record transactions, for the writer that commits them.
+    pub fn record_groups(&self) -> RecordGroups {
+        self.record_groups.clone()
     }
 
     /// A balance operation answered with `outcome`.

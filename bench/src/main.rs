@@ -125,6 +125,14 @@ async fn alternate(
     ])
 }
 
+/// A share for the report's two fields: the figure, or why there is none.
+fn split_share(share: Result<metrics::MemoryShare, String>) -> (Option<metrics::MemoryShare>, Option<String>) {
+    match share {
+        Ok(share) => (Some(share), None),
+        Err(why) => (None, Some(why)),
+    }
+}
+
 /// The second result's requests per second over the first's.
 fn rate_ratio(first: &ScenarioResult, second: &ScenarioResult) -> Option<f64> {
     (first.requests_per_second > 0.0).then(|| second.requests_per_second / first.requests_per_second)
@@ -271,7 +279,11 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
             bodies: workload::consume_bodies(customers),
         }),
     };
-    let [preview, consume] = alternate(&mut server, [preview, consume], concurrency, warmup, duration).await?;
+    let addr = server.addr;
+    let consumes = alternate(&mut server, [preview, consume], concurrency, warmup, duration);
+    let (consumes, consume_groups) = metrics::share_during(addr, metrics::RECORD_GROUPS, consumes).await;
+    let [preview, consume] = consumes?;
+    let (consume_groups_from_memory, consume_groups_from_memory_unavailable) = split_share(consume_groups);
     let consume_check_ratio = rate_ratio(&preview, &consume);
     results.extend([consume, preview]);
     for (name, events_per_request, scenario_headers, target) in scenarios {
@@ -314,14 +326,11 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
             connections: record_connections,
         },
     ];
-    let sources_before = metrics::check_sources(server.addr).await;
     // Two lanes share one process: its CPU time is not one scenario's.
-    let mut mixed = load::run_lanes(&lanes, warmup, duration, None).await?.into_iter();
-    let sources_after = metrics::check_sources(server.addr).await;
-    let (mixed_checks_from_memory, mixed_checks_from_memory_unavailable) = match (sources_before, sources_after) {
-        (Ok(before), Ok(after)) => (Some(metrics::MemoryShare::between(before, after)), None),
-        (Err(why), _) | (_, Err(why)) => (None, Some(why)),
-    };
+    let mixed = load::run_lanes(&lanes, warmup, duration, None);
+    let (mixed, mixed_checks) = metrics::share_during(server.addr, metrics::CHECKS, mixed).await;
+    let mut mixed = mixed?.into_iter();
+    let (mixed_checks_from_memory, mixed_checks_from_memory_unavailable) = split_share(mixed_checks);
     let total_connections = check_connections + record_connections;
     let check_outcome = mixed.next().context("the mixed check lane")?;
     let record_outcome = mixed.next().context("the mixed record lane")?;
@@ -393,6 +402,8 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         check_baseline_ratio: ratio,
         rate_limited_check_ratio,
         consume_check_ratio,
+        consume_groups_from_memory,
+        consume_groups_from_memory_unavailable,
         mixed_checks_from_memory,
         mixed_checks_from_memory_unavailable,
         two_instances,

@@ -1,6 +1,8 @@
-//! The service's `GET /metrics` (Prometheus text): how many checks were answered from memory
-//! and how many had to read the database, scraped around a scenario.
+//! The service's `GET /metrics` (Prometheus text): how many checks were answered, and how many
+//! record transactions written, from memory, and how many had to read the database, scraped
+//! around a scenario.
 
+use std::future::Future;
 use std::net::SocketAddr;
 
 use anyhow::Context;
@@ -9,17 +11,19 @@ use serde::Serialize;
 
 use crate::client::{Client, Headers};
 
-/// The counter, labelled `source="memory"` or `source="database"`.
-const CHECKS_TOTAL: &str = "limitry_checks_total";
+/// Checks answered, labelled `source="memory"` or `source="database"`.
+pub const CHECKS: &str = "limitry_checks_total";
+/// Record transactions (group commits), labelled the same way.
+pub const RECORD_GROUPS: &str = "limitry_record_groups_total";
 
-/// Cumulative check counts by where their answer came from.
+/// A counter's cumulative counts by source.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct CheckSources {
+pub struct Sources {
     pub memory: f64,
     pub database: f64,
 }
 
-/// Checks answered during one scenario, by source.
+/// What a counter counted during one scenario, by source.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MemoryShare {
@@ -30,7 +34,7 @@ pub struct MemoryShare {
 }
 
 impl MemoryShare {
-    pub fn between(before: CheckSources, after: CheckSources) -> MemoryShare {
+    pub fn between(before: Sources, after: Sources) -> MemoryShare {
         // Counters only grow; a restart in between would show as a negative delta, clamped.
         let memory = (after.memory - before.memory).max(0.0) as u64;
         let database = (after.database - before.database).max(0.0) as u64;
@@ -39,13 +43,24 @@ impl MemoryShare {
     }
 }
 
-/// Scrapes the check counters. `Err` carries why there is no figure (no endpoint yet, no
-/// counter, a transport failure) as a sentence for the report.
-pub async fn check_sources(addr: SocketAddr) -> Result<CheckSources, String> {
-    scrape(addr).await.map_err(|err| format!("{err:#}"))?
+/// `counter`'s share from memory while `scenario` runs. `Err` carries why there is no figure
+/// (no endpoint yet, no counter, a transport failure) as a sentence for the report.
+pub async fn share_during<T>(
+    addr: SocketAddr,
+    counter: &str,
+    scenario: impl Future<Output = T>,
+) -> (T, Result<MemoryShare, String>) {
+    let before = sources(addr, counter).await;
+    let outcome = scenario.await;
+    let after = sources(addr, counter).await;
+    (outcome, before.and_then(|before| Ok(MemoryShare::between(before, after?))))
 }
 
-async fn scrape(addr: SocketAddr) -> anyhow::Result<Result<CheckSources, String>> {
+async fn sources(addr: SocketAddr, counter: &str) -> Result<Sources, String> {
+    scrape(addr, counter).await.map_err(|err| format!("{err:#}"))?
+}
+
+async fn scrape(addr: SocketAddr, counter: &str) -> anyhow::Result<Result<Sources, String>> {
     let headers = Headers::new(addr, None)?;
     let mut client = Client::connect(addr, headers).await?;
     let (status, body) = client.send(&Method::GET, &Uri::from_static("/metrics"), bytes::Bytes::new()).await?;
@@ -56,16 +71,16 @@ async fn scrape(addr: SocketAddr) -> anyhow::Result<Result<CheckSources, String>
         return Ok(Err(format!("GET /metrics answered {status}")));
     }
     let text = std::str::from_utf8(&body).context("GET /metrics is not UTF-8")?;
-    Ok(parse(text).ok_or_else(|| format!("GET /metrics has no {CHECKS_TOTAL}{{source=…}} counter")))
+    Ok(parse(text, counter).ok_or_else(|| format!("GET /metrics has no {counter}{{source=…}} counter")))
 }
 
 /// The two counters from Prometheus text exposition; a label value not yet exported counts
 /// as zero as long as the other one is there.
-fn parse(text: &str) -> Option<CheckSources> {
-    let mut sources = CheckSources::default();
+fn parse(text: &str, counter: &str) -> Option<Sources> {
+    let mut sources = Sources::default();
     let mut seen = false;
     for line in text.lines().map(str::trim) {
-        let Some(rest) = line.strip_prefix(CHECKS_TOTAL) else {
+        let Some(rest) = line.strip_prefix(counter) else {
             continue;
         };
         let Some((labels, value)) = rest.strip_prefix('{').and_then(|r| r.split_once('}')) else {
@@ -101,22 +116,23 @@ mod tests {
                     limitry_checks_total{source=\"database\"} 10 1700000000000\n\
                     limitry_checks_total_created{source=\"memory\"} 5\n\
                     limitry_records_total 7\n";
-        assert_eq!(parse(text), Some(CheckSources { memory: 990.0, database: 10.0 }));
+        assert_eq!(parse(text, CHECKS), Some(Sources { memory: 990.0, database: 10.0 }));
         assert_eq!(
-            parse("limitry_checks_total{project=\"p\",source=\"memory\"} 3\n"),
-            Some(CheckSources { memory: 3.0, database: 0.0 })
+            parse("limitry_checks_total{project=\"p\",source=\"memory\"} 3\n", CHECKS),
+            Some(Sources { memory: 3.0, database: 0.0 })
         );
-        assert_eq!(parse("limitry_records_total 7\n"), None);
+        assert_eq!(parse("limitry_records_total 7\n", CHECKS), None);
+        assert_eq!(parse(text, RECORD_GROUPS), None);
+        let groups = "limitry_record_groups_total{source=\"database\"} 4\n";
+        assert_eq!(parse(&format!("{text}{groups}"), RECORD_GROUPS), Some(Sources { memory: 0.0, database: 4.0 }));
     }
 
     #[test]
     fn share_over_a_window() {
-        let share = MemoryShare::between(
-            CheckSources { memory: 100.0, database: 5.0 },
-            CheckSources { memory: 1090.0, database: 15.0 },
-        );
+        let share =
+            MemoryShare::between(Sources { memory: 100.0, database: 5.0 }, Sources { memory: 1090.0, database: 15.0 });
         assert_eq!((share.memory, share.database), (990, 10));
         assert_eq!(share.share, Some(0.99));
-        assert_eq!(MemoryShare::between(CheckSources::default(), CheckSources::default()).share, None);
+        assert_eq!(MemoryShare::between(Sources::default(), Sources::default()).share, None);
     }
 }

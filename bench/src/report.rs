@@ -127,6 +127,13 @@ pub struct Report {
     /// Consumes (checks that also record) per second over preview checks per second, measured
     /// in alternating slices.
     pub consume_check_ratio: Option<f64>,
+    /// Record transactions written from memory during the consume slices (warmup included),
+    /// from the service's `GET /metrics`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consume_groups_from_memory: Option<MemoryShare>,
+    /// Why there is no such figure, when there is none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consume_groups_from_memory_unavailable: Option<String>,
     /// Checks answered from memory during the mixed scenario (warmup included), from the
     /// service's `GET /metrics`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -219,19 +226,33 @@ impl Report {
         if let Some(ratio) = self.consume_check_ratio {
             let _ = writeln!(out, "consume / preview check: {ratio:.3}");
         }
-        match (&self.mixed_checks_from_memory, &self.mixed_checks_from_memory_unavailable) {
-            (Some(share), _) => {
-                let percent = share.share.map_or("n/a".to_string(), |s| format!("{:.2} %", s * 100.0));
-                let _ = writeln!(
-                    out,
-                    "mixed: checks answered from memory: **{percent}** ({} from memory, {} read the database)",
-                    share.memory, share.database
-                );
+        let shares = [
+            (
+                "consume: record transactions from memory",
+                &self.consume_groups_from_memory,
+                &self.consume_groups_from_memory_unavailable,
+            ),
+            (
+                "mixed: checks answered from memory",
+                &self.mixed_checks_from_memory,
+                &self.mixed_checks_from_memory_unavailable,
+            ),
+        ];
+        for (what, share, unavailable) in shares {
+            match (share, unavailable) {
+                (Some(share), _) => {
+                    let percent = share.share.map_or("n/a".to_string(), |s| format!("{:.2} %", s * 100.0));
+                    let _ = writeln!(
+                        out,
+                        "{what}: **{percent}** ({} from memory, {} read the database)",
+                        share.memory, share.database
+                    );
+                }
+                (None, Some(why)) => {
+                    let _ = writeln!(out, "{what}: n/a ({why})");
+                }
+                (None, None) => {}
             }
-            (None, Some(why)) => {
-                let _ = writeln!(out, "mixed: checks answered from memory: n/a ({why})");
-            }
-            (None, None) => {}
         }
         if let Some(a) = &self.two_instances {
             let verdict = if a.holds() { "**exact**" } else { "**NOT exact**" };

@@ -20,6 +20,7 @@ use super::{
 use crate::domain::customers::Customer;
 use crate::domain::events::{Event, NewEvent};
 use crate::domain::ids::new_id;
+use crate::domain::limit_reservations::{held_amounts, Hold};
 use crate::domain::limits::Limit;
 use crate::domain::meters::{Aggregation, Counter, Meter};
 use crate::domain::quantity::Quantity;
@@ -257,6 +258,10 @@ pub struct RecordOutcome {
     pub rules_version: Option<i64>,
     /// The customers it read (or created), by the reference the events named.
     pub customers_read: HashMap<String, Arc<Customer>>,
+    /// The holds of every customer it judged, by customer id, read with the counters.
+    pub holds_read: Vec<(String, Arc<Vec<Hold>>)>,
+    /// Whether it was recorded from memory: nothing read before writing.
+    pub from_memory: bool,
     /// Still held: bring in-memory counters up to date before dropping it.
     pub writer: WriterSlot,
 }
@@ -279,6 +284,8 @@ impl RecordOutcome {
             rules_read,
             rules_version,
             customers_read,
+            holds_read: Vec::new(),
+            from_memory: true,
             writer,
         }
     }
@@ -957,9 +964,14 @@ impl Db {
             };
             let stored = stored.map_err(|err| name_counter_value(err, &limits, &meters))?;
             s.finish_rolling_tx(&mut tx, &limits, &mut rolling, &updates, &stored, now).await?;
+            let mut holds_read = Vec::new();
             if let Some(judge) = judge {
                 let customer_ids: Vec<&str> = customers.values().map(|c| c.id.as_str()).collect();
-                let held = s.held_amounts_tx(&mut tx, &customer_ids, now_ms).await?;
+                // Read whole, not summed: the next groups of these customers judge from memory.
+                let holds = s.customers_holds_tx(&mut tx, &customer_ids).await?;
+                let held: Vec<_> =
+                    holds.iter().flat_map(|(customer_id, holds)| held_amounts(customer_id, holds, now_ms)).collect();
+                holds_read = holds.into_iter().map(|(customer_id, holds)| (customer_id, Arc::new(holds))).collect();
                 judge(&PendingRecord {
                     project,
                     limits: &limits,
@@ -1021,6 +1033,8 @@ impl Db {
                 rules_read,
                 rules_version: version,
                 customers_read,
+                holds_read,
+                from_memory: false,
                 writer,
             })
         })

@@ -37,6 +37,8 @@ const SELECT_HELD_ON_LIMIT: &str = "select customer_id, cast(sum(amount) as bigi
      where limit_id = $1 and expires_at > $2 group by customer_id";
 const SELECT_CUSTOMER_HOLDS: &str =
     "select reservation_id, limit_id, amount, expires_at from limit_holds where customer_id = $1";
+const SELECT_CUSTOMERS_HOLDS: &str =
+    "select customer_id, reservation_id, limit_id, amount, expires_at from limit_holds where customer_id in";
 const SELECT_ENTRIES: &str = "select kind, expires_at, event_id, created_at from limit_reservation_entries \
      where reservation_id = $1 order by created_at, id";
 const SELECT_DUE: &str =
@@ -226,6 +228,31 @@ macro_rules! reservation_rows {
                         .await?;
                 }
                 self.insert_reservation_entry_tx(tx, id, "extended", Some(expires_at_ms), None, now_ms).await
+            }
+
+            /// Every hold of these customers (expired ones too, until swept), by customer id;
+            /// a customer without holds has an empty list.
+            pub(crate) async fn customers_holds_tx(
+                &self,
+                tx: &mut WriteTx<$database>,
+                customer_ids: &[&str],
+            ) -> DbResult<HashMap<String, Vec<Hold>>> {
+                let mut holds: HashMap<String, Vec<Hold>> =
+                    customer_ids.iter().map(|id| (id.to_string(), Vec::new())).collect();
+                if customer_ids.is_empty() {
+                    return Ok(holds);
+                }
+                let sql = format!("{SELECT_CUSTOMERS_HOLDS} ({})", numbered_list(1, customer_ids.len()));
+                let mut query = sqlx::query_as::<_, (String, String, String, i64, i64)>(&sql);
+                for customer_id in customer_ids {
+                    query = query.bind(*customer_id);
+                }
+                for (customer_id, reservation_id, limit_id, amount, expires_at_ms) in query.fetch_all(&mut **tx).await?
+                {
+                    let hold = Hold { reservation_id, limit_id, amount: Quantity(amount), expires_at_ms };
+                    holds.entry(customer_id).or_default().push(hold);
+                }
+                Ok(holds)
             }
 
             /// What live holds add per (limit id, customer id), for these customers.

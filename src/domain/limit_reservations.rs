@@ -30,6 +30,15 @@ pub fn held_by_limit(holds: &[Hold], now_ms: i64) -> HashMap<&str, Quantity> {
     held
 }
 
+/// What one customer's holds add to each limit at `now_ms`, as `(limit id, customer id,
+/// amount)`.
+pub fn held_amounts(customer_id: &str, holds: &[Hold], now_ms: i64) -> Vec<(String, String, Quantity)> {
+    held_by_limit(holds, now_ms)
+        .into_iter()
+        .map(|(limit_id, amount)| (limit_id.to_string(), customer_id.to_string(), amount))
+        .collect()
+}
+
 /// A reservation's state, with its holds and audit trail.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -38,7 +38,7 @@ use chrono::{DateTime, Utc};
 use crate::db::events::{Remembered, Rules};
 use crate::db::WriterSlot;
 use crate::domain::customers::Customer;
-use crate::domain::limit_reservations::{held_by_limit, Hold};
+use crate::domain::limit_reservations::{held_amounts, Hold};
 use crate::domain::limits::Limit;
 use crate::domain::quantity::Quantity;
 use crate::domain::usage::{AlertKey, CounterKey, CounterUpdate, StoredCounter};
@@ -535,10 +535,7 @@ impl Cache {
         }
         let mut amounts = Vec::new();
         for customer_id in customer_ids {
-            let holds = state.holds.get(*customer_id)?;
-            let held = held_by_limit(holds, now_ms);
-            amounts
-                .extend(held.into_iter().map(|(limit, amount)| (limit.to_string(), customer_id.to_string(), amount)));
+            amounts.extend(held_amounts(customer_id, state.holds.get(*customer_id)?, now_ms));
         }
         Some(amounts)
     }

@@ -23,6 +23,7 @@ use crate::db::projects::Project;
 use crate::db::{Db, DbError, DbResult, WriterSlot};
 use crate::domain::events::NewEvent;
 use crate::domain::usage::{AlertKey, CounterUpdate};
+use crate::telemetry::RecordGroups;
 
 /// Most events one group commits; a request is never split, so a group may exceed it by one
 /// request's batch.
@@ -50,11 +51,11 @@ pub(crate) struct GroupCommitter {
 
 impl GroupCommitter {
     /// Starts the writer; it stops once closed (or the committer dropped) and the queue drained.
-    pub(crate) fn start(db: Db, cache: Arc<Cache>, clock: Arc<dyn Clock>) -> GroupCommitter {
+    pub(crate) fn start(db: Db, cache: Arc<Cache>, clock: Arc<dyn Clock>, groups: RecordGroups) -> GroupCommitter {
         let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
         let closing = Arc::new(Notify::new());
         let exclusive = db.is_exclusive();
-        let groups = write_groups(Arc::new(Writer { db, cache, clock }), receiver, closing.clone());
+        let groups = write_groups(Arc::new(Writer { db, cache, clock, groups }), receiver, closing.clone());
         let (stopped, writer) = oneshot::channel();
         let run = async move {
             groups.await;
@@ -118,6 +119,7 @@ struct Writer {
     db: Db,
     cache: Arc<Cache>,
     clock: Arc<dyn Clock>,
+    groups: RecordGroups,
 }
 
 async fn write_groups(writer: Arc<Writer>, mut queue: mpsc::Receiver<Submission>, closing: Arc<Notify>) {
@@ -245,7 +247,11 @@ impl Writer {
                 self.db.record_events_judged(project, events, now, &memory, &judge).await?
             }
         };
+        self.groups.committed(outcome.from_memory);
         self.cache.store_counters(&outcome.writer, permit, &outcome.counters);
+        for (customer_id, holds) in outcome.holds_read {
+            self.cache.fill_holds(&outcome.writer, permit, &customer_id, holds);
+        }
         self.cache.store_fired(&outcome.writer, permit, outcome.alerts);
         let (rules, version) = (outcome.rules_read, outcome.rules_version);
         self.cache.fill_recording(&outcome.writer, permit, &project.id, rules, version, &outcome.customers_read);

@@ -126,10 +126,11 @@ impl Engine {
         // The only writer may trust its memory from the start; an instance sharing PostgreSQL
         // only once its listener hears the others (see `listener`).
         let cache = Arc::new(Cache::new(db.is_exclusive()));
-        let committer = GroupCommitter::start(db.clone(), cache.clone(), clock.clone());
+        let metrics = Metrics::default();
+        let committer = GroupCommitter::start(db.clone(), cache.clone(), clock.clone(), metrics.record_groups());
         let max_backdate = Duration::days(i64::from(max_backdate_days));
         let instance = format!("{:016x}", rand::random::<u64>());
-        Engine { db, clock, cache, instance, committer, metrics: Metrics::default(), max_backdate }
+        Engine { db, clock, cache, instance, committer, metrics, max_backdate }
     }
 
     pub fn db(&self) -> &Db {

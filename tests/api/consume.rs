@@ -7,6 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{assert_error, at, postgres_admin_url, spawn_app, Other, TestApp};
+use crate::metrics::Metrics;
 
 fn consume(customer: &str, tokens: i64) -> Value {
     json!({
@@ -97,6 +98,38 @@ async fn a_consume_judged_from_memory_counts_live_holds_and_lets_a_retry_of_a_st
     assert_eq!((again["allowed"].as_bool(), again["duplicate"].as_bool()), (Some(true), Some(true)), "{again}");
     assert_eq!(app.used("acme", &limit).await, 100.0, "50 recorded and 50 held");
     assert_eq!(app.event_count().await, 3);
+}
+
+#[tokio::test]
+async fn a_consume_that_read_the_customers_holds_keeps_them_for_its_answer() {
+    let (app, _) = app_with_a_daily_limit(100).await;
+    app.record_tokens("acme", 5).await;
+    // A preview leaves the rules and the customer's holds in memory; a reservation's change
+    // then forgets the holds.
+    app.check(json!({"customerId": "acme"})).await;
+    let hold = app.check(json!({"customerId": "acme", "mode": "reserve", "requested": 10})).await;
+    assert_eq!(hold["allowed"], true, "{hold}");
+    let checks = |m: &Metrics| {
+        (
+            m.value("limitry_checks_total", &[("source", "memory")]),
+            m.value("limitry_checks_total", &[("source", "database")]),
+        )
+    };
+    let before = checks(&Metrics::scrape(&app).await);
+    let answer = app.check(consume("acme", 20)).await;
+    let after = checks(&Metrics::scrape(&app).await);
+    assert_eq!(answer["allowed"], true, "{answer}");
+    assert_eq!(
+        (answer["limits"][0]["used"].as_i64(), answer["limits"][0]["held"].as_i64()),
+        (Some(35), Some(10)),
+        "25 recorded and 10 held"
+    );
+    // The only writer (SQLite) keeps what its transaction read: the consume read the holds to
+    // judge, and its answer found them in memory. (Instances sharing PostgreSQL also hear
+    // their own announcement of the reservation, which may forget them again.)
+    if postgres_admin_url().is_none() {
+        assert_eq!((after.0 - before.0, after.1 - before.1), (1.0, 0.0));
+    }
 }
 
 #[tokio::test]

@@ -229,6 +229,35 @@ async fn metrics_count_checks_answered_from_memory_and_from_the_database() {
 }
 
 #[tokio::test]
+async fn metrics_count_record_transactions_written_from_memory_and_from_the_database() {
+    let app = spawn_app().await;
+    let meter = app.token_meter().await;
+    app.create_limit(json!({"name": "d", "meterId": meter, "limitValue": 100, "period": "day"})).await;
+    let groups = |m: &Metrics| {
+        (
+            m.value("limitry_record_groups_total", &[("source", "memory")]),
+            m.value("limitry_record_groups_total", &[("source", "database")]),
+        )
+    };
+    // The first record of a customer creates it: that transaction reads and writes the database.
+    let before = groups(&Metrics::scrape(&app).await);
+    app.record_tokens("acme", 5).await;
+    let after = groups(&Metrics::scrape(&app).await);
+    assert_eq!((after.0 - before.0, after.1 - before.1), (0.0, 1.0));
+    // As in the test above: on PostgreSQL, wait until the instance heard its own set-up.
+    app.clock.advance(chrono::Duration::milliseconds(1));
+    eventually(&app, "acme", "an answer as of now", as_of_at_least(app.clock.now_for_tests())).await;
+    app.record_tokens("acme", 1).await;
+    // Then the rules, the customer and its counters are remembered: nothing is read first.
+    let before = groups(&Metrics::scrape(&app).await);
+    for _ in 0..5 {
+        app.record_tokens("acme", 1).await;
+    }
+    let after = groups(&Metrics::scrape(&app).await);
+    assert_eq!((after.0 - before.0, after.1 - before.1), (5.0, 0.0));
+}
+
+#[tokio::test]
 async fn metrics_can_have_a_listener_of_their_own() {
     let app = spawn_app_with(|config| config.metrics_bind = Some("127.0.0.1:0".parse().unwrap())).await;
     app.check(json!({"customerId": "acme"})).await;
