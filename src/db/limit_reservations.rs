@@ -31,13 +31,10 @@ const EXTEND_RESERVATION: &str = "update limit_reservations set expires_at = $2 
 const EXTEND_HOLDS: &str = "update limit_holds set expires_at = $2 where reservation_id = $1";
 const EXTEND_BALANCE_HOLD: &str = "update reservations set expires_at = $2 where id = $1 and status = 'held'";
 // Followed by the customer ids' placeholders from `$2`.
-const SELECT_HELD_AMOUNTS: &str = "select limit_id, customer_id, cast(sum(amount) as bigint) from limit_holds \
-     where expires_at > $1 and customer_id in";
 const SELECT_HELD_ON_LIMIT: &str = "select customer_id, cast(sum(amount) as bigint) from limit_holds \
      where limit_id = $1 and expires_at > $2 group by customer_id";
-const SELECT_CUSTOMER_HOLDS: &str =
-    "select reservation_id, limit_id, amount, expires_at from limit_holds where customer_id = $1";
-const SELECT_CUSTOMERS_HOLDS: &str =
+/// Followed by the customers' ids as a list; expired holds too, until swept.
+const SELECT_HOLDS: &str =
     "select customer_id, reservation_id, limit_id, amount, expires_at from limit_holds where customer_id in";
 const SELECT_ENTRIES: &str = "select kind, expires_at, event_id, created_at from limit_reservation_entries \
      where reservation_id = $1 order by created_at, id";
@@ -237,50 +234,34 @@ macro_rules! reservation_rows {
                 tx: &mut WriteTx<$database>,
                 customer_ids: &[&str],
             ) -> DbResult<HashMap<String, Vec<Hold>>> {
-                let mut holds: HashMap<String, Vec<Hold>> =
-                    customer_ids.iter().map(|id| (id.to_string(), Vec::new())).collect();
                 if customer_ids.is_empty() {
-                    return Ok(holds);
+                    return Ok(HashMap::new());
                 }
-                let sql = format!("{SELECT_CUSTOMERS_HOLDS} ({})", numbered_list(1, customer_ids.len()));
-                let mut query = sqlx::query_as::<_, (String, String, String, i64, i64)>(&sql);
+                let sql = format!("{SELECT_HOLDS} ({})", numbered_list(1, customer_ids.len()));
+                let mut query = sqlx::query_as::<_, HoldRow>(&sql);
                 for customer_id in customer_ids {
                     query = query.bind(*customer_id);
                 }
-                for (customer_id, reservation_id, limit_id, amount, expires_at_ms) in query.fetch_all(&mut **tx).await?
-                {
-                    let hold = Hold { reservation_id, limit_id, amount: Quantity(amount), expires_at_ms };
-                    holds.entry(customer_id).or_default().push(hold);
-                }
-                Ok(holds)
-            }
-
-            /// What live holds add per (limit id, customer id), for these customers.
-            pub(crate) async fn held_amounts_tx(
-                &self,
-                tx: &mut WriteTx<$database>,
-                customer_ids: &[&str],
-                now_ms: i64,
-            ) -> DbResult<Vec<(String, String, Quantity)>> {
-                if customer_ids.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let sql = format!(
-                    "{SELECT_HELD_AMOUNTS} ({}) group by limit_id, customer_id",
-                    numbered_list(2, customer_ids.len())
-                );
-                let mut query = sqlx::query_as::<_, (String, String, i64)>(&sql).bind(now_ms);
-                for customer_id in customer_ids {
-                    query = query.bind(*customer_id);
-                }
-                let rows = query.fetch_all(&mut **tx).await?;
-                Ok(rows.into_iter().map(|(limit, customer, amount)| (limit, customer, Quantity(amount))).collect())
+                Ok(holds_by_customer(customer_ids, query.fetch_all(&mut **tx).await?))
             }
         }
     };
 }
 reservation_rows!(SqliteStore, Sqlite);
 reservation_rows!(PgStore, Postgres);
+
+/// `SELECT_HOLDS`' columns.
+type HoldRow = (String, String, String, i64, i64);
+
+/// The rows' holds by customer id, with an empty list for each of `customer_ids` that has none.
+fn holds_by_customer(customer_ids: &[&str], rows: Vec<HoldRow>) -> HashMap<String, Vec<Hold>> {
+    let mut holds: HashMap<String, Vec<Hold>> = customer_ids.iter().map(|id| (id.to_string(), Vec::new())).collect();
+    for (customer_id, reservation_id, limit_id, amount, expires_at_ms) in rows {
+        let hold = Hold { reservation_id, limit_id, amount: Quantity(amount), expires_at_ms };
+        holds.entry(customer_id).or_default().push(hold);
+    }
+    holds
+}
 
 impl PgStore {
     /// Tells every instance that a customer's holds changed, when the transaction commits.
@@ -300,19 +281,9 @@ impl SqliteStore {
 impl Db {
     /// Every hold of a customer's, live or not yet swept.
     pub async fn customer_holds(&self, customer_id: &str) -> DbResult<Vec<Hold>> {
-        let rows: Vec<(String, String, i64, i64)> = with_store!(self, s => sqlx::query_as(SELECT_CUSTOMER_HOLDS)
-            .bind(customer_id)
-            .fetch_all(s.pool())
-            .await)?;
-        Ok(rows
-            .into_iter()
-            .map(|(reservation_id, limit_id, amount, expires_at_ms)| Hold {
-                reservation_id,
-                limit_id,
-                amount: Quantity(amount),
-                expires_at_ms,
-            })
-            .collect())
+        let sql = format!("{SELECT_HOLDS} ($1)");
+        let rows = with_store!(self, s => sqlx::query_as(&sql).bind(customer_id).fetch_all(s.pool()).await)?;
+        Ok(holds_by_customer(&[customer_id], rows).remove(customer_id).unwrap_or_default())
     }
 
     /// What live holds add to one limit, by customer id.

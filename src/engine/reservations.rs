@@ -28,7 +28,7 @@ use crate::db::{with_store, DbError, DbResult, Store, WriterSlot};
 use crate::domain::balances::ReservationStatus;
 use crate::domain::events::NewEvent;
 use crate::domain::ids::new_id;
-use crate::domain::limit_reservations::{Hold, LimitReservation, ReservationEntry};
+use crate::domain::limit_reservations::{held_by_limit, Hold, LimitReservation, ReservationEntry};
 use crate::domain::limits::{governing_limits, Limit, LimitStatus};
 use crate::domain::meters::{Aggregation, Counter};
 use crate::domain::quantity::Quantity;
@@ -145,13 +145,11 @@ impl Engine {
             let stored = s.apply_counter_updates_tx(&mut tx, &touches).await?;
             s.finish_rolling_tx(&mut tx, &limits, &mut rolling, &touches, &stored, now).await?;
             let counters: Vec<(CounterKey, _)> = touches.into_iter().map(|touch| touch.key).zip(stored).collect();
-            let held = s.held_amounts_tx(&mut tx, &[customer.id.as_str()], now_ms).await?;
+            let holds = s.customers_holds_tx(&mut tx, &[customer.id.as_str()]).await?.remove(&customer.id);
+            let holds = holds.unwrap_or_default();
+            let held = held_by_limit(&holds, now_ms);
             let status_of = |limit: &Limit, window, extra: Quantity| {
-                let held = held
-                    .iter()
-                    .find(|(limit_id, _, _)| *limit_id == limit.id)
-                    .map_or(Quantity::ZERO, |(_, _, amount)| *amount)
-                    .saturating_add(extra);
+                let held = held.get(limit.id.as_str()).copied().unwrap_or_default().saturating_add(extra);
                 let buckets = rolling.get(&(limit.id.clone(), customer.id.clone()));
                 let buckets = buckets.map(|w| w.buckets.as_slice()).unwrap_or_default();
                 let recorded = counters
