@@ -110,7 +110,8 @@ pub async fn run(setup: Setup<'_>) -> anyhow::Result<TwoInstances> {
         lane(setup.first.addr, &first_headers, &record),
         lane(second.addr, &second_headers, &record),
     ];
-    let mut outcomes = load::run_lanes(&lanes, setup.warmup, setup.duration, None).await?.into_iter();
+    let mut outcomes =
+        load::run_lanes(&lanes, setup.warmup, setup.duration, load::CpuSources::default()).await?.into_iter();
     let mut next = || outcomes.next().context("one outcome per lane");
     let (check_a, check_b, record_a, record_b) = (next()?, next()?, next()?, next()?);
 

@@ -13,7 +13,7 @@ use hyper::{Method, Uri};
 use tokio::time::Instant;
 
 use crate::client::{Client, Headers};
-use crate::server::{process_cpu, Server};
+use crate::server::{process_cpu, processes_cpu, Server};
 
 /// Error answers kept verbatim for the report; the rest are only counted.
 const MAX_ERROR_SAMPLES: usize = 5;
@@ -52,6 +52,9 @@ pub struct Outcome {
     pub acknowledged: Vec<u32>,
     /// The CPU time the service used over the measured seconds, when it was measured.
     pub service_cpu: Option<Duration>,
+    /// The CPU time the database server's processes used over the measured seconds, when it
+    /// runs on this machine as processes of its own (PostgreSQL).
+    pub database_cpu: Option<Duration>,
 }
 
 impl Outcome {
@@ -84,6 +87,7 @@ impl Outcome {
     pub fn extend(&mut self, later: Outcome) {
         self.elapsed += later.elapsed;
         self.service_cpu = self.service_cpu.zip(later.service_cpu).map(|(mine, theirs)| mine + theirs);
+        self.database_cpu = self.database_cpu.zip(later.database_cpu).map(|(mine, theirs)| mine + theirs);
         self.merge(later);
     }
 
@@ -91,6 +95,29 @@ impl Outcome {
         if let Some(count) = body.and_then(|i| self.acknowledged.get_mut(i)) {
             *count += 1;
         }
+    }
+}
+
+/// The command name of every PostgreSQL server process.
+const POSTGRES_PROCESSES: &str = "postgres";
+
+/// Whose CPU time a run measures: the service's process, and the processes of a database
+/// server by their command name.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CpuSources {
+    pub service: Option<u32>,
+    pub database: Option<&'static str>,
+}
+
+/// CPU time used so far by each of `CpuSources`.
+struct CpuTimes {
+    service: Option<Duration>,
+    database: Option<Duration>,
+}
+
+impl CpuSources {
+    fn read(self) -> CpuTimes {
+        CpuTimes { service: self.service.and_then(process_cpu), database: self.database.and_then(processes_cpu) }
     }
 }
 
@@ -103,7 +130,8 @@ pub struct Lane {
 }
 
 /// Runs `concurrency` tasks against `server` for `warmup` (unmeasured) and then `duration`,
-/// and measures the service's CPU time over the measured seconds.
+/// and measures the service's CPU time over the measured seconds, and its database's when
+/// that is PostgreSQL on this machine.
 pub async fn run(
     server: &Server,
     headers: Headers,
@@ -113,18 +141,19 @@ pub async fn run(
     duration: Duration,
 ) -> anyhow::Result<Outcome> {
     let lanes = [Lane { addr: server.addr, headers, target, connections: concurrency }];
-    let mut outcomes = run_lanes(&lanes, warmup, duration, server.pid()).await?;
+    let cpu = CpuSources { service: server.pid(), database: server.local_postgres.then_some(POSTGRES_PROCESSES) };
+    let mut outcomes = run_lanes(&lanes, warmup, duration, cpu).await?;
     outcomes.pop().context("one lane, one outcome")
 }
 
 /// Runs every lane at once, on one warmup and one deadline, and returns one outcome per lane
-/// (each lane's `elapsed` runs to its own last answer). With `service`, each outcome carries
-/// that process's CPU time over the measured seconds, spent on every lane together.
+/// (each lane's `elapsed` runs to its own last answer). Each outcome carries the CPU time of
+/// the processes `cpu` names over the measured seconds, spent on every lane together.
 pub async fn run_lanes(
     lanes: &[Lane],
     warmup: Duration,
     duration: Duration,
-    service: Option<u32>,
+    cpu: CpuSources,
 ) -> anyhow::Result<Vec<Outcome>> {
     // Connect first so that connection setup is not charged to the warmup or the measurement.
     let mut clients = Vec::with_capacity(lanes.len());
@@ -156,13 +185,10 @@ pub async fn run_lanes(
                 .collect()
         })
         .collect();
-    let cpu_before = match service {
-        Some(pid) => {
-            tokio::time::sleep_until(measure_from).await;
-            process_cpu(pid)
-        }
-        None => None,
-    };
+    if cpu != CpuSources::default() {
+        tokio::time::sleep_until(measure_from).await;
+    }
+    let cpu_before = cpu.read();
     let mut outcomes = Vec::with_capacity(lanes.len());
     for tasks in lane_tasks {
         let mut total = Outcome::default();
@@ -175,10 +201,13 @@ pub async fn run_lanes(
         total.elapsed = last_answer.saturating_duration_since(measure_from);
         outcomes.push(total);
     }
-    let cpu_after = service.and_then(process_cpu);
-    let service_cpu = cpu_before.zip(cpu_after).map(|(before, after)| after.saturating_sub(before));
+    let cpu_after = cpu.read();
+    let spent = |before: Option<Duration>, after: Option<Duration>| {
+        before.zip(after).map(|(before, after)| after.saturating_sub(before))
+    };
     for outcome in &mut outcomes {
-        outcome.service_cpu = service_cpu;
+        outcome.service_cpu = spent(cpu_before.service, cpu_after.service);
+        outcome.database_cpu = spent(cpu_before.database, cpu_after.database);
     }
     Ok(outcomes)
 }

@@ -327,7 +327,7 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         },
     ];
     // Two lanes share one process: its CPU time is not one scenario's.
-    let mixed = load::run_lanes(&lanes, warmup, duration, None);
+    let mixed = load::run_lanes(&lanes, warmup, duration, load::CpuSources::default());
     let (mixed, mixed_checks) = metrics::share_during(server.addr, metrics::CHECKS, mixed).await;
     let mut mixed = mixed?.into_iter();
     let (mixed_checks_from_memory, mixed_checks_from_memory_unavailable) = split_share(mixed_checks);

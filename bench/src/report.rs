@@ -1,6 +1,7 @@
 //! Turning raw latencies into the numbers reported, and printing them as markdown or JSON.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -53,6 +54,11 @@ pub struct ScenarioResult {
     /// a request costs the service, steadier from run to run than a rate on a shared machine.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service_cpu_us_per_request: Option<f64>,
+    /// The same for the database server's processes, when it is PostgreSQL on this machine:
+    /// what a request costs the database, which a throughput figure alone does not separate
+    /// from the service's share of the same CPUs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_cpu_us_per_request: Option<f64>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub error_samples: Vec<String>,
     /// The host's 1-minute load average when the scenario ended. The generator and the
@@ -85,10 +91,8 @@ impl ScenarioResult {
             }),
             latency: Latency::of(&mut outcome.latencies_us),
             baseline_ratio: None,
-            service_cpu_us_per_request: outcome
-                .service_cpu
-                .filter(|_| requests > 0)
-                .map(|cpu| cpu.as_secs_f64() * 1e6 / requests as f64),
+            service_cpu_us_per_request: per_request(outcome.service_cpu, requests),
+            database_cpu_us_per_request: per_request(outcome.database_cpu, requests),
             error_samples: outcome.error_samples,
             host_load_1m: host_load_1m(),
         }
@@ -96,6 +100,33 @@ impl ScenarioResult {
 
     pub fn failed(&self) -> bool {
         self.errors > 0 || self.warmup_errors > 0
+    }
+
+    /// Its row of the report's table.
+    fn markdown_row(&self) -> String {
+        let events = self.events_per_second.map_or("–".to_string(), |e| format!("{e:.0}"));
+        let errors = if self.warmup_errors > 0 {
+            format!("{} (+{} in warmup)", self.errors, self.warmup_errors)
+        } else {
+            self.errors.to_string()
+        };
+        let ratio = self.baseline_ratio.map_or("–".to_string(), |ratio| format!("{ratio:.2}"));
+        let cpu = |us: Option<f64>| us.map_or("–".to_string(), |us| format!("{us:.1}"));
+        format!(
+            "| {} | {} | {} | {:.0} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} |\n",
+            self.name,
+            self.requests,
+            errors,
+            self.requests_per_second,
+            ratio,
+            events,
+            self.latency.p50_ms,
+            self.latency.p90_ms,
+            self.latency.p99_ms,
+            self.latency.max_ms,
+            cpu(self.service_cpu_us_per_request),
+            cpu(self.database_cpu_us_per_request),
+        )
     }
 }
 
@@ -185,33 +216,11 @@ impl Report {
             );
         }
         out.push_str(
-            "| scenario | requests | errors | req/s | × baseline | events/s | p50 ms | p90 ms | p99 ms | max ms | service CPU µs/req |\n",
+            "| scenario | requests | errors | req/s | × baseline | events/s | p50 ms | p90 ms | p99 ms | max ms | service CPU µs/req | database CPU µs/req |\n",
         );
-        out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for r in &self.scenarios {
-            let events = r.events_per_second.map_or("–".to_string(), |e| format!("{e:.0}"));
-            let errors = if r.warmup_errors > 0 {
-                format!("{} (+{} in warmup)", r.errors, r.warmup_errors)
-            } else {
-                r.errors.to_string()
-            };
-            let ratio = r.baseline_ratio.map_or("–".to_string(), |ratio| format!("{ratio:.2}"));
-            let cpu = r.service_cpu_us_per_request.map_or("–".to_string(), |us| format!("{us:.1}"));
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {:.0} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
-                r.name,
-                r.requests,
-                errors,
-                r.requests_per_second,
-                ratio,
-                events,
-                r.latency.p50_ms,
-                r.latency.p90_ms,
-                r.latency.p99_ms,
-                r.latency.max_ms,
-                cpu,
-            );
+            out.push_str(&r.markdown_row());
         }
         out.push('\n');
         match self.check_baseline_ratio {
@@ -306,6 +315,11 @@ fn short_name(name: &str) -> Option<String> {
 }
 
 /// The first field of `/proc/loadavg`; `None` where there is no such file.
+/// CPU time per request, in microseconds, when it was measured over some requests.
+fn per_request(cpu: Option<Duration>, requests: u64) -> Option<f64> {
+    cpu.filter(|_| requests > 0).map(|cpu| cpu.as_secs_f64() * 1e6 / requests as f64)
+}
+
 fn host_load_1m() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
 }
@@ -326,16 +340,26 @@ mod tests {
     }
 
     #[test]
-    fn service_cpu_is_reported_per_request_and_only_when_measured() {
-        let outcome = |service_cpu| Outcome {
+    fn cpu_is_reported_per_request_and_only_when_measured() {
+        let outcome = |service_cpu, database_cpu| Outcome {
             latencies_us: vec![500; 4000],
-            elapsed: std::time::Duration::from_secs(2),
+            elapsed: Duration::from_secs(2),
             service_cpu,
+            database_cpu,
             ..Outcome::default()
         };
-        let measured = ScenarioResult::new("check", None, outcome(Some(std::time::Duration::from_millis(70))));
+        let measured = ScenarioResult::new(
+            "check",
+            None,
+            outcome(Some(Duration::from_millis(70)), Some(Duration::from_millis(180))),
+        );
         assert_eq!(measured.service_cpu_us_per_request, Some(17.5));
+        assert_eq!(measured.database_cpu_us_per_request, Some(45.0));
         assert_eq!(measured.requests_per_second, 2000.0);
-        assert_eq!(ScenarioResult::new("check", None, outcome(None)).service_cpu_us_per_request, None);
+        let unmeasured = ScenarioResult::new("check", None, outcome(None, None));
+        assert_eq!(unmeasured.service_cpu_us_per_request, None);
+        assert_eq!(unmeasured.database_cpu_us_per_request, None);
+        assert!(measured.markdown_row().ends_with("| 17.5 | 45.0 |\n"), "{}", measured.markdown_row());
+        assert!(unmeasured.markdown_row().ends_with("| – | – |\n"), "{}", unmeasured.markdown_row());
     }
 }

@@ -188,6 +188,9 @@ pub struct Server {
     child: Option<Child>,
     pub addr: SocketAddr,
     pub log: Arc<Mutex<ServerLog>>,
+    /// Whether its database is a PostgreSQL server on this machine, whose processes' CPU
+    /// time can then be read beside the service's.
+    pub local_postgres: bool,
 }
 
 impl Server {
@@ -221,7 +224,9 @@ impl Server {
         // The pipe must be drained for the whole run, or a chatty server would block on a
         // full pipe and the benchmark would measure that.
         tokio::spawn(read_log(stderr, log.clone(), ready_tx));
-        let mut server = Server { child: Some(child), addr: SocketAddr::from(([127, 0, 0, 1], 0)), log };
+        let local_postgres = is_local_postgres(database_url);
+        let mut server =
+            Server { child: Some(child), addr: SocketAddr::from(([127, 0, 0, 1], 0)), log, local_postgres };
         match tokio::time::timeout(START_TIMEOUT, ready_rx).await {
             Ok(Ok(addr)) => {
                 server.addr = addr;
@@ -321,6 +326,44 @@ pub fn process_cpu(pid: u32) -> Option<Duration> {
     cpu_of_stat(&stat, ticks_per_second)
 }
 
+/// The CPU time all processes named `name` have used so far (a PostgreSQL server's
+/// postmaster, backends and background writers are all `postgres`); `None` where `/proc` cannot
+/// be read. A process that ends meanwhile takes its time with it, so read it over spans in
+/// which the processes that matter live throughout (the service's connections do).
+pub fn processes_cpu(name: &str) -> Option<Duration> {
+    // SAFETY: sysconf only reads a system constant.
+    let ticks_per_second = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok()?;
+    let mut total = Duration::ZERO;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        if !entry.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        if command_of_stat(&stat) == Some(name) {
+            total += cpu_of_stat(&stat, ticks_per_second).unwrap_or_default();
+        }
+    }
+    Some(total)
+}
+
+/// The command name of a `/proc/<pid>/stat` line: between the first `(` and the last `)`.
+fn command_of_stat(stat: &str) -> Option<&str> {
+    let (_, after_open) = stat.split_once('(')?;
+    Some(after_open.rsplit_once(')')?.0)
+}
+
+/// Whether a database URL names PostgreSQL on this machine.
+fn is_local_postgres(database_url: &str) -> bool {
+    let Some(rest) = database_url.strip_prefix("postgres://").or_else(|| database_url.strip_prefix("postgresql://"))
+    else {
+        return false;
+    };
+    let host_and_port = rest.split(['/', '?']).next().unwrap_or_default();
+    let host_and_port = host_and_port.rsplit_once('@').map_or(host_and_port, |(_, host)| host);
+    let host = host_and_port.rsplit_once(':').map_or(host_and_port, |(host, _)| host);
+    matches!(host, "" | "127.0.0.1" | "localhost" | "[::1]")
+}
+
 /// `utime + stime` of a `/proc/<pid>/stat` line, in clock ticks. The command name in the
 /// second field may hold spaces and parentheses, so fields are counted after its last `)`.
 fn cpu_of_stat(stat: &str, ticks_per_second: u64) -> Option<Duration> {
@@ -345,6 +388,26 @@ pub fn default_binary() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_postgres_on_this_machine_by_its_url() {
+        assert!(is_local_postgres("postgres://postgres@127.0.0.1:5432/postgres"));
+        assert!(is_local_postgres("postgresql://localhost/limitry?sslmode=disable"));
+        assert!(is_local_postgres("postgres:///limitry"));
+        assert!(!is_local_postgres("postgres://user:pw@db.example.com:5432/limitry"));
+        assert!(!is_local_postgres("sqlite:///tmp/limitry.db"));
+    }
+
+    #[test]
+    fn sums_the_cpu_time_of_processes_by_command_name() {
+        assert_eq!(command_of_stat("4242 (post gres) (x)) S 1"), Some("post gres) (x)"));
+        let own_name = std::fs::read_to_string("/proc/self/comm").expect("this process's name");
+        let own = process_cpu(std::process::id()).expect("this process's own stat file");
+        let named = processes_cpu(own_name.trim_end()).expect("/proc is readable");
+        // This process is among them, and its time only grows.
+        assert!(named >= own, "{named:?} < {own:?}");
+        assert_eq!(processes_cpu("no process has this name"), Some(Duration::ZERO));
+    }
 
     #[test]
     fn reads_the_cpu_time_after_a_command_name_with_spaces_and_parentheses() {
