@@ -314,12 +314,12 @@ fn short_name(name: &str) -> Option<String> {
     }
 }
 
-/// The first field of `/proc/loadavg`; `None` where there is no such file.
 /// CPU time per request, in microseconds, when it was measured over some requests.
 fn per_request(cpu: Option<Duration>, requests: u64) -> Option<f64> {
     cpu.filter(|_| requests > 0).map(|cpu| cpu.as_secs_f64() * 1e6 / requests as f64)
 }
 
+/// The first field of `/proc/loadavg`; `None` where there is no such file.
 fn host_load_1m() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
 }

@@ -44,7 +44,7 @@ impl Database {
                 let url = format!("sqlite://{}", dir.path().join("bench.db").display());
                 Ok(Database::TempSqlite { dir, url })
             }
-            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Some(url) if is_postgres(url) => {
                 let suffix: String = rand::thread_rng()
                     .sample_iter(&Alphanumeric)
                     .take(10)
@@ -110,13 +110,9 @@ fn psql(url: &str, sql: &str) -> anyhow::Result<()> {
 /// The same URL naming another database: the path after the authority is replaced, the
 /// query string kept.
 fn with_database(url: &str, name: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
-    let (before_query, query) = match rest.split_once('?') {
-        Some((before, query)) => (before, Some(query)),
-        None => (rest, None),
-    };
-    let authority = before_query.split('/').next().unwrap_or(before_query);
-    match query {
+    let scheme = url.split_once("://").map_or("postgres", |(scheme, _)| scheme);
+    let authority = authority(url);
+    match url.split_once('?').map(|(_, query)| query) {
         Some(query) => format!("{scheme}://{authority}/{name}?{query}"),
         None => format!("{scheme}://{authority}/{name}"),
     }
@@ -321,9 +317,7 @@ async fn read_log(stderr: tokio::process::ChildStderr, log: Arc<Mutex<ServerLog>
 /// `/proc/<pid>/stat`; `None` where there is no such file.
 pub fn process_cpu(pid: u32) -> Option<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // SAFETY: sysconf only reads a system constant.
-    let ticks_per_second = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok()?;
-    cpu_of_stat(&stat, ticks_per_second)
+    cpu_of_stat(&stat, clock_ticks_per_second()?)
 }
 
 /// The CPU time all processes named `name` have used so far (a PostgreSQL server's
@@ -331,8 +325,7 @@ pub fn process_cpu(pid: u32) -> Option<Duration> {
 /// be read. A process that ends meanwhile takes its time with it, so read it over spans in
 /// which the processes that matter live throughout (the service's connections do).
 pub fn processes_cpu(name: &str) -> Option<Duration> {
-    // SAFETY: sysconf only reads a system constant.
-    let ticks_per_second = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok()?;
+    let ticks_per_second = clock_ticks_per_second()?;
     let mut total = Duration::ZERO;
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
         if !entry.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
@@ -352,16 +345,28 @@ fn command_of_stat(stat: &str) -> Option<&str> {
     Some(after_open.rsplit_once(')')?.0)
 }
 
-/// Whether a database URL names PostgreSQL on this machine.
+/// The units of `/proc/<pid>/stat`'s CPU times.
+fn clock_ticks_per_second() -> Option<u64> {
+    // SAFETY: sysconf only reads a system constant.
+    u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok()
+}
+
+fn is_postgres(database_url: &str) -> bool {
+    database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")
+}
+
+/// A URL's authority (`user:password@host:port`): between `://` and the path or query.
+fn authority(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split(['/', '?']).next().unwrap_or(rest)
+}
+
+/// Whether a database URL names PostgreSQL on this machine (or its socket, with no host).
 fn is_local_postgres(database_url: &str) -> bool {
-    let Some(rest) = database_url.strip_prefix("postgres://").or_else(|| database_url.strip_prefix("postgresql://"))
-    else {
-        return false;
-    };
-    let host_and_port = rest.split(['/', '?']).next().unwrap_or_default();
-    let host_and_port = host_and_port.rsplit_once('@').map_or(host_and_port, |(_, host)| host);
+    let user_and_host = authority(database_url);
+    let host_and_port = user_and_host.rsplit_once('@').map_or(user_and_host, |(_, host)| host);
     let host = host_and_port.rsplit_once(':').map_or(host_and_port, |(host, _)| host);
-    matches!(host, "" | "127.0.0.1" | "localhost" | "[::1]")
+    is_postgres(database_url) && matches!(host, "" | "127.0.0.1" | "localhost" | "[::1]")
 }
 
 /// `utime + stime` of a `/proc/<pid>/stat` line, in clock ticks. The command name in the
@@ -402,7 +407,12 @@ mod tests {
     fn sums_the_cpu_time_of_processes_by_command_name() {
         assert_eq!(command_of_stat("4242 (post gres) (x)) S 1"), Some("post gres) (x)"));
         let own_name = std::fs::read_to_string("/proc/self/comm").expect("this process's name");
-        let own = process_cpu(std::process::id()).expect("this process's own stat file");
+        // Spin until this process has used a clock tick, so that a sum missing it shows.
+        let mut own = Duration::ZERO;
+        while own.is_zero() {
+            std::hint::black_box((0..100_000u64).sum::<u64>());
+            own = process_cpu(std::process::id()).expect("this process's own stat file");
+        }
         let named = processes_cpu(own_name.trim_end()).expect("/proc is readable");
         // This process is among them, and its time only grows.
         assert!(named >= own, "{named:?} < {own:?}");

@@ -30,7 +30,6 @@ const DELETE_HOLDS: &str = "delete from limit_holds where reservation_id = $1";
 const EXTEND_RESERVATION: &str = "update limit_reservations set expires_at = $2 where id = $1 and status = 'held'";
 const EXTEND_HOLDS: &str = "update limit_holds set expires_at = $2 where reservation_id = $1";
 const EXTEND_BALANCE_HOLD: &str = "update reservations set expires_at = $2 where id = $1 and status = 'held'";
-// Followed by the customer ids' placeholders from `$2`.
 const SELECT_HELD_ON_LIMIT: &str = "select customer_id, cast(sum(amount) as bigint) from limit_holds \
      where limit_id = $1 and expires_at > $2 group by customer_id";
 /// Followed by the customers' ids as a list; expired holds too, until swept.
