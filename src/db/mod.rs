@@ -421,6 +421,8 @@ impl Db {
             sqlx::migrate!("migrations/postgres").run(&pool).await?;
             // Pinged only after a pause: sqlx pings every connection it hands out, a round trip
             // before every group commit, while a connection in use a moment ago is alive.
+            // Opened on first use, by the group commit's writer, so on its runtime, which then
+            // hears their answers itself (see `GroupCommitter::start`).
             let recording = PgPoolOptions::new()
                 .max_connections(RECORDING_CONNECTIONS)
                 .test_before_acquire(false)
@@ -432,8 +434,7 @@ impl Db {
                         Ok(true)
                     })
                 })
-                .connect(url)
-                .await?;
+                .connect_lazy(url)?;
             Ok(Db::Postgres(PgStore { pool, recording }))
         } else if url.starts_with("sqlite:") {
             let (url, synchronous) = take_synchronous(url)?;
@@ -566,14 +567,20 @@ impl Db {
         Ok(())
     }
 
+    /// Closes the connections of the group commit's writer (PostgreSQL; closing twice is
+    /// harmless).
+    pub(crate) async fn close_recording(&self) {
+        if let Db::Postgres(store) = self {
+            store.recording.close().await;
+        }
+    }
+
     pub async fn close(&self) {
         if let Err(err) = self.save_counters().await {
             tracing::warn!(error = %err, "unsaved counters could not be saved; they are counted again at the next start");
         }
         with_store!(self, s => s.pool().close().await);
-        if let Db::Postgres(store) = self {
-            store.recording.close().await;
-        }
+        self.close_recording().await;
         if let Db::Sqlite(store) = self {
             store.writer.close().await;
             store.direct.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
