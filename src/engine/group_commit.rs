@@ -1,12 +1,12 @@
 //! Group commit: concurrent records share transactions.
 //!
-//! Every record and batch is queued to one writer task per engine. The writer takes what is
+//! Every record and batch is queued to one writer per engine. The writer takes what is
 //! queued (up to `MAX_GROUP_EVENTS`), commits it per project in one transaction, and only then
 //! answers each request with its own results, so a 200 still means committed. While a group
 //! commits the next one gathers, so no timer is needed: the busier the service, the larger the
-//! groups, and one sync covers them all. The writer is a task of its own (on SQLite, on a thread
-//! of its own), so a client that hangs up cannot cut a commit short: its events are committed
-//! or not as a whole, like everyone's.
+//! groups, and one sync covers them all. The writer runs on a thread of its own, so a client
+//! that hangs up cannot cut a commit short: its events are committed or not as a whole, like
+//! everyone's.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -41,7 +41,7 @@ struct Submission {
     reply: oneshot::Sender<DbResult<Vec<RecordedEvent>>>,
 }
 
-/// The queue in front of the writer task.
+/// The queue in front of the writer.
 pub(crate) struct GroupCommitter {
     queue: mpsc::Sender<Submission>,
     closing: Arc<Notify>,
