@@ -121,7 +121,7 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Starts the engine's writer: call it inside the Tokio runtime.
+    /// Starts the engine's writer, on a thread of its own.
     pub fn new(db: Db, clock: Arc<dyn Clock>, max_backdate_days: u32) -> Self {
         // The only writer may trust its memory from the start; an instance sharing PostgreSQL
         // only once its listener hears the others (see `listener`).
