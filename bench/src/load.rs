@@ -13,7 +13,7 @@ use hyper::{Method, Uri};
 use tokio::time::Instant;
 
 use crate::client::{Client, Headers};
-use crate::server::{process_cpu, processes_cpu, Server};
+use crate::server::{machine_ticks, process_cpu, processes_cpu, MachineTicks, Server};
 
 /// Error answers kept verbatim for the report; the rest are only counted.
 const MAX_ERROR_SAMPLES: usize = 5;
@@ -55,6 +55,9 @@ pub struct Outcome {
     /// The CPU time the database server's processes used over the measured seconds, when it
     /// runs on this machine as processes of its own (PostgreSQL).
     pub database_cpu: Option<Duration>,
+    /// The machine's CPU time over the measured seconds, and the part of it the hypervisor
+    /// gave to other virtual machines (steal), where `/proc/stat` tells.
+    pub machine: Option<MachineTicks>,
 }
 
 impl Outcome {
@@ -88,6 +91,7 @@ impl Outcome {
         self.elapsed += later.elapsed;
         self.service_cpu = self.service_cpu.zip(later.service_cpu).map(|(mine, theirs)| mine + theirs);
         self.database_cpu = self.database_cpu.zip(later.database_cpu).map(|(mine, theirs)| mine + theirs);
+        self.machine = self.machine.zip(later.machine).map(|(mine, theirs)| mine + theirs);
         self.merge(later);
     }
 
@@ -109,15 +113,20 @@ pub struct CpuSources {
     pub database: Option<&'static str>,
 }
 
-/// CPU time used so far by each of `CpuSources`.
+/// CPU time used so far by each of `CpuSources`, and by the whole machine.
 struct CpuTimes {
     service: Option<Duration>,
     database: Option<Duration>,
+    machine: Option<MachineTicks>,
 }
 
 impl CpuSources {
     fn read(self) -> CpuTimes {
-        CpuTimes { service: self.service.and_then(process_cpu), database: self.database.and_then(processes_cpu) }
+        CpuTimes {
+            service: self.service.and_then(process_cpu),
+            database: self.database.and_then(processes_cpu),
+            machine: machine_ticks(),
+        }
     }
 }
 
@@ -185,9 +194,7 @@ pub async fn run_lanes(
                 .collect()
         })
         .collect();
-    if cpu != CpuSources::default() {
-        tokio::time::sleep_until(measure_from).await;
-    }
+    tokio::time::sleep_until(measure_from).await;
     let cpu_before = cpu.read();
     let mut outcomes = Vec::with_capacity(lanes.len());
     for tasks in lane_tasks {
@@ -208,6 +215,7 @@ pub async fn run_lanes(
     for outcome in &mut outcomes {
         outcome.service_cpu = spent(cpu_before.service, cpu_after.service);
         outcome.database_cpu = spent(cpu_before.database, cpu_after.database);
+        outcome.machine = cpu_before.machine.zip(cpu_after.machine).map(|(before, after)| after - before);
     }
     Ok(outcomes)
 }

@@ -84,8 +84,9 @@ async fn main() -> ExitCode {
     }
 }
 
-/// One of two scenarios measured side by side: its name, events per request (if it records),
+/// One of the scenarios measured side by side: its name, events per request (if it records),
 /// its key and what it sends.
+#[derive(Clone)]
 struct Side<'a> {
     name: &'a str,
     events_per_request: Option<usize>,
@@ -93,23 +94,35 @@ struct Side<'a> {
     target: Arc<Target>,
 }
 
-/// Two scenarios measured in four alternating slices of half the duration (first, second,
-/// second, first), so that whatever the database or the machine does in the background (a
-/// checkpoint or vacuum after the preload, another process) weighs on both alike, instead of
-/// on whichever ran second: their ratio is what is compared.
-async fn alternate(
+impl Side<'_> {
+    fn result(&self, outcome: load::Outcome) -> ScenarioResult {
+        ScenarioResult::new(self.name, self.events_per_request, outcome)
+    }
+}
+
+/// The order of the slices of `sides` scenarios measured side by side: each once, then each
+/// again in reverse (first, second, second, first), so that whatever drifts over the run (a
+/// checkpoint or vacuum after the preload, another process, another virtual machine on the
+/// host) weighs on all alike instead of on whichever ran last.
+fn palindrome(sides: usize) -> impl Iterator<Item = usize> {
+    (0..sides).chain((0..sides).rev())
+}
+
+/// Scenarios measured in alternating slices of half the duration each (see `palindrome`):
+/// their ratios are what is compared. Each outcome holds its scenario's two slices.
+async fn alternate<const N: usize>(
     server: &mut Server,
-    sides: [Side<'_>; 2],
+    sides: &[Side<'_>; N],
     concurrency: usize,
     warmup: Duration,
     duration: Duration,
-) -> anyhow::Result<[ScenarioResult; 2]> {
+) -> anyhow::Result<[load::Outcome; N]> {
     let slice = duration / 2;
-    let mut outcomes: [Option<load::Outcome>; 2] = [None, None];
-    for (round, which) in [0, 1, 1, 0].into_iter().enumerate() {
+    let mut outcomes: [Option<load::Outcome>; N] = std::array::from_fn(|_| None);
+    for (round, which) in palindrome(N).enumerate() {
         server.check_alive()?;
         let side = &sides[which];
-        eprintln!("limitry-bench: {} ({} of 2)", side.name, 1 + usize::from(round >= 2));
+        eprintln!("limitry-bench: {} ({} of 2)", side.name, 1 + usize::from(round >= N));
         let outcome =
             load::run(server, side.headers.clone(), side.target.clone(), concurrency, warmup / 2, slice).await?;
         match &mut outcomes[which] {
@@ -117,12 +130,11 @@ async fn alternate(
             empty => *empty = Some(outcome),
         }
     }
-    let [Some(first), Some(second)] = outcomes else { bail!("every slice ran") };
-    let [first_side, second_side] = &sides;
-    Ok([
-        ScenarioResult::new(first_side.name, first_side.events_per_request, first),
-        ScenarioResult::new(second_side.name, second_side.events_per_request, second),
-    ])
+    let mut measured = Vec::with_capacity(N);
+    for outcome in outcomes {
+        measured.push(outcome.context("every slice ran")?);
+    }
+    measured.try_into().map_err(|_| anyhow::anyhow!("one outcome per scenario"))
 }
 
 /// A share for the report's two fields: the figure, or why there is none.
@@ -207,44 +219,15 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         None
     };
 
-    let scenarios = [
-        (
-            "baseline GET /healthz",
-            None,
-            &headers,
-            Target { method: Method::GET, path: Uri::from_static("/healthz"), bodies: Vec::new() },
-        ),
-        (
-            "record POST /v1/events/record",
-            Some(1),
-            &headers,
-            Target {
-                method: Method::POST,
-                path: Uri::from_static("/v1/events/record"),
-                bodies: workload::record_bodies(customers),
-            },
-        ),
-        (
-            "batch POST /v1/events/batch",
-            Some(batch_size),
-            &headers,
-            Target {
-                method: Method::POST,
-                path: Uri::from_static("/v1/events/batch"),
-                bodies: workload::batch_bodies(customers, batch_size),
-            },
-        ),
-    ];
-    let mut results = Vec::with_capacity(scenarios.len() + 6);
-    let mut scenarios = scenarios.into_iter();
-    // The baseline first, then both checks together, then the rest.
-    for (name, events_per_request, scenario_headers, target) in scenarios.by_ref().take(1) {
-        server.check_alive()?;
-        eprintln!("limitry-bench: {name}");
-        let outcome =
-            load::run(&server, scenario_headers.clone(), Arc::new(target), concurrency, warmup, duration).await?;
-        results.push(ScenarioResult::new(name, events_per_request, outcome));
-    }
+    // The bare handler is measured in slices beside the checks and beside the single records,
+    // and its row holds them all: each ratio to it is taken under the load the machine had
+    // while its scenario ran.
+    let baseline = Side {
+        name: "baseline GET /healthz",
+        events_per_request: None,
+        headers: &headers,
+        target: Arc::new(Target { method: Method::GET, path: Uri::from_static("/healthz"), bodies: Vec::new() }),
+    };
     let checks = Arc::new(Target {
         method: Method::POST,
         path: Uri::from_static("/v1/limits/check"),
@@ -262,10 +245,10 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         headers: &rate_limited_headers,
         target: checks.clone(),
     };
-    let [plain, rate_limited] =
-        alternate(&mut server, [check, rate_limited_check], concurrency, warmup, duration).await?;
+    let sides = [baseline.clone(), check, rate_limited_check];
+    let [mut bare, plain, rate_limited] = alternate(&mut server, &sides, concurrency, warmup, duration).await?;
+    let [plain, rate_limited] = [sides[1].result(plain), sides[2].result(rate_limited)];
     let rate_limited_check_ratio = rate_ratio(&plain, &rate_limited);
-    results.extend([plain, rate_limited]);
     // Consumes against preview checks measured beside them, for their ratio.
     let preview =
         Side { name: "check, alternating with consume", events_per_request: None, headers: &headers, target: checks };
@@ -280,23 +263,38 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         }),
     };
     let addr = server.addr;
-    let consumes = alternate(&mut server, [preview, consume], concurrency, warmup, duration);
+    let sides = [preview, consume];
+    let consumes = alternate(&mut server, &sides, concurrency, warmup, duration);
     let (consumes, consume_groups) = metrics::share_during(addr, metrics::RECORD_GROUPS, consumes).await;
     let [preview, consume] = consumes?;
+    let [preview, consume] = [sides[0].result(preview), sides[1].result(consume)];
     let (consume_groups_from_memory, consume_groups_from_memory_unavailable) = split_share(consume_groups);
     let consume_check_ratio = rate_ratio(&preview, &consume);
-    results.extend([consume, preview]);
-    for (name, events_per_request, scenario_headers, target) in scenarios {
-        server.check_alive()?;
-        let name = match events_per_request {
-            Some(n) if n > 1 => format!("{name} ({n} events)"),
-            _ => name.to_string(),
-        };
-        eprintln!("limitry-bench: {name}");
-        let outcome =
-            load::run(&server, scenario_headers.clone(), Arc::new(target), concurrency, warmup, duration).await?;
-        results.push(ScenarioResult::new(&name, events_per_request, outcome));
-    }
+    let record = Side {
+        name: "record POST /v1/events/record",
+        events_per_request: Some(1),
+        headers: &headers,
+        target: Arc::new(Target {
+            method: Method::POST,
+            path: Uri::from_static("/v1/events/record"),
+            bodies: workload::record_bodies(customers),
+        }),
+    };
+    let sides = [baseline, record];
+    let [bare_beside_records, record] = alternate(&mut server, &sides, concurrency, warmup, duration).await?;
+    bare.extend(bare_beside_records);
+    let mut results = vec![sides[0].result(bare), plain, rate_limited, consume, preview, sides[1].result(record)];
+
+    server.check_alive()?;
+    let name = format!("batch POST /v1/events/batch ({batch_size} events)");
+    eprintln!("limitry-bench: {name}");
+    let batches = Arc::new(Target {
+        method: Method::POST,
+        path: Uri::from_static("/v1/events/batch"),
+        bodies: workload::batch_bodies(customers, batch_size),
+    });
+    let outcome = load::run(&server, headers.clone(), batches, concurrency, warmup, duration).await?;
+    results.push(ScenarioResult::new(&name, Some(batch_size), outcome));
 
     // Mixed: checks and single records at once against the same customers, half the
     // connections each, with the share of checks that touched no database.
@@ -417,4 +415,15 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
             .with_context(|| format!("writing {}", out.display()))?;
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn side_by_side_slices_run_each_scenario_once_each_way() {
+        assert_eq!(palindrome(2).collect::<Vec<_>>(), [0, 1, 1, 0]);
+        assert_eq!(palindrome(3).collect::<Vec<_>>(), [0, 1, 2, 2, 1, 0]);
+    }
 }

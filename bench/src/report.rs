@@ -66,6 +66,10 @@ pub struct ScenarioResult {
     /// else shared the CPUs and the numbers are pessimistic.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_load_1m: Option<f64>,
+    /// The share of the machine's CPU time the hypervisor gave to other virtual machines over
+    /// the measured seconds (steal, from `/proc/stat`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_steal_share: Option<f64>,
 }
 
 impl ScenarioResult {
@@ -95,6 +99,7 @@ impl ScenarioResult {
             database_cpu_us_per_request: per_request(outcome.database_cpu, requests),
             error_samples: outcome.error_samples,
             host_load_1m: host_load_1m(),
+            host_steal_share: outcome.machine.and_then(|ticks| ticks.steal_share()),
         }
     }
 
@@ -293,6 +298,7 @@ impl Report {
             let _ =
                 writeln!(out, "host 1-min load average after each step (≈2 is this run alone): {}", loads.join(", "));
         }
+        out.push_str(&self.steal_lines());
         let _ = writeln!(out, "service WARN/ERROR log lines: {}", self.server_warnings);
         for line in &self.server_warning_samples {
             let _ = writeln!(out, "    {line}");
@@ -306,12 +312,41 @@ impl Report {
     }
 }
 
-/// `check POST …` → `check`; `mixed: check (…)` → `mixed check`.
-fn short_name(name: &str) -> Option<String> {
-    match name.split_once(": ") {
-        Some((prefix, rest)) => Some(format!("{prefix} {}", rest.split_whitespace().next()?)),
-        None => name.split_whitespace().next().map(str::to_string),
+impl Report {
+    /// The CPU time stolen from this machine during each step, and a warning when it was
+    /// enough to make this run's rates and ratios incomparable with another's.
+    fn steal_lines(&self) -> String {
+        let steals: Vec<(String, f64)> =
+            self.scenarios.iter().filter_map(|r| Some((short_name(&r.name)?, r.host_steal_share?))).collect();
+        if steals.is_empty() {
+            return String::new();
+        }
+        let listed: Vec<String> = steals.iter().map(|(name, share)| format!("{name} {:.0} %", share * 100.0)).collect();
+        let mut out = format!("CPU time taken by other virtual machines (steal) in each step: {}\n", listed.join(", "));
+        let worst = steals.iter().map(|(_, share)| *share).fold(0.0, f64::max);
+        if worst >= STEAL_WARNING {
+            let _ = writeln!(
+                out,
+                "**steal reached {:.0} %**: the host lent this machine's CPUs to others while it ran, \
+                 by different amounts in different steps; compare CPU per request, not rates or ratios",
+                worst * 100.0
+            );
+        }
+        out
     }
+}
+
+/// Steal from which a run's rates are flagged as not comparable.
+const STEAL_WARNING: f64 = 0.05;
+
+/// A scenario's name without its request or its details: `check POST …` → `check`,
+/// `mixed: check (…)` → `mixed check`; a name made of words only (`check, key with a rate
+/// limit`) stays whole, so that no two scenarios share a short name.
+fn short_name(name: &str) -> Option<String> {
+    let name = name.replacen(": ", " ", 1);
+    let end = [" GET ", " POST ", " ("].iter().filter_map(|cut| name.find(cut)).min().unwrap_or(name.len());
+    let short = name[..end].trim();
+    (!short.is_empty()).then(|| short.to_string())
 }
 
 /// CPU time per request, in microseconds, when it was measured over some requests.
@@ -361,5 +396,48 @@ mod tests {
         assert_eq!(unmeasured.database_cpu_us_per_request, None);
         assert!(measured.markdown_row().ends_with("| 17.5 | 45.0 |\n"), "{}", measured.markdown_row());
         assert!(unmeasured.markdown_row().ends_with("| – | – |\n"), "{}", unmeasured.markdown_row());
+    }
+
+    #[test]
+    fn steal_is_listed_per_step_and_flagged_when_high() {
+        let step = |name: &str, steal: Option<f64>| {
+            let mut result = ScenarioResult::new(name, None, Outcome::default());
+            result.host_steal_share = steal;
+            result
+        };
+        let report = |scenarios| Report {
+            settings: Settings {
+                database: "sqlite".into(),
+                events: 0,
+                customers: 1,
+                concurrency: 1,
+                duration_seconds: 1,
+                warmup_seconds: 0,
+                batch_size: 1,
+                preload_parallel: 1,
+            },
+            preload: None,
+            scenarios,
+            check_baseline_ratio: None,
+            rate_limited_check_ratio: None,
+            consume_check_ratio: None,
+            consume_groups_from_memory: None,
+            consume_groups_from_memory_unavailable: None,
+            mixed_checks_from_memory: None,
+            mixed_checks_from_memory_unavailable: None,
+            two_instances: None,
+            database_bytes: None,
+            server_warnings: 0,
+            server_warning_samples: Vec::new(),
+        };
+        let quiet =
+            report(vec![step("baseline GET /healthz", Some(0.004)), step("check POST /v1/limits/check", Some(0.01))]);
+        let lines = quiet.steal_lines();
+        assert_eq!(lines, "CPU time taken by other virtual machines (steal) in each step: baseline 0 %, check 1 %\n");
+        assert!(quiet.markdown().contains(&lines));
+        let shared =
+            report(vec![step("baseline GET /healthz", Some(0.01)), step("record POST /v1/events/record", Some(0.21))]);
+        assert!(shared.steal_lines().contains("**steal reached 21 %**"), "{}", shared.steal_lines());
+        assert_eq!(report(vec![step("check POST /v1/limits/check", None)]).steal_lines(), "");
     }
 }

@@ -379,6 +379,57 @@ fn cpu_of_stat(stat: &str, ticks_per_second: u64) -> Option<Duration> {
     (ticks_per_second > 0).then(|| Duration::from_secs_f64(ticks as f64 / ticks_per_second as f64))
 }
 
+/// The whole machine's CPU time, in clock ticks of all its CPUs: in all, and the part the
+/// hypervisor gave to other virtual machines while this one had work (steal). On a shared
+/// host, steal takes CPU from whichever scenario runs: a rate, and a ratio to another
+/// scenario's rate, mean little for the slices in which it was high.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MachineTicks {
+    pub total: u64,
+    pub steal: u64,
+}
+
+impl MachineTicks {
+    /// The share of the machine's CPU time stolen; `None` when no time passed.
+    pub fn steal_share(self) -> Option<f64> {
+        (self.total > 0).then(|| self.steal as f64 / self.total as f64)
+    }
+}
+
+impl std::ops::Add for MachineTicks {
+    type Output = MachineTicks;
+    fn add(self, other: MachineTicks) -> MachineTicks {
+        MachineTicks { total: self.total + other.total, steal: self.steal + other.steal }
+    }
+}
+
+impl std::ops::Sub for MachineTicks {
+    type Output = MachineTicks;
+    fn sub(self, earlier: MachineTicks) -> MachineTicks {
+        MachineTicks {
+            total: self.total.saturating_sub(earlier.total),
+            steal: self.steal.saturating_sub(earlier.steal),
+        }
+    }
+}
+
+/// The machine's CPU time so far, from the first line of `/proc/stat`; `None` where there is
+/// no such file.
+pub fn machine_ticks() -> Option<MachineTicks> {
+    machine_ticks_of(std::fs::read_to_string("/proc/stat").ok()?.lines().next()?)
+}
+
+/// `cpu  user nice system idle iowait irq softirq steal guest guest_nice`: guest time is
+/// already counted in user and nice, so the total is the first eight fields.
+fn machine_ticks_of(line: &str) -> Option<MachineTicks> {
+    let mut fields = line.split_whitespace();
+    if fields.next()? != "cpu" {
+        return None;
+    }
+    let ticks: Vec<u64> = fields.take(8).map(str::parse).collect::<Result<_, _>>().ok()?;
+    (ticks.len() == 8).then(|| MachineTicks { total: ticks.iter().sum(), steal: ticks[7] })
+}
+
 /// The address in a `listening on http://127.0.0.1:PORT` line.
 fn listening_addr(line: &str) -> Option<SocketAddr> {
     let (_, rest) = line.split_once("listening on http://")?;
@@ -426,6 +477,21 @@ mod tests {
         assert_eq!(cpu_of_stat("4242 (limitry) S 1", 100), None);
         let own = process_cpu(std::process::id()).expect("this process's own stat file");
         assert!(own < Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn reads_the_machine_time_and_its_steal() {
+        let line = "cpu  100 5 50 800 10 1 4 30 7 0";
+        let ticks = machine_ticks_of(line).expect("a cpu line");
+        assert_eq!(ticks, MachineTicks { total: 1000, steal: 30 });
+        assert_eq!(ticks.steal_share(), Some(0.03));
+        assert_eq!(machine_ticks_of("cpu0 100 5 50 800 10 1 4 30 7 0"), None, "one CPU's line");
+        assert_eq!(machine_ticks_of("cpu  100 5 50"), None, "too short");
+        let later = MachineTicks { total: 1500, steal: 130 };
+        assert_eq!((later - ticks).steal_share(), Some(0.2));
+        assert_eq!(MachineTicks::default().steal_share(), None);
+        let now = machine_ticks().expect("this machine's /proc/stat");
+        assert!(now.total >= now.steal && now.total > 0);
     }
 
     #[test]
