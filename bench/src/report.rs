@@ -192,8 +192,7 @@ impl Report {
     /// Any failed request fails the run. Service warnings are reported but do not: a failure
     /// that matters to a client already shows up as a non-2xx answer.
     pub fn failed(&self) -> bool {
-        self.preload.as_ref().is_some_and(ScenarioResult::failed)
-            || self.scenarios.iter().any(ScenarioResult::failed)
+        self.steps().any(ScenarioResult::failed)
             || self.two_instances.as_ref().is_some_and(|agreement| !agreement.holds())
     }
 
@@ -288,12 +287,7 @@ impl Report {
         if let Some(bytes) = self.database_bytes {
             let _ = writeln!(out, "database on disk at the end: {:.1} MiB", bytes as f64 / (1024.0 * 1024.0));
         }
-        let loads: Vec<String> = self
-            .preload
-            .iter()
-            .chain(&self.scenarios)
-            .filter_map(|r| Some(format!("{} {:.1}", short_name(&r.name)?, r.host_load_1m?)))
-            .collect();
+        let loads = self.per_step(|r| r.host_load_1m.map(|load| format!("{load:.1}")));
         if !loads.is_empty() {
             let _ =
                 writeln!(out, "host 1-min load average after each step (≈2 is this run alone): {}", loads.join(", "));
@@ -303,27 +297,33 @@ impl Report {
         for line in &self.server_warning_samples {
             let _ = writeln!(out, "    {line}");
         }
-        for r in self.preload.iter().chain(&self.scenarios) {
+        for r in self.steps() {
             for sample in &r.error_samples {
                 let _ = writeln!(out, "error sample ({}): {sample}", r.name);
             }
         }
         out
     }
-}
 
-impl Report {
+    /// The run's steps: the preload, then the scenarios.
+    fn steps(&self) -> impl Iterator<Item = &ScenarioResult> {
+        self.preload.iter().chain(&self.scenarios)
+    }
+
+    /// `name value` for each step that has a value.
+    fn per_step(&self, value: impl Fn(&ScenarioResult) -> Option<String>) -> Vec<String> {
+        self.steps().filter_map(|r| Some(format!("{} {}", short_name(&r.name)?, value(r)?))).collect()
+    }
+
     /// The CPU time stolen from this machine during each step, and a warning when it was
     /// enough to make this run's rates and ratios incomparable with another's.
     fn steal_lines(&self) -> String {
-        let steals: Vec<(String, f64)> =
-            self.scenarios.iter().filter_map(|r| Some((short_name(&r.name)?, r.host_steal_share?))).collect();
-        if steals.is_empty() {
+        let listed = self.per_step(|r| r.host_steal_share.map(|share| format!("{:.0} %", share * 100.0)));
+        if listed.is_empty() {
             return String::new();
         }
-        let listed: Vec<String> = steals.iter().map(|(name, share)| format!("{name} {:.0} %", share * 100.0)).collect();
         let mut out = format!("CPU time taken by other virtual machines (steal) in each step: {}\n", listed.join(", "));
-        let worst = steals.iter().map(|(_, share)| *share).fold(0.0, f64::max);
+        let worst = self.steps().filter_map(|r| r.host_steal_share).fold(0.0, f64::max);
         if worst >= STEAL_WARNING {
             let _ = writeln!(
                 out,
