@@ -444,9 +444,12 @@ impl Db {
                 .synchronous(synchronous)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
+            // sqlx names a database in memory `file:sqlx-in-memory-<n>`, which is no file.
             let path = options.get_filename();
-            let path =
-                (!path.as_os_str().is_empty() && path != std::path::Path::new(":memory:")).then(|| path.to_path_buf());
+            let in_memory = path.as_os_str().is_empty()
+                || path.to_string_lossy().starts_with("file:sqlx-in-memory-")
+                || url.contains("mode=memory");
+            let path = (!in_memory).then(|| path.to_path_buf());
             let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options.clone()).await?;
             sqlx::migrate!("migrations/sqlite").run(&pool).await?;
             let writer_options = options
@@ -712,6 +715,16 @@ mod tests {
         assert_eq!(synchronous_of(&url("both.db", "?mode=rwc&synchronous=normal")).await, 1);
         let refused = Db::connect(&url("off.db", "?synchronous=off")).await.err().unwrap();
         assert!(refused.to_string().contains("synchronous must be full or normal"), "{refused}");
+    }
+
+    #[tokio::test]
+    async fn a_database_in_memory_has_no_direct_connection_to_open_a_file_for() {
+        for url in ["sqlite::memory:", "sqlite://limitry?mode=memory"] {
+            let Db::Sqlite(store) = Db::connect(url).await.unwrap() else { unreachable!("a SQLite URL") };
+            let opened = store.with_direct(&WriterSlot(None), |_| Ok(())).unwrap();
+            assert!(opened.is_none(), "{url} opened a file");
+        }
+        assert!(!std::path::Path::new("file:sqlx-in-memory-0").exists());
     }
 
     /// A SQLite database as the release before migration `version` left it, with a project,
